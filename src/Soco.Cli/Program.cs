@@ -1,0 +1,2 @@
+using Soco.Cli;
+return await SocoCli.RunAsync(args);
