@@ -1,0 +1,191 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Soco.Imaging;
+
+namespace Soco.Proposals;
+
+/// <summary>One image to process: its SoCo key and where it is read from.</summary>
+public sealed record ImageItem(string Key, string Location);
+
+/// <summary>Settings of a proposal-generation run.</summary>
+public sealed record GenerateOptions
+{
+    /// <summary>Worker threads, one image each at a time (default: all cores).</summary>
+    public int Workers { get; init; } = Environment.ProcessorCount;
+    /// <summary>This machine's shard: it takes images whose index (in the source's sorted order) ≡ ShardIndex mod ShardCount.</summary>
+    public int ShardIndex { get; init; }
+    public int ShardCount { get; init; } = 1;
+    /// <summary>When &gt; 0, images whose longer side exceeds it are downscaled (PIL bilinear) before searching; boxes map back.</summary>
+    public int MaxSide { get; init; }
+    /// <summary>Retry images that failed in an earlier run (by default they are skipped like done ones).</summary>
+    public bool RetryFailed { get; init; }
+    /// <summary>A part is written after this many images ...</summary>
+    public int FlushEvery { get; init; } = 64;
+    /// <summary>... or after this much time, whichever comes first: a killed run loses at most this much work.</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    public void Validate()
+    {
+        if (Workers < 1) throw new ArgumentException($"--workers must be ≥ 1, got {Workers}");
+        if (ShardCount < 1 || ShardIndex < 0 || ShardIndex >= ShardCount)
+            throw new ArgumentException($"--shard must be i/n with 0 ≤ i < n, got {ShardIndex}/{ShardCount}");
+        if (MaxSide < 0) throw new ArgumentException($"--max-side must be ≥ 0, got {MaxSide}");
+        if (FlushEvery < 1) throw new ArgumentException($"flush interval must be ≥ 1 image, got {FlushEvery}");
+    }
+}
+
+/// <summary>Counts of a run. Done: processed now; Skipped: already in the store; Failed: processed now and failed.</summary>
+public sealed record GenerateSummary(int InShard, int Done, int Skipped, int Failed, long Proposals, TimeSpan Elapsed)
+{
+    public double ImagesPerSecond => Elapsed.TotalSeconds > 0 ? (Done + Failed) / Elapsed.TotalSeconds : 0;
+}
+
+/// <summary>
+/// Runs a proposal generator over a list of images into a store: resumable (images already in the store are
+/// skipped), sharded, one image per worker thread, every per-image failure recorded with its reason.
+/// </summary>
+public static class ProposalGeneration
+{
+    /// <summary>Images of this shard that the store does not hold yet, in source order.</summary>
+    public static (List<ImageItem> Todo, int InShard, int Skipped) Plan(IReadOnlyList<ImageItem> items, ProposalStore store, GenerateOptions options)
+    {
+        options.Validate();
+        var done = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in store.ReadAll())
+            if (!r.IsFailure || !options.RetryFailed)
+                done.Add(r.Key);
+        var todo = new List<ImageItem>();
+        int inShard = 0;
+        for (int i = options.ShardIndex; i < items.Count; i += options.ShardCount)
+        {
+            inShard++;
+            if (!done.Contains(items[i].Key)) todo.Add(items[i]);
+        }
+        return (todo, inShard, inShard - todo.Count);
+    }
+
+    /// <summary>
+    /// Processes <paramref name="todo"/> on <see cref="GenerateOptions.Workers"/> threads and writes the results.
+    /// <paramref name="load"/> decodes an image (throwing <see cref="ImageDecodeException"/> with a clear reason on bad
+    /// input); <paramref name="makeGenerator"/> is called once per worker. <paramref name="onRecord"/> runs on the
+    /// calling thread after each image (progress). Cancelling writes what is finished and returns.
+    /// </summary>
+    public static GenerateSummary Run(IReadOnlyList<ImageItem> todo, int inShard, int skipped,
+        Func<ImageItem, RgbImage> load, Func<IProposalGenerator> makeGenerator, ProposalStore store, GenerateOptions options,
+        Action<ProposalRecord>? onRecord = null, CancellationToken cancel = default)
+    {
+        options.Validate();
+        var sw = Stopwatch.StartNew();
+        int next = -1, done = 0, failed = 0;
+        long proposals = 0;
+        using var results = new BlockingCollection<ProposalRecord>(boundedCapacity: Math.Max(4, options.Workers * 4));
+        var workers = new Thread[Math.Min(options.Workers, Math.Max(1, todo.Count))];
+        Exception? fatal = null;
+        for (int w = 0; w < workers.Length; w++)
+        {
+            workers[w] = new Thread(() =>
+            {
+                try
+                {
+                    var generator = makeGenerator();
+                    while (!cancel.IsCancellationRequested)
+                    {
+                        int i = Interlocked.Increment(ref next);
+                        if (i >= todo.Count) break;
+                        results.Add(ProcessOne(todo[i], load, generator, options.MaxSide, store.Info.RectConvention));
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    fatal ??= e;
+                }
+            }) { IsBackground = true, Name = $"proposals-{w}" };
+            workers[w].Start();
+        }
+        var closer = new Thread(() =>
+        {
+            foreach (var t in workers) t.Join();
+            results.CompleteAdding();
+        }) { IsBackground = true };
+        closer.Start();
+
+        using (var writer = store.OpenWriter(options.ShardCount > 1 ? $"s{options.ShardIndex:D3}of{options.ShardCount:D3}" : ""))
+        {
+            var lastFlush = Stopwatch.StartNew();
+            foreach (var r in results.GetConsumingEnumerable())
+            {
+                writer.Add(r);
+                if (r.IsFailure) failed++;
+                else { done++; proposals += r.Rects.Length; }
+                if (writer.Buffered >= options.FlushEvery || lastFlush.Elapsed >= options.FlushInterval)
+                {
+                    writer.Flush();
+                    lastFlush.Restart();
+                }
+                onRecord?.Invoke(r);
+            }
+        }
+        if (fatal is not null) throw new InvalidOperationException("a proposal worker stopped: " + fatal.Message, fatal);
+        return new GenerateSummary(inShard, done, skipped, failed, proposals, sw.Elapsed);
+    }
+
+    /// <summary>Decodes and searches one image; any failure becomes a recorded reason, never an exception.</summary>
+    public static ProposalRecord ProcessOne(ImageItem item, Func<ImageItem, RgbImage> load, IProposalGenerator generator, int maxSide, string rectConvention)
+    {
+        RgbImage image;
+        try
+        {
+            image = load(item);
+        }
+        catch (ImageDecodeException e)
+        {
+            return ProposalRecord.Failure(item.Key, item.Location, e.Reason);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            return ProposalRecord.Failure(item.Key, item.Location, "cannot read: " + e.Message);
+        }
+        try
+        {
+            var searched = maxSide > 0 ? Downscale(image, maxSide) : image;
+            var rects = generator.Generate(searched);
+            if (!ReferenceEquals(searched, image))
+                rects = MapBack(rects, searched.Width, searched.Height, image.Width, image.Height, rectConvention);
+            return new ProposalRecord(item.Key, item.Location, image.Width, image.Height, rects);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return ProposalRecord.Failure(item.Key, item.Location, $"selective search failed: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>Downscales so the longer side is <paramref name="maxSide"/> (never upscales).</summary>
+    public static RgbImage Downscale(RgbImage image, int maxSide)
+    {
+        int longer = Math.Max(image.Width, image.Height);
+        if (longer <= maxSide) return image;
+        double s = (double)maxSide / longer;
+        int w = Math.Max(1, (int)Math.Round(image.Width * s)), h = Math.Max(1, (int)Math.Round(image.Height * s));
+        return PilResize.Bilinear(image, w, h);
+    }
+
+    /// <summary>
+    /// Maps rects found on a downscaled image back to the original: the covered pixel range [x, x + extent) is scaled
+    /// outward to whole pixels and clipped. Extent = w + 1 for SoCo's convention (w = max − min), w for OpenCV's.
+    /// </summary>
+    public static ProposalRect[] MapBack(ProposalRect[] rects, int fromW, int fromH, int toW, int toH, string rectConvention)
+    {
+        int extra = rectConvention == "soco" ? 1 : 0;
+        double sx = (double)toW / fromW, sy = (double)toH / fromH;
+        var result = new ProposalRect[rects.Length];
+        for (int i = 0; i < rects.Length; i++)
+        {
+            var r = rects[i];
+            int x0 = Math.Clamp((int)Math.Floor(r.X * sx), 0, toW - 1), y0 = Math.Clamp((int)Math.Floor(r.Y * sy), 0, toH - 1);
+            int x1 = Math.Clamp((int)Math.Ceiling((r.X + r.W + extra) * sx), x0 + 1, toW);
+            int y1 = Math.Clamp((int)Math.Ceiling((r.Y + r.H + extra) * sy), y0 + 1, toH);
+            result[i] = new ProposalRect(x0, y0, x1 - x0 - extra, y1 - y0 - extra);
+        }
+        return result;
+    }
+}

@@ -1,0 +1,211 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Soco.IO;
+
+namespace Soco.Proposals;
+
+/// <summary>
+/// SoCo's proposal JSON (<c>train_ratio3size0308post.json</c>): one object <c>{ "&lt;key&gt;": [[x, y, w, h], ...] }</c>
+/// with integer rects. Both directions stream: neither side holds the document in memory as a tree.
+/// </summary>
+public static class ProposalJson
+{
+    /// <summary>Writes every successful record of the store, keys in ordinal order, atomically. Returns the count.</summary>
+    public static int Export(ProposalStore store, string path)
+    {
+        var index = store.LoadIndex();
+        var keys = index.Keys.ToArray();
+        Array.Sort(keys, StringComparer.Ordinal);
+        AtomicFile.Write(path, s =>
+        {
+            using var w = new Utf8JsonWriter(s, new JsonWriterOptions { SkipValidation = true });
+            w.WriteStartObject();
+            foreach (var key in keys)
+            {
+                w.WriteStartArray(key);
+                foreach (var r in index[key].Rects)
+                {
+                    w.WriteStartArray();
+                    w.WriteNumberValue(r.X);
+                    w.WriteNumberValue(r.Y);
+                    w.WriteNumberValue(r.W);
+                    w.WriteNumberValue(r.H);
+                    w.WriteEndArray();
+                }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        });
+        return keys.Length;
+    }
+
+    /// <summary>Outcome of an import: images and boxes taken, boxes dropped and why (first few).</summary>
+    public sealed record ImportResult(int Images, long Boxes, long DroppedBoxes, IReadOnlyList<string> Warnings);
+
+    /// <summary>
+    /// Reads a SoCo proposal JSON file into a new store. Malformed structure is an error naming the file and the
+    /// position; a box that is not four finite integers with w, h ≥ 0 is dropped with a warning (the image stays).
+    /// </summary>
+    public static ImportResult Import(string jsonPath, string storeDirectory, int flushEvery = 4096)
+    {
+        if (!File.Exists(jsonPath)) throw new FileNotFoundException($"proposal file not found: {jsonPath}");
+        var info = new ProposalStoreInfo
+        {
+            Generator = "imported",
+            Parameters = new(StringComparer.Ordinal) { ["source"] = Path.GetFileName(jsonPath) },
+            RectConvention = "soco",
+            CreatedBy = "soco proposals import",
+        };
+        var store = ProposalStore.OpenOrCreate(storeDirectory, info);
+        if (store.PartFiles().Length > 0)
+            throw new ProposalStoreException($"{storeDirectory} already holds imported proposals; import into an empty folder");
+        var warnings = new List<string>();
+        long boxes = 0, dropped = 0;
+        int images = 0;
+        using var writer = store.OpenWriter("import");
+        Read(jsonPath, (key, values) =>
+        {
+            var rects = new List<ProposalRect>(values.Count);
+            foreach (var v in values)
+            {
+                string? problem = v.Length != 4 ? $"has {v.Length} numbers, not 4"
+                    : v.Any(x => !double.IsFinite(x)) ? "has a non-finite number"
+                    : v.Any(x => x != Math.Floor(x) || Math.Abs(x) > int.MaxValue) ? "has a non-integer number"
+                    : v[2] < 0 || v[3] < 0 ? "has a negative width or height" : null;
+                if (problem is not null)
+                {
+                    dropped++;
+                    if (warnings.Count < 20) warnings.Add($"{jsonPath}: image '{key}': box [{string.Join(", ", v)}] {problem}; dropped");
+                    continue;
+                }
+                rects.Add(new ProposalRect((int)v[0], (int)v[1], (int)v[2], (int)v[3]));
+            }
+            boxes += rects.Count;
+            images++;
+            writer.Add(new ProposalRecord(key, jsonPath, 0, 0, rects.ToArray()));
+            if (writer.Buffered >= flushEvery) writer.Flush();
+        });
+        writer.Flush();
+        return new ImportResult(images, boxes, dropped, warnings);
+    }
+
+    /// <summary>Streams the JSON object, calling <paramref name="onImage"/> with each key and its boxes (raw numbers).</summary>
+    public static void Read(string jsonPath, Action<string, List<double[]>> onImage)
+    {
+        using var fs = new FileStream(jsonPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        var parser = new StreamingParser(jsonPath, onImage);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        int filled = 0;
+        try
+        {
+            while (true)
+            {
+                if (filled == buffer.Length)
+                {
+                    var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, filled).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                int n = fs.Read(buffer, filled, buffer.Length - filled);
+                filled += n;
+                bool final = n == 0;
+                int consumed = parser.Feed(buffer.AsSpan(0, filled), final);
+                if (final)
+                {
+                    parser.Finish();
+                    return;
+                }
+                buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
+                filled -= consumed;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    sealed class StreamingParser(string path, Action<string, List<double[]>> onImage)
+    {
+        JsonReaderState _state = new(new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+        long _offset;
+        int _depth; // 0 outside, 1 in root object, 2 in an image's list, 3 in a box
+        bool _done;
+        string? _key;
+        List<double[]>? _boxes;
+        readonly List<double> _box = new();
+
+        public int Feed(ReadOnlySpan<byte> data, bool final)
+        {
+            var r = new Utf8JsonReader(data, final, _state);
+            try
+            {
+                while (r.Read())
+                {
+                    if (_done) Fail(r, "unexpected content after the top-level object");
+                    switch (r.TokenType)
+                    {
+                        case JsonTokenType.StartObject when _depth == 0:
+                            _depth = 1;
+                            break;
+                        case JsonTokenType.PropertyName when _depth == 1:
+                            _key = r.GetString();
+                            break;
+                        case JsonTokenType.StartArray when _depth == 1 && _key is not null:
+                            _boxes = new List<double[]>();
+                            _depth = 2;
+                            break;
+                        case JsonTokenType.StartArray when _depth == 2:
+                            _box.Clear();
+                            _depth = 3;
+                            break;
+                        case JsonTokenType.Number when _depth == 3:
+                            _box.Add(r.GetDouble());
+                            break;
+                        case JsonTokenType.EndArray when _depth == 3:
+                            _boxes!.Add(_box.ToArray());
+                            _depth = 2;
+                            break;
+                        case JsonTokenType.EndArray when _depth == 2:
+                            onImage(_key!, _boxes!);
+                            _key = null;
+                            _depth = 1;
+                            break;
+                        case JsonTokenType.EndObject when _depth == 1:
+                            _depth = 0;
+                            _done = true;
+                            break;
+                        default:
+                            Fail(r, _depth switch
+                            {
+                                0 => "expected an object { \"image key\": [[x, y, w, h], ...], ... }",
+                                1 => "expected an image key followed by a list of boxes",
+                                2 => "expected a box [x, y, w, h]",
+                                _ => "expected a number inside a box",
+                            } + $", found {r.TokenType}");
+                            break;
+                    }
+                }
+            }
+            catch (JsonException e)
+            {
+                if (_done) Fail(r, "unexpected content after the top-level object");
+                if (final && data[(int)r.BytesConsumed..].TrimStart(" \t\r\n"u8).IsEmpty) Finish();
+                throw new FormatException($"{path}: not valid JSON near byte {_offset + r.BytesConsumed} ({e.Message})");
+            }
+            _state = r.CurrentState;
+            _offset += r.BytesConsumed;
+            return (int)r.BytesConsumed;
+        }
+
+        public void Finish()
+        {
+            if (!_done) throw new FormatException($"{path}: the JSON ends before its top-level object is closed (truncated or empty file?)");
+        }
+
+        void Fail(Utf8JsonReader r, string what) =>
+            throw new FormatException($"{path}: not a SoCo proposal file near byte {_offset + r.TokenStartIndex}: {what}");
+    }
+}

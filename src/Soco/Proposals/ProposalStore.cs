@@ -1,0 +1,307 @@
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Soco.IO;
+
+namespace Soco.Proposals;
+
+/// <summary>One image's entry in a proposal store: its proposals, or the reason it failed.</summary>
+/// <param name="Key">SoCo's image key (file basename up to the first '.'), the key of the official JSON files.</param>
+/// <param name="Location">Where the image was read from (path, or zip entry), for messages.</param>
+/// <param name="Width">Image width in pixels (0 when unknown, e.g. imported from a JSON file).</param>
+/// <param name="Height">Image height in pixels (0 when unknown).</param>
+/// <param name="Rects">Proposals in the generator's order; empty for a failure.</param>
+/// <param name="FailureReason">Null for a success; otherwise a short user-facing reason.</param>
+public sealed record ProposalRecord(string Key, string Location, int Width, int Height, ProposalRect[] Rects, string? FailureReason = null)
+{
+    public bool IsFailure => FailureReason is not null;
+
+    public static ProposalRecord Failure(string key, string location, string reason) => new(key, location, 0, 0, [], reason);
+}
+
+/// <summary>What a store holds and how it was made (store.json). Two runs may only add to one store when these agree.</summary>
+public sealed record ProposalStoreInfo
+{
+    public string Format { get; init; } = ProposalStore.FormatName;
+    public int Version { get; init; } = 1;
+    /// <summary>"soco", "fast", "quality", "imported", or "filtered".</summary>
+    public string Generator { get; init; } = "";
+    /// <summary>The generator's parameters (and for a filtered store the filter strategy), as strings.</summary>
+    public SortedDictionary<string, string> Parameters { get; init; } = new(StringComparer.Ordinal);
+    /// <summary>"soco" (w = max−min) or "opencv" (w = pixel extent): how w and h of the rects are meant.</summary>
+    public string RectConvention { get; init; } = "soco";
+    public string? CreatedBy { get; init; }
+
+    /// <summary>Whether results made with <paramref name="other"/> may go into a store made with these settings.</summary>
+    public bool IsCompatibleWith(ProposalStoreInfo other) =>
+        Generator == other.Generator && RectConvention == other.RectConvention &&
+        Parameters.Count == other.Parameters.Count && Parameters.All(kv => other.Parameters.TryGetValue(kv.Key, out var v) && v == kv.Value);
+
+    public string Describe() => Generator + (Parameters.Count == 0 ? "" : " (" + string.Join(", ", Parameters.Select(kv => $"{kv.Key}={kv.Value}")) + ")");
+}
+
+/// <summary>
+/// A compact, sharded proposal store: a folder with <c>store.json</c> and immutable part files
+/// (<c>parts/part-*.bin</c>), each holding a batch of image records, deflate-compressed, written atomically
+/// (temporary file, fsync, rename). A killed run leaves only whole parts; a re-run skips the keys they hold.
+/// Parts from several machines (<c>--shard i/n</c>) can be copied into one folder: names never collide.
+/// Only (W, H) and the rects are stored, never a per-pixel label map (shared/spec/soco-reference.md §1.2).
+/// </summary>
+public sealed class ProposalStore
+{
+    public const string FormatName = "soco-proposals";
+    const string InfoFile = "store.json";
+    const string PartsDir = "parts";
+    static readonly byte[] Magic = "SOCOPRP1"u8.ToArray();
+    const byte TagOk = 0, TagFailed = 1, TagEnd = 0xFF;
+
+    static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    ProposalStore(string directory, ProposalStoreInfo info)
+    {
+        Directory = directory;
+        Info = info;
+    }
+
+    public string Directory { get; }
+    public ProposalStoreInfo Info { get; }
+    string PartsPath => Path.Combine(Directory, PartsDir);
+
+    /// <summary>True when <paramref name="directory"/> holds a proposal store.</summary>
+    public static bool Exists(string directory) => File.Exists(Path.Combine(directory, InfoFile));
+
+    /// <summary>Opens an existing store; clear errors for a missing or foreign folder.</summary>
+    public static ProposalStore Open(string directory)
+    {
+        string infoPath = Path.Combine(directory, InfoFile);
+        if (!System.IO.Directory.Exists(directory))
+            throw new ProposalStoreException($"proposal store not found: {directory} (no such folder)");
+        if (!File.Exists(infoPath))
+            throw new ProposalStoreException($"{directory} is not a proposal store (it has no {InfoFile}); make one with `soco proposals generate` or `soco proposals import`");
+        ProposalStoreInfo? info;
+        try
+        {
+            info = JsonSerializer.Deserialize<ProposalStoreInfo>(File.ReadAllText(infoPath), JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new ProposalStoreException($"{infoPath}: malformed store description ({e.Message})");
+        }
+        if (info is null || info.Format != FormatName)
+            throw new ProposalStoreException($"{infoPath}: not a {FormatName} store description");
+        if (info.Version != 1)
+            throw new ProposalStoreException($"{infoPath}: store format version {info.Version} is not supported (this build reads version 1)");
+        return new ProposalStore(directory, info);
+    }
+
+    /// <summary>
+    /// Opens the store at <paramref name="directory"/>, creating it with <paramref name="info"/> if absent. An existing
+    /// store made with other settings is refused (mixing two generators in one store would corrupt it silently).
+    /// </summary>
+    public static ProposalStore OpenOrCreate(string directory, ProposalStoreInfo info)
+    {
+        if (Exists(directory))
+        {
+            var existing = Open(directory);
+            if (!existing.Info.IsCompatibleWith(info))
+                throw new ProposalStoreException(
+                    $"{directory} holds proposals made with {existing.Info.Describe()}, not {info.Describe()}; use another --out folder or the same settings");
+            existing.RemoveStaleTemporaries();
+            return existing;
+        }
+        System.IO.Directory.CreateDirectory(Path.Combine(directory, PartsDir));
+        AtomicFile.WriteAllText(Path.Combine(directory, InfoFile), JsonSerializer.Serialize(info, JsonOptions));
+        return new ProposalStore(directory, info);
+    }
+
+    /// <summary>Temporary files of a killed writer: never read, removed when a writer opens the store again.</summary>
+    void RemoveStaleTemporaries()
+    {
+        if (!System.IO.Directory.Exists(PartsPath)) return;
+        foreach (var f in System.IO.Directory.EnumerateFiles(PartsPath))
+            if (AtomicFile.IsTemp(f))
+                try { File.Delete(f); } catch (IOException) { }
+    }
+
+    /// <summary>Part files in name order (the order records are read in).</summary>
+    public string[] PartFiles()
+    {
+        if (!System.IO.Directory.Exists(PartsPath)) return [];
+        var parts = System.IO.Directory.GetFiles(PartsPath, "part-*.bin");
+        Array.Sort(parts, StringComparer.Ordinal);
+        return parts;
+    }
+
+    /// <summary>
+    /// Streams every record once, part by part. When a key occurs in several parts (two overlapping runs merged by
+    /// hand), the first one read wins and later ones are skipped.
+    /// </summary>
+    public IEnumerable<ProposalRecord> ReadAll()
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var part in PartFiles())
+            foreach (var r in ReadPart(part))
+                if (seen.Add(r.Key))
+                    yield return r;
+    }
+
+    /// <summary>Keys present in the store (successes, and failures too when <paramref name="includeFailures"/>).</summary>
+    public HashSet<string> ReadKeys(bool includeFailures = true)
+    {
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var r in ReadAll())
+            if (includeFailures || !r.IsFailure)
+                keys.Add(r.Key);
+        return keys;
+    }
+
+    /// <summary>Loads the successful records into memory, keyed by image key.</summary>
+    public Dictionary<string, ProposalRecord> LoadIndex()
+    {
+        var index = new Dictionary<string, ProposalRecord>(StringComparer.Ordinal);
+        foreach (var r in ReadAll())
+            if (!r.IsFailure)
+                index[r.Key] = r;
+        return index;
+    }
+
+    /// <summary>Opens a writer whose part names start with <paramref name="partPrefix"/> (made unique per run).</summary>
+    public ProposalStoreWriter OpenWriter(string partPrefix = "") => new(this, partPrefix);
+
+    internal void WritePart(string name, IReadOnlyList<ProposalRecord> records)
+    {
+        System.IO.Directory.CreateDirectory(PartsPath);
+        AtomicFile.Write(Path.Combine(PartsPath, name), s => WritePartTo(s, records));
+    }
+
+    static void WritePartTo(Stream stream, IReadOnlyList<ProposalRecord> records)
+    {
+        stream.Write(Magic);
+        using var z = new DeflateStream(stream, CompressionLevel.Fastest, leaveOpen: true);
+        using var w = new BinaryWriter(z, Encoding.UTF8, leaveOpen: true);
+        foreach (var r in records)
+        {
+            w.Write(r.IsFailure ? TagFailed : TagOk);
+            w.Write(r.Key);
+            w.Write(r.Location);
+            w.Write7BitEncodedInt(r.Width);
+            w.Write7BitEncodedInt(r.Height);
+            if (r.IsFailure)
+            {
+                w.Write(r.FailureReason!);
+                continue;
+            }
+            w.Write7BitEncodedInt(r.Rects.Length);
+            foreach (var b in r.Rects)
+            {
+                WriteSigned(w, b.X);
+                WriteSigned(w, b.Y);
+                WriteSigned(w, b.W);
+                WriteSigned(w, b.H);
+            }
+        }
+        w.Write(TagEnd);
+        w.Write(records.Count);
+    }
+
+    /// <summary>Reads one part file; a damaged part is an error naming the file, never silently half-read.</summary>
+    public static IEnumerable<ProposalRecord> ReadPart(string path)
+    {
+        List<ProposalRecord> records;
+        try
+        {
+            records = ReadPartFully(path);
+        }
+        catch (Exception e) when (e is EndOfStreamException or InvalidDataException or FormatException or IOException)
+        {
+            throw new ProposalStoreException($"{path}: damaged proposal part ({e.Message}); delete it and re-run `soco proposals generate` to redo its images");
+        }
+        return records;
+    }
+
+    static List<ProposalRecord> ReadPartFully(string path)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        Span<byte> magic = stackalloc byte[8];
+        fs.ReadExactly(magic);
+        if (!magic.SequenceEqual(Magic)) throw new InvalidDataException("wrong magic number");
+        using var z = new DeflateStream(fs, CompressionMode.Decompress);
+        using var r = new BinaryReader(z, Encoding.UTF8);
+        var list = new List<ProposalRecord>();
+        while (true)
+        {
+            byte tag = r.ReadByte();
+            if (tag == TagEnd)
+            {
+                int count = r.ReadInt32();
+                if (count != list.Count) throw new InvalidDataException($"trailer says {count} records, found {list.Count}");
+                return list;
+            }
+            if (tag != TagOk && tag != TagFailed) throw new InvalidDataException($"unknown record tag {tag}");
+            string key = r.ReadString(), location = r.ReadString();
+            int width = r.Read7BitEncodedInt(), height = r.Read7BitEncodedInt();
+            if (tag == TagFailed)
+            {
+                list.Add(new ProposalRecord(key, location, width, height, [], r.ReadString()));
+                continue;
+            }
+            int n = r.Read7BitEncodedInt();
+            var rects = new ProposalRect[n];
+            for (int i = 0; i < n; i++)
+                rects[i] = new ProposalRect(ReadSigned(r), ReadSigned(r), ReadSigned(r), ReadSigned(r));
+            list.Add(new ProposalRecord(key, location, width, height, rects));
+        }
+    }
+
+    static void WriteSigned(BinaryWriter w, int v) => w.Write7BitEncodedInt((v << 1) ^ (v >> 31));
+
+    static int ReadSigned(BinaryReader r)
+    {
+        uint u = (uint)r.Read7BitEncodedInt();
+        return (int)(u >> 1) ^ -(int)(u & 1);
+    }
+}
+
+/// <summary>
+/// Buffers records and writes them as whole parts. Not thread-safe: one writer thread owns it.
+/// Dispose flushes what is buffered.
+/// </summary>
+public sealed class ProposalStoreWriter : IDisposable
+{
+    readonly ProposalStore _store;
+    readonly string _prefix;
+    readonly List<ProposalRecord> _buffer = new();
+    int _sequence;
+
+    internal ProposalStoreWriter(ProposalStore store, string partPrefix)
+    {
+        _store = store;
+        // A run id keeps part names unique across runs and machines; names sort by prefix, then time.
+        string run = $"{DateTime.UtcNow:yyyyMMddHHmmssfff}-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}";
+        _prefix = (string.IsNullOrEmpty(partPrefix) ? "" : partPrefix + "-") + run;
+    }
+
+    public int Buffered => _buffer.Count;
+    public int PartsWritten => _sequence;
+
+    public void Add(ProposalRecord record) => _buffer.Add(record);
+
+    /// <summary>Writes the buffered records as one part (atomically). No-op when empty.</summary>
+    public void Flush()
+    {
+        if (_buffer.Count == 0) return;
+        _store.WritePart($"part-{_prefix}-{_sequence:D6}.bin", _buffer);
+        _sequence++;
+        _buffer.Clear();
+    }
+
+    public void Dispose() => Flush();
+}
+
+public sealed class ProposalStoreException(string message) : Exception(message);

@@ -1,0 +1,117 @@
+using Soco.Proposals;
+
+namespace Soco.Tests.Proposals;
+
+public class ProposalStoreTests
+{
+    static ProposalStoreInfo Info(string gen = "soco") => new()
+    {
+        Generator = gen,
+        Parameters = new(StringComparer.Ordinal) { ["scale"] = "300" },
+    };
+
+    static ProposalRecord Rec(string key, int n) =>
+        new(key, "/x/" + key + ".jpg", 640, 480, Enumerable.Range(0, n).Select(i => new ProposalRect(i, -i, 1000 + i, i * 7)).ToArray());
+
+    [Fact]
+    public void RoundTripsRecordsAndFailuresAcrossParts()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        using (var w = store.OpenWriter())
+        {
+            w.Add(Rec("a", 3));
+            w.Add(ProposalRecord.Failure("b", "/x/b.jpg", "empty file (0 bytes)"));
+            w.Flush();
+            w.Add(Rec("c", 0));
+            w.Add(Rec("d", 500));
+        }
+        var again = ProposalStore.Open(tmp["s"]);
+        Assert.Equal(2, again.PartFiles().Length);
+        var all = again.ReadAll().ToList();
+        Assert.Equal(["a", "b", "c", "d"], all.Select(r => r.Key));
+        Assert.Equal(Rec("a", 3).Rects, all[0].Rects);
+        Assert.Equal(Rec("d", 500).Rects, all[3].Rects);
+        Assert.Equal((640, 480), (all[3].Width, all[3].Height));
+        Assert.True(all[1].IsFailure);
+        Assert.Equal("empty file (0 bytes)", all[1].FailureReason);
+        Assert.Equal(new[] { "a", "c", "d" }, again.LoadIndex().Keys.Order());
+        Assert.Equal(4, again.ReadKeys().Count);
+        Assert.Equal(3, again.ReadKeys(includeFailures: false).Count);
+    }
+
+    [Fact]
+    public void DuplicateKeysAcrossPartsKeepTheFirst()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        using (var w = store.OpenWriter("a")) w.Add(Rec("k", 1));
+        using (var w = store.OpenWriter("b")) w.Add(Rec("k", 2));
+        Assert.Single(store.ReadAll());
+        Assert.Single(store.ReadAll().Single().Rects);
+    }
+
+    [Fact]
+    public void RefusesAStoreMadeWithOtherSettings()
+    {
+        using var tmp = new TestPaths.TempDir();
+        ProposalStore.OpenOrCreate(tmp["s"], Info("soco"));
+        var e = Assert.Throws<ProposalStoreException>(() => ProposalStore.OpenOrCreate(tmp["s"], Info("fast")));
+        Assert.Contains("another --out", e.Message);
+    }
+
+    [Fact]
+    public void DamagedPartIsAClearErrorNamingTheFile()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        using (var w = store.OpenWriter()) w.Add(Rec("a", 50));
+        string part = store.PartFiles().Single();
+        var bytes = File.ReadAllBytes(part);
+        File.WriteAllBytes(part, bytes[..(bytes.Length / 2)]);
+        var e = Assert.Throws<ProposalStoreException>(() => store.ReadAll().ToList());
+        Assert.Contains(Path.GetFileName(part), e.Message);
+        Assert.Contains("damaged", e.Message);
+    }
+
+    [Fact]
+    public void TemporaryFilesOfAKilledWriterAreIgnoredAndCleaned()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        using (var w = store.OpenWriter()) w.Add(Rec("a", 2));
+        string stale = Path.Combine(tmp["s"], "parts", ".part-x.bin.123.abc.tmp");
+        File.WriteAllBytes(stale, [1, 2, 3]);
+        Assert.Single(store.ReadAll());
+        ProposalStore.OpenOrCreate(tmp["s"], Info());
+        Assert.False(File.Exists(stale));
+    }
+
+    [Fact]
+    public void NotAStoreGivesAClearMessage()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var e = Assert.Throws<ProposalStoreException>(() => ProposalStore.Open(tmp.Path));
+        Assert.Contains("not a proposal store", e.Message);
+        e = Assert.Throws<ProposalStoreException>(() => ProposalStore.Open(tmp["missing"]));
+        Assert.Contains("not found", e.Message);
+        File.WriteAllText(tmp["store.json"], "{ nope");
+        e = Assert.Throws<ProposalStoreException>(() => ProposalStore.Open(tmp.Path));
+        Assert.Contains("malformed", e.Message);
+    }
+
+    [Fact]
+    public void IsCompact()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        var rng = new Random(1);
+        using (var w = store.OpenWriter())
+            for (int i = 0; i < 200; i++)
+                w.Add(new ProposalRecord($"n01440764_{i}", $"train/n01440764/n01440764_{i}.JPEG", 500, 375,
+                    Enumerable.Range(0, 300).Select(_ => new ProposalRect(rng.Next(500), rng.Next(375), rng.Next(500), rng.Next(375))).ToArray()));
+        long bytes = store.PartFiles().Sum(f => new FileInfo(f).Length);
+        // 60,000 rects: well under 16 bytes a rect (the raw int32 size), nothing like a label map per image.
+        Assert.True(bytes < 60_000 * 8, $"store takes {bytes} bytes");
+    }
+}

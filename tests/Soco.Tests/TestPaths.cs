@@ -1,0 +1,33 @@
+namespace Soco.Tests;
+
+/// <summary>Locations of the repository's samples and fixtures, found from the test binary upwards.</summary>
+public static class TestPaths
+{
+    public static string RepoRoot { get; } = FindRoot();
+
+    public static string Samples => Path.Combine(RepoRoot, "samples");
+    public static string Photos => Path.Combine(RepoRoot, "samples", "photos");
+    public static string Fixtures => Path.Combine(RepoRoot, "tests", "fixtures");
+
+    public static string Photo(string name) => Path.Combine(Photos, name);
+    public static string Fixture(params string[] parts) => Path.Combine([Fixtures, .. parts]);
+
+    static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Soco.slnx"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repository root (Soco.slnx) not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>A fresh temporary folder, removed when disposed.</summary>
+    public sealed class TempDir : IDisposable
+    {
+        public TempDir() => System.IO.Directory.CreateDirectory(Path);
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "soco-test-" + Guid.NewGuid().ToString("N")[..10]);
+        public string this[string name] => System.IO.Path.Combine(Path, name);
+        public void Dispose()
+        {
+            try { System.IO.Directory.Delete(Path, true); } catch (IOException) { }
+        }
+    }
+}
