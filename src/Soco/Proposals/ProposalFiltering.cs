@@ -1,0 +1,60 @@
+using Soco.IO;
+
+namespace Soco.Proposals;
+
+/// <summary>What a filter run did: images in, boxes in and out, images the strategy left empty and what post did.</summary>
+public sealed record FilterSummary(int Images, long BoxesIn, long BoxesOut, int EmptyBeforePost, int StillEmpty, int Failures);
+
+/// <summary>Filters a store into a new store (the official <c>filter_ss_proposals_json*.py</c> steps).</summary>
+public static class ProposalFiltering
+{
+    /// <summary>
+    /// Writes the filtered store to <paramref name="outDirectory"/> (built in a temporary folder and renamed into place,
+    /// so a killed run leaves no half store). Failed images are not carried over. Beside it,
+    /// <c>no_props_images.txt</c> lists images left with no proposal (they fall back to the whole image in training).
+    /// </summary>
+    public static FilterSummary Run(ProposalStore source, string outDirectory, ProposalFilter filter, bool overwrite = false)
+    {
+        string target = Path.GetFullPath(outDirectory);
+        if (Path.GetFullPath(source.Directory).TrimEnd('/') == target.TrimEnd('/'))
+            throw new ArgumentException("--out must differ from --store: a filter writes a new store");
+        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !overwrite)
+            throw new ArgumentException($"{target} already exists and is not empty; pass --force to replace it");
+        string building = target.TrimEnd('/') + $".building-{Guid.NewGuid():N}";
+        var parameters = new SortedDictionary<string, string>(source.Info.Parameters, StringComparer.Ordinal) { ["filter"] = filter.Name };
+        var info = source.Info with { Parameters = parameters, CreatedBy = "soco proposals filter" };
+        int images = 0, emptyBefore = 0, failures = 0;
+        long boxesIn = 0, boxesOut = 0;
+        var stillEmpty = new List<string>();
+        try
+        {
+            var store = ProposalStore.OpenOrCreate(building, info);
+            using (var writer = store.OpenWriter("filtered"))
+            {
+                var noPost = filter.Post ? ProposalFilter.Parse(filter.Name[..^"post".Length]) : filter;
+                foreach (var r in source.ReadAll())
+                {
+                    if (r.IsFailure) { failures++; continue; }
+                    images++;
+                    boxesIn += r.Rects.Length;
+                    var kept = filter.Apply(r.Rects, r.Width, r.Height);
+                    if (filter.Post && noPost.Apply(r.Rects, r.Width, r.Height).Length == 0) emptyBefore++;
+                    else if (!filter.Post && kept.Length == 0) emptyBefore++;
+                    if (kept.Length == 0) stillEmpty.Add(r.Key);
+                    boxesOut += kept.Length;
+                    writer.Add(r with { Rects = kept });
+                    if (writer.Buffered >= 4096) writer.Flush();
+                }
+            }
+            stillEmpty.Sort(StringComparer.Ordinal);
+            AtomicFile.WriteAllText(Path.Combine(building, "no_props_images.txt"), string.Concat(stillEmpty.Select(k => k + "\n")));
+            if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
+            Directory.Move(building, target);
+        }
+        finally
+        {
+            if (Directory.Exists(building)) Directory.Delete(building, recursive: true);
+        }
+        return new FilterSummary(images, boxesIn, boxesOut, emptyBefore, stillEmpty.Count, failures);
+    }
+}
