@@ -123,6 +123,59 @@ def write_png8_interlaced(path, arr):
                 + png_chunk(b"IEND", b""))
 
 
+# ---------------------------------------------------------------------------------------------- hand-written GIFs
+# LZW without compression (a clear code every few literals keeps the code size constant): lets us build GIFs that PIL
+# cannot write (small / missing palettes, frames off the screen, short data).
+def lzw_uncompressed(indices, min_code):
+    clear = 1 << min_code; eoi = clear + 1
+    code_size = min_code + 1
+    codes = [clear]
+    n = 0
+    limit = (1 << code_size) - 2 - 1  # stay below growth
+    for v in indices:
+        if n >= (1 << min_code) - 2:
+            codes.append(clear); n = 0
+        codes.append(v); n += 1
+    codes.append(eoi)
+    # pack LSB-first with constant code_size (table never grows past 2^code_size since we clear often)
+    bits = 0; nb = 0; out = bytearray()
+    for c in codes:
+        bits |= c << nb; nb += code_size
+        while nb >= 8:
+            out.append(bits & 0xFF); bits >>= 8; nb -= 8
+    if nb: out.append(bits & 0xFF)
+    return bytes(out)
+def subblocks(b):
+    out = bytearray()
+    for i in range(0, len(b), 255):
+        ch = b[i:i+255]; out.append(len(ch)); out += ch
+    out.append(0); return bytes(out)
+def write_gif(sw, sh, gct, frames, bg=0):
+    # gct: list of (r,g,b) with len power of two, or None
+    out = bytearray(b"GIF89a")
+    packed = 0
+    if gct:
+        n = len(gct).bit_length() - 2
+        packed = 0x80 | 0x70 | n
+    out += struct.pack("<HHBBB", sw, sh, packed, bg, 0)
+    if gct: out += b"".join(bytes(c) for c in gct)
+    for fr in frames:
+        if fr.get("trns") is not None:
+            out += bytes([0x21, 0xF9, 4, 1, 0, 0, fr["trns"], 0])
+        x, y, w, h = fr["rect"]
+        lct = fr.get("lct")
+        p = 0
+        if lct: p = 0x80 | (len(lct).bit_length() - 2)
+        if fr.get("interlace"): p |= 0x40
+        out += b"\x2C" + struct.pack("<HHHHB", x, y, w, h, p)
+        if lct: out += b"".join(bytes(c) for c in lct)
+        mc = max(2, fr.get("min_code", 2))
+        out.append(mc)
+        out += subblocks(lzw_uncompressed(fr["pix"], mc))
+    out.append(0x3B)
+    return bytes(out)
+
+
 def exif_with_orientation(o):
     ex = Image.Exif()
     ex[0x0112] = o
@@ -239,6 +292,28 @@ def main():
     frames = [crop("chelsea.png", (200 + 8 * i, 60, 232 + 8 * i, 84)).quantize(colors=32) for i in range(3)]
     frames[0].save(p("anim.gif"), save_all=True, append_images=frames[1:], duration=100, loop=0)
     notes["anim.gif"] = "animated GIF; first frame expected"
+    pal.save(p("trns.gif"), transparency=5)
+    notes["trns.gif"] = "GIF with a transparent index (PIL: its palette colour; alpha ignored)"
+    pal4 = [(200, 10, 10), (10, 200, 10), (10, 10, 200), (50, 60, 70)]
+    hand = {
+        "gif_short_palette.gif": (write_gif(4, 2, pal4[:2], [{"rect": (0, 0, 4, 2), "pix": [0, 1, 2, 3, 3, 2, 1, 0]}]),
+                                  "indices past a 2-entry palette (PIL: grey ramp i,i,i)"),
+        "gif_small_frame.gif": (write_gif(4, 3, pal4, [{"rect": (1, 1, 2, 1), "pix": [2, 3]}], bg=1),
+                                "frame smaller than the screen, no transparency (outside = index 0)"),
+        "gif_small_frame_trns.gif": (write_gif(4, 3, pal4, [{"rect": (1, 1, 2, 1), "pix": [2, 1], "trns": 3}], bg=1),
+                                     "frame smaller than the screen, transparent index 3 (outside = index 3)"),
+        "gif_big_frame.gif": (write_gif(2, 2, pal4, [{"rect": (1, 1, 2, 2), "pix": [0, 1, 2, 3]}]),
+                              "frame sticking out of the screen (PIL enlarges the canvas)"),
+        "gif_local_palette.gif": (write_gif(2, 1, None, [{"rect": (0, 0, 2, 1), "pix": [0, 1], "lct": pal4}]),
+                                  "local colour table only"),
+        "gif_no_palette.gif": (write_gif(2, 1, None, [{"rect": (0, 0, 2, 1), "pix": [0, 3]}]), "no colour table at all"),
+        "gif_short_data.gif": (write_gif(4, 1, pal4, [{"rect": (0, 0, 4, 1), "pix": [1, 2]}]),
+                               "LZW data ends after 2 of 4 pixels (PIL: truncated)"),
+    }
+    for n, (b, note) in hand.items():
+        with open(p(n), "wb") as f:
+            f.write(b)
+        notes[n] = note
     base.save(p("lossless.webp"), lossless=True)
     base.save(p("lossy.webp"), quality=80)
     # a PNG under a .jpg name (ImageNet has such files): decoders must sniff content, not trust the extension
@@ -289,6 +364,7 @@ def main():
             entry["pil_format"] = im.format
             entry["pil_mode"] = im.mode
             data = rgb_bytes(im)
+            im = Image.open(p(name))
             w, h = im.size
             exp = f"{name}.{w}x{h}.rgb.gz"
             with open(p(exp), "wb") as f:
@@ -308,6 +384,18 @@ def main():
                               "transposed_expected": texp})
         except Exception as e:  # noqa: BLE001 - we record what PIL says
             entry["pil_error"] = f"{type(e).__name__}: {e}".replace(p(name), name)
+        if "expected" in entry:
+            # truncated copies: does PIL still decode them? (cut = number of bytes kept)
+            d = open(p(name), "rb").read()
+            cuts = sorted({8, len(d) // 10, len(d) // 2, len(d) * 9 // 10, len(d) - 12, len(d) - 4, len(d) - 1})
+            tr = []
+            for cut in cuts:
+                try:
+                    pix = rgb_bytes(Image.open(io.BytesIO(d[:cut])))
+                    tr.append([cut, "same" if pix == data else "different"])
+                except Exception:  # noqa: BLE001
+                    tr.append([cut, "error"])
+            entry["truncations"] = tr
         index[name] = entry
     with open(p("index.json"), "w") as f:
         json.dump(index, f, indent=1, sort_keys=True)
