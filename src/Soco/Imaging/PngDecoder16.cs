@@ -211,24 +211,5 @@ internal static class PngDecoder16
         }
     }
 
-    private static readonly uint[] CrcTable = MakeCrcTable();
-
-    private static uint[] MakeCrcTable()
-    {
-        var t = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            uint c = n;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[n] = c;
-        }
-        return t;
-    }
-
-    internal static uint Crc32(ReadOnlySpan<byte> d)
-    {
-        uint c = 0xFFFFFFFFu;
-        foreach (byte b in d) c = CrcTable[(c ^ b) & 0xFF] ^ (c >> 8);
-        return c ^ 0xFFFFFFFFu;
-    }
+    internal static uint Crc32(ReadOnlySpan<byte> d) => Soco.Imaging.Crc32.Compute(d);
 }
