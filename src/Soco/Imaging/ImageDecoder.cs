@@ -153,25 +153,46 @@ public static class ImageDecoder
             throw new BadImageDataException("truncated JPEG (data ends before the image is complete)");
 
         var img = new RgbImage(info.Width, info.Height);
-        var px = img.Pixels;
-        int n = info.Width * info.Height;
-        if (gray)
-        {
-            for (int i = 0, o = 0; i < n; i++, o += 3) px[o] = px[o + 1] = px[o + 2] = buf[i];
-        }
-        else
-        {
-            for (int i = 0, s = 0, o = 0; i < n; i++, s += 4, o += 3)
-            {
-                px[o] = buf[s];
-                px[o + 1] = buf[s + 1];
-                px[o + 2] = buf[s + 2];
-            }
-        }
+        if (gray) ExpandGray(buf, img.Pixels);
+        else DropAlpha(buf, img.Pixels);
 
         if (options.ApplyExifOrientation && codec.EncodedOrigin != SKEncodedOrigin.TopLeft)
             img = ExifOrientation.Apply(img, (int)codec.EncodedOrigin);
         return img;
+    }
+
+    private static unsafe void ExpandGray(byte[] src, byte[] dst)
+    {
+        fixed (byte* s0 = src, d0 = dst)
+        {
+            byte* s = s0, d = d0, end = s0 + src.Length;
+            for (; s < end; s++, d += 3) d[0] = d[1] = d[2] = *s;
+        }
+    }
+
+    /// <summary>RGBA → RGB, alpha dropped.</summary>
+    private static unsafe void DropAlpha(byte[] src, byte[] dst)
+    {
+        int n = dst.Length / 3;
+        fixed (byte* s0 = src, d0 = dst)
+        {
+            byte* s = s0, d = d0;
+            int i = 0;
+            // 4 pixels at a time: write 12 bytes via three 32-bit stores (little-endian only: R is the low byte)
+            for (; BitConverter.IsLittleEndian && i + 4 <= n; i += 4, s += 16, d += 12)
+            {
+                uint p0 = *(uint*)s, p1 = *(uint*)(s + 4), p2 = *(uint*)(s + 8), p3 = *(uint*)(s + 12);
+                *(uint*)d = (p0 & 0xFFFFFF) | (p1 << 24);
+                *(uint*)(d + 4) = ((p1 >> 8) & 0xFFFF) | (p2 << 16);
+                *(uint*)(d + 8) = ((p2 >> 16) & 0xFF) | (p3 << 8);
+            }
+            for (; i < n; i++, s += 4, d += 3)
+            {
+                d[0] = s[0];
+                d[1] = s[1];
+                d[2] = s[2];
+            }
+        }
     }
 
     private static void CheckSize(int w, int h, DecodeOptions o)

@@ -6,11 +6,6 @@ namespace Soco.Tests.Imaging;
 /// <summary>Pixel parity with PIL 9.4's Image.open(p).convert('RGB') (fixtures from tools/pil_decode_fixtures.py).</summary>
 public class ImageDecoderParityTests(ITestOutputHelper output)
 {
-    /// <summary>Formats where PIL and Skia use different code (documented); everything else must be exact.</summary>
-    private static readonly Dictionary<string, int> Tolerance = new()
-    {
-    };
-
     public static TheoryData<string> GoodFixtures()
     {
         var d = new TheoryData<string>();
@@ -37,7 +32,7 @@ public class ImageDecoderParityTests(ITestOutputHelper output)
         var expected = DecodeFixtures.Expected(e.GetProperty("expected").GetString()!);
         int max = DecodeFixtures.MaxAbsDiff(expected, img.Pixels);
         output.WriteLine($"{name}: max abs diff {max}, {DecodeFixtures.CountDiff(expected, img.Pixels)} of {expected.Length} bytes differ");
-        Assert.True(max <= Tolerance.GetValueOrDefault(name), $"{name}: max abs diff {max} > {Tolerance.GetValueOrDefault(name)}");
+        Assert.True(max == 0, $"{name}: max abs diff {max} (every format must match PIL exactly)");
     }
 
     [Theory]
