@@ -1,8 +1,18 @@
 namespace Soco.Imaging;
 
-/// <summary>An image that cannot be used, with a short user-facing reason; the message names the file.</summary>
-public class ImageDecodeException(string path, string reason) : Exception($"{path}: {reason}")
+/// <summary>An image that cannot be decoded. <see cref="Reason"/> is a short user-facing sentence.</summary>
+public sealed class ImageDecodeException : Exception
 {
-    public string Path { get; } = path;
-    public string Reason { get; } = reason;
+    public ImageDecodeException(string path, string reason, Exception? inner = null)
+        : base($"{path}: {reason}", inner)
+    {
+        Path = path;
+        Reason = reason;
+    }
+
+    /// <summary>The file (or the name given for in-memory data).</summary>
+    public string Path { get; }
+
+    /// <summary>Why, e.g. "truncated JPEG (data ends before the image is complete)".</summary>
+    public string Reason { get; }
 }

@@ -1,0 +1,59 @@
+namespace Soco.Data;
+
+/// <summary>
+/// A text file listing image paths, one per line, relative to the list file's folder (or absolute); lines starting
+/// with '#' and blank lines are ignored. Entries keep the file's order. Every listed file must exist.
+/// </summary>
+public sealed class ListFileImageSource : IImageSource
+{
+    private readonly ImageEntry[] _entries;
+
+    public ListFileImageSource(string listFile)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(listFile);
+        if (!File.Exists(listFile))
+            throw new ImageSourceException(Directory.Exists(listFile)
+                ? $"image list file not found: {listFile} is a folder"
+                : $"image list file not found: {listFile}");
+        ListFile = Path.GetFullPath(listFile);
+        string dir = Path.GetDirectoryName(ListFile)!;
+        var entries = new List<ImageEntry>();
+        var missing = new List<string>();
+        int lineNo = 0, missingCount = 0;
+        foreach (var raw in File.ReadLines(ListFile))
+        {
+            lineNo++;
+            string line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            string rel = line.Replace('\\', '/');
+            string full = Path.GetFullPath(Path.IsPathRooted(rel) ? rel : Path.Combine(dir, rel));
+            if (!File.Exists(full))
+            {
+                if (missing.Count < 5) missing.Add($"line {lineNo}: {full}");
+                missingCount++;
+                continue;
+            }
+            entries.Add(new ImageEntry(entries.Count, ImageSources.KeyOf(rel), rel, full));
+        }
+        string what = $"list file {ListFile}";
+        if (missingCount > 0)
+            throw new ImageSourceException(
+                $"{missingCount} image(s) listed in {ListFile} not found: {string.Join("; ", missing)}{(missingCount > 5 ? "; …" : "")}");
+        if (entries.Count == 0) throw new ImageSourceException($"no images in {what} (it lists no paths)");
+        _entries = entries.ToArray();
+        ImageSources.Validate(_entries, what);
+        Description = $"list file {ListFile} ({_entries.Length:N0} images)";
+    }
+
+    public string ListFile { get; }
+    public string Description { get; }
+    public IReadOnlyList<ImageEntry> Entries => _entries;
+
+    public byte[] ReadBytes(ImageEntry entry)
+    {
+        ImageSources.CheckOwner(this, entry);
+        return ImageSources.ReadFile(entry.Location);
+    }
+
+    public void Dispose() { }
+}
