@@ -1,4 +1,7 @@
 using System.CommandLine;
+using Soco.Cli.Commands;
+using Soco.Imaging;
+using Soco.Proposals;
 
 namespace Soco.Cli;
 
@@ -6,13 +9,28 @@ public static class SocoCli
 {
     public static RootCommand Build()
     {
-        var root = new RootCommand("SoCo.NET: object-level self-supervised pretraining for detection");
+        var root = new RootCommand("SoCo.NET: object-level self-supervised pretraining for detection (SoCo, NeurIPS 2021)");
+        root.Add(ProposalsCommands.Build());
+        root.Add(DemoCommand.Build());
         return root;
     }
 
-    public static async Task<int> RunAsync(string[] args)
+    public static int Run(string[] args) => Build().Parse(args).Invoke();
+
+    public static Task<int> RunAsync(string[] args) => Task.FromResult(Run(args));
+
+    /// <summary>Runs a command body; a user error becomes one clear line and exit code 2, never a stack trace.</summary>
+    public static int Guard(Func<int> body)
     {
-        var root = Build();
-        return await root.Parse(args).InvokeAsync();
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException
+                                       or ProposalStoreException or ImageDecodeException or Soco.Data.ImageSourceException or IOException or InvalidOperationException)
+        {
+            Out.Error(e.Message);
+            return 2;
+        }
     }
 }

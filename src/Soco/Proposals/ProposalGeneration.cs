@@ -1,11 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Soco.Data;
 using Soco.Imaging;
 
 namespace Soco.Proposals;
-
-/// <summary>One image to process: its SoCo key and where it is read from.</summary>
-public sealed record ImageItem(string Key, string Location);
 
 /// <summary>Settings of a proposal-generation run.</summary>
 public sealed record GenerateOptions
@@ -47,14 +45,14 @@ public sealed record GenerateSummary(int InShard, int Done, int Skipped, int Fai
 public static class ProposalGeneration
 {
     /// <summary>Images of this shard that the store does not hold yet, in source order.</summary>
-    public static (List<ImageItem> Todo, int InShard, int Skipped) Plan(IReadOnlyList<ImageItem> items, ProposalStore store, GenerateOptions options)
+    public static (List<ImageEntry> Todo, int InShard, int Skipped) Plan(IReadOnlyList<ImageEntry> items, ProposalStore store, GenerateOptions options)
     {
         options.Validate();
         var done = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in store.ReadAll())
             if (!r.IsFailure || !options.RetryFailed)
                 done.Add(r.Key);
-        var todo = new List<ImageItem>();
+        var todo = new List<ImageEntry>();
         int inShard = 0;
         for (int i = options.ShardIndex; i < items.Count; i += options.ShardCount)
         {
@@ -70,8 +68,8 @@ public static class ProposalGeneration
     /// input); <paramref name="makeGenerator"/> is called once per worker. <paramref name="onRecord"/> runs on the
     /// calling thread after each image (progress). Cancelling writes what is finished and returns.
     /// </summary>
-    public static GenerateSummary Run(IReadOnlyList<ImageItem> todo, int inShard, int skipped,
-        Func<ImageItem, RgbImage> load, Func<IProposalGenerator> makeGenerator, ProposalStore store, GenerateOptions options,
+    public static GenerateSummary Run(IReadOnlyList<ImageEntry> todo, int inShard, int skipped,
+        Func<ImageEntry, RgbImage> load, Func<IProposalGenerator> makeGenerator, ProposalStore store, GenerateOptions options,
         Action<ProposalRecord>? onRecord = null, CancellationToken cancel = default)
     {
         options.Validate();
@@ -130,7 +128,7 @@ public static class ProposalGeneration
     }
 
     /// <summary>Decodes and searches one image; any failure becomes a recorded reason, never an exception.</summary>
-    public static ProposalRecord ProcessOne(ImageItem item, Func<ImageItem, RgbImage> load, IProposalGenerator generator, int maxSide, string rectConvention)
+    public static ProposalRecord ProcessOne(ImageEntry item, Func<ImageEntry, RgbImage> load, IProposalGenerator generator, int maxSide, string rectConvention)
     {
         RgbImage image;
         try
