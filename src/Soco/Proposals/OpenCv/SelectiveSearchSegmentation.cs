@@ -81,7 +81,9 @@ public sealed class SelectiveSearchSegmentation
                 nk = 5;
                 var gray = OpenCvColor.BgrToGray(bgr);
                 images.Add(gray);
-                images.Add(hsv.Channel(0));
+                // OpenCV means the H channel here, but it splits the BGR image into the same Mat array afterwards;
+                // split() reuses the already allocated planes, so the image it added is overwritten with B.
+                images.Add(bgr.Channel(0));
                 images.Add(OcvImage.Merge(bgr.Channel(2), bgr.Channel(1), gray));
                 strategies = new[] { m1, m2, Strategy.Multiple(Kind.Fill) with { Wrapped = false }, Strategy.Multiple(Kind.Size) with { Wrapped = false } };
             }
@@ -108,6 +110,30 @@ public sealed class SelectiveSearchSegmentation
             }
         }
         return Rank(all);
+    }
+
+    /// <summary>
+    /// One image, one k, one strategy ("m1" = Multiple(colour, fill, texture, size), "m2" = Multiple(fill, texture,
+    /// size), "fill", "size"): the distinct boxes of that single grouping (for component-level parity checks).
+    /// </summary>
+    internal static HashSet<ProposalRect> RunSingleGrouping(OcvImage img, int k, string strategy, float sigma = 0.8f)
+    {
+        var s = strategy switch
+        {
+            "m1" => Strategy.Multiple(Kind.Colour, Kind.Fill, Kind.Texture, Kind.Size),
+            "m2" => Strategy.Multiple(Kind.Fill, Kind.Texture, Kind.Size),
+            "fill" => Strategy.Multiple(Kind.Fill) with { Wrapped = false },
+            "size" => Strategy.Multiple(Kind.Size) with { Wrapped = false },
+            _ => throw new ArgumentException(strategy),
+        };
+        var graph = GraphSegmentation.SortedGraph.Build(img, sigma);
+        var labels = graph.Segment(k, 100, out int nb);
+        var seg = new SegmentationData(img, labels, nb, true, TextureMaps.ComputeBins(img));
+        var all = new List<RegionOut>();
+        Group(seg, s, all);
+        var set = new HashSet<ProposalRect>();
+        foreach (var r in all) set.Add(new ProposalRect(r.X, r.Y, r.W, r.H));
+        return set;
     }
 
     // ------------------------------------------------------------------ ranking and de-duplication
