@@ -45,7 +45,7 @@ public static class GraphSegmentation
             if (sigma <= 0) sigma = 0.001; // setSigma's rule
             var blurred = GaussianBlurF32(image, sigma);
             var edges = BuildEdges(blurred, image.Width, image.Height, image.Channels);
-            LibStdSort.Sort(edges.AsSpan(), new EdgeLess());
+            LibStdSort.SortByHigh32(edges);
             return new SortedGraph(edges, image.Width, image.Height);
         }
 
@@ -104,13 +104,19 @@ public static class GraphSegmentation
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int To(int from, int dir, int w) => dir switch { 0 => from - w, 1 => from - 1, 2 => from + w, _ => from + 1 };
 
-        // OpenCV's getBasePoint: walk to the root, then point only the queried element at it.
+        // OpenCV's getBasePoint compresses only the queried element; which element is a root never depends on
+        // compression, so full path compression gives the same roots (and so the same thresholds and labels), faster.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static int Find(int[] parent, int p)
         {
             int r = p;
             while (r != parent[r]) r = parent[r];
-            parent[p] = r;
+            while (p != r)
+            {
+                int next = parent[p];
+                parent[p] = r;
+                p = next;
+            }
             return r;
         }
 
@@ -123,12 +129,6 @@ public static class GraphSegmentation
             size[a] += size[b];
             return a;
         }
-    }
-
-    private struct EdgeLess : ILess<ulong>
-    {
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public bool Less(in ulong a, in ulong b) => (a >> 32) < (b >> 32);
     }
 
     private static ulong[] BuildEdges(float[] img, int w, int h, int cn)

@@ -165,4 +165,111 @@ internal static class LibStdSort
         }
         s[hole] = value;
     }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // The same algorithm specialised for edge keys: ulong values ordered by their high 32 bits only (OpenCV's edges
+    // compare by weight only; the low half rides along). Kept step-for-step identical to the generic version above.
+
+    public static void SortByHigh32(ulong[] a)
+    {
+        int n = a.Length;
+        if (n <= 1) return;
+        ref ulong b = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(a);
+        HIntroLoop(ref b, 0, n, Lg(n) * 2);
+        HFinalInsertionSort(ref b, 0, n);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static bool HLess(ulong x, ulong y) => (uint)(x >> 32) < (uint)(y >> 32);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static ref ulong At(ref ulong b, int i) => ref System.Runtime.CompilerServices.Unsafe.Add(ref b, i);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void HSwap(ref ulong b, int i, int j) => (At(ref b, i), At(ref b, j)) = (At(ref b, j), At(ref b, i));
+
+    private static void HIntroLoop(ref ulong b, int first, int last, int depth)
+    {
+        while (last - first > Threshold)
+        {
+            if (depth == 0)
+            {
+                var span = System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref At(ref b, first), last - first);
+                HeapSort(span, 0, span.Length, new High32Less());
+                return;
+            }
+            depth--;
+            int mid = first + (last - first) / 2;
+            // move median of (first+1, mid, last-1) to first
+            int x = first + 1, y = mid, z = last - 1;
+            if (HLess(At(ref b, x), At(ref b, y)))
+            {
+                if (HLess(At(ref b, y), At(ref b, z))) HSwap(ref b, first, y);
+                else if (HLess(At(ref b, x), At(ref b, z))) HSwap(ref b, first, z);
+                else HSwap(ref b, first, x);
+            }
+            else if (HLess(At(ref b, x), At(ref b, z))) HSwap(ref b, first, x);
+            else if (HLess(At(ref b, y), At(ref b, z))) HSwap(ref b, first, z);
+            else HSwap(ref b, first, y);
+            // unguarded partition of [first+1, last) around *first
+            uint pivot = (uint)(At(ref b, first) >> 32);
+            int lo = first + 1, hi = last;
+            while (true)
+            {
+                while ((uint)(At(ref b, lo) >> 32) < pivot) lo++;
+                hi--;
+                while (pivot < (uint)(At(ref b, hi) >> 32)) hi--;
+                if (!(lo < hi)) break;
+                HSwap(ref b, lo, hi);
+                lo++;
+            }
+            HIntroLoop(ref b, lo, last, depth);
+            last = lo;
+        }
+    }
+
+    private static void HFinalInsertionSort(ref ulong b, int first, int last)
+    {
+        if (last - first > Threshold)
+        {
+            HInsertionSort(ref b, first, first + Threshold);
+            for (int i = first + Threshold; i < last; i++) HUnguardedLinearInsert(ref b, i);
+        }
+        else HInsertionSort(ref b, first, last);
+    }
+
+    private static void HInsertionSort(ref ulong b, int first, int last)
+    {
+        if (first == last) return;
+        for (int i = first + 1; i < last; i++)
+        {
+            ulong val = At(ref b, i);
+            if (HLess(val, At(ref b, first)))
+            {
+                for (int j = i; j > first; j--) At(ref b, j) = At(ref b, j - 1);
+                At(ref b, first) = val;
+            }
+            else HUnguardedLinearInsert(ref b, i);
+        }
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static void HUnguardedLinearInsert(ref ulong b, int last)
+    {
+        ulong val = At(ref b, last);
+        uint key = (uint)(val >> 32);
+        int next = last - 1;
+        while (key < (uint)(At(ref b, next) >> 32))
+        {
+            At(ref b, last) = At(ref b, next);
+            last = next;
+            next--;
+        }
+        At(ref b, last) = val;
+    }
+
+    private struct High32Less : ILess<ulong>
+    {
+        public bool Less(in ulong a, in ulong b) => HLess(a, b);
+    }
 }

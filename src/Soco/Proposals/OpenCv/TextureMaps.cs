@@ -41,31 +41,38 @@ internal static class TextureMaps
     internal static void ForEachGradient(OcvImage img, Action<int, float[]> sink)
     {
         int w = img.Width, h = img.Height, cn = img.Channels, n = w * h;
+        // Geometry (the same for every channel): forward 45° rotation into the rotated bounding box, and the −45°
+        // rotation back, of which only the centre crop OpenCV keeps is computed.
+        float cx = w / 2.0f, cy = h / 2.0f;
+        var rot = RotationMatrix(cx, cy, 45.0);
+        var (bbw, bbh) = RotatedBoundingSize(cx, cy, w, h, 45.0f);
+        rot[2] += bbw / 2.0 - cx;
+        rot[5] += bbh / 2.0 - cy;
+        var fwd = Coords(rot, 0, 0, bbw, bbh);
+        float c2x = (int)(bbw / 2.0), c2y = (int)(bbh / 2.0);
+        var backM = RotationMatrix(c2x, c2y, -45.0);
+        var (b2w, b2h) = RotatedBoundingSize(c2x, c2y, bbw, bbh, -45.0f);
+        int startX = Math.Max(0, (bbw - w) / 2), startY = Math.Max(0, (bbh - h) / 2);
+        if (startX + w > b2w || startY + h > b2h) throw new InvalidOperationException("crop outside the back-rotated image");
+        var back = Coords(backM, startX, startY, w, h);
+        var planeBuf = new byte[n];
         for (int c = 0; c < cn; c++)
         {
-            var plane = img.Channels == 1 ? img.Data : img.Channel(c).Data;
+            byte[] plane;
+            if (cn == 1) plane = img.Data;
+            else
+            {
+                var d = img.Data;
+                for (int i = 0, q = c; i < n; i++, q += cn) planeBuf[i] = d[q];
+                plane = planeBuf;
+            }
             sink(c * 4 + 0, Scharr(plane, w, h, 1, 0));
             sink(c * 4 + 1, Scharr(plane, w, h, 0, 1));
-
-            // Rotate the plane by 45° into its rotated bounding box.
-            float cx = w / 2.0f, cy = h / 2.0f;
-            var rot = RotationMatrix(cx, cy, 45.0);
-            var (bbw, bbh) = RotatedBoundingSize(cx, cy, w, h, 45.0f);
-            rot[2] += bbw / 2.0 - cx;
-            rot[5] += bbh / 2.0 - cy;
-            var rotated = WarpAffine8U(plane, w, h, rot, bbw, bbh);
-            int startX = Math.Max(0, (bbw - w) / 2), startY = Math.Max(0, (bbh - h) / 2);
+            var rotated = WarpAffine8U(plane, w, h, fwd);
             for (int d = 0; d < 2; d++)
             {
                 var g = Scharr(rotated, bbw, bbh, d == 0 ? 1 : 0, d == 0 ? 0 : 1);
-                float c2x = (int)(bbw / 2.0), c2y = (int)(bbh / 2.0);
-                var back = RotationMatrix(c2x, c2y, -45.0);
-                var (b2w, b2h) = RotatedBoundingSize(c2x, c2y, bbw, bbh, -45.0f);
-                var unrot = WarpAffine32F(g, bbw, bbh, back, b2w, b2h);
-                var crop = new float[n];
-                for (int y = 0; y < h; y++)
-                    Array.Copy(unrot, (startY + y) * b2w + startX, crop, y * w, w);
-                sink(c * 4 + 2 + d, crop);
+                sink(c * 4 + 2 + d, WarpAffine32F(g, bbw, bbh, back));
             }
         }
     }
@@ -173,7 +180,13 @@ internal static class TextureMaps
     /// The per-pixel source coordinate of warpAffine (INTER_LINEAR): integer (sx, sy) and the 5+5-bit fraction index,
     /// for the inverse of the forward matrix m, exactly as WarpAffineInvoker computes them.
     /// </summary>
-    private static void Coords(double[] m, int dw, int dh, out short[] xs, out short[] ys, out short[] frac)
+    internal sealed class WarpCoords
+    {
+        public required short[] Xs, Ys, Frac;
+    }
+
+    /// <summary>Coordinates for the destination window [x0, x0+dw) × [y0, y0+dh).</summary>
+    private static WarpCoords Coords(double[] m, int x0, int y0, int dw, int dh)
     {
         double m0 = m[0], m1 = m[1], m2 = m[2], m3 = m[3], m4 = m[4], m5 = m[5];
         double D = m0 * m4 - m1 * m3;
@@ -189,17 +202,17 @@ internal static class TextureMaps
         var bdelta = new int[dw];
         for (int x = 0; x < dw; x++)
         {
-            adelta[x] = CvRound(m0 * x * AbScale);
-            bdelta[x] = CvRound(m3 * x * AbScale);
+            adelta[x] = CvRound(m0 * (x + x0) * AbScale);
+            bdelta[x] = CvRound(m3 * (x + x0) * AbScale);
         }
         const int roundDelta = AbScale / InterTabSize / 2;
-        xs = new short[dw * dh];
-        ys = new short[dw * dh];
-        frac = new short[dw * dh];
+        var xs = new short[dw * dh];
+        var ys = new short[dw * dh];
+        var frac = new short[dw * dh];
         for (int y = 0; y < dh; y++)
         {
-            int X0 = CvRound((m1 * y + m2) * AbScale) + roundDelta;
-            int Y0 = CvRound((m4 * y + m5) * AbScale) + roundDelta;
+            int X0 = CvRound((m1 * (y + y0) + m2) * AbScale) + roundDelta;
+            int Y0 = CvRound((m4 * (y + y0) + m5) * AbScale) + roundDelta;
             int o = y * dw;
             for (int x = 0; x < dw; x++)
             {
@@ -210,6 +223,7 @@ internal static class TextureMaps
                 frac[o + x] = (short)((Y & (InterTabSize - 1)) * InterTabSize + (X & (InterTabSize - 1)));
             }
         }
+        return new WarpCoords { Xs = xs, Ys = ys, Frac = frac };
     }
 
     private static short SatShort(int v) => (short)(v < short.MinValue ? short.MinValue : v > short.MaxValue ? short.MaxValue : v);
@@ -244,10 +258,10 @@ internal static class TextureMaps
     }
 
     /// <summary>warpAffine(8U, 1 channel, INTER_LINEAR, BORDER_CONSTANT 0) with OpenCV's fixed-point weights.</summary>
-    internal static byte[] WarpAffine8U(byte[] src, int sw, int sh, double[] m, int dw, int dh)
+    internal static byte[] WarpAffine8U(byte[] src, int sw, int sh, WarpCoords co)
     {
-        Coords(m, dw, dh, out var xs, out var ys, out var frac);
-        var dst = new byte[dw * dh];
+        short[] xs = co.Xs, ys = co.Ys, frac = co.Frac;
+        var dst = new byte[xs.Length];
         var wt = WTabI;
         for (int i = 0; i < dst.Length; i++)
         {
@@ -279,10 +293,10 @@ internal static class TextureMaps
     private static float PxF(float[] s, int w, int h, int x, int y) => (uint)x < (uint)w && (uint)y < (uint)h ? s[y * w + x] : 0f;
 
     /// <summary>warpAffine(32F, 1 channel, INTER_LINEAR, BORDER_CONSTANT 0) with OpenCV's float weights.</summary>
-    internal static float[] WarpAffine32F(float[] src, int sw, int sh, double[] m, int dw, int dh)
+    internal static float[] WarpAffine32F(float[] src, int sw, int sh, WarpCoords co)
     {
-        Coords(m, dw, dh, out var xs, out var ys, out var frac);
-        var dst = new float[dw * dh];
+        short[] xs = co.Xs, ys = co.Ys, frac = co.Frac;
+        var dst = new float[xs.Length];
         var wt = WTabF;
         for (int i = 0; i < dst.Length; i++)
         {
