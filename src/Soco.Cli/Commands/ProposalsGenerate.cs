@@ -1,0 +1,104 @@
+using System.CommandLine;
+using SkiaSharp;
+using Soco.Data;
+using Soco.Imaging;
+using Soco.Proposals;
+using Spectre.Console;
+
+namespace Soco.Cli.Commands;
+
+public static partial class ProposalsCommands
+{
+    static Option<string> ModeOption() => new Option<string>("--mode")
+    {
+        Description = "soco (SoCo's released algorithm) | fast | quality (OpenCV's presets)",
+        DefaultValueFactory = _ => "soco",
+    }.AcceptOnlyFromAmong(ProposalModes.Names);
+
+    static Command Generate()
+    {
+        var images = new Option<string>("--images") { Description = "Folder (recursive), train.zip (+ train_map.txt) or x.zip:map.txt, or a list file", Required = true };
+        var output = new Option<string>("--out") { Description = "Proposal store folder (created, or resumed)", Required = true };
+        var mode = ModeOption();
+        var workers = new Option<int>("--workers") { Description = "Worker threads, one image each (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var shard = new Option<string>("--shard") { Description = "i/n: process every n-th image starting at i (split across machines)", DefaultValueFactory = _ => "0/1" };
+        var maxSide = new Option<int>("--max-side") { Description = "Downscale images whose longer side exceeds N before searching (0: never); boxes map back", DefaultValueFactory = _ => 0 };
+        var maxPixels = new Option<long>("--max-pixels") { Description = "Refuse images with more pixels than this", DefaultValueFactory = _ => DecodeOptions.DefaultMaxPixels };
+        var minSide = new Option<int>("--min-side") { Description = "Refuse images with a side shorter than this", DefaultValueFactory = _ => 2 };
+        var exif = new Option<bool>("--apply-exif") { Description = "Apply EXIF orientation (the official code ignores it)" };
+        var retry = new Option<bool>("--retry-failed") { Description = "Retry images that failed in an earlier run" };
+        var fixHsv = new Option<bool>("--fix-hsv") { Description = "soco mode: HSV histograms in the right ranges (official: H, S land in one bin)" };
+        var adjacency = new Option<bool>("--adjacency") { Description = "soco mode: true region adjacency (official: a corner of one bbox inside the other)" };
+        var flushEvery = new Option<int>("--flush-every") { Description = "Write a part after this many images (also every 15 s)", DefaultValueFactory = _ => 64 };
+        var cmd = new Command("generate", "Run selective search on every image into a resumable proposal store")
+            { images, output, mode, workers, shard, maxSide, maxPixels, minSide, exif, retry, fixHsv, adjacency, flushEvery };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            var (si, sn) = ParseShard(p.GetValue(shard)!);
+            var request = new ProposalPipeline.Request(p.GetValue(images)!, p.GetValue(output)!, p.GetValue(mode)!)
+            {
+                Switches = new SearchSwitches(p.GetValue(fixHsv), p.GetValue(adjacency)),
+                Options = new GenerateOptions
+                {
+                    Workers = p.GetValue(workers), ShardIndex = si, ShardCount = sn, MaxSide = p.GetValue(maxSide),
+                    RetryFailed = p.GetValue(retry), FlushEvery = p.GetValue(flushEvery),
+                },
+                Decode = new DecodeOptions { ApplyExifOrientation = p.GetValue(exif), MaxPixels = p.GetValue(maxPixels), MinSide = p.GetValue(minSide) },
+            };
+            RunGenerate(request);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    internal static (int, int) ParseShard(string s)
+    {
+        var parts = s.Split('/');
+        if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || !int.TryParse(parts[1], out int n) || n < 1 || i < 0 || i >= n)
+            throw new ArgumentException($"--shard must be i/n with 0 ≤ i < n (e.g. 0/4), got '{s}'");
+        return (i, n);
+    }
+
+    /// <summary>Runs generation with a progress bar, Ctrl+C saving finished work, and a summary table.</summary>
+    internal static GenerateSummary RunGenerate(ProposalPipeline.Request request)
+    {
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+            Out.Warn("stopping: finishing the images in flight and saving them (run the same command again to resume)");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            using var plan = ProposalPipeline.Prepare(request);
+            Out.Info($"proposals ({request.Mode}) → {request.Store}: {plan.InShard} image(s) in this shard, {plan.Skipped} already done, " +
+                     $"{plan.Todo.Count} to process with {Math.Min(request.Options.Workers, Math.Max(plan.Todo.Count, 1))} worker(s)");
+            var failures = new List<ProposalRecord>();
+            var summary = Out.WithProgress("selective search", plan.Todo.Count, tick => plan.Run(r =>
+            {
+                if (r.IsFailure)
+                {
+                    failures.Add(r);
+                    Out.Warn($"{r.Location}: {r.FailureReason} (recorded, skipped)");
+                }
+                tick(1, null);
+            }, cts.Token));
+            PrintSummary(summary, failures);
+            return summary;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    static void PrintSummary(GenerateSummary s, List<ProposalRecord> failures)
+    {
+        var t = new Table().AddColumns("in shard", "done now", "skipped (already in store)", "failed now", "proposals", "time", "images/s");
+        t.AddRow(s.InShard.ToString(), s.Done.ToString(), s.Skipped.ToString(), s.Failed.ToString(), s.Proposals.ToString(),
+            $"{s.Elapsed.TotalSeconds:F1} s", $"{s.ImagesPerSecond:F2}");
+        AnsiConsole.Write(t);
+    }
+}
