@@ -1,0 +1,117 @@
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text.Json;
+using SkiaSharp;
+using Soco.Imaging;
+using Soco.Proposals.SocoSearch;
+
+namespace Soco.Tests.Proposals;
+
+/// <summary>Golden fixtures written by tools/soco_ss_fixtures.py (SoCo's own selective_search, skimage 0.19.3).</summary>
+internal static class SocoSsFixtures
+{
+    public static readonly string[] Names =
+        ["butterfly", "camera", "chelsea", "coffee", "messi5", "plant", "squirrel_cls", "fruits", "person"];
+
+    public static string RepoRoot { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Soco.slnx"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("repository root (Soco.slnx) not found");
+    }
+
+    public static string Dir => Path.Combine(RepoRoot, "tests", "fixtures", "soco_ss");
+
+    public sealed record Doc(string Image, int Width, int Height, string RgbSha256, double Seconds, int NLabels,
+        int[][] Regions);
+
+    public static Doc Load(string name)
+    {
+        var json = File.ReadAllText(Path.Combine(Dir, name + ".json"));
+        return JsonSerializer.Deserialize<Doc>(json, new JsonSerializerOptions
+        {
+            PropertyNameCaseInsensitive = true,
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        })!;
+    }
+
+    public static (int W, int H, int Count, int[] Labels) LoadLabels(string name)
+    {
+        using var fs = File.OpenRead(Path.Combine(Dir, name + ".labels.gz"));
+        using var gz = new GZipStream(fs, CompressionMode.Decompress);
+        using var ms = new MemoryStream();
+        gz.CopyTo(ms);
+        var b = ms.ToArray();
+        Assert.Equal("SSLB", System.Text.Encoding.ASCII.GetString(b, 0, 4));
+        int w = BitConverter.ToInt32(b, 4), h = BitConverter.ToInt32(b, 8), count = BitConverter.ToInt32(b, 12);
+        var labels = new int[w * h];
+        for (int i = 0; i < labels.Length; i++) labels[i] = BitConverter.ToUInt16(b, 16 + 2 * i);
+        return (w, h, count, labels);
+    }
+
+    private static readonly Dictionary<string, RgbImage> Cache = new();
+
+    /// <summary>The photo decoded like PIL's <c>open(p).convert('RGB')</c> (SkiaSharp, libjpeg-turbo).</summary>
+    public static RgbImage Image(string file)
+    {
+        lock (Cache)
+        {
+            if (Cache.TryGetValue(file, out var img)) return img;
+            img = Decode(Path.Combine(RepoRoot, "samples", "photos", file));
+            Cache[file] = img;
+            return img;
+        }
+    }
+
+    private static RgbImage Decode(string path)
+    {
+        using var bmp = SKBitmap.Decode(path) ?? throw new InvalidOperationException("cannot decode " + path);
+        // Gray PNGs decode to Gray8 (copied to R = G = B); the photos are opaque, so premultiplication is a no-op.
+        using var conv = bmp.ColorType == SKColorType.Rgba8888 ? null : bmp.Copy(SKColorType.Rgba8888)
+            ?? throw new InvalidOperationException("cannot convert " + path);
+        var src = (conv ?? bmp).GetPixelSpan();
+        int n = bmp.Width * bmp.Height;
+        var rgb = new byte[n * 3];
+        for (int i = 0; i < n; i++)
+        {
+            rgb[3 * i] = src[4 * i];
+            rgb[3 * i + 1] = src[4 * i + 1];
+            rgb[3 * i + 2] = src[4 * i + 2];
+        }
+        return new RgbImage(bmp.Width, bmp.Height, rgb);
+    }
+
+    public static string Sha256(RgbImage img) => Convert.ToHexStringLower(SHA256.HashData(img.Pixels));
+}
+
+public class SocoSelectiveSearchSegmentationTests
+{
+    public static IEnumerable<object[]> Images => SocoSsFixtures.Names.Select(n => new object[] { n });
+
+    [Theory]
+    [MemberData(nameof(Images))]
+    public void DecodedPixelsMatchPil(string name)
+    {
+        var doc = SocoSsFixtures.Load(name);
+        var img = SocoSsFixtures.Image(doc.Image);
+        Assert.Equal((doc.Width, doc.Height), (img.Width, img.Height));
+        Assert.Equal(doc.RgbSha256, SocoSsFixtures.Sha256(img));
+    }
+
+    [Theory]
+    [MemberData(nameof(Images))]
+    public void LabelsEqualSkimage(string name)
+    {
+        var doc = SocoSsFixtures.Load(name);
+        var img = SocoSsFixtures.Image(doc.Image);
+        var (w, h, count, expected) = SocoSsFixtures.LoadLabels(name);
+        var seg = SkimageFelzenszwalb.Segment(img, scale: 300, sigma: 0.9, minSize: 100);
+        Assert.Equal((w, h), (seg.Width, seg.Height));
+        int diff = 0;
+        for (int i = 0; i < expected.Length; i++) if (expected[i] != seg.Labels[i]) diff++;
+        Assert.Equal(0, diff);
+        Assert.Equal(count, seg.Count);
+    }
+}
