@@ -21,6 +21,7 @@ Writes to tests/fixtures/soco_ss/ (or --out):
                      regions = SoCo's full ``regions`` list (initial segments, then merges), rect = (min_x, min_y,
                      max_x - min_x, max_y - min_y), in SoCo's order.
   manifest.json      versions and the list of images.
+  argsort.json       tie-heavy float64 arrays and numpy.argsort's (introsort, unstable) permutation of each.
 """
 import argparse
 import gzip
@@ -37,9 +38,11 @@ import scipy
 import skimage
 from PIL import Image
 
+# every sample photo whose longer side is <= 640 px (SoCo's Python takes 0.3-0.8 s each at that size)
 DEFAULT_IMAGES = [
-    "butterfly.jpg", "camera.png", "chelsea.png", "coffee.png",
-    "messi5.jpg", "plant.jpg", "squirrel_cls.jpg", "fruits.jpg", "person.jpg",
+    "aero1.jpg", "apple.jpg", "astronaut.png", "baboon.jpg", "butterfly.jpg", "camera.png", "chelsea.png",
+    "china.jpg", "coffee.png", "flower.jpg", "fruits.jpg", "giraffe.jpg", "messi5.jpg", "orange.jpg",
+    "person.jpg", "plant.jpg", "rocket.jpg", "squirrel_cls.jpg",
 ]
 
 
@@ -91,8 +94,23 @@ def main():
         manifest["images"].append({"image": name, "width": w, "height": h, "nlabels": nlab,
                                    "nregions": len(rects), "seconds": round(secs, 3)})
         print(f"{name}: {w}x{h} labels={nlab} regions={len(rects)} {secs:.2f}s", flush=True)
+    write_argsort(args.out)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+
+
+def write_argsort(out):
+    """numpy.argsort (default kind) on arrays with many ties: the order of equal keys is the introsort's."""
+    rng = numpy.random.default_rng(20211108)
+    cases = [
+        rng.integers(0, 40, 5000).astype(numpy.float64) / 8.0,       # exact ties
+        numpy.round(rng.random(12000) * 3.0, 2),                     # ties + near ties
+        numpy.concatenate([numpy.zeros(300), numpy.arange(500, 0, -1) / 4.0, numpy.ones(200)]),
+        numpy.sort(rng.integers(0, 9, 700).astype(numpy.float64)),   # presorted with ties
+    ]
+    doc = [{"values": [float(v) for v in c], "argsort": [int(i) for i in numpy.argsort(c)]} for c in cases]
+    with open(os.path.join(out, "argsort.json"), "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
 
 
 if __name__ == "__main__":

@@ -51,4 +51,75 @@ public class SocoSelectiveSearchProposalTests(ITestOutputHelper output)
         // The port reproduces SoCo's list exactly (order included) on every fixture.
         Assert.Equal(expected, ours);
     }
+
+    private static int NonZeroBins(double[] hist, int count, int offset)
+    {
+        var used = new bool[25];
+        for (int r = 0; r < count; r++)
+            for (int k = 0; k < 25; k++)
+                if (hist[r * 105 + offset + k] > 0) used[k] = true;
+        return used.Count(u => u);
+    }
+
+    [Fact]
+    public void FixHsvHistogramSpreadsHueAndSaturation()
+    {
+        var img = SocoSsFixtures.Image("chelsea.png");
+        var seg = SkimageFelzenszwalb.Segment(img, 300, 0.9, 100);
+        var quirk = SocoSelectiveSearch.InitialHistograms(img, seg, fixHsv: false);
+        var fixedH = SocoSelectiveSearch.InitialHistograms(img, seg, fixHsv: true);
+        // SoCo's quirk: H and S in [0, 1] always land in bin 0 of a (0, 255) histogram; V is spread.
+        Assert.Equal(1, NonZeroBins(quirk, seg.Count, 0));
+        Assert.Equal(1, NonZeroBins(quirk, seg.Count, 25));
+        Assert.True(NonZeroBins(quirk, seg.Count, 50) > 5);
+        for (int r = 0; r < seg.Count; r++)
+        {
+            Assert.Equal(1.0, quirk[r * 105]);
+            Assert.Equal(1.0, quirk[r * 105 + 25]);
+        }
+        Assert.True(NonZeroBins(fixedH, seg.Count, 0) > 5);
+        Assert.True(NonZeroBins(fixedH, seg.Count, 25) > 5);
+        // V and texture parts are unchanged; each channel's histogram still sums to 1.
+        for (int r = 0; r < seg.Count; r++)
+        {
+            for (int k = 50; k < 105; k++) Assert.Equal(quirk[r * 105 + k], fixedH[r * 105 + k]);
+            Assert.Equal(1.0, fixedH.Skip(r * 105).Take(25).Sum(), 9);
+            Assert.Equal(1.0, fixedH.Skip(r * 105 + 25).Take(25).Sum(), 9);
+        }
+
+        var expected = Expected(SocoSsFixtures.Load("chelsea"));
+        var ours = new SocoSelectiveSearch(new SocoSelectiveSearchOptions { FixHsvHistogram = true }).Generate(img);
+        // same segments, so the initial regions agree; the grouping differs
+        Assert.Equal(expected.Take(seg.Count), ours.Take(seg.Count));
+        Assert.NotEqual(expected, ours);
+    }
+
+    [Fact]
+    public void AdjacencyNeighboursBuildsOneFullHierarchy()
+    {
+        // baboon: with SoCo's bbox-corner rule the grouping stops early (237 regions from 122 segments, not 243)
+        var doc = SocoSsFixtures.Load("baboon");
+        var img = SocoSsFixtures.Image(doc.Image);
+        var official = Expected(doc);
+        var ours = new SocoSelectiveSearch(new SocoSelectiveSearchOptions { AdjacencyNeighbours = true })
+            .Generate(img, out var seg);
+        Assert.True(official.Length < 2 * seg.Count - 1);
+        // adjacency of a connected label map is connected: every segment ends in one root covering the image
+        Assert.Equal(2 * seg.Count - 1, ours.Length);
+        Assert.Equal(new ProposalRect(0, 0, img.Width - 1, img.Height - 1), ours[^1]);
+        Assert.Equal(official.Take(seg.Count), ours.Take(seg.Count));
+    }
+
+    [Fact]
+    public void GeneratorContract()
+    {
+        IProposalGenerator g = new SocoSelectiveSearch();
+        Assert.Equal("soco", g.Name);
+        var o = new SocoSelectiveSearchOptions();
+        Assert.Equal((300.0, 0.9, 100, false, false),
+            (o.Scale, o.Sigma, o.MinSize, o.FixHsvHistogram, o.AdjacencyNeighbours));
+        // a flat image is one segment and one proposal covering it
+        var flat = new Soco.Imaging.RgbImage(37, 23);
+        Assert.Equal(new[] { new ProposalRect(0, 0, 36, 22) }, g.Generate(flat));
+    }
 }

@@ -10,8 +10,15 @@ namespace Soco.Tests.Proposals;
 /// <summary>Golden fixtures written by tools/soco_ss_fixtures.py (SoCo's own selective_search, skimage 0.19.3).</summary>
 internal static class SocoSsFixtures
 {
-    public static readonly string[] Names =
-        ["butterfly", "camera", "chelsea", "coffee", "messi5", "plant", "squirrel_cls", "fruits", "person"];
+    /// <summary>Fixture names (from manifest.json); SOCO_SS_FIXTURES=dir points to another fixture folder.</summary>
+    public static string[] Names => LoadNames();
+
+    private static string[] LoadNames()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "manifest.json")));
+        return doc.RootElement.GetProperty("images").EnumerateArray()
+            .Select(e => Path.GetFileNameWithoutExtension(e.GetProperty("image").GetString()!)).ToArray();
+    }
 
     public static string RepoRoot { get; } = FindRoot();
 
@@ -22,7 +29,9 @@ internal static class SocoSsFixtures
         return dir?.FullName ?? throw new InvalidOperationException("repository root (Soco.slnx) not found");
     }
 
-    public static string Dir => Path.Combine(RepoRoot, "tests", "fixtures", "soco_ss");
+    public static string Dir =>
+        Environment.GetEnvironmentVariable("SOCO_SS_FIXTURES") is { Length: > 0 } d
+            ? d : Path.Combine(RepoRoot, "tests", "fixtures", "soco_ss");
 
     public sealed record Doc(string Image, int Width, int Height, string RgbSha256, double Seconds, int NLabels,
         int[][] Regions);
@@ -113,5 +122,50 @@ public class SocoSelectiveSearchSegmentationTests
         for (int i = 0; i < expected.Length; i++) if (expected[i] != seg.Labels[i]) diff++;
         Assert.Equal(0, diff);
         Assert.Equal(count, seg.Count);
+    }
+
+    [Theory]
+    [InlineData("chelsea")]
+    [InlineData("camera")]
+    public void ExactNumpyOrderGivesSameLabelsAsAuto(string name)
+    {
+        var img = SocoSsFixtures.Image(SocoSsFixtures.Load(name).Image);
+        var auto = SkimageFelzenszwalb.Segment(img, 300, 0.9, 100, EdgeSortMode.Auto);
+        var exact = SkimageFelzenszwalb.Segment(img, 300, 0.9, 100, EdgeSortMode.NumpyExact);
+        Assert.Equal(exact.Count, auto.Count);
+        Assert.Equal(exact.Labels, auto.Labels);
+    }
+
+    [Fact]
+    public void ArgsortReproducesNumpyPermutationWithTies()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(
+            Path.Combine(SocoSsFixtures.RepoRoot, "tests", "fixtures", "soco_ss", "argsort.json")));
+        foreach (var c in doc.RootElement.EnumerateArray())
+        {
+            var values = c.GetProperty("values").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            var expected = c.GetProperty("argsort").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+            Assert.Equal(expected, NumpyArgsort.Argsort(values));
+        }
+    }
+
+    [Fact]
+    public void GaussianKernelMatchesScipyForOtherSigmas()
+    {
+        // scipy _gaussian_kernel1d(0.8, 0, 3) centre..edge, normalised: sums to 1 and is decreasing.
+        var k = ScipyGaussian.HalfKernel(0.8);
+        Assert.Equal(4, k.Length);
+        double total = k[0] + 2 * (k[1] + k[2] + k[3]);
+        Assert.Equal(1.0, total, 12);
+        Assert.True(k[0] > k[1] && k[1] > k[2] && k[2] > k[3]);
+        Assert.Equal(0.4432691776743569, ScipyGaussian.HalfKernel(0.9)[0]);
+    }
+
+    [Fact]
+    public void ReflectIsHalfSampleSymmetric()
+    {
+        // d c b a | a b c d | d c b a
+        int[] got = Enumerable.Range(-4, 12).Select(i => ScipyGaussian.Reflect(i, 4)).ToArray();
+        Assert.Equal(new[] { 3, 2, 1, 0, 0, 1, 2, 3, 3, 2, 1, 0 }, got);
     }
 }

@@ -69,6 +69,17 @@ public sealed class SocoSelectiveSearch : IProposalGenerator
         return rects;
     }
 
+    /// <summary>
+    /// Initial region histograms (per label: 75 colour values H, S, V then 30 texture values R, G, B), as SoCo's
+    /// <c>hist_c</c> / <c>hist_t</c>. For tests and diagnostics.
+    /// </summary>
+    internal static double[] InitialHistograms(RgbImage image, SegmentLabels segments, bool fixHsv)
+    {
+        var regions = new Regions(segments.Count);
+        ExtractRegions(image, segments, regions, fixHsv);
+        return regions.Hist.AsSpan(0, segments.Count * HistLen).ToArray();
+    }
+
     /// <summary>Region table: initial segments first, merged regions appended (ids = SoCo's labels).</summary>
     private sealed class Regions
     {
