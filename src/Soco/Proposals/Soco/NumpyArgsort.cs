@@ -32,6 +32,7 @@ internal static class NumpyArgsort
     }
 
     /// <summary>Sorts (value, original index) pairs in numpy's argsort order.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Sort(Span<Item> a)
     {
         int num = a.Length;

@@ -80,6 +80,7 @@ internal static class ScipyGaussian
     /// Smooths <paramref name="src"/> (H×W×3 interleaved float64) into <paramref name="dst"/>; <paramref name="tmp"/>
     /// has the same size. Spatial axes only, channels are independent.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Filter(double[] src, double[] dst, double[] tmp, int width, int height, double[] half)
     {
         int r = half.Length - 1;

@@ -54,54 +54,90 @@ public static class SkimageFelzenszwalb
         EdgeSortMode sortMode = EdgeSortMode.Auto)
     {
         int w = image.Width, h = image.Height, n = w * h;
-        double[] smooth = Smooth(image, sigma);
-        NumpyArgsort.Item[] edges = BuildEdges(smooth, w, h);
+        var ws = Workspace.Get();
+        double[] smooth = Smooth(image, sigma, ws);
+        int m = EdgeCount(w, h);
+        var edges = ws.Items(m);
+        BuildEdges(smooth, w, h, edges);
         double k = scale / 255.0;
-        var forest = new int[n];
-        var size = new int[n];
+        var forest = ws.Forest(n);
+        var size = ws.Size(n);
+        var cint = ws.Cint(n);
         bool exact = sortMode == EdgeSortMode.NumpyExact || (long)n > AutoMaxPixels;
         if (exact)
         {
-            NumpyArgsort.Sort(edges);
-            Run(edges, forest, size, w, k, minSize, checkTies: false);
+            NumpyArgsort.Sort(edges.AsSpan(0, m));
+            Run(edges, m, n, forest, size, cint, ws, w, k, minSize, checkTies: false);
         }
         else
         {
-            RadixSort(ref edges);
-            if (!Run(edges, forest, size, w, k, minSize, checkTies: true))
+            var sorted = RadixSort(edges, ws.ItemsB(m), m);
+            if (!Run(sorted, m, n, forest, size, cint, ws, w, k, minSize, checkTies: true))
             {
                 Interlocked.Increment(ref _fallbacks);
-                edges = BuildEdges(smooth, w, h);
-                NumpyArgsort.Sort(edges);
-                Run(edges, forest, size, w, k, minSize, checkTies: false);
+                BuildEdges(smooth, w, h, edges);
+                NumpyArgsort.Sort(edges.AsSpan(0, m));
+                Run(edges, m, n, forest, size, cint, ws, w, k, minSize, checkTies: false);
             }
         }
         return Relabel(forest, w, h);
     }
 
-    /// <summary>img_as_float (x · (1/255)) then the scipy Gaussian on both spatial axes.</summary>
-    internal static double[] Smooth(RgbImage image, double sigma)
+    internal static int EdgeCount(int w, int h) => h * (w - 1) + (h - 1) * w + 2 * (h - 1) * (w - 1);
+
+    /// <summary>Per-thread reusable buffers (one image per thread; large arrays are not re-faulted per image).</summary>
+    internal sealed class Workspace
     {
-        int w = image.Width, h = image.Height;
-        var lut = new double[256];
+        [ThreadStatic] private static Workspace? _current;
+
+        public static Workspace Get() => _current ??= new Workspace();
+
+        private double[] _src = [], _tmp = [], _dst = [], _cint = [];
+        private NumpyArgsort.Item[] _items = [], _itemsB = [];
+        private int[] _forest = [], _size = [], _cand = [];
+        private byte[] _small = [];
+
+        private static T[] Ensure<T>(ref T[] a, int n)
+        {
+            if (a.Length < n) a = GC.AllocateUninitializedArray<T>(n);
+            return a;
+        }
+
+        public double[] Src(int n) => Ensure(ref _src, n);
+        public double[] Tmp(int n) => Ensure(ref _tmp, n);
+        public double[] Dst(int n) => Ensure(ref _dst, n);
+        public double[] Cint(int n) => Ensure(ref _cint, n);
+        public NumpyArgsort.Item[] Items(int n) => Ensure(ref _items, n);
+        public NumpyArgsort.Item[] ItemsB(int n) => Ensure(ref _itemsB, n);
+        public int[] Forest(int n) => Ensure(ref _forest, n);
+        public int[] Size(int n) => Ensure(ref _size, n);
+        public int[] Candidates(int n) => Ensure(ref _cand, n);
+        public byte[] Small(int n) => Ensure(ref _small, n);
+    }
+
+    /// <summary>img_as_float (x · (1/255)) then the scipy Gaussian on both spatial axes.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static double[] Smooth(RgbImage image, double sigma, Workspace? ws = null)
+    {
+        ws ??= Workspace.Get();
+        int w = image.Width, h = image.Height, len = w * h * 3;
+        Span<double> lut = stackalloc double[256];
         double inv = 1.0 / 255;
         for (int v = 0; v < 256; v++) lut[v] = v * inv;
-        var src = new double[w * h * 3];
+        var src = ws.Src(len);
         var px = image.Pixels;
-        for (int i = 0; i < src.Length; i++) src[i] = lut[px[i]];
+        for (int i = 0; i < len; i++) src[i] = lut[px[i]];
         if (!(sigma > 1e-15)) return src;
-        var tmp = new double[src.Length];
-        var dst = new double[src.Length];
-        ScipyGaussian.Filter(src, dst, tmp, w, h, ScipyGaussian.HalfKernel(sigma));
+        var dst = ws.Dst(len);
+        ScipyGaussian.Filter(src, dst, ws.Tmp(len), w, h, ScipyGaussian.HalfKernel(sigma));
         return dst;
     }
 
     // Edge payload: p·4 + type; type 0 right (p+1, p), 1 down (p+W, p), 2 down-right (p+W+1, p),
     // 3 up-right (p+1, p+W). The array order is skimage's hstack order: all right, all down, all dright, all uright.
-    internal static NumpyArgsort.Item[] BuildEdges(double[] img, int w, int h)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static void BuildEdges(double[] img, int w, int h, NumpyArgsort.Item[] e)
     {
-        int nRight = h * (w - 1), nDown = (h - 1) * w, nDiag = (h - 1) * (w - 1);
-        var e = new NumpyArgsort.Item[nRight + nDown + 2 * nDiag];
         int k = 0;
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w - 1; x++)
@@ -128,7 +164,6 @@ public static class SkimageFelzenszwalb
                 // image[1:, :w-1] - image[:h-1, 1:]
                 e[k++] = new NumpyArgsort.Item { V = Dist(img, p + w, p + 1), I = p * 4 + 3 };
             }
-        return e;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -152,26 +187,35 @@ public static class SkimageFelzenszwalb
         }
     }
 
+    // skimage's find_root walks without compression and join_trees only relinks the two roots, so its trees get
+    // deep. The root of a component is always its smallest pixel index, whatever the tree shape, so path halving
+    // (which keeps forest[p] <= p) returns the same roots much faster.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int FindRoot(int[] forest, int n)
     {
-        int root = n;
-        while (forest[root] < root) root = forest[root];
-        return root;
+        while (true)
+        {
+            int parent = forest[n];
+            if (parent == n) return n;
+            int grand = forest[parent];
+            forest[n] = grand;
+            n = grand;
+        }
     }
 
     /// <summary>
-    /// Both passes of the Cython loop. With <paramref name="checkTies"/>, returns false (result unusable) when a run
-    /// of equal-weight edges in the min-size pass holds two or more edges that could merge, because only then can
-    /// the order inside the run change the outcome (the first pass is order-independent inside a run of ties).
+    /// Both passes of the Cython loop over the first <paramref name="m"/> sorted edges. With
+    /// <paramref name="checkTies"/>, returns false (result unusable) when a run of equal-weight edges in the
+    /// min-size pass holds two or more edges that could merge, because only then can the order inside the run change
+    /// the outcome (the first pass is order-independent inside a run of ties: a component merged at weight w gets
+    /// the threshold float32(w + k/size) &gt; w, so every edge of the run between components whose threshold exceeds
+    /// w merges, whatever the order).
     /// </summary>
-    private static bool Run(NumpyArgsort.Item[] edges, int[] forest, int[] size, int w, double k, int minSize,
-        bool checkTies)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static bool Run(NumpyArgsort.Item[] edges, int m, int n, int[] forest, int[] size, double[] cint,
+        Workspace ws, int w, double k, int minSize, bool checkTies)
     {
-        int n = forest.Length;
-        for (int i = 0; i < n; i++) { forest[i] = i; size[i] = 1; }
-        var cint = new double[n];
-        int m = edges.Length;
+        for (int i = 0; i < n; i++) { forest[i] = i; size[i] = 1; cint[i] = 0; }
         for (int e = 0; e < m; e++)
         {
             Ends(edges[e].I, w, out int a, out int b);
@@ -192,17 +236,35 @@ public static class SkimageFelzenszwalb
                 cint[root] = cost;
             }
         }
+
+        // Min-size pass. Only edges between different components with a small side can ever merge (components only
+        // grow), so the pass runs over those candidates, in sorted order. Flatten the forest first (roots unchanged).
+        var small = ws.Small(n);
+        for (int p = 0; p < n; p++)
+        {
+            int f = forest[p];
+            if (f != p) forest[p] = f = forest[f];
+            small[p] = size[f] < minSize ? (byte)1 : (byte)0;
+        }
+        var cand = ws.Candidates(m);
+        int nc = 0;
         for (int e = 0; e < m; e++)
         {
-            if (checkTies && e + 1 < m && edges[e + 1].V == edges[e].V
-                && (e == 0 || edges[e - 1].V != edges[e].V))
+            Ends(edges[e].I, w, out int a, out int b);
+            if ((small[a] | small[b]) != 0 && forest[a] != forest[b]) cand[nc++] = e;
+        }
+        for (int c = 0; c < nc; c++)
+        {
+            int e = cand[c];
+            if (checkTies && c + 1 < nc && edges[cand[c + 1]].V == edges[e].V
+                && (c == 0 || edges[cand[c - 1]].V != edges[e].V))
             {
                 // start of a run of ties: count edges that could merge
                 int active = 0;
                 double v = edges[e].V;
-                for (int f = e; f < m && edges[f].V == v; f++)
+                for (int f = c; f < nc && edges[cand[f]].V == v; f++)
                 {
-                    Ends(edges[f].I, w, out int fa, out int fb);
+                    Ends(edges[cand[f]].I, w, out int fa, out int fb);
                     int r0 = FindRoot(forest, fa), r1 = FindRoot(forest, fb);
                     if (r0 != r1 && (size[r0] < minSize || size[r1] < minSize) && ++active >= 2) return false;
                 }
@@ -222,9 +284,10 @@ public static class SkimageFelzenszwalb
         return true;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static SegmentLabels Relabel(int[] forest, int w, int h)
     {
-        int n = w * h;
+        int n = w * h; // forest may be a longer workspace buffer
         var labels = new int[n];
         int count = 0;
         // forest[p] <= p: roots of smaller indices are resolved first; a root's label is its rank.
@@ -236,34 +299,80 @@ public static class SkimageFelzenszwalb
         return new SegmentLabels(w, h, labels, count);
     }
 
-    /// <summary>LSD radix sort by value (non-negative doubles order like their bit patterns), 16 bits a pass.</summary>
-    internal static void RadixSort(ref NumpyArgsort.Item[] a)
+    /// <summary>
+    /// Sort by value (any order among equal values): LSD radix sort, 16 bits a pass, on the float32 rounding of the
+    /// value (rounding is monotone; non-negative floats order like their bit patterns), then each run of equal
+    /// float32 keys is put in float64 order.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static NumpyArgsort.Item[] RadixSort(NumpyArgsort.Item[] a, NumpyArgsort.Item[] b, int n)
     {
-        int n = a.Length;
-        var b = new NumpyArgsort.Item[n];
-        var hist = new int[4 * 65536];
+        if (n < 2) return a;
+        var lo = new int[65536];
+        var hi = new int[65536];
         for (int i = 0; i < n; i++)
         {
-            ulong key = (ulong)BitConverter.DoubleToInt64Bits(a[i].V);
-            hist[(int)(key & 0xFFFF)]++;
-            hist[65536 + (int)((key >> 16) & 0xFFFF)]++;
-            hist[131072 + (int)((key >> 32) & 0xFFFF)]++;
-            hist[196608 + (int)(key >> 48)]++;
+            uint key = FloatKey(a[i].V);
+            lo[key & 0xFFFF]++;
+            hi[key >> 16]++;
         }
-        for (int pass = 0; pass < 4; pass++)
+        for (int pass = 0; pass < 2; pass++)
         {
-            var hs = hist.AsSpan(pass * 65536, 65536);
+            var hs = pass == 0 ? lo : hi;
             int shift = pass * 16;
-            ulong firstDigit = ((ulong)BitConverter.DoubleToInt64Bits(a[0].V) >> shift) & 0xFFFF;
-            if (hs[(int)firstDigit] == n) continue; // all keys share this digit
+            if (hs[(FloatKey(a[0].V) >> shift) & 0xFFFF] == n) continue; // all keys share this digit
             int sum = 0;
             for (int d = 0; d < 65536; d++) { int c = hs[d]; hs[d] = sum; sum += c; }
             for (int i = 0; i < n; i++)
             {
-                ulong key = (ulong)BitConverter.DoubleToInt64Bits(a[i].V);
-                b[hs[(int)((key >> shift) & 0xFFFF)]++] = a[i];
+                uint key = FloatKey(a[i].V);
+                b[hs[(key >> shift) & 0xFFFF]++] = a[i];
             }
             (a, b) = (b, a);
         }
+        // runs of equal float32 keys: order by the float64 value
+        double[]? tmpKeys = null;
+        NumpyArgsort.Item[]? tmpItems = null;
+        for (int i = 0; i < n;)
+        {
+            uint key = FloatKey(a[i].V);
+            int j = i + 1;
+            bool sorted = true;
+            while (j < n && FloatKey(a[j].V) == key)
+            {
+                if (a[j].V < a[j - 1].V) sorted = false;
+                j++;
+            }
+            int len = j - i;
+            if (!sorted)
+            {
+                if (len <= 32)
+                {
+                    for (int p = i + 1; p < j; p++)
+                    {
+                        var it = a[p];
+                        int q = p - 1;
+                        while (q >= i && a[q].V > it.V) { a[q + 1] = a[q]; q--; }
+                        a[q + 1] = it;
+                    }
+                }
+                else
+                {
+                    if (tmpKeys == null || tmpKeys.Length < len)
+                    {
+                        tmpKeys = new double[len];
+                        tmpItems = new NumpyArgsort.Item[len];
+                    }
+                    for (int p = 0; p < len; p++) { tmpKeys[p] = a[i + p].V; tmpItems![p] = a[i + p]; }
+                    Array.Sort(tmpKeys, tmpItems!, 0, len);
+                    Array.Copy(tmpItems!, 0, a, i, len);
+                }
+            }
+            i = j;
+        }
+        return a;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint FloatKey(double v) => BitConverter.SingleToUInt32Bits((float)v);
 }

@@ -12,6 +12,7 @@ internal static class SkimageLbp
     private const double D = 0.70711; // np.round(sin(pi/4), 5)
 
     /// <summary>LBP codes (0…255) of channel <paramref name="channel"/> of an interleaved RGB image.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static void Compute(byte[] rgb, int width, int height, int channel, byte[] codes, double[] padded,
         double[] drUp, double[] drDown, double[] dcLeft, double[] dcRight)
     {

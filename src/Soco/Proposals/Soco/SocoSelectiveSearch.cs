@@ -114,6 +114,7 @@ public sealed class SocoSelectiveSearch : IProposalGenerator
         return idx;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void ExtractRegions(RgbImage image, SegmentLabels seg, Regions R, bool fixHsv)
     {
         int w = image.Width, h = image.Height, n = w * h, count = seg.Count;
