@@ -21,6 +21,8 @@ Writes to tests/fixtures/soco_ss/ (or --out):
                      regions = SoCo's full ``regions`` list (initial segments, then merges), rect = (min_x, min_y,
                      max_x - min_x, max_y - min_y), in SoCo's order.
   manifest.json      versions and the list of images.
+  lbp.gz             skimage local_binary_pattern(channel, 8, 1.0) of each channel of a 203x150 crop of chelsea.png
+                     (float 0..255 input, as SoCo): gzip of b"LBP8" | int32 w | int32 h | 3 uint8 planes.
   argsort.json       tie-heavy float64 arrays and numpy.argsort's (introsort, unstable) permutation of each.
 """
 import argparse
@@ -95,8 +97,20 @@ def main():
                                    "nregions": len(rects), "seconds": round(secs, 3)})
         print(f"{name}: {w}x{h} labels={nlab} regions={len(rects)} {secs:.2f}s", flush=True)
     write_argsort(args.out)
+    write_lbp(args.out, args.photos)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+
+
+def write_lbp(out, photos):
+    import skimage.feature
+    img = numpy.array(Image.open(os.path.join(photos, "chelsea.png")).convert("RGB"))[100:250, 150:353]
+    h, w = img.shape[:2]
+    f = img.astype(numpy.float64)
+    planes = [skimage.feature.local_binary_pattern(f[:, :, c], 8, 1.0) for c in range(3)]
+    raw = b"LBP8" + struct.pack("<ii", w, h) + b"".join(p.astype(numpy.uint8).tobytes() for p in planes)
+    with open(os.path.join(out, "lbp.gz"), "wb") as fh:
+        fh.write(gzip.compress(raw, compresslevel=9, mtime=0))
 
 
 def write_argsort(out):

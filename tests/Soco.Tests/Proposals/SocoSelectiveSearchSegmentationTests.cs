@@ -162,6 +162,50 @@ public class SocoSelectiveSearchSegmentationTests
     }
 
     [Fact]
+    public void LbpCodesEqualSkimage()
+    {
+        byte[] b;
+        using (var fs = File.OpenRead(Path.Combine(SocoSsFixtures.RepoRoot, "tests", "fixtures", "soco_ss", "lbp.gz")))
+        using (var gz = new GZipStream(fs, CompressionMode.Decompress))
+        using (var ms = new MemoryStream())
+        {
+            gz.CopyTo(ms);
+            b = ms.ToArray();
+        }
+        Assert.Equal("LBP8", System.Text.Encoding.ASCII.GetString(b, 0, 4));
+        int w = BitConverter.ToInt32(b, 4), h = BitConverter.ToInt32(b, 8);
+        // the fixture is chelsea.png[100:250, 150:353]
+        var full = SocoSsFixtures.Image("chelsea.png");
+        var rgb = new byte[w * h * 3];
+        for (int y = 0; y < h; y++)
+            Array.Copy(full.Pixels, ((100 + y) * full.Width + 150) * 3, rgb, y * w * 3, w * 3);
+        var codes = new byte[w * h];
+        var padded = new double[(w + 2) * (h + 2)];
+        var up = new double[h]; var down = new double[h]; var left = new double[w]; var right = new double[w];
+        SkimageLbp.Fractions(h, up, down);
+        SkimageLbp.Fractions(w, left, right);
+        for (int c = 0; c < 3; c++)
+        {
+            SkimageLbp.Compute(rgb, w, h, c, codes, padded, up, down, left, right);
+            Assert.Equal(b.AsSpan(12 + c * w * h, w * h).ToArray(), codes);
+        }
+    }
+
+    [Fact]
+    public void HistogramBinsFollowNumpy()
+    {
+        // numpy.histogram(v, 25, (0, 255)) / (v, 10, (0, 255)) bin of each integer 0..255 (edges k * 10.2, k * 25.5)
+        for (int v = 0; v < 256; v++)
+        {
+            Assert.Equal(Math.Min(v * 25 / 255, 24), SocoSelectiveSearch.NumpyBin(v, 0, 255, 25));
+            Assert.Equal(Math.Min(v * 10 / 255, 9), SocoSelectiveSearch.NumpyBin(v, 0, 255, 10));
+        }
+        Assert.Equal(0, SocoSelectiveSearch.NumpyBin(0.999, 0, 255, 25));
+        Assert.Equal(-1, SocoSelectiveSearch.NumpyBin(255.5, 0, 255, 25));
+        Assert.Equal(24, SocoSelectiveSearch.NumpyBin(1.0, 0, 1, 25));
+    }
+
+    [Fact]
     public void ReflectIsHalfSampleSymmetric()
     {
         // d c b a | a b c d | d c b a
