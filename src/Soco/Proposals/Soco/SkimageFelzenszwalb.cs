@@ -175,16 +175,11 @@ public static class SkimageFelzenszwalb
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Ends(int payload, int w, out int a, out int b)
+    private static void Ends(int payload, ReadOnlySpan<int> offA, ReadOnlySpan<int> offB, out int a, out int b)
     {
-        int p = payload >> 2;
-        switch (payload & 3)
-        {
-            case 0: a = p + 1; b = p; break;
-            case 1: a = p + w; b = p; break;
-            case 2: a = p + w + 1; b = p; break;
-            default: a = p + 1; b = p + w; break;
-        }
+        int p = payload >> 2, t = payload & 3;
+        a = p + offA[t];
+        b = p + offB[t];
     }
 
     // skimage's find_root walks without compression and join_trees only relinks the two roots, so its trees get
@@ -216,9 +211,12 @@ public static class SkimageFelzenszwalb
         Workspace ws, int w, double k, int minSize, bool checkTies)
     {
         for (int i = 0; i < n; i++) { forest[i] = i; size[i] = 1; cint[i] = 0; }
+        // endpoint offsets by edge type (see BuildEdges): a = p + offA[t], b = p + offB[t]
+        Span<int> offA = [1, w, w + 1, 1];
+        Span<int> offB = [0, 0, 0, w];
         for (int e = 0; e < m; e++)
         {
-            Ends(edges[e].I, w, out int a, out int b);
+            Ends(edges[e].I, offA, offB, out int a, out int b);
             int seg0 = FindRoot(forest, a);
             int seg1 = FindRoot(forest, b);
             if (seg0 == seg1) continue;
@@ -250,7 +248,7 @@ public static class SkimageFelzenszwalb
         int nc = 0;
         for (int e = 0; e < m; e++)
         {
-            Ends(edges[e].I, w, out int a, out int b);
+            Ends(edges[e].I, offA, offB, out int a, out int b);
             if ((small[a] | small[b]) != 0 && forest[a] != forest[b]) cand[nc++] = e;
         }
         for (int c = 0; c < nc; c++)
@@ -264,12 +262,12 @@ public static class SkimageFelzenszwalb
                 double v = edges[e].V;
                 for (int f = c; f < nc && edges[cand[f]].V == v; f++)
                 {
-                    Ends(edges[cand[f]].I, w, out int fa, out int fb);
+                    Ends(edges[cand[f]].I, offA, offB, out int fa, out int fb);
                     int r0 = FindRoot(forest, fa), r1 = FindRoot(forest, fb);
                     if (r0 != r1 && (size[r0] < minSize || size[r1] < minSize) && ++active >= 2) return false;
                 }
             }
-            Ends(edges[e].I, w, out int a, out int b);
+            Ends(edges[e].I, offA, offB, out int a, out int b);
             int seg0 = FindRoot(forest, a);
             int seg1 = FindRoot(forest, b);
             if (seg0 == seg1) continue;
