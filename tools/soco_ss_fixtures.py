@@ -23,6 +23,8 @@ Writes to tests/fixtures/soco_ss/ (or --out):
   manifest.json      versions and the list of images.
   lbp.gz             skimage local_binary_pattern(channel, 8, 1.0) of each channel of a 203x150 crop of chelsea.png
                      (float 0..255 input, as SoCo): gzip of b"LBP8" | int32 w | int32 h | 3 uint8 planes.
+  fh_<image>_<scale>_<sigma>_<min_size>.labels.gz  skimage felzenszwalb(img_as_float(img), ...) with other
+                     parameters than SoCo's (same label format), for the general segmentation port.
   argsort.json       tie-heavy float64 arrays and numpy.argsort's (introsort, unstable) permutation of each.
 """
 import argparse
@@ -98,8 +100,27 @@ def main():
         print(f"{name}: {w}x{h} labels={nlab} regions={len(rects)} {secs:.2f}s", flush=True)
     write_argsort(args.out)
     write_lbp(args.out, args.photos)
+    write_fh_variants(args.out, args.photos)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
+
+
+FH_VARIANTS = [("chelsea.png", 1, 0.8, 20), ("messi5.jpg", 100, 0.5, 50), ("coffee.png", 500, 1.3, 200)]
+
+
+def write_fh_variants(out, photos):
+    import skimage.segmentation
+    import skimage.util
+    for name, scale, sigma, min_size in FH_VARIANTS:
+        img = numpy.array(Image.open(os.path.join(photos, name)).convert("RGB"))
+        h, w = img.shape[:2]
+        labels = skimage.segmentation.felzenszwalb(skimage.util.img_as_float(img), scale=scale, sigma=sigma,
+                                                   min_size=min_size)
+        nlab = int(labels.max()) + 1
+        raw = b"SSLB" + struct.pack("<iii", w, h, nlab) + labels.astype("<u2").tobytes()
+        stem = "fh_%s_%g_%g_%d" % (os.path.splitext(name)[0], scale, sigma, min_size)
+        with open(os.path.join(out, stem + ".labels.gz"), "wb") as f:
+            f.write(gzip.compress(raw, compresslevel=9, mtime=0))
 
 
 def write_lbp(out, photos):

@@ -121,5 +121,20 @@ public class SocoSelectiveSearchProposalTests(ITestOutputHelper output)
         // a flat image is one segment and one proposal covering it
         var flat = new Soco.Imaging.RgbImage(37, 23);
         Assert.Equal(new[] { new ProposalRect(0, 0, 36, 22) }, g.Generate(flat));
+        // degenerate sizes
+        Assert.Equal(new[] { new ProposalRect(0, 0, 0, 0) }, g.Generate(new Soco.Imaging.RgbImage(1, 1)));
+        Assert.Equal(new[] { new ProposalRect(0, 0, 6, 0) }, g.Generate(new Soco.Imaging.RgbImage(7, 1)));
+        Assert.Equal(new[] { new ProposalRect(0, 0, 0, 6) }, g.Generate(new Soco.Imaging.RgbImage(1, 7)));
+    }
+
+    [Fact]
+    public void SmallScaleUsesExactOrderAndStillMatchesAuto()
+    {
+        // scale 1 (skimage's default) makes k / pixels tiny: Auto must take the exact NumPy order itself
+        var img = SocoSsFixtures.Image("chelsea.png");
+        var a = SkimageFelzenszwalb.Segment(img, 1, 0.8, 20, EdgeSortMode.Auto);
+        var b = SkimageFelzenszwalb.Segment(img, 1, 0.8, 20, EdgeSortMode.NumpyExact);
+        Assert.Equal(b.Labels, a.Labels);
+        Assert.True(a.Count > 100);
     }
 }

@@ -46,9 +46,10 @@ internal static class SocoSsFixtures
         })!;
     }
 
-    public static (int W, int H, int Count, int[] Labels) LoadLabels(string name)
+    public static (int W, int H, int Count, int[] Labels) LoadLabels(string name, bool fromRepo = false)
     {
-        using var fs = File.OpenRead(Path.Combine(Dir, name + ".labels.gz"));
+        var dir = fromRepo ? Path.Combine(RepoRoot, "tests", "fixtures", "soco_ss") : Dir;
+        using var fs = File.OpenRead(Path.Combine(dir, name + ".labels.gz"));
         using var gz = new GZipStream(fs, CompressionMode.Decompress);
         using var ms = new MemoryStream();
         gz.CopyTo(ms);
@@ -125,11 +126,28 @@ public class SocoSelectiveSearchSegmentationTests
     }
 
     [Theory]
-    [InlineData("chelsea")]
-    [InlineData("camera")]
-    public void ExactNumpyOrderGivesSameLabelsAsAuto(string name)
+    [InlineData("chelsea.png", 1, 0.8, 20)]
+    [InlineData("messi5.jpg", 100, 0.5, 50)]
+    [InlineData("coffee.png", 500, 1.3, 200)]
+    public void LabelsEqualSkimageForOtherParameters(string file, double scale, double sigma, int minSize)
     {
-        var img = SocoSsFixtures.Image(SocoSsFixtures.Load(name).Image);
+        var img = SocoSsFixtures.Image(file);
+        var stem = FormattableString.Invariant($"fh_{Path.GetFileNameWithoutExtension(file)}_{scale}_{sigma}_{minSize}");
+        var (w, h, count, expected) = SocoSsFixtures.LoadLabels(stem, fromRepo: true);
+        var seg = SkimageFelzenszwalb.Segment(img, scale, sigma, minSize);
+        Assert.Equal((w, h), (seg.Width, seg.Height));
+        int diff = 0;
+        for (int i = 0; i < expected.Length; i++) if (expected[i] != seg.Labels[i]) diff++;
+        Assert.Equal(0, diff);
+        Assert.Equal(count, seg.Count);
+    }
+
+    [Theory]
+    [InlineData("chelsea.png")]
+    [InlineData("camera.png")]
+    public void ExactNumpyOrderGivesSameLabelsAsAuto(string file)
+    {
+        var img = SocoSsFixtures.Image(file);
         var auto = SkimageFelzenszwalb.Segment(img, 300, 0.9, 100, EdgeSortMode.Auto);
         var exact = SkimageFelzenszwalb.Segment(img, 300, 0.9, 100, EdgeSortMode.NumpyExact);
         Assert.Equal(exact.Count, auto.Count);

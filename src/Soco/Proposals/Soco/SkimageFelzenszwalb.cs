@@ -46,9 +46,10 @@ public static class SkimageFelzenszwalb
     public static long ExactSortFallbacks => Interlocked.Read(ref _fallbacks);
     private static long _fallbacks;
 
-    // Auto mode relies on float32(w + scale/size) > w for every merged component; that holds while
-    // scale/size is well above float32 rounding of w (≤ √3), i.e. for images far below this many pixels.
-    private const long AutoMaxPixels = 4_000_000;
+    // Auto relies on float32(w + k/size) > w for every component merged at weight w, so that the first pass does not
+    // depend on the order of equal weights. Weights are at most sqrt(3) (RGB in [0, 1]) and float32 rounding loses
+    // at most 2^-24 relative, so k/size > 2.1e-7 suffices; size <= pixel count, and 4e-7 leaves a margin.
+    private const double AutoMinKPerPixel = 4e-7;
 
     public static SegmentLabels Segment(RgbImage image, double scale = 1, double sigma = 0.8, int minSize = 20,
         EdgeSortMode sortMode = EdgeSortMode.Auto)
@@ -63,7 +64,7 @@ public static class SkimageFelzenszwalb
         var forest = ws.Forest(n);
         var size = ws.Size(n);
         var cint = ws.Cint(n);
-        bool exact = sortMode == EdgeSortMode.NumpyExact || (long)n > AutoMaxPixels;
+        bool exact = sortMode == EdgeSortMode.NumpyExact || !(k / n > AutoMinKPerPixel);
         if (exact)
         {
             NumpyArgsort.Sort(edges.AsSpan(0, m));
