@@ -55,7 +55,7 @@ public static class SkimageFelzenszwalb
         EdgeSortMode sortMode = EdgeSortMode.Auto)
     {
         int w = image.Width, h = image.Height, n = w * h;
-        var ws = Workspace.Get();
+        var ws = Workspace.Get(n);
         double[] smooth = Smooth(image, sigma, ws);
         int m = EdgeCount(w, h);
         var edges = ws.Items(m);
@@ -86,12 +86,19 @@ public static class SkimageFelzenszwalb
 
     internal static int EdgeCount(int w, int h) => h * (w - 1) + (h - 1) * w + 2 * (h - 1) * (w - 1);
 
-    /// <summary>Per-thread reusable buffers (one image per thread; large arrays are not re-faulted per image).</summary>
+    /// <summary>
+    /// Per-thread reusable buffers (one image per thread; large arrays are not re-faulted per image). About 250 bytes
+    /// a pixel; images above <see cref="RetainMaxPixels"/> get throwaway buffers so that a thread does not keep
+    /// hundreds of MB after one huge photo.
+    /// </summary>
     internal sealed class Workspace
     {
+        internal const int RetainMaxPixels = 1 << 20;
+
         [ThreadStatic] private static Workspace? _current;
 
-        public static Workspace Get() => _current ??= new Workspace();
+        public static Workspace Get(int pixels = 0) =>
+            pixels > RetainMaxPixels ? new Workspace() : _current ??= new Workspace();
 
         private double[] _src = [], _tmp = [], _dst = [], _cint = [];
         private NumpyArgsort.Item[] _items = [], _itemsB = [];
@@ -120,8 +127,8 @@ public static class SkimageFelzenszwalb
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static double[] Smooth(RgbImage image, double sigma, Workspace? ws = null)
     {
-        ws ??= Workspace.Get();
         int w = image.Width, h = image.Height, len = w * h * 3;
+        ws ??= Workspace.Get(w * h);
         Span<double> lut = stackalloc double[256];
         double inv = 1.0 / 255;
         for (int v = 0; v < 256; v++) lut[v] = v * inv;
