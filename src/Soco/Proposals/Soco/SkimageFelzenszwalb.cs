@@ -306,7 +306,7 @@ public static class SkimageFelzenszwalb
     }
 
     /// <summary>
-    /// Sort by value (any order among equal values): LSD radix sort, 16 bits a pass, on the float32 rounding of the
+    /// Sort by value (any order among equal values): LSD radix sort (3 passes of 11/11/10 bits) on the float32 rounding of the
     /// value (rounding is monotone; non-negative floats order like their bit patterns), then each run of equal
     /// float32 keys is put in float64 order.
     /// </summary>
@@ -314,25 +314,27 @@ public static class SkimageFelzenszwalb
     internal static NumpyArgsort.Item[] RadixSort(NumpyArgsort.Item[] a, NumpyArgsort.Item[] b, int n)
     {
         if (n < 2) return a;
-        var lo = new int[65536];
-        var hi = new int[65536];
+        // three passes of 11, 11 and 10 bits (small digit tables keep the scatter cache-friendly)
+        const int Bits = 11, Buckets = 1 << Bits, Mask = Buckets - 1;
+        var hist = new int[3 * Buckets];
         for (int i = 0; i < n; i++)
         {
             uint key = FloatKey(a[i].V);
-            lo[key & 0xFFFF]++;
-            hi[key >> 16]++;
+            hist[key & Mask]++;
+            hist[Buckets + ((key >> Bits) & Mask)]++;
+            hist[2 * Buckets + (key >> (2 * Bits))]++;
         }
-        for (int pass = 0; pass < 2; pass++)
+        for (int pass = 0; pass < 3; pass++)
         {
-            var hs = pass == 0 ? lo : hi;
-            int shift = pass * 16;
-            if (hs[(FloatKey(a[0].V) >> shift) & 0xFFFF] == n) continue; // all keys share this digit
+            var hs = hist.AsSpan(pass * Buckets, Buckets);
+            int shift = pass * Bits;
+            if (hs[(int)((FloatKey(a[0].V) >> shift) & Mask)] == n) continue; // all keys share this digit
             int sum = 0;
-            for (int d = 0; d < 65536; d++) { int c = hs[d]; hs[d] = sum; sum += c; }
+            for (int d = 0; d < Buckets; d++) { int c = hs[d]; hs[d] = sum; sum += c; }
             for (int i = 0; i < n; i++)
             {
                 uint key = FloatKey(a[i].V);
-                b[hs[(key >> shift) & 0xFFFF]++] = a[i];
+                b[hs[(int)((key >> shift) & Mask)]++] = a[i];
             }
             (a, b) = (b, a);
         }
