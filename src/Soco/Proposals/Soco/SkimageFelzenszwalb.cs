@@ -1,0 +1,386 @@
+using System.Runtime.CompilerServices;
+using Soco.Imaging;
+
+namespace Soco.Proposals.SocoSearch;
+
+/// <summary>A segment label map: <see cref="Labels"/>[y·Width + x] in 0…<see cref="Count"/>−1.</summary>
+public sealed class SegmentLabels
+{
+    public SegmentLabels(int width, int height, int[] labels, int count)
+    {
+        Width = width;
+        Height = height;
+        Labels = labels;
+        Count = count;
+    }
+
+    public int Width { get; }
+    public int Height { get; }
+    public int[] Labels { get; }
+    public int Count { get; }
+}
+
+/// <summary>How the Felzenszwalb edge list is ordered.</summary>
+public enum EdgeSortMode
+{
+    /// <summary>
+    /// Fast value sort, with a check that the order of equal-weight edges cannot change the result; when it could,
+    /// the exact NumPy order is computed instead. Same labels as <see cref="NumpyExact"/>.
+    /// </summary>
+    Auto,
+
+    /// <summary>Always reproduce <c>numpy.argsort</c>'s (introsort) permutation.</summary>
+    NumpyExact,
+}
+
+/// <summary>
+/// <c>skimage.segmentation.felzenszwalb(img_as_float(img), scale, sigma, min_size)</c> of scikit-image 0.19 for an
+/// RGB uint8 image, label for label: 8-connected grid graph on the Gaussian-smoothed image (scipy 'reflect'),
+/// Euclidean RGB edge weights, NumPy's argsort order, the float32 thresholds of the Cython code, union-find with
+/// the smaller index as root, the min-size post-pass, labels numbered by first occurrence in raster order
+/// (<c>np.unique(roots, return_inverse=True)</c>).
+/// </summary>
+public static class SkimageFelzenszwalb
+{
+    /// <summary>How often <see cref="EdgeSortMode.Auto"/> had to fall back to the exact NumPy order (diagnostics).</summary>
+    public static long ExactSortFallbacks => Interlocked.Read(ref _fallbacks);
+    private static long _fallbacks;
+
+    // Auto relies on float32(w + k/size) > w for every component merged at weight w, so that the first pass does not
+    // depend on the order of equal weights. Weights are at most sqrt(3) (RGB in [0, 1]) and float32 rounding loses
+    // at most 2^-24 relative, so k/size > 2.1e-7 suffices; size <= pixel count, and 4e-7 leaves a margin.
+    private const double AutoMinKPerPixel = 4e-7;
+
+    public static SegmentLabels Segment(RgbImage image, double scale = 1, double sigma = 0.8, int minSize = 20,
+        EdgeSortMode sortMode = EdgeSortMode.Auto)
+    {
+        int w = image.Width, h = image.Height, n = w * h;
+        var ws = Workspace.Get(n);
+        double[] smooth = Smooth(image, sigma, ws);
+        int m = EdgeCount(w, h);
+        var edges = ws.Items(m);
+        BuildEdges(smooth, w, h, edges);
+        double k = scale / 255.0;
+        var forest = ws.Forest(n);
+        var size = ws.Size(n);
+        var cint = ws.Cint(n);
+        bool exact = sortMode == EdgeSortMode.NumpyExact || !(k / n > AutoMinKPerPixel);
+        if (exact)
+        {
+            NumpyArgsort.Sort(edges.AsSpan(0, m));
+            Run(edges, m, n, forest, size, cint, ws, w, k, minSize, checkTies: false);
+        }
+        else
+        {
+            var sorted = RadixSort(edges, ws.ItemsB(m), m);
+            if (!Run(sorted, m, n, forest, size, cint, ws, w, k, minSize, checkTies: true))
+            {
+                Interlocked.Increment(ref _fallbacks);
+                BuildEdges(smooth, w, h, edges);
+                NumpyArgsort.Sort(edges.AsSpan(0, m));
+                Run(edges, m, n, forest, size, cint, ws, w, k, minSize, checkTies: false);
+            }
+        }
+        return Relabel(forest, w, h);
+    }
+
+    internal static int EdgeCount(int w, int h) => h * (w - 1) + (h - 1) * w + 2 * (h - 1) * (w - 1);
+
+    /// <summary>
+    /// Per-thread reusable buffers (one image per thread; large arrays are not re-faulted per image). About 250 bytes
+    /// a pixel; images above <see cref="RetainMaxPixels"/> get throwaway buffers so that a thread does not keep
+    /// hundreds of MB after one huge photo.
+    /// </summary>
+    internal sealed class Workspace
+    {
+        internal const int RetainMaxPixels = 1 << 20;
+
+        [ThreadStatic] private static Workspace? _current;
+
+        public static Workspace Get(int pixels = 0) =>
+            pixels > RetainMaxPixels ? new Workspace() : _current ??= new Workspace();
+
+        private double[] _src = [], _tmp = [], _dst = [], _cint = [];
+        private NumpyArgsort.Item[] _items = [], _itemsB = [];
+        private int[] _forest = [], _size = [], _cand = [];
+        private byte[] _small = [];
+
+        private static T[] Ensure<T>(ref T[] a, int n)
+        {
+            if (a.Length < n) a = GC.AllocateUninitializedArray<T>(n);
+            return a;
+        }
+
+        public double[] Src(int n) => Ensure(ref _src, n);
+        public double[] Tmp(int n) => Ensure(ref _tmp, n);
+        public double[] Dst(int n) => Ensure(ref _dst, n);
+        public double[] Cint(int n) => Ensure(ref _cint, n);
+        public NumpyArgsort.Item[] Items(int n) => Ensure(ref _items, n);
+        public NumpyArgsort.Item[] ItemsB(int n) => Ensure(ref _itemsB, n);
+        public int[] Forest(int n) => Ensure(ref _forest, n);
+        public int[] Size(int n) => Ensure(ref _size, n);
+        public int[] Candidates(int n) => Ensure(ref _cand, n);
+        public byte[] Small(int n) => Ensure(ref _small, n);
+    }
+
+    /// <summary>img_as_float (x · (1/255)) then the scipy Gaussian on both spatial axes.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static double[] Smooth(RgbImage image, double sigma, Workspace? ws = null)
+    {
+        int w = image.Width, h = image.Height, len = w * h * 3;
+        ws ??= Workspace.Get(w * h);
+        Span<double> lut = stackalloc double[256];
+        double inv = 1.0 / 255;
+        for (int v = 0; v < 256; v++) lut[v] = v * inv;
+        var src = ws.Src(len);
+        var px = image.Pixels;
+        for (int i = 0; i < len; i++) src[i] = lut[px[i]];
+        if (!(sigma > 1e-15)) return src;
+        var dst = ws.Dst(len);
+        ScipyGaussian.Filter(src, dst, ws.Tmp(len), w, h, ScipyGaussian.HalfKernel(sigma));
+        return dst;
+    }
+
+    // Edge payload: p·4 + type; type 0 right (p+1, p), 1 down (p+W, p), 2 down-right (p+W+1, p),
+    // 3 up-right (p+1, p+W). The array order is skimage's hstack order: all right, all down, all dright, all uright.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static void BuildEdges(double[] img, int w, int h, NumpyArgsort.Item[] e)
+    {
+        int k = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w - 1; x++)
+            {
+                int p = y * w + x;
+                e[k++] = new NumpyArgsort.Item { V = Dist(img, p + 1, p), I = p * 4 };
+            }
+        for (int y = 0; y < h - 1; y++)
+            for (int x = 0; x < w; x++)
+            {
+                int p = y * w + x;
+                e[k++] = new NumpyArgsort.Item { V = Dist(img, p + w, p), I = p * 4 + 1 };
+            }
+        for (int y = 0; y < h - 1; y++)
+            for (int x = 0; x < w - 1; x++)
+            {
+                int p = y * w + x;
+                e[k++] = new NumpyArgsort.Item { V = Dist(img, p + w + 1, p), I = p * 4 + 2 };
+            }
+        for (int y = 0; y < h - 1; y++)
+            for (int x = 0; x < w - 1; x++)
+            {
+                int p = y * w + x;
+                // image[1:, :w-1] - image[:h-1, 1:]
+                e[k++] = new NumpyArgsort.Item { V = Dist(img, p + w, p + 1), I = p * 4 + 3 };
+            }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Dist(double[] img, int a, int b)
+    {
+        int ia = a * 3, ib = b * 3;
+        double d0 = img[ia] - img[ib], d1 = img[ia + 1] - img[ib + 1], d2 = img[ia + 2] - img[ib + 2];
+        return Math.Sqrt(d0 * d0 + d1 * d1 + d2 * d2);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Ends(int payload, ReadOnlySpan<int> offA, ReadOnlySpan<int> offB, out int a, out int b)
+    {
+        int p = payload >> 2, t = payload & 3;
+        a = p + offA[t];
+        b = p + offB[t];
+    }
+
+    // skimage's find_root walks without compression and join_trees only relinks the two roots, so its trees get
+    // deep. The root of a component is always its smallest pixel index, whatever the tree shape, so path halving
+    // (which keeps forest[p] <= p) returns the same roots much faster.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FindRoot(int[] forest, int n)
+    {
+        while (true)
+        {
+            int parent = forest[n];
+            if (parent == n) return n;
+            int grand = forest[parent];
+            forest[n] = grand;
+            n = grand;
+        }
+    }
+
+    /// <summary>
+    /// Both passes of the Cython loop over the first <paramref name="m"/> sorted edges. With
+    /// <paramref name="checkTies"/>, returns false (result unusable) when a run of equal-weight edges in the
+    /// min-size pass holds two or more edges that could merge, because only then can the order inside the run change
+    /// the outcome (the first pass is order-independent inside a run of ties: a component merged at weight w gets
+    /// the threshold float32(w + k/size) &gt; w, so every edge of the run between components whose threshold exceeds
+    /// w merges, whatever the order).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static bool Run(NumpyArgsort.Item[] edges, int m, int n, int[] forest, int[] size, double[] cint,
+        Workspace ws, int w, double k, int minSize, bool checkTies)
+    {
+        for (int i = 0; i < n; i++) { forest[i] = i; size[i] = 1; cint[i] = 0; }
+        // endpoint offsets by edge type (see BuildEdges): a = p + offA[t], b = p + offB[t]
+        Span<int> offA = [1, w, w + 1, 1];
+        Span<int> offB = [0, 0, 0, w];
+        for (int e = 0; e < m; e++)
+        {
+            Ends(edges[e].I, offA, offB, out int a, out int b);
+            int seg0 = FindRoot(forest, a);
+            int seg1 = FindRoot(forest, b);
+            if (seg0 == seg1) continue;
+            // cdef float inner_cost0, inner_cost1
+            float ic0 = (float)(cint[seg0] + k / size[seg0]);
+            float ic1 = (float)(cint[seg1] + k / size[seg1]);
+            float mn = ic1 < ic0 ? ic1 : ic0;
+            double cost = edges[e].V;
+            if (cost < mn)
+            {
+                int root = seg0 < seg1 ? seg0 : seg1;
+                forest[seg0] = root;
+                forest[seg1] = root;
+                size[root] = size[seg0] + size[seg1];
+                cint[root] = cost;
+            }
+        }
+
+        // Min-size pass. Only edges between different components with a small side can ever merge (components only
+        // grow), so the pass runs over those candidates, in sorted order. Flatten the forest first (roots unchanged).
+        var small = ws.Small(n);
+        for (int p = 0; p < n; p++)
+        {
+            int f = forest[p];
+            if (f != p) forest[p] = f = forest[f];
+            small[p] = size[f] < minSize ? (byte)1 : (byte)0;
+        }
+        var cand = ws.Candidates(m);
+        int nc = 0;
+        for (int e = 0; e < m; e++)
+        {
+            Ends(edges[e].I, offA, offB, out int a, out int b);
+            if ((small[a] | small[b]) != 0 && forest[a] != forest[b]) cand[nc++] = e;
+        }
+        for (int c = 0; c < nc; c++)
+        {
+            int e = cand[c];
+            if (checkTies && c + 1 < nc && edges[cand[c + 1]].V == edges[e].V
+                && (c == 0 || edges[cand[c - 1]].V != edges[e].V))
+            {
+                // start of a run of ties: count edges that could merge
+                int active = 0;
+                double v = edges[e].V;
+                for (int f = c; f < nc && edges[cand[f]].V == v; f++)
+                {
+                    Ends(edges[cand[f]].I, offA, offB, out int fa, out int fb);
+                    int r0 = FindRoot(forest, fa), r1 = FindRoot(forest, fb);
+                    if (r0 != r1 && (size[r0] < minSize || size[r1] < minSize) && ++active >= 2) return false;
+                }
+            }
+            Ends(edges[e].I, offA, offB, out int a, out int b);
+            int seg0 = FindRoot(forest, a);
+            int seg1 = FindRoot(forest, b);
+            if (seg0 == seg1) continue;
+            if (size[seg0] < minSize || size[seg1] < minSize)
+            {
+                int root = seg0 < seg1 ? seg0 : seg1;
+                forest[seg0] = root;
+                forest[seg1] = root;
+                size[root] = size[seg0] + size[seg1];
+            }
+        }
+        return true;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static SegmentLabels Relabel(int[] forest, int w, int h)
+    {
+        int n = w * h; // forest may be a longer workspace buffer
+        var labels = new int[n];
+        int count = 0;
+        // forest[p] <= p: roots of smaller indices are resolved first; a root's label is its rank.
+        for (int p = 0; p < n; p++)
+        {
+            int f = forest[p];
+            labels[p] = f == p ? count++ : labels[f];
+        }
+        return new SegmentLabels(w, h, labels, count);
+    }
+
+    /// <summary>
+    /// Sort by value (any order among equal values): LSD radix sort (3 passes of 11/11/10 bits) on the float32 rounding of the
+    /// value (rounding is monotone; non-negative floats order like their bit patterns), then each run of equal
+    /// float32 keys is put in float64 order.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal static NumpyArgsort.Item[] RadixSort(NumpyArgsort.Item[] a, NumpyArgsort.Item[] b, int n)
+    {
+        if (n < 2) return a;
+        // three passes of 11, 11 and 10 bits (small digit tables keep the scatter cache-friendly)
+        const int Bits = 11, Buckets = 1 << Bits, Mask = Buckets - 1;
+        var hist = new int[3 * Buckets];
+        for (int i = 0; i < n; i++)
+        {
+            uint key = FloatKey(a[i].V);
+            hist[key & Mask]++;
+            hist[Buckets + ((key >> Bits) & Mask)]++;
+            hist[2 * Buckets + (key >> (2 * Bits))]++;
+        }
+        for (int pass = 0; pass < 3; pass++)
+        {
+            var hs = hist.AsSpan(pass * Buckets, Buckets);
+            int shift = pass * Bits;
+            if (hs[(int)((FloatKey(a[0].V) >> shift) & Mask)] == n) continue; // all keys share this digit
+            int sum = 0;
+            for (int d = 0; d < Buckets; d++) { int c = hs[d]; hs[d] = sum; sum += c; }
+            for (int i = 0; i < n; i++)
+            {
+                uint key = FloatKey(a[i].V);
+                b[hs[(int)((key >> shift) & Mask)]++] = a[i];
+            }
+            (a, b) = (b, a);
+        }
+        // runs of equal float32 keys: order by the float64 value
+        double[]? tmpKeys = null;
+        NumpyArgsort.Item[]? tmpItems = null;
+        for (int i = 0; i < n;)
+        {
+            uint key = FloatKey(a[i].V);
+            int j = i + 1;
+            bool sorted = true;
+            while (j < n && FloatKey(a[j].V) == key)
+            {
+                if (a[j].V < a[j - 1].V) sorted = false;
+                j++;
+            }
+            int len = j - i;
+            if (!sorted)
+            {
+                if (len <= 32)
+                {
+                    for (int p = i + 1; p < j; p++)
+                    {
+                        var it = a[p];
+                        int q = p - 1;
+                        while (q >= i && a[q].V > it.V) { a[q + 1] = a[q]; q--; }
+                        a[q + 1] = it;
+                    }
+                }
+                else
+                {
+                    if (tmpKeys == null || tmpKeys.Length < len)
+                    {
+                        tmpKeys = new double[len];
+                        tmpItems = new NumpyArgsort.Item[len];
+                    }
+                    for (int p = 0; p < len; p++) { tmpKeys[p] = a[i + p].V; tmpItems![p] = a[i + p]; }
+                    Array.Sort(tmpKeys, tmpItems!, 0, len);
+                    Array.Copy(tmpItems!, 0, a, i, len);
+                }
+            }
+            i = j;
+        }
+        return a;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint FloatKey(double v) => BitConverter.SingleToUInt32Bits((float)v);
+}
