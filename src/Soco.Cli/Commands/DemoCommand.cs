@@ -53,7 +53,8 @@ public static class DemoCommand
         AnsiConsole.Write(new Rule("[bold]3. export SoCo JSON and a preview[/]").LeftJustified());
         int n = ProposalJson.Export(ProposalStore.Open(filtered), json);
         Out.Info($"wrote {n} images to {json}");
-        var first = ProposalStore.Open(raw).ReadAll().FirstOrDefault(r => !r.IsFailure);
+        var done = ProposalStore.Open(raw).ReadAll().Where(r => !r.IsFailure).ToList();
+        var first = done.FirstOrDefault(r => r.Key == "dog") ?? done.FirstOrDefault();
         string? preview = null;
         if (first is not null)
         {

@@ -57,7 +57,7 @@ public static partial class ProposalsCommands
         var boxes = rects.Where(r => !keptSet.Contains(r)).Select(r => Box(r, new SKColor(255, 40, 40, 150), 1))
             .Concat(kept.Select(r => Box(r, new SKColor(40, 255, 40), 2)));
         using var bmp = Drawing.Render(img, boxes,
-            $"{Path.GetFileName(imagePath)}: {rects.Length} proposals, {kept.Length} kept by {filter.Name} (green), {rects.Length - kept.Length} filtered out (red)");
+            $"{Path.GetFileName(imagePath)}: {kept.Length} of {rects.Length} kept by {filter.Name}");
         Drawing.SavePng(bmp, output);
         return new ShowResult(kept.Length, rects.Length - kept.Length, from);
     }
