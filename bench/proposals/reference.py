@@ -36,7 +36,7 @@ elif which == "soco":
     for n in names:
         img = np.asarray(Image.open(os.path.join(images_dir, n)).convert("RGB"))
         t = time.perf_counter()
-        _, regions = S.selective_search(img, scale=300, sigma=0.9, min_size=100)
+        _, regions, _ = S.selective_search(img, scale=300, sigma=0.9, min_size=100)
         per_image[n] = time.perf_counter() - t
         boxes[n] = len(regions)
 else:

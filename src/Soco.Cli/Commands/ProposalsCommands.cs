@@ -16,6 +16,7 @@ public static partial class ProposalsCommands
         cmd.Add(Import());
         cmd.Add(Show());
         cmd.Add(Info());
+        cmd.Add(Recall());
         return cmd;
     }
 

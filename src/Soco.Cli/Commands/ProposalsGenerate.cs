@@ -24,7 +24,7 @@ public static partial class ProposalsCommands
         var shard = new Option<string>("--shard") { Description = "i/n: process every n-th image starting at i (split across machines)", DefaultValueFactory = _ => "0/1" };
         var maxSide = new Option<int>("--max-side") { Description = "Downscale images whose longer side exceeds N before searching (0: never); boxes map back", DefaultValueFactory = _ => 0 };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Refuse images with more pixels than this", DefaultValueFactory = _ => DecodeOptions.DefaultMaxPixels };
-        var minSide = new Option<int>("--min-side") { Description = "Refuse images with a side shorter than this", DefaultValueFactory = _ => 2 };
+        var minSide = new Option<int>("--min-side") { Description = "Refuse images with a side shorter than this", DefaultValueFactory = _ => ProposalPipeline.DefaultDecode.MinSide };
         var exif = new Option<bool>("--apply-exif") { Description = "Apply EXIF orientation (the official code ignores it)" };
         var retry = new Option<bool>("--retry-failed") { Description = "Retry images that failed in an earlier run" };
         var fixHsv = new Option<bool>("--fix-hsv") { Description = "soco mode: HSV histograms in the right ranges (official: H, S land in one bin)" };

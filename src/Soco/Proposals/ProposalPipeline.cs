@@ -10,8 +10,11 @@ public static class ProposalPipeline
     {
         public SearchSwitches Switches { get; init; } = new();
         public GenerateOptions Options { get; init; } = new();
-        public DecodeOptions Decode { get; init; } = DecodeOptions.Default;
+        /// <summary>Decoding limits; by default images smaller than 2×2 are refused (nothing to search in them).</summary>
+        public DecodeOptions Decode { get; init; } = DefaultDecode;
     }
+
+    public static readonly DecodeOptions DefaultDecode = new() { MinSide = 2 };
 
     /// <summary>An opened source and store with the images still to do; <see cref="Run"/> does them.</summary>
     public sealed class Plan : IDisposable
