@@ -17,6 +17,7 @@ public static partial class ProposalsCommands
         cmd.Add(Show());
         cmd.Add(Info());
         cmd.Add(Recall());
+        cmd.Add(Bench());
         return cmd;
     }
 

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using Soco.Data;
+using Soco.Imaging;
+using Soco.Proposals;
+using Spectre.Console;
+
+namespace Soco.Cli.Commands;
+
+public static partial class ProposalsCommands
+{
+    /// <summary>
+    /// Times the search alone (images decoded beforehand), per image on one thread (median of --repeat), then the
+    /// throughput with 1..N worker threads over all images. Used by bench/proposals/run.sh beside the references.
+    /// </summary>
+    static Command Bench()
+    {
+        var images = new Option<string>("--images") { Description = "Images to time", Required = true };
+        var mode = ModeOption();
+        var repeat = new Option<int>("--repeat") { Description = "Timed runs per image (median)", DefaultValueFactory = _ => 3 };
+        var workers = new Option<int>("--max-workers") { Description = "Measure throughput with 1..N worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var json = new Option<string?>("--json") { Description = "Also write the figures as JSON here" };
+        var cmd = new Command("bench", "Time selective search per image (one thread) and its throughput on 1..N threads") { images, mode, repeat, workers, json };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            string m = p.GetValue(mode)!;
+            using var source = ImageSources.Open(p.GetValue(images)!);
+            var decoded = source.Entries.Select(e => (e.RelativePath, Image: source.Decode(e))).ToList();
+            var gen = ProposalModes.Create(m);
+            gen.Generate(decoded[0].Image); // warm-up (JIT)
+            var perImage = new SortedDictionary<string, double>(StringComparer.Ordinal);
+            var boxes = new SortedDictionary<string, int>(StringComparer.Ordinal);
+            foreach (var (name, img) in decoded)
+            {
+                var times = new List<double>();
+                for (int r = 0; r < Math.Max(1, p.GetValue(repeat)); r++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    boxes[name] = gen.Generate(img).Length;
+                    times.Add(sw.Elapsed.TotalSeconds);
+                }
+                times.Sort();
+                perImage[name] = times[times.Count / 2];
+            }
+            var throughput = new SortedDictionary<int, double>();
+            for (int n = 1; n <= Math.Max(1, p.GetValue(workers)); n++)
+            {
+                int next = -1;
+                var sw = Stopwatch.StartNew();
+                var threads = Enumerable.Range(0, n).Select(_ => new Thread(() =>
+                {
+                    var g = ProposalModes.Create(m);
+                    int i;
+                    while ((i = Interlocked.Increment(ref next)) < decoded.Count * 2) g.Generate(decoded[i % decoded.Count].Image);
+                })).ToList();
+                threads.ForEach(t => t.Start());
+                threads.ForEach(t => t.Join());
+                throughput[n] = decoded.Count * 2 / sw.Elapsed.TotalSeconds;
+            }
+            var t = new Table().AddColumns("image", "seconds (1 thread)", "proposals");
+            foreach (var (k, v) in perImage) t.AddRow(Markup.Escape(k), $"{v:F3}", boxes[k].ToString());
+            t.AddRow("[bold]mean[/]", $"[bold]{perImage.Values.Average():F3}[/]", "");
+            AnsiConsole.Write(t);
+            foreach (var (n, ips) in throughput) Out.Info($"{n} worker(s): {ips:F2} images/s");
+            if (p.GetValue(json) is string path)
+                File.WriteAllText(path, JsonSerializer.Serialize(new
+                {
+                    impl = "soco.net-" + m,
+                    per_image = perImage,
+                    boxes,
+                    images_per_second_by_workers = throughput.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value),
+                }));
+            return 0;
+        }));
+        return cmd;
+    }
+}
