@@ -27,11 +27,13 @@ public static class Out
                     new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
-                    var task = ctx.AddTask(Markup.Escape(title), maxValue: total);
+                    var task = ctx.AddTask(Markup.Escape($"{title} 0/{total}"), maxValue: total);
+                    int count = 0;
                     result = work((n, note) =>
                     {
+                        count += n;
                         task.Increment(n);
-                        if (note is not null) task.Description = Markup.Escape($"{title} {note}");
+                        task.Description = Markup.Escape($"{title} {count}/{total}" + (note is null ? "" : " " + note));
                     });
                 });
             return result;
