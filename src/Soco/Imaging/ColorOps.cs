@@ -294,3 +294,21 @@ public static class ColorOps
         }
     }
 }
+
+/// <summary>Cutout on a normalised CHW tensor (spec §4.11): zeroing = painting the ImageNet mean colour.</summary>
+public static class Cutout
+{
+    /// <summary>Sets the inclusive square [x1, x2]×[y1, y2] (clipped to the S×S view) to zero in all 3 channels.</summary>
+    public static void Zero(float[] chw, int size, int x1, int y1, int x2, int y2, int offset = 0)
+    {
+        x1 = Math.Max(x1, 0);
+        y1 = Math.Max(y1, 0);
+        x2 = Math.Min(x2, size - 1);
+        y2 = Math.Min(y2, size - 1);
+        if (x2 < x1 || y2 < y1) return;
+        int plane = size * size;
+        for (int c = 0; c < 3; c++)
+            for (int y = y1; y <= y2; y++)
+                Array.Clear(chw, offset + c * plane + y * size + x1, x2 - x1 + 1);
+    }
+}
