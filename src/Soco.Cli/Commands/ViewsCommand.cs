@@ -29,10 +29,73 @@ public static class ViewsCommand
         var output = new Option<string>("--out") { Description = "PNG to write", Required = true };
         var cmd = new Command("views", "Draw one training sample of a view recipe: every view with its boxes, ids and pyramid levels; print the correspondences")
             { image, proposals, recipe, seed, epoch, index, noColor, output };
+        cmd.Add(Bench());
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             Console.Out.WriteLine(Render(p.GetValue(image)!, p.GetValue(proposals), ViewRecipe.ByName(p.GetValue(recipe)!), p.GetValue(seed), p.GetValue(epoch),
                 p.GetValue(index), !p.GetValue(noColor), p.GetValue(output)!));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>`soco views bench`: samples/s of a recipe on one thread (decoding included), then the loader's scaling with worker threads.</summary>
+    static Command Bench()
+    {
+        var images = new Option<string>("--images") { Description = "Images (folder, zip or list)", Required = true };
+        var proposals = new Option<string?>("--proposals") { Description = "Proposal store (default: whole images)" };
+        var recipe = new Option<string>("--recipe") { Description = "View recipe", DefaultValueFactory = _ => "fpn" };
+        var passes = new Option<int>("--passes") { Description = "Passes over the images for the one-thread timing", DefaultValueFactory = _ => 3 };
+        var workers = new Option<string>("--workers") { Description = "Worker counts to time the loader with, comma-separated", DefaultValueFactory = _ => "1,2" };
+        var batch = new Option<int>("--batch") { Description = "Loader batch size", DefaultValueFactory = _ => 8 };
+        var epochs = new Option<int>("--epochs") { Description = "Loader epochs per worker count", DefaultValueFactory = _ => 3 };
+        var cmd = new Command("bench", "Time a view recipe: samples/s on one thread, then the threaded loader (batches as tensors)")
+            { images, proposals, recipe, passes, workers, batch, epochs };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            Soco.Runtime.TorchRuntime.SetThreads(1);
+            using var source = ImageSources.Open(p.GetValue(images)!);
+            var index = p.GetValue(proposals) is { } dir ? ProposalStore.Open(dir).LoadIndex() : null;
+            var ds = new SocoDataset(source, index, ViewRecipe.ByName(p.GetValue(recipe)!), seed: 0, log: l => Console.Error.WriteLine(l));
+            for (int i = 0; i < ds.Count; i++) ds.Get(i, -1); // warm-up: one pass, so the timing sees optimised (tier-1) code
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            int n = 0;
+            for (int pass = 0; pass < p.GetValue(passes); pass++)
+                for (int i = 0; i < ds.Count; i++, n++) ds.Get(i, pass);
+            double oneSeconds = sw.Elapsed.TotalSeconds, one = n / oneSeconds;
+            // Where the time goes: decoding alone, then the view pipeline on decoded images (with and without colour).
+            var decoded = source.Entries.Select(e => source.Decode(e)).ToArray();
+            var boxes = source.Entries.Select((e, i) => ProposalBoxes.FromRecord(index?.GetValueOrDefault(e.Key), decoded[i].Width, decoded[i].Height)).ToArray();
+            sw.Restart();
+            for (int pass = 0; pass < p.GetValue(passes); pass++) foreach (var e in source.Entries) source.Decode(e);
+            double decodeS = sw.Elapsed.TotalSeconds / n;
+            double ViewsOnly(bool color)
+            {
+                var builder = new ViewSampleBuilder(ds.Recipe, color);
+                var w = System.Diagnostics.Stopwatch.StartNew();
+                for (int pass = 0; pass < p.GetValue(passes); pass++)
+                    for (int i = 0; i < decoded.Length; i++) builder.Build(decoded[i], boxes[i], SampleRandom.For(0, pass, i), i);
+                return w.Elapsed.TotalSeconds / n;
+            }
+            double viewsS = ViewsOnly(true), geomS = ViewsOnly(false);
+            Console.Out.WriteLine($"per sample: decode {decodeS * 1e3:F2} ms, views {viewsS * 1e3:F2} ms (of which colour {(viewsS - geomS) * 1e3:F2} ms)");
+            Console.Out.WriteLine($"{{\"impl\": \"dotnet\", \"recipe\": \"{ds.Recipe.Name}\", \"samples\": {n}, \"seconds\": {oneSeconds:F3}, \"per_second\": {one:F2}}}");
+            foreach (var w in p.GetValue(workers)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse))
+            {
+                var loader = new SocoLoader(ds, new EpochSampler(ds.Count, Math.Min(p.GetValue(batch), ds.Count), seed: 0), new LoaderOptions { Workers = w });
+                long rss0 = Environment.WorkingSet;
+                var t = System.Diagnostics.Stopwatch.StartNew();
+                int samples = 0;
+                var rss = new List<long>();
+                for (int e = 0; e < p.GetValue(epochs); e++)
+                {
+                    foreach (var b in loader.Epoch(e))
+                        using (b) samples += b.Count;
+                    rss.Add(Environment.WorkingSet / (1 << 20));
+                }
+                Console.Out.WriteLine($"loader workers {w}: {samples / t.Elapsed.TotalSeconds:F2} samples/s ({samples} samples, batch {loader.Sampler.BatchSize}); " +
+                                      $"RSS by epoch MB: {rss0 / (1 << 20)} → {string.Join(", ", rss)}");
+            }
             return 0;
         }));
         return cmd;

@@ -11,33 +11,30 @@ public static class ColorOps
     public static byte Luma(byte r, byte g, byte b) => (byte)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
 
     /// <summary>
-    /// PIL's <c>Image.blend(degenerate, image, alpha)</c> where the degenerate image is given per pixel by
-    /// <paramref name="degenerate"/>(byteIndex) (Blend.c: float arithmetic, truncation, clipping when extrapolating).
+    /// One byte of PIL's <c>Image.blend(degenerate, image, alpha)</c> (Blend.c): <c>in1 + alpha·(in2 − in1)</c> in float,
+    /// truncated; clipped to [0, 255] when alpha is outside [0, 1] (extrapolation).
     /// </summary>
-    static void BlendWith(RgbImage image, float alpha, Func<int, byte[], byte> degenerate)
+    static byte Blend(int degenerate, int value, float alpha, bool interpolate)
     {
-        if (alpha == 1.0f) return; // Blend.c shortcut: a copy of the image
-        var px = image.Pixels;
-        if (alpha == 0.0f)
-        {
-            var copy = (byte[])px.Clone();
-            for (int i = 0; i < px.Length; i++) px[i] = degenerate(i, copy);
-            return;
-        }
-        bool interpolate = alpha >= 0 && alpha <= 1.0f;
-        for (int i = 0; i < px.Length; i++)
-        {
-            int a = degenerate(i, px);
-            float prod = alpha * (px[i] - a);
-            float t = a + prod;
-            if (interpolate) px[i] = (byte)(int)t;
-            else px[i] = t <= 0.0f ? (byte)0 : t >= 255.0f ? (byte)255 : (byte)(int)t;
-        }
+        float prod = alpha * (value - degenerate);
+        float t = degenerate + prod;
+        if (interpolate) return (byte)(int)t;
+        return t <= 0.0f ? (byte)0 : t >= 255.0f ? (byte)255 : (byte)(int)t;
     }
 
-    /// <summary>torchvision <c>adjust_brightness</c>: <c>ImageEnhance.Brightness(img).enhance(factor)</c>.</summary>
-    public static void AdjustBrightness(RgbImage image, double factor) =>
-        BlendWith(image, (float)factor, static (_, _) => 0);
+    /// <summary>Blend with a constant degenerate image: a 256-entry table (the same arithmetic per possible byte).</summary>
+    static void BlendConstant(RgbImage image, float alpha, byte degenerate)
+    {
+        if (alpha == 1.0f) return; // Blend.c shortcut: a copy of the image
+        Span<byte> lut = stackalloc byte[256];
+        bool interpolate = alpha >= 0 && alpha <= 1.0f;
+        for (int v = 0; v < 256; v++) lut[v] = alpha == 0.0f ? degenerate : Blend(degenerate, v, alpha, interpolate);
+        var px = image.Pixels;
+        for (int i = 0; i < px.Length; i++) px[i] = lut[px[i]];
+    }
+
+    /// <summary>torchvision <c>adjust_brightness</c>: <c>ImageEnhance.Brightness(img).enhance(factor)</c> (blend with black).</summary>
+    public static void AdjustBrightness(RgbImage image, double factor) => BlendConstant(image, (float)factor, 0);
 
     /// <summary>
     /// torchvision <c>adjust_contrast</c>: <c>ImageEnhance.Contrast</c>, blending with a grey image whose level is the
@@ -49,8 +46,7 @@ public static class ColorOps
         long sum = 0;
         for (int i = 0; i < px.Length; i += 3) sum += Luma(px[i], px[i + 1], px[i + 2]);
         double mean = (double)sum / (px.Length / 3);
-        byte m = (byte)(int)(mean + 0.5);
-        BlendWith(image, (float)factor, (_, _) => m);
+        BlendConstant(image, (float)factor, (byte)(int)(mean + 0.5));
     }
 
     /// <summary>torchvision <c>adjust_saturation</c>: <c>ImageEnhance.Color</c>, blending with the image's own luma.</summary>
@@ -62,15 +58,15 @@ public static class ColorOps
         bool interpolate = alpha >= 0 && alpha <= 1.0f;
         for (int i = 0; i < px.Length; i += 3)
         {
-            int l = Luma(px[i], px[i + 1], px[i + 2]);
-            for (int c = 0; c < 3; c++)
+            byte l = Luma(px[i], px[i + 1], px[i + 2]);
+            if (alpha == 0.0f)
             {
-                if (alpha == 0.0f) { px[i + c] = (byte)l; continue; }
-                float prod = alpha * (px[i + c] - l);
-                float t = l + prod;
-                if (interpolate) px[i + c] = (byte)(int)t;
-                else px[i + c] = t <= 0.0f ? (byte)0 : t >= 255.0f ? (byte)255 : (byte)(int)t;
+                px[i] = px[i + 1] = px[i + 2] = l;
+                continue;
             }
+            px[i] = Blend(l, px[i], alpha, interpolate);
+            px[i + 1] = Blend(l, px[i + 1], alpha, interpolate);
+            px[i + 2] = Blend(l, px[i + 2], alpha, interpolate);
         }
     }
 
@@ -181,71 +177,94 @@ public static class ColorOps
         BoxBlur(image, l + a, passes);
     }
 
-    /// <summary>PIL <c>ImagingBoxBlur</c>: <paramref name="passes"/> horizontal passes, then as many vertical ones.</summary>
+    /// <summary>
+    /// PIL <c>ImagingBoxBlur</c>: <paramref name="passes"/> horizontal passes, a transpose, as many horizontal passes
+    /// (i.e. vertical), a transpose back; the three channels of a pixel at once like PIL's 32-bit path.
+    /// </summary>
     public static void BoxBlur(RgbImage image, float radius, int passes)
     {
         int w = image.Width, h = image.Height;
-        var px = image.Pixels;
         int ir = (int)radius;
         uint ww = (uint)((float)(1u << 24) / (radius * 2 + 1));
         uint fw = ((1u << 24) - (uint)(ir * 2 + 1) * ww) / 2;
-        int maxLen = Math.Max(w, h);
-        var line = new byte[maxLen];
-        var outLine = new byte[maxLen];
-        for (int c = 0; c < 3; c++)
+        var px = image.Pixels;
+        BlurRows(px, w, h, ir, ww, fw, passes);
+        var t = new byte[px.Length];
+        Transpose(px, t, w, h);
+        BlurRows(t, h, w, ir, ww, fw, passes);
+        Transpose(t, px, h, w);
+    }
+
+    static unsafe void Transpose(byte[] src, byte[] dst, int w, int h)
+    {
+        const int tile = 32;
+        fixed (byte* sp = src, dp = dst)
+            for (int y0 = 0; y0 < h; y0 += tile)
+                for (int x0 = 0; x0 < w; x0 += tile)
+                    for (int y = y0, ye = Math.Min(y0 + tile, h); y < ye; y++)
+                        for (int x = x0, xe = Math.Min(x0 + tile, w); x < xe; x++)
+                        {
+                            byte* s = sp + (y * w + x) * 3, d = dp + (x * h + y) * 3;
+                            d[0] = s[0];
+                            d[1] = s[1];
+                            d[2] = s[2];
+                        }
+    }
+
+    static void BlurRows(byte[] px, int w, int h, int radius, uint ww, uint fw, int passes)
+    {
+        var a = new byte[w * 3];
+        var b = new byte[w * 3];
+        int edgeA = Math.Min(radius + 1, w), edgeB = Math.Max(w - radius - 1, 0);
+        for (int y = 0; y < h; y++)
         {
-            for (int y = 0; y < h; y++)
+            var row = px.AsSpan(y * w * 3, w * 3);
+            row.CopyTo(a);
+            for (int p = 0; p < passes; p++)
             {
-                int start = y * w * 3 + c;
-                for (int x = 0; x < w; x++) line[x] = px[start + x * 3];
-                for (int p = 0; p < passes; p++)
-                {
-                    LineBoxBlur(outLine, line, w - 1, ir, Math.Min(ir + 1, w), Math.Max(w - ir - 1, 0), ww, fw);
-                    (line, outLine) = (outLine, line);
-                }
-                for (int x = 0; x < w; x++) px[start + x * 3] = line[x];
+                LineBoxBlur(b, a, w - 1, radius, edgeA, edgeB, ww, fw);
+                (a, b) = (b, a);
             }
-            for (int x = 0; x < w; x++)
-            {
-                int start = x * 3 + c, stride = w * 3;
-                for (int y = 0; y < h; y++) line[y] = px[start + y * stride];
-                for (int p = 0; p < passes; p++)
-                {
-                    LineBoxBlur(outLine, line, h - 1, ir, Math.Min(ir + 1, h), Math.Max(h - ir - 1, 0), ww, fw);
-                    (line, outLine) = (outLine, line);
-                }
-                for (int y = 0; y < h; y++) px[start + y * stride] = line[y];
-            }
+            a.CopyTo(row);
         }
     }
 
-    /// <summary>BoxBlur.c <c>ImagingLineBoxBlur8</c>, unsigned 32-bit arithmetic as in C.</summary>
-    static void LineBoxBlur(byte[] lineOut, byte[] lineIn, int lastx, int radius, int edgeA, int edgeB, uint ww, uint fw)
+    /// <summary>
+    /// BoxBlur.c <c>ImagingLineBoxBlur32</c> on RGB pixels, unsigned 32-bit arithmetic as in C. PIL's five edge
+    /// loops are one loop here: in each of them the subtracted / left index is max(x − r − 1, 0), the added one
+    /// min(x + r, lastx) and the right one min(x + r + 1, lastx) (edgeA = min(r + 1, w), edgeB = max(w − r − 1, 0)).
+    /// </summary>
+    static unsafe void LineBoxBlur(byte[] lineOut, byte[] lineIn, int lastx, int radius, int edgeA, int edgeB, uint ww, uint fw)
     {
         unchecked
         {
-            uint acc = (uint)(lineIn[0] * (radius + 1));
-            for (int x = 0; x < edgeA - 1; x++) acc += lineIn[x];
-            acc += (uint)(lineIn[lastx] * (radius - edgeA + 1));
-
-            void Step(int x, int sub, int add, int left, int right, ref uint acc)
+            fixed (byte* inp = lineIn, outp = lineOut)
             {
-                acc += (uint)(lineIn[add] - lineIn[sub]);
-                uint bulk = acc * ww + (uint)(lineIn[left] + lineIn[right]) * fw;
-                lineOut[x] = (byte)((bulk + (1u << 23)) >> 24);
-            }
-
-            if (edgeA <= edgeB)
-            {
-                for (int x = 0; x < edgeA; x++) Step(x, 0, x + radius, 0, x + radius + 1, ref acc);
-                for (int x = edgeA; x < edgeB; x++) Step(x, x - radius - 1, x + radius, x - radius - 1, x + radius + 1, ref acc);
-                for (int x = edgeB; x <= lastx; x++) Step(x, x - radius - 1, lastx, x - radius - 1, lastx, ref acc);
-            }
-            else
-            {
-                for (int x = 0; x < edgeB; x++) Step(x, 0, x + radius, 0, x + radius + 1, ref acc);
-                for (int x = edgeB; x < edgeA; x++) Step(x, 0, lastx, 0, lastx, ref acc);
-                for (int x = edgeA; x <= lastx; x++) Step(x, x - radius - 1, lastx, x - radius - 1, lastx, ref acc);
+                uint a0 = (uint)(inp[0] * (radius + 1)), a1 = (uint)(inp[1] * (radius + 1)), a2 = (uint)(inp[2] * (radius + 1));
+                for (int x = 0; x < edgeA - 1; x++)
+                {
+                    a0 += inp[3 * x];
+                    a1 += inp[3 * x + 1];
+                    a2 += inp[3 * x + 2];
+                }
+                int rest = radius - edgeA + 1, l3 = 3 * lastx;
+                a0 += (uint)(inp[l3] * rest);
+                a1 += (uint)(inp[l3 + 1] * rest);
+                a2 += (uint)(inp[l3 + 2] * rest);
+                const uint half = 1u << 23;
+                for (int x = 0; x <= lastx; x++)
+                {
+                    byte* sub = inp + 3 * Math.Max(x - radius - 1, 0);
+                    byte* add = inp + 3 * Math.Min(x + radius, lastx);
+                    byte* right = inp + 3 * Math.Min(x + radius + 1, lastx);
+                    a0 += (uint)(add[0] - sub[0]);
+                    a1 += (uint)(add[1] - sub[1]);
+                    a2 += (uint)(add[2] - sub[2]);
+                    byte* o = outp + 3 * x;
+                    o[0] = (byte)((a0 * ww + (uint)(sub[0] + right[0]) * fw + half) >> 24);
+                    o[1] = (byte)((a1 * ww + (uint)(sub[1] + right[1]) * fw + half) >> 24);
+                    o[2] = (byte)((a2 * ww + (uint)(sub[2] + right[2]) * fw + half) >> 24);
+                }
             }
         }
     }
