@@ -28,6 +28,9 @@ public sealed class ViewSampleBuilder
         var pairViews = recipe.Pairs.Select(p => p.View).ToList();
         if (pairViews.Distinct().Count() != pairViews.Count || pairViews.Order().SequenceEqual(Enumerable.Range(2, recipe.Views.Count - 1)) is false)
             throw new ArgumentException("a recipe needs exactly one pair (1, k) per view k ≥ 2");
+        for (int p = 0; p < recipe.Pairs.Count; p++)
+            if (recipe.Pairs[p].ReuseOf != 0 && !recipe.Pairs.Take(p).Any(q => q.View == recipe.Pairs[p].ReuseOf && q.ReuseOf == 0))
+                throw new ArgumentException($"pair (1,{recipe.Pairs[p].View}) reuses pair (1,{recipe.Pairs[p].ReuseOf}), which must be an earlier pair with its own selection");
     }
 
     public ViewRecipe Recipe { get; }

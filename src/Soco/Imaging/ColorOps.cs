@@ -102,13 +102,11 @@ public static class ColorOps
         }
         float cr = maxc - minc;
         float s = cr / maxc;
-        float rc = (maxc - r) / cr;
-        float gc = (maxc - g) / cr;
-        float bc = (maxc - b) / cr;
+        // Only the two quotients a branch uses are computed (each exactly as in C).
         float h;
-        if (r == maxc) h = bc - gc;
-        else if (g == maxc) h = (float)(2.0 + rc - bc);
-        else h = (float)(4.0 + gc - rc);
+        if (r == maxc) h = (maxc - b) / cr - (maxc - g) / cr;
+        else if (g == maxc) h = (float)(2.0 + (maxc - r) / cr - (maxc - b) / cr);
+        else h = (float)(4.0 + (maxc - g) / cr - (maxc - r) / cr);
         h = (float)((h / 6.0 + 1.0) % 1.0); // C fmod
 
         uh = Clip8((int)(h * 255.0));
