@@ -12,6 +12,7 @@ public static class SocoCli
         var root = new RootCommand("SoCo.NET: object-level self-supervised pretraining for detection (SoCo, NeurIPS 2021)");
         root.Add(ProposalsCommands.Build());
         root.Add(DemoCommand.Build());
+        root.Add(ViewsCommand.Build());
         return root;
     }
 

@@ -1,0 +1,191 @@
+using static TorchSharp.torch;
+
+namespace Soco.Data;
+
+/// <summary>
+/// One batch in the shapes of spec §4.12, stacked over N samples: per view an image tensor [N, 3, S, S] float32;
+/// per pair (1, k) the V1 box list <c>b1_1k</c> [N, L, 5], the partner's <c>bk</c> [N, L, 5] and the correspondence
+/// [N, M, M]; dataset indices and class labels [N] int64. The caller owns the tensors: dispose the batch (they were
+/// made on a loader thread, outside any dispose scope of the caller).
+/// </summary>
+public sealed class SocoBatch : IDisposable
+{
+    public required int Epoch { get; init; }
+    /// <summary>Position of the batch in its epoch (the resume point is BatchIndex + 1).</summary>
+    public required int BatchIndex { get; init; }
+    public required Tensor[] Images { get; init; }
+    public required Tensor[] Boxes1 { get; init; }
+    public required Tensor[] BoxesK { get; init; }
+    public required Tensor[] Correspondence { get; init; }
+    public required Tensor Index { get; init; }
+    public required Tensor Label { get; init; }
+    /// <summary>Per-sample problems of this batch (replaced images, bad proposals).</summary>
+    public required IReadOnlyList<string> Warnings { get; init; }
+    public int Count => (int)Index.shape[0];
+
+    /// <summary>
+    /// The tensors in the order of the official return tuple: images, V1 box lists, partner box lists,
+    /// correspondences, index, label (e.g. FPN: img1, img2, img3, b1_12, b1_13, b2, b3, C12, C13, index, label).
+    /// </summary>
+    public IReadOnlyList<Tensor> AsTuple() => [.. Images, .. Boxes1, .. BoxesK, .. Correspondence, Index, Label];
+
+    public void Dispose()
+    {
+        foreach (var t in AsTuple()) t.Dispose();
+    }
+
+    /// <summary>Stacks samples (all of one recipe) into a batch.</summary>
+    public static SocoBatch Collate(IReadOnlyList<SocoSample> samples, int epoch, int batchIndex, IReadOnlyList<string>? warnings = null)
+    {
+        if (samples.Count == 0) throw new ArgumentException("empty batch");
+        int n = samples.Count;
+        var first = samples[0];
+        var images = new Tensor[first.Images.Length];
+        for (int v = 0; v < images.Length; v++)
+        {
+            int s = first.Sizes[v], len = first.Images[v].Length;
+            var data = new float[n * len];
+            for (int i = 0; i < n; i++) Array.Copy(samples[i].Images[v], 0, data, i * len, len);
+            images[v] = tensor(data, [n, 3, s, s]);
+        }
+        Tensor Stack(Func<SocoSample, float[]> pick, long[] rowShape)
+        {
+            int len = pick(first).Length;
+            var data = new float[n * len];
+            for (int i = 0; i < n; i++)
+            {
+                var a = pick(samples[i]);
+                if (a.Length != len) throw new InvalidOperationException($"sample {samples[i].Index}: {a.Length} values where {len} were expected");
+                Array.Copy(a, 0, data, i * len, len);
+            }
+            return tensor(data, [n, .. rowShape]);
+        }
+        int pairs = first.Pairs.Length;
+        var b1 = new Tensor[pairs];
+        var bk = new Tensor[pairs];
+        var corr = new Tensor[pairs];
+        for (int p = 0; p < pairs; p++)
+        {
+            int l = first.Pairs[p].Boxes1.Length / 5;
+            int m = (int)Math.Round(Math.Sqrt(first.Pairs[p].Correspondence.Length));
+            b1[p] = Stack(s => s.Pairs[p].Boxes1, [l, 5]);
+            bk[p] = Stack(s => s.Pairs[p].BoxesK, [l, 5]);
+            corr[p] = Stack(s => s.Pairs[p].Correspondence, [m, m]);
+        }
+        return new SocoBatch
+        {
+            Epoch = epoch,
+            BatchIndex = batchIndex,
+            Images = images,
+            Boxes1 = b1,
+            BoxesK = bk,
+            Correspondence = corr,
+            Index = tensor(samples.Select(s => (long)s.Index).ToArray(), [n]),
+            Label = tensor(samples.Select(s => (long)s.Label).ToArray(), [n]),
+            Warnings = warnings ?? samples.Where(s => s.Warning is not null).Select(s => $"sample {s.Index}: {s.Warning}").ToList(),
+        };
+    }
+}
+
+/// <summary>Loader settings.</summary>
+public sealed record LoaderOptions
+{
+    /// <summary>Threads building batches (each builds whole batches, like PyTorch's workers).</summary>
+    public int Workers { get; init; } = Math.Max(1, Environment.ProcessorCount);
+    /// <summary>Batches built ahead of the consumer, at most (bounds memory); default 2 per worker.</summary>
+    public int Prefetch { get; init; } = 0;
+    internal int Window => Prefetch > 0 ? Prefetch : 2 * Math.Max(1, Workers);
+}
+
+/// <summary>
+/// Builds the batches of an epoch on <see cref="LoaderOptions.Workers"/> threads, delivered in sampler order through a
+/// bounded window (at most <see cref="LoaderOptions.Window"/> batches built and not yet taken, so memory does not grow
+/// with the epoch). Samples depend only on (seed, epoch, index), so the batches are identical whatever the worker
+/// count. A failing image is logged and replaced (<see cref="SocoDataset.GetOrReplace"/>), never fatal.
+/// </summary>
+public sealed class SocoLoader
+{
+    public SocoLoader(SocoDataset dataset, EpochSampler sampler, LoaderOptions? options = null)
+    {
+        Dataset = dataset;
+        Sampler = sampler;
+        Options = options ?? new LoaderOptions();
+    }
+
+    public SocoDataset Dataset { get; }
+    public EpochSampler Sampler { get; }
+    public LoaderOptions Options { get; }
+
+    /// <summary>The batches of <paramref name="epoch"/> from <paramref name="startBatch"/> (resume) on. Dispose each batch.</summary>
+    public IEnumerable<SocoBatch> Epoch(int epoch, int startBatch = 0, CancellationToken cancel = default)
+    {
+        var batches = Sampler.Batches(epoch, startBatch).ToArray();
+        if (batches.Length == 0) yield break;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var slots = new TaskCompletionSource<SocoBatch>[batches.Length];
+        for (int b = 0; b < slots.Length; b++) slots[b] = new TaskCompletionSource<SocoBatch>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var window = new SemaphoreSlim(Options.Window, Options.Window);
+        int next = -1;
+        int workers = Math.Min(Math.Max(1, Options.Workers), batches.Length);
+        var threads = new Thread[workers];
+        for (int w = 0; w < workers; w++)
+        {
+            threads[w] = new Thread(() =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        window.Wait(cts.Token);
+                        int b = Interlocked.Increment(ref next);
+                        if (b >= batches.Length) return;
+                        try
+                        {
+                            var samples = batches[b].Select(i => Dataset.GetOrReplace(i, epoch)).ToArray();
+                            slots[b].SetResult(SocoBatch.Collate(samples, epoch, startBatch + b));
+                        }
+                        catch (Exception e)
+                        {
+                            slots[b].TrySetException(e);
+                        }
+                    }
+                }
+                catch (OperationCanceledException) { }
+            })
+            { IsBackground = true, Name = $"soco-loader-{w}" };
+            threads[w].Start();
+        }
+
+        int taken = 0;
+        try
+        {
+            for (; taken < batches.Length; taken++)
+            {
+                var batch = Await(slots[taken].Task, cts.Token);
+                window.Release();
+                yield return batch;
+            }
+        }
+        finally
+        {
+            cts.Cancel();
+            foreach (var t in threads) t.Join();
+            // Batches built ahead and never taken: free their tensors.
+            for (int b = taken + 1; b < slots.Length; b++)
+                if (slots[b].Task.IsCompletedSuccessfully) slots[b].Task.Result.Dispose();
+        }
+    }
+
+    static SocoBatch Await(Task<SocoBatch> task, CancellationToken cancel)
+    {
+        try
+        {
+            task.Wait(cancel);
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException!).Throw();
+        }
+        return task.Result;
+    }
+}
