@@ -40,12 +40,18 @@ public static class GraphSegmentation
         public int Width => _width;
         public int Height => _height;
 
-        public static SortedGraph Build(OcvImage image, double sigma)
+        public static SortedGraph Build(OcvImage image, double sigma) => Build(image, sigma, null);
+
+        /// <param name="lap">Profiling hook, called after each stage ("blur", "edges", "sort").</param>
+        internal static SortedGraph Build(OcvImage image, double sigma, Action<string>? lap)
         {
             if (sigma <= 0) sigma = 0.001; // setSigma's rule
             var blurred = GaussianBlurF32(image, sigma);
+            lap?.Invoke("blur");
             var edges = BuildEdges(blurred, image.Width, image.Height, image.Channels);
+            lap?.Invoke("edges");
             LibStdSort.SortByHigh32(edges);
+            lap?.Invoke("sort");
             return new SortedGraph(edges, image.Width, image.Height);
         }
 

@@ -138,7 +138,7 @@ public sealed class SelectiveSearchSegmentation
 
     // ------------------------------------------------------------------ ranking and de-duplication
 
-    private readonly record struct RegionOut(int X, int Y, int W, int H, int Level);
+    internal readonly record struct RegionOut(int X, int Y, int W, int H, int Level);
 
     private struct Ranked
     {
@@ -151,7 +151,7 @@ public sealed class SelectiveSearchSegmentation
         public bool Less(in Ranked a, in Ranked b) => a.Rank < b.Rank;
     }
 
-    private ProposalRect[] Rank(List<RegionOut> all)
+    internal ProposalRect[] Rank(List<RegionOut> all)
     {
         var rng = Seed;
         var ranked = new Ranked[all.Count];
@@ -182,9 +182,9 @@ public sealed class SelectiveSearchSegmentation
 
     // ------------------------------------------------------------------ per-segmentation data
 
-    private enum Kind { Colour, Fill, Texture, Size }
+    internal enum Kind { Colour, Fill, Texture, Size }
 
-    private sealed record Strategy(Kind[] Kinds, float[] Weights, float WeightTotal, bool Wrapped)
+    internal sealed record Strategy(Kind[] Kinds, float[] Weights, float WeightTotal, bool Wrapped)
     {
         public static Strategy Multiple(params Kind[] kinds)
         {
@@ -201,7 +201,7 @@ public sealed class SelectiveSearchSegmentation
         }
     }
 
-    private struct Rect
+    internal struct Rect
     {
         public int X, Y, W, H;
 
@@ -214,7 +214,7 @@ public sealed class SelectiveSearchSegmentation
         }
     }
 
-    private sealed class SegmentationData
+    internal sealed class SegmentationData
     {
         public readonly int NbSegs, ImageSize;
         public readonly int[] Sizes;
@@ -401,7 +401,7 @@ public sealed class SelectiveSearchSegmentation
         }
     }
 
-    private static void Group(SegmentationData d, Strategy strategy, List<RegionOut> output)
+    internal static void Group(SegmentationData d, Strategy strategy, List<RegionOut> output)
     {
         int nb = d.NbSegs;
         var sim = new Similarity(d, strategy);

@@ -1,0 +1,111 @@
+// Profiling / regression harness for src/Soco/Proposals/OpenCv (the OpenCV selective-search port).
+//   golden <out.txt> <images...>   : writes a digest of every output (Fast/Quality/Single boxes in order, FH labels)
+//   time <reps> <images...>        : per-stage and whole-Fast timings, one thread, median of reps (after a warm-up)
+// Images are decoded with Soco.Imaging.ImageDecoder (SkiaSharp), as the CLI does.
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Soco.Imaging;
+using Soco.Proposals;
+using Soco.Proposals.OpenCv;
+using SS = Soco.Proposals.OpenCv.SelectiveSearchSegmentation;
+
+static string Hash(ReadOnlySpan<byte> b) => Convert.ToHexString(SHA256.HashData(b))[..16];
+static string HashBoxes(ProposalRect[] r)
+{
+    var sb = new StringBuilder();
+    foreach (var x in r) sb.Append(x.X).Append(',').Append(x.Y).Append(',').Append(x.W).Append(',').Append(x.H).Append(';');
+    return Hash(Encoding.ASCII.GetBytes(sb.ToString()));
+}
+static string HashInts(int[] a) => Hash(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()));
+
+var mode = args[0];
+if (mode == "golden")
+{
+    var lines = new List<string>();
+    foreach (var path in args.Skip(2))
+    {
+        var name = Path.GetFileNameWithoutExtension(path);
+        var rgb = ImageDecoder.Decode(path);
+        var bgr = OpenCvColor.FromRgb(rgb);
+        foreach (var preset in new[] { SelectiveSearchPreset.Fast, SelectiveSearchPreset.Quality, SelectiveSearchPreset.Single })
+        {
+            var boxes = new SS(preset).Process(bgr);
+            lines.Add($"{name} {preset} {boxes.Length} {HashBoxes(boxes)}");
+            Console.WriteLine(lines[^1]);
+        }
+        var gray = OpenCvColor.BgrToGray(bgr);
+        var imgs = new (string, OcvImage)[] { ("hsv", OpenCvColor.BgrToHsv(bgr)), ("lab", OpenCvColor.BgrToLab(bgr)), ("gray", gray), ("b", bgr.Channel(0)), ("rgi", OcvImage.Merge(bgr.Channel(2), bgr.Channel(1), gray)) };
+        foreach (var (sp, img) in imgs)
+        {
+            var g = GraphSegmentation.SortedGraph.Build(img, 0.8);
+            foreach (int k in new[] { 150, 300, 450, 600, 750 })
+            {
+                var l = g.Segment(k, 100, out int cnt);
+                lines.Add($"{name} seg {sp} k{k} {cnt} {HashInts(l)}");
+            }
+        }
+    }
+    File.WriteAllLines(args[1], lines);
+    return;
+}
+if (mode == "time")
+{
+    int reps = int.Parse(args[1]);
+    var files = args.Skip(2).ToArray();
+    var sw = new Stopwatch();
+    var stageNames = new[] { "colour", "blur", "edges", "sort", "texture", "segment", "segdata", "group", "rank" };
+    foreach (var path in files)
+    {
+        var name = Path.GetFileNameWithoutExtension(path);
+        var rgb = ImageDecoder.Decode(path);
+        var fastTimes = new List<double>();
+        var stageTimes = stageNames.ToDictionary(s => s, _ => new List<double>());
+        for (int r = -2; r < reps; r++)
+        {
+            sw.Restart();
+            new SS(SelectiveSearchPreset.Fast).Process(rgb);
+            double t = sw.Elapsed.TotalMilliseconds;
+            if (r >= 0) fastTimes.Add(t);
+            var st = StageRun(rgb);
+            if (r >= 0) foreach (var kv in st) stageTimes[kv.Key].Add(kv.Value);
+        }
+        static double Med(List<double> l) { var a = l.OrderBy(x => x).ToArray(); return a[a.Length / 2]; }
+        Console.WriteLine($"{name} fast_ms {Med(fastTimes):F1} | " + string.Join(" ", stageNames.Select(s => $"{s} {Med(stageTimes[s]):F1}")));
+    }
+    return;
+}
+throw new ArgumentException(mode);
+
+static Dictionary<string, double> StageRun(RgbImage rgb)
+{
+    var d = new Dictionary<string, double>();
+    var sw = Stopwatch.StartNew();
+    void Lap(string s) { d[s] = d.GetValueOrDefault(s) + sw.Elapsed.TotalMilliseconds; sw.Restart(); }
+    var bgr = OpenCvColor.FromRgb(rgb);
+    var images = new[] { OpenCvColor.BgrToHsv(bgr), OpenCvColor.BgrToLab(bgr) };
+    Lap("colour");
+    var m1 = SS.Strategy.Multiple(SS.Kind.Colour, SS.Kind.Fill, SS.Kind.Texture, SS.Kind.Size);
+    var m2 = SS.Strategy.Multiple(SS.Kind.Fill, SS.Kind.Texture, SS.Kind.Size);
+    var all = new List<SS.RegionOut>();
+    foreach (var img in images)
+    {
+        sw.Restart();
+        var graph = GraphSegmentation.SortedGraph.Build(img, 0.8, Lap);
+        var tex = TextureMaps.ComputeBins(img);
+        Lap("texture");
+        for (int ki = 0; ki < 3; ki++)
+        {
+            var labels = graph.Segment(150 + 150 * ki, 100, out int nb);
+            Lap("segment");
+            var seg = new SS.SegmentationData(img, labels, nb, true, tex);
+            Lap("segdata");
+            SS.Group(seg, m1, all);
+            SS.Group(seg, m2, all);
+            Lap("group");
+        }
+    }
+    new SS(SelectiveSearchPreset.Fast).Rank(all);
+    Lap("rank");
+    return d;
+}
