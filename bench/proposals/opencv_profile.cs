@@ -44,6 +44,7 @@ if (mode == "golden")
                 var l = g.Segment(k, 100, out int cnt);
                 lines.Add($"{name} seg {sp} k{k} {cnt} {HashInts(l)}");
             }
+            Console.Error.WriteLine($"{name} {sp}: conflict blocks {g.ConflictBlocks} in 5 k");
         }
     }
     File.WriteAllLines(args[1], lines);

@@ -22,23 +22,47 @@ public static class GraphSegmentation
     }
 
     /// <summary>
-    /// The blurred image's sorted edge list. It does not depend on k or min_size, so one graph serves every k of a
-    /// preset (OpenCV rebuilds and re-sorts it each time; the result is the same).
+    /// The blurred image's edges sorted by weight. It does not depend on k or min_size, so one graph serves every k of
+    /// a preset (OpenCV rebuilds and re-sorts it each time; the result is the same).
     /// </summary>
+    /// <remarks>
+    /// OpenCV sorts 4 directed edges per pixel with <c>std::sort</c>, whose order among equal weights is not stable.
+    /// This graph keeps each undirected edge once and sorts by weight with a radix sort (another order among equal
+    /// weights), which gives OpenCV's labels for these reasons:
+    /// <list type="bullet">
+    /// <item>The second copy of an undirected edge never changes anything: in the threshold pass it meets the same
+    /// (unchanged or already joined) regions in the same block of equal weights; in the small-region pass sizes only grow.</item>
+    /// <item>Threshold pass: within a block of equal weight w, a region with thr &lt; w ("closed") cannot merge and so
+    /// stays closed, and every merge leaves thr = w + k/size ≥ w ("open"). So the block joins exactly the open regions
+    /// connected by its edges, whatever the order, and each joined region ends with thr = w + k/(final size). Which
+    /// pixel is a root never shows in the result (labels are numbered by first pixel in raster order).</item>
+    /// <item>Small-region pass: within a block, only edges between different regions of which one is small can join.
+    /// If those region pairs are identical or disjoint, the order does not matter; otherwise (a "conflict") this k is
+    /// segmented again with the exact std::sort order (<see cref="LibStdSort"/>), computed once per graph on demand.</item>
+    /// </list>
+    /// </remarks>
     public sealed class SortedGraph
     {
-        private readonly ulong[] _edges; // high 32 bits: float weight bits (non-negative, so integer order == float order); low: from*4 + dir
-        private readonly int _width, _height;
+        private readonly ulong[] _edges; // high 32 bits: float weight bits (non-negative, so integer order == float order); low: from*2 + (0 right, 1 down)
+        private readonly float[] _blurred;
+        private readonly int _width, _height, _channels;
+        private ulong[]? _exact; // OpenCV's directed edges in std::sort order (reference path, tests)
+        private LibStdSort.LazyByHigh32? _lazy; // the same, sorted only where a conflict needs it
 
-        private SortedGraph(ulong[] edges, int width, int height)
+        private SortedGraph(ulong[] edges, float[] blurred, int width, int height, int channels)
         {
             _edges = edges;
+            _blurred = blurred;
             _width = width;
             _height = height;
+            _channels = channels;
         }
 
         public int Width => _width;
         public int Height => _height;
+
+        /// <summary>How many blocks of equal weights needed std::sort's order (diagnostics).</summary>
+        internal int ConflictBlocks { get; private set; }
 
         public static SortedGraph Build(OcvImage image, double sigma) => Build(image, sigma, null);
 
@@ -48,17 +72,168 @@ public static class GraphSegmentation
             if (sigma <= 0) sigma = 0.001; // setSigma's rule
             var blurred = GaussianBlurF32(image, sigma);
             lap?.Invoke("blur");
-            var edges = BuildEdges(blurred, image.Width, image.Height, image.Channels);
+            var edges = BuildUndirectedEdges(blurred, image.Width, image.Height, image.Channels);
             lap?.Invoke("edges");
-            LibStdSort.SortByHigh32(edges);
+            RadixSortByHigh32(edges);
             lap?.Invoke("sort");
-            return new SortedGraph(edges, image.Width, image.Height);
+            return new SortedGraph(edges, blurred, image.Width, image.Height, image.Channels);
         }
 
-        public int[] Segment(float k, int minSize, out int count)
+        public int[] Segment(float k, int minSize, out int count) => Segment(k, minSize, out count, forceExact: false);
+
+        internal int[] Segment(float k, int minSize, out int count, bool forceExact)
         {
             int n = _width * _height, w = _width;
+            // k < 0 would break the "open stays open" argument; NaN never merges anything. Use the exact order then.
+            if (forceExact || !(k >= 0)) return SegmentExact(k, minSize, out count);
             var edges = _edges;
+            var parent = new int[n];
+            var size = new int[n];
+            var thr = new float[n];
+            for (int i = 0; i < n; i++)
+            {
+                parent[i] = i;
+                size[i] = 1;
+                thr[i] = k;
+            }
+            for (int i = 0; i < edges.Length; i++)
+            {
+                ulong e = edges[i];
+                float wgt = BitConverter.UInt32BitsToSingle((uint)(e >> 32));
+                int from = (int)((uint)e >> 1);
+                int to = from + (((int)e & 1) != 0 ? w : 1);
+                int a = Find(parent, from), b = Find(parent, to);
+                if (a != b && wgt <= thr[a] && wgt <= thr[b])
+                {
+                    a = Join(parent, size, a, b);
+                    thr[a] = wgt + k / size[a];
+                }
+            }
+            SmallRegionPass(parent, size, minSize, w);
+            return Label(parent, n, out count);
+        }
+
+        /// <summary>The small-region pass (blocks with a conflict, see the remarks, go in std::sort's order).</summary>
+        private void SmallRegionPass(int[] parent, int[] size, int minSize, int w)
+        {
+            int n = parent.Length;
+            int small = 0;
+            for (int i = 0; i < n; i++)
+                if (parent[i] == i && size[i] < minSize) small++;
+            if (small == 0) return;
+            var edges = _edges;
+            int len = edges.Length;
+            Span<int> pa = stackalloc int[MaxBlockPairs], pb = stackalloc int[MaxBlockPairs];
+            int i0 = 0;
+            while (i0 < len && (edges[i0] >> 32) == 0) i0++; // OpenCV skips weight-0 edges here
+            for (int i = i0; i < len;)
+            {
+                uint key = (uint)(edges[i] >> 32);
+                int j = i + 1;
+                while (j < len && (uint)(edges[j] >> 32) == key) j++;
+                if (j - i == 1)
+                {
+                    ulong e = edges[i];
+                    int from = (int)((uint)e >> 1);
+                    int a = Find(parent, from), b = Find(parent, from + (((int)e & 1) != 0 ? w : 1));
+                    if (a != b && (size[a] < minSize || size[b] < minSize))
+                    {
+                        small -= (size[a] < minSize ? 1 : 0) + (size[b] < minSize ? 1 : 0);
+                        a = Join(parent, size, a, b);
+                        if (size[a] < minSize) small++;
+                        if (small == 0) return;
+                    }
+                    i = j;
+                    continue;
+                }
+                // A block of equal weights: the live pairs (different regions, one of them small) at the block start.
+                int m = 0;
+                bool conflict = false;
+                for (int q = i; q < j && !conflict; q++)
+                {
+                    ulong e = edges[q];
+                    int from = (int)((uint)e >> 1);
+                    int a = Find(parent, from), b = Find(parent, from + (((int)e & 1) != 0 ? w : 1));
+                    if (a == b || (size[a] >= minSize && size[b] >= minSize)) continue;
+                    if (a > b) (a, b) = (b, a);
+                    bool dup = false;
+                    for (int r = 0; r < m; r++)
+                    {
+                        if (pa[r] == a && pb[r] == b) { dup = true; break; }
+                        if (pa[r] == a || pa[r] == b || pb[r] == a || pb[r] == b) { conflict = true; break; }
+                    }
+                    if (dup || conflict) continue;
+                    if (m == MaxBlockPairs) { conflict = true; break; }
+                    pa[m] = a;
+                    pb[m] = b;
+                    m++;
+                }
+                if (conflict)
+                {
+                    // OpenCV's directed edges of this weight, in its order (duplicates and merged edges are no-ops).
+                    ConflictBlocks++;
+                    foreach (ulong e in Lazy().Get(key))
+                    {
+                        int from = (int)((uint)e >> 2);
+                        int a = Find(parent, from), b = Find(parent, To(from, (int)(e & 3), w));
+                        if (a != b && (size[a] < minSize || size[b] < minSize))
+                        {
+                            small -= (size[a] < minSize ? 1 : 0) + (size[b] < minSize ? 1 : 0);
+                            a = Join(parent, size, a, b);
+                            if (size[a] < minSize) small++;
+                        }
+                    }
+                    m = 0;
+                }
+                // Disjoint pairs: each joins (one side is small), independently of the others.
+                for (int r = 0; r < m; r++)
+                {
+                    int a = pa[r], b = pb[r];
+                    small -= (size[a] < minSize ? 1 : 0) + (size[b] < minSize ? 1 : 0);
+                    a = Join(parent, size, a, b);
+                    if (size[a] < minSize) small++;
+                }
+                if (small == 0) return;
+                i = j;
+            }
+        }
+
+        private LibStdSort.LazyByHigh32 Lazy() => _lazy ??= new LibStdSort.LazyByHigh32(BuildEdges(_blurred, _width, _height, _channels));
+
+        private const int MaxBlockPairs = 64;
+
+        private static int[] Label(int[] parent, int n, out int count)
+        {
+            var map = new int[n];
+            Array.Fill(map, -1);
+            var labels = new int[n];
+            int last = 0;
+            for (int i = 0; i < n; i++)
+            {
+                int r = Find(parent, i);
+                if (map[r] == -1) map[r] = last++;
+                labels[i] = map[r];
+            }
+            count = last;
+            return labels;
+        }
+
+        private ulong[] ExactEdges()
+        {
+            if (_exact == null)
+            {
+                var edges = BuildEdges(_blurred, _width, _height, _channels);
+                LibStdSort.SortByHigh32(edges);
+                _exact = edges;
+            }
+            return _exact;
+        }
+
+        /// <summary>OpenCV's algorithm step for step, on its directed edges in std::sort order.</summary>
+        private int[] SegmentExact(float k, int minSize, out int count)
+        {
+            int n = _width * _height, w = _width;
+            var edges = ExactEdges();
             var parent = new int[n];
             var size = new int[n];
             var thr = new float[n];
@@ -93,18 +268,7 @@ public static class GraphSegmentation
                 int a = Find(parent, from), b = Find(parent, to);
                 if (a != b && (size[a] < minSize || size[b] < minSize)) Join(parent, size, a, b);
             }
-            var map = new int[n];
-            Array.Fill(map, -1);
-            var labels = new int[n];
-            int last = 0;
-            for (int i = 0; i < n; i++)
-            {
-                int r = Find(parent, i);
-                if (map[r] == -1) map[r] = last++;
-                labels[i] = map[r];
-            }
-            count = last;
-            return labels;
+            return Label(parent, n, out count);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -135,6 +299,79 @@ public static class GraphSegmentation
             size[a] += size[b];
             return a;
         }
+    }
+
+    /// <summary>Each undirected 4-neighbour edge once: low 32 bits p*2 + (0: p→p+1, 1: p→p+w), high 32 bits the weight.</summary>
+    private static ulong[] BuildUndirectedEdges(float[] img, int w, int h, int cn)
+    {
+        long count = 2L * w * h - w - h;
+        var edges = new ulong[count];
+        int ne = 0;
+        for (int i = 0; i < h; i++)
+        {
+            for (int j = 0; j < w; j++)
+            {
+                int p = i * w + j;
+                int pb = p * cn;
+                if (j < w - 1) edges[ne++] = Edge2(img, pb, pb + cn, cn, p, 0);
+                if (i < h - 1) edges[ne++] = Edge2(img, pb, pb + w * cn, cn, p, 1);
+            }
+        }
+        return edges;
+    }
+
+    // The weight of OpenCV's edge from a to b (its loop computes it from both ends; (x−y)² == (y−x)², so it is symmetric).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Edge2(float[] img, int a, int b, int cn, int from, int dir)
+    {
+        float total = 0;
+        for (int c = 0; c < cn; c++)
+        {
+            float d = img[a + c] - img[b + c];
+            total += d * d;
+        }
+        float wgt = MathF.Sqrt(total);
+        return ((ulong)BitConverter.SingleToUInt32Bits(wgt) << 32) | (uint)(from * 2 + dir);
+    }
+
+    /// <summary>Sorts by the high 32 bits (LSD radix, 11-bit digits, stable; digits where all keys agree are skipped).</summary>
+    internal static void RadixSortByHigh32(ulong[] a)
+    {
+        int n = a.Length;
+        if (n <= 1) return;
+        const int Bits = 11, Buckets = 1 << Bits;
+        var counts = new int[3 * Buckets];
+        foreach (ulong v in a)
+        {
+            uint key = (uint)(v >> 32);
+            counts[key & (Buckets - 1)]++;
+            counts[Buckets + ((key >> Bits) & (Buckets - 1))]++;
+            counts[2 * Buckets + (key >> (2 * Bits))]++;
+        }
+        var tmp = new ulong[n];
+        ulong[] src = a, dst = tmp;
+        for (int d = 0; d < 3; d++)
+        {
+            var c = counts.AsSpan(d * Buckets, Buckets);
+            int shift = 32 + d * Bits;
+            uint first = (uint)(src[0] >> shift) & (Buckets - 1);
+            if (c[(int)first] == n) continue; // every key has this digit
+            int sum = 0;
+            for (int b = 0; b < Buckets; b++)
+            {
+                int t = c[b];
+                c[b] = sum;
+                sum += t;
+            }
+            for (int i = 0; i < n; i++)
+            {
+                ulong v = src[i];
+                int b = (int)(v >> shift) & (Buckets - 1);
+                dst[c[b]++] = v;
+            }
+            (src, dst) = (dst, src);
+        }
+        if (!ReferenceEquals(src, a)) Array.Copy(src, a, n);
     }
 
     private static ulong[] BuildEdges(float[] img, int w, int h, int cn)
