@@ -17,6 +17,14 @@ static string HashBoxes(ProposalRect[] r)
     foreach (var x in r) sb.Append(x.X).Append(',').Append(x.Y).Append(',').Append(x.W).Append(',').Append(x.H).Append(';');
     return Hash(Encoding.ASCII.GetBytes(sb.ToString()));
 }
+static byte[] Interleave(byte[] planar, int n)
+{
+    int nm = planar.Length / n;
+    var r = new byte[planar.Length];
+    for (int m = 0; m < nm; m++)
+        for (int p = 0; p < n; p++) r[p * nm + m] = (byte)(planar[m * n + p] - m * 10);
+    return r;
+}
 static string HashInts(int[] a) => Hash(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()));
 
 var mode = args[0];
@@ -38,6 +46,7 @@ if (mode == "golden")
         var imgs = new (string, OcvImage)[] { ("hsv", OpenCvColor.BgrToHsv(bgr)), ("lab", OpenCvColor.BgrToLab(bgr)), ("gray", gray), ("b", bgr.Channel(0)), ("rgi", OcvImage.Merge(bgr.Channel(2), bgr.Channel(1), gray)) };
         foreach (var (sp, img) in imgs)
         {
+            lines.Add($"{name} tex {sp} {Hash(Interleave(TextureMaps.ComputeBins(img), img.Width * img.Height))}");
             var g = GraphSegmentation.SortedGraph.Build(img, 0.8);
             foreach (int k in new[] { 150, 300, 450, 600, 750 })
             {

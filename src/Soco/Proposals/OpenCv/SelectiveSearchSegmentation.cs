@@ -292,10 +292,10 @@ public sealed class SelectiveSearchSegmentation
                 int nm = 8 * cn;
                 TextureBins = nm * TextureMaps.Bins;
                 var counts = new int[nb * TextureBins];
-                for (int p = 0, q = 0; p < n; p++)
+                for (int m = 0; m < nm; m++)
                 {
-                    int b = labels[p] * TextureBins;
-                    for (int m = 0; m < nm; m++, q++) counts[b + m * TextureMaps.Bins + texBins[q]]++;
+                    int o = m * n;
+                    for (int p = 0; p < n; p++) counts[labels[p] * TextureBins + texBins[o + p]]++;
                 }
                 Texture = new float[counts.Length];
                 for (int s = 0; s < nb; s++)
