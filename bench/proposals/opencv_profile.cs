@@ -17,12 +17,12 @@ static string HashBoxes(ProposalRect[] r)
     foreach (var x in r) sb.Append(x.X).Append(',').Append(x.Y).Append(',').Append(x.W).Append(',').Append(x.H).Append(';');
     return Hash(Encoding.ASCII.GetBytes(sb.ToString()));
 }
-static byte[] Interleave(byte[] planar, int n)
+static byte[] Interleave(byte[] planar /* now interleaved too: strips the m*10 */, int n)
 {
     int nm = planar.Length / n;
     var r = new byte[planar.Length];
     for (int m = 0; m < nm; m++)
-        for (int p = 0; p < n; p++) r[p * nm + m] = (byte)(planar[m * n + p] - m * 10);
+        for (int p = 0; p < n; p++) r[p * nm + m] = (byte)(planar[p * nm + m] - m * 10);
     return r;
 }
 static string HashInts(int[] a) => Hash(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()));
@@ -81,7 +81,34 @@ if (mode == "time")
             if (r >= 0) foreach (var kv in st) stageTimes[kv.Key].Add(kv.Value);
         }
         static double Med(List<double> l) { var a = l.OrderBy(x => x).ToArray(); return a[a.Length / 2]; }
+
         Console.WriteLine($"{name} fast_ms {Med(fastTimes):F1} | " + string.Join(" ", stageNames.Select(s => $"{s} {Med(stageTimes[s]):F1}")));
+    }
+    return;
+}
+if (mode == "seg")
+{
+    foreach (var path in args.Skip(2))
+    {
+        var bgr = OpenCvColor.FromRgb(ImageDecoder.Decode(path));
+        foreach (var img in new[] { OpenCvColor.BgrToHsv(bgr), OpenCvColor.BgrToLab(bgr) })
+        {
+            var g = GraphSegmentation.SortedGraph.Build(img, 0.8);
+            for (int r = 0; r < 3; r++) g.Segment(150, 100, out _);
+            var pr = GraphSegmentation.SortedGraph.Prof;
+            Array.Clear(pr);
+            var sw = Stopwatch.StartNew();
+            int reps = int.Parse(args[1]);
+            double best = 1e9;
+            for (int r = 0; r < reps; r++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                g.Segment(150 + 150 * (r % 3), 100, out _);
+                if (r % 3 == 0) best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+            double f = 1e6 / Stopwatch.Frequency * 1e-3 / pr[4];
+            Console.WriteLine($"{Path.GetFileName(path)} per seg {sw.Elapsed.TotalMilliseconds / reps:F2} ms (min k150 {best:F2}): thr {pr[0] * f:F2} flags {pr[1] * f:F2} small {pr[2] * f:F2} label {pr[3] * f:F2} conflicts {g.ConflictBlocks}");
+        }
     }
     return;
 }
@@ -104,11 +131,13 @@ static Dictionary<string, double> StageRun(RgbImage rgb)
         var graph = GraphSegmentation.SortedGraph.Build(img, 0.8, Lap);
         var tex = TextureMaps.ComputeBins(img);
         Lap("texture");
+        var col = SS.SegmentationData.ColourBinsOf(img);
+        Lap("segdata");
         for (int ki = 0; ki < 3; ki++)
         {
             var labels = graph.Segment(150 + 150 * ki, 100, out int nb);
             Lap("segment");
-            var seg = new SS.SegmentationData(img, labels, nb, true, tex);
+            var seg = new SS.SegmentationData(img, labels, nb, col, tex);
             Lap("segdata");
             SS.Group(seg, m1, all);
             SS.Group(seg, m2, all);

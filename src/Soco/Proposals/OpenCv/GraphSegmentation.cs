@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace Soco.Proposals.OpenCv;
 
@@ -58,6 +59,7 @@ public static class GraphSegmentation
             _channels = channels;
         }
 
+        internal static long[] Prof = new long[8];
         public int Width => _width;
         public int Height => _height;
 
@@ -83,122 +85,206 @@ public static class GraphSegmentation
 
         internal int[] Segment(float k, int minSize, out int count, bool forceExact)
         {
-            int n = _width * _height, w = _width;
+            int n = _width * _height;
             // k < 0 would break the "open stays open" argument; NaN never merges anything. Use the exact order then.
             if (forceExact || !(k >= 0)) return SegmentExact(k, minSize, out count);
-            var edges = _edges;
-            var parent = new int[n];
-            var size = new int[n];
-            var thr = new float[n];
-            for (int i = 0; i < n; i++)
-            {
-                parent[i] = i;
-                size[i] = 1;
-                thr[i] = k;
-            }
-            for (int i = 0; i < edges.Length; i++)
-            {
-                ulong e = edges[i];
-                float wgt = BitConverter.UInt32BitsToSingle((uint)(e >> 32));
-                int from = (int)((uint)e >> 1);
-                int to = from + (((int)e & 1) != 0 ? w : 1);
-                int a = Find(parent, from), b = Find(parent, to);
-                if (a != b && wgt <= thr[a] && wgt <= thr[b])
-                {
-                    a = Join(parent, size, a, b);
-                    thr[a] = wgt + k / size[a];
-                }
-            }
-            SmallRegionPass(parent, size, minSize, w);
-            return Label(parent, n, out count);
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var nodes = new Node[n];
+            ThresholdPass(nodes, k);
+            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var small = SmallFlags(nodes, minSize, out int smallCount);
+            long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (smallCount > 0) SmallRegionPass(nodes, small, smallCount, minSize);
+            long t3 = System.Diagnostics.Stopwatch.GetTimestamp();
+            var res = Label(nodes, out count);
+            long t4 = System.Diagnostics.Stopwatch.GetTimestamp();
+            Prof[0] += t1 - t0; Prof[1] += t2 - t1; Prof[2] += t3 - t2; Prof[3] += t4 - t3; Prof[4]++;
+            return res;
         }
 
-        /// <summary>The small-region pass (blocks with a conflict, see the remarks, go in std::sort's order).</summary>
-        private void SmallRegionPass(int[] parent, int[] size, int minSize, int w)
+        /// <summary>A union-find node: Parent &lt; 0 marks a root of −Parent pixels; Thr is a root's threshold.</summary>
+        private struct Node
         {
-            int n = parent.Length;
-            int small = 0;
-            for (int i = 0; i < n; i++)
-                if (parent[i] == i && size[i] < minSize) small++;
-            if (small == 0) return;
-            var edges = _edges;
-            int len = edges.Length;
-            Span<int> pa = stackalloc int[MaxBlockPairs], pb = stackalloc int[MaxBlockPairs];
-            int i0 = 0;
-            while (i0 < len && (edges[i0] >> 32) == 0) i0++; // OpenCV skips weight-0 edges here
-            for (int i = i0; i < len;)
+            public int Parent;
+            public float Thr;
+        }
+
+        private unsafe void ThresholdPass(Node[] nodes, float k)
+        {
+            int w = _width, len = _edges.Length;
+            fixed (Node* nd = nodes)
+            fixed (ulong* pe = _edges)
             {
-                uint key = (uint)(edges[i] >> 32);
-                int j = i + 1;
-                while (j < len && (uint)(edges[j] >> 32) == key) j++;
-                if (j - i == 1)
+                for (int i = 0; i < nodes.Length; i++)
                 {
-                    ulong e = edges[i];
-                    int from = (int)((uint)e >> 1);
-                    int a = Find(parent, from), b = Find(parent, from + (((int)e & 1) != 0 ? w : 1));
-                    if (a != b && (size[a] < minSize || size[b] < minSize))
-                    {
-                        small -= (size[a] < minSize ? 1 : 0) + (size[b] < minSize ? 1 : 0);
-                        a = Join(parent, size, a, b);
-                        if (size[a] < minSize) small++;
-                        if (small == 0) return;
-                    }
-                    i = j;
-                    continue;
+                    nd[i].Parent = -1;
+                    nd[i].Thr = k;
                 }
-                // A block of equal weights: the live pairs (different regions, one of them small) at the block start.
-                int m = 0;
-                bool conflict = false;
-                for (int q = i; q < j && !conflict; q++)
+                for (int i = 0; i < len; i++)
                 {
-                    ulong e = edges[q];
+                    ulong e = pe[i];
+                    float wgt = BitConverter.UInt32BitsToSingle((uint)(e >> 32));
                     int from = (int)((uint)e >> 1);
-                    int a = Find(parent, from), b = Find(parent, from + (((int)e & 1) != 0 ? w : 1));
-                    if (a == b || (size[a] >= minSize && size[b] >= minSize)) continue;
-                    if (a > b) (a, b) = (b, a);
-                    bool dup = false;
+                    int a = Find(nd, from), b = Find(nd, from + (((int)e & 1) != 0 ? w : 1));
+                    if (a != b && wgt <= nd[a].Thr && wgt <= nd[b].Thr)
+                    {
+                        a = Join(nd, a, b);
+                        nd[a].Thr = wgt + k / -nd[a].Parent;
+                    }
+                }
+            }
+        }
+
+        // Path halving (which pixel is a root, and so the compression scheme, never shows in the result).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe int Find(Node* nd, int p)
+        {
+            while (true)
+            {
+                int q = nd[p].Parent;
+                if (q < 0) return p;
+                int r = nd[q].Parent;
+                if (r < 0) return q;
+                nd[p].Parent = r;
+                p = r;
+            }
+        }
+
+        // Union by size (the larger set, the first on ties, becomes the root, as in OpenCV). Returns the root.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static unsafe int Join(Node* nd, int a, int b)
+        {
+            int sa = -nd[a].Parent, sb = -nd[b].Parent;
+            if (sa < sb) (a, b) = (b, a);
+            nd[b].Parent = a;
+            nd[a].Parent = -(sa + sb);
+            return a;
+        }
+
+        /// <summary>Flattens every pixel to its root; flags pixels of regions smaller than minSize, and counts those regions.</summary>
+        private static unsafe byte[] SmallFlags(Node[] nodes, int minSize, out int smallCount)
+        {
+            int n = nodes.Length, count = 0;
+            var flags = new byte[n];
+            fixed (Node* nd = nodes)
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    int r = Find(nd, i);
+                    if (r != i) nd[i].Parent = r;
+                    else if (-nd[i].Parent < minSize) count++;
+                    flags[i] = (byte)(-nd[r].Parent < minSize ? 1 : 0);
+                }
+            }
+            smallCount = count;
+            return flags;
+        }
+
+        /// <summary>
+        /// The small-region pass. Only edges touching a region that was small after the threshold pass can join
+        /// (sizes only grow); blocks of equal weight with a conflict (see the remarks) go in std::sort's order.
+        /// </summary>
+        private unsafe void SmallRegionPass(Node[] nodes, byte[] smallFlags, int small, int minSize)
+        {
+            int w = _width, len = _edges.Length;
+            Span<int> pa = stackalloc int[MaxBlockPairs], pb = stackalloc int[MaxBlockPairs];
+            fixed (Node* nd = nodes)
+            fixed (ulong* pe = _edges)
+            fixed (byte* fl = smallFlags)
+            {
+                int i = 0;
+                while (i < len && (pe[i] >> 32) == 0) i++; // OpenCV skips weight-0 edges here
+                while (i < len)
+                {
+                    ulong e = pe[i];
+                    int from = (int)((uint)e >> 1), to = from + (((int)e & 1) != 0 ? w : 1);
+                    if ((fl[from] | fl[to]) == 0)
+                    {
+                        i++;
+                        continue;
+                    }
+                    uint key = (uint)(e >> 32);
+                    int j = i + 1;
+                    while (j < len && (uint)(pe[j] >> 32) == key) j++;
+                    // [i, j): the rest of this weight's block (the edges before i cannot join: see above).
+                    // The live pairs (different regions, one of them small) at the block start.
+                    int m = 0;
+                    bool conflict = false;
+                    for (int q = i; q < j; q++)
+                    {
+                        ulong eq = pe[q];
+                        int f = (int)((uint)eq >> 1), t = f + (((int)eq & 1) != 0 ? w : 1);
+                        if ((fl[f] | fl[t]) == 0) continue;
+                        int a = Find(nd, f), b = Find(nd, t);
+                        if (a == b || (-nd[a].Parent >= minSize && -nd[b].Parent >= minSize)) continue;
+                        if (a > b) (a, b) = (b, a);
+                        bool dup = false;
+                        for (int r = 0; r < m; r++)
+                        {
+                            if (pa[r] == a && pb[r] == b) { dup = true; break; }
+                            if (pa[r] == a || pa[r] == b || pb[r] == a || pb[r] == b) { conflict = true; break; }
+                        }
+                        if (conflict) break;
+                        if (dup) continue;
+                        if (m == MaxBlockPairs) { conflict = true; break; }
+                        pa[m] = a;
+                        pb[m] = b;
+                        m++;
+                    }
+                    if (conflict)
+                    {
+                        // OpenCV's directed edges of this weight, in its order (duplicates and merged edges are no-ops).
+                        ConflictBlocks++;
+                        foreach (ulong d in Lazy().Get(key))
+                        {
+                            int f = (int)((uint)d >> 2);
+                            int a = Find(nd, f), b = Find(nd, To(f, (int)(d & 3), w));
+                            if (a != b && (-nd[a].Parent < minSize || -nd[b].Parent < minSize))
+                            {
+                                small -= (-nd[a].Parent < minSize ? 1 : 0) + (-nd[b].Parent < minSize ? 1 : 0);
+                                a = Join(nd, a, b);
+                                if (-nd[a].Parent < minSize) small++;
+                            }
+                        }
+                        m = 0;
+                    }
+                    // Disjoint pairs: each joins (one side is small), independently of the others.
                     for (int r = 0; r < m; r++)
                     {
-                        if (pa[r] == a && pb[r] == b) { dup = true; break; }
-                        if (pa[r] == a || pa[r] == b || pb[r] == a || pb[r] == b) { conflict = true; break; }
+                        int a = pa[r], b = pb[r];
+                        small -= (-nd[a].Parent < minSize ? 1 : 0) + (-nd[b].Parent < minSize ? 1 : 0);
+                        a = Join(nd, a, b);
+                        if (-nd[a].Parent < minSize) small++;
                     }
-                    if (dup || conflict) continue;
-                    if (m == MaxBlockPairs) { conflict = true; break; }
-                    pa[m] = a;
-                    pb[m] = b;
-                    m++;
+                    if (small == 0) return;
+                    i = j;
                 }
-                if (conflict)
-                {
-                    // OpenCV's directed edges of this weight, in its order (duplicates and merged edges are no-ops).
-                    ConflictBlocks++;
-                    foreach (ulong e in Lazy().Get(key))
-                    {
-                        int from = (int)((uint)e >> 2);
-                        int a = Find(parent, from), b = Find(parent, To(from, (int)(e & 3), w));
-                        if (a != b && (size[a] < minSize || size[b] < minSize))
-                        {
-                            small -= (size[a] < minSize ? 1 : 0) + (size[b] < minSize ? 1 : 0);
-                            a = Join(parent, size, a, b);
-                            if (size[a] < minSize) small++;
-                        }
-                    }
-                    m = 0;
-                }
-                // Disjoint pairs: each joins (one side is small), independently of the others.
-                for (int r = 0; r < m; r++)
-                {
-                    int a = pa[r], b = pb[r];
-                    small -= (size[a] < minSize ? 1 : 0) + (size[b] < minSize ? 1 : 0);
-                    a = Join(parent, size, a, b);
-                    if (size[a] < minSize) small++;
-                }
-                if (small == 0) return;
-                i = j;
             }
         }
 
         private LibStdSort.LazyByHigh32 Lazy() => _lazy ??= new LibStdSort.LazyByHigh32(BuildEdges(_blurred, _width, _height, _channels));
+
+        private static unsafe int[] Label(Node[] nodes, out int count)
+        {
+            int n = nodes.Length;
+            var labels = new int[n];
+            var map = new int[n];
+            int last = 0;
+            fixed (Node* nd = nodes)
+            fixed (int* lb = labels, mp = map)
+            {
+                // Raster order: a region's label is its rank by first pixel (map holds label + 1).
+                for (int i = 0; i < n; i++)
+                {
+                    int r = Find(nd, i);
+                    int l = mp[r];
+                    if (l == 0) mp[r] = l = ++last;
+                    lb[i] = l - 1;
+                }
+            }
+            count = last;
+            return labels;
+        }
 
         private const int MaxBlockPairs = 64;
 

@@ -17,9 +17,9 @@ internal static class TextureMaps
     private const int RemapCoefBits = 15, RemapCoefScale = 1 << RemapCoefBits;
 
     /// <summary>
-    /// Histogram bins, planar: <c>bins[m * pixels + p] = m * 10 + bin</c> for map <c>m = channel * 8 + k</c>, maps in
-    /// OpenCV's order x+, x−, y+, y−, rotated x+, x−, rotated y+, y− (so the value indexes a region's 8·10·channels
-    /// texture histogram directly).
+    /// Histogram bins, one byte per (pixel, map): <c>bins[p * 8·channels + m] = m * 10 + bin</c> for map
+    /// <c>m = channel * 8 + k</c>, maps in OpenCV's order x+, x−, y+, y−, rotated x+, x−, rotated y+, y− (so the value
+    /// indexes a region's 8·10·channels texture histogram directly).
     /// </summary>
     public static byte[] ComputeBins(OcvImage img) => ComputeBins(img, Geometry.For(img.Width, img.Height));
 
@@ -45,14 +45,14 @@ internal static class TextureMaps
             }
             int m0 = c * 8;
             ScharrXY(plane, w, h, gx, gy, rowS, rowD);
-            EmitPair(gx, bins, n, m0 + 0);
-            EmitPair(gy, bins, n, m0 + 2);
+            EmitPair(gx, bins, n, m0 + 0, 8 * cn);
+            EmitPair(gy, bins, n, m0 + 2, 8 * cn);
             WarpAffine8U(plane, w, h, geo.Fwd, rotated);
             ScharrXY(rotated, bw, bh, rgx, rgy, rowS, rowD);
             WarpAffine32F(rgx, bw, bh, geo.Back, gx);
-            EmitPair(gx, bins, n, m0 + 4);
+            EmitPair(gx, bins, n, m0 + 4, 8 * cn);
             WarpAffine32F(rgy, bw, bh, geo.Back, gy);
-            EmitPair(gy, bins, n, m0 + 6);
+            EmitPair(gy, bins, n, m0 + 6, 8 * cn);
         }
         return bins;
     }
@@ -128,7 +128,7 @@ internal static class TextureMaps
     /// Both parts of one gradient: threshold(TOZERO or TOZERO_INV at 0), then minMaxLoc and convertTo(CV_8U,
     /// 255/(max−min), −255·min/(max−min)), then the histogram bin; writes maps m (positive) and m + 1 (negative).
     /// </summary>
-    private static unsafe void EmitPair(float[] g, byte[] bins, int n, int m)
+    private static unsafe void EmitPair(float[] g, byte[] bins, int n, int m, int stride)
     {
         // min/max of the thresholded maps follow from those of g: max(v, 0) and min(v, 0) are monotone.
         float gmin = float.PositiveInfinity, gmax = float.NegativeInfinity;
@@ -158,18 +158,18 @@ internal static class TextureMaps
                 if (v < gmin) gmin = v;
                 if (v > gmax) gmax = v;
             }
-            Convert(pg, pb + m * n, n, gmin > 0 ? gmin : 0, gmax > 0 ? gmax : 0, true, (byte)(m * Bins));
-            Convert(pg, pb + (m + 1) * n, n, gmin > 0 ? 0 : gmin, gmax > 0 ? 0 : gmax, false, (byte)((m + 1) * Bins));
+            Convert(pg, pb + m, stride, n, gmin > 0 ? gmin : 0, gmax > 0 ? gmax : 0, true, (byte)(m * Bins));
+            Convert(pg, pb + m + 1, stride, n, gmin > 0 ? 0 : gmin, gmax > 0 ? 0 : gmax, false, (byte)((m + 1) * Bins));
         }
     }
 
-    private static unsafe void Convert(float* g, byte* dst, int n, float mn, float mx, bool positive, byte baseBin)
+    private static unsafe void Convert(float* g, byte* dst, int stride, int n, float mn, float mx, bool positive, byte baseBin)
     {
         double hmin = mn, hmax = mx;
         if (hmax == hmin)
         {
             // alpha = inf gives NaN, which OpenCV's conversion turns into 0 (bin 0).
-            new Span<byte>(dst, n).Fill(baseBin);
+            for (int j = 0; j < n; j++) dst[j * stride] = baseBin;
             return;
         }
         float a = (float)((256.0f - 1) / (hmax - hmin));
@@ -193,12 +193,13 @@ internal static class TextureMaps
                 var r = Avx.ConvertToVector256Int32(t); // round to nearest even, like cvRound / saturate_cast
                 var bin = Avx.ConvertToVector256Int32WithTruncation(Avx.Divide(Avx.ConvertToVector256Single(r), width));
                 bin = Avx2.Add(bin, vbase);
-                // 8 ints -> 8 bytes
+                // 8 ints -> 8 bytes, stored with the pixel stride
                 var p16 = Avx2.PackSignedSaturate(bin, bin);                 // lanes: 0-3,0-3 | 4-7,4-7
                 var p8 = Avx2.PackUnsignedSaturate(p16, p16);
-                uint lo = p8.AsUInt32().GetElement(0), hi = p8.AsUInt32().GetElement(4);
-                *(uint*)(dst + i) = lo;
-                *(uint*)(dst + i + 4) = hi;
+                ulong lo = p8.AsUInt32().GetElement(0), hi = p8.AsUInt32().GetElement(4);
+                ulong all = lo | (hi << 32);
+                byte* o = dst + (long)i * stride;
+                for (int j = 0; j < 8; j++, o += stride) *o = (byte)(all >> (8 * j));
             }
         }
         for (; i < n; i++)
@@ -207,7 +208,7 @@ internal static class TextureMaps
             v = positive ? (v > 0 ? v : 0) : (v > 0 ? 0 : v);
             float r = MathF.Round(MathF.FusedMultiplyAdd(v, a, b), MidpointRounding.ToEven);
             int q = r <= 0 ? 0 : r >= 255 ? 255 : (int)r;
-            dst[i] = (byte)(baseBin + (int)(q / BinWidth));
+            dst[(long)i * stride] = (byte)(baseBin + (int)(q / BinWidth));
         }
     }
 
