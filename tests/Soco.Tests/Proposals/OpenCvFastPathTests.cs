@@ -60,6 +60,13 @@ public class OpenCvFastPathTests
             foreach (int k in new[] { 150, 450, 750 })
                 foreach (int minSize in new[] { 100, 400 })
                     Assert.Equal(g.Segment(k, minSize, out _, forceExact: true), g.Segment(k, minSize, out _));
+            var ks = new float[] { 150, 300, 450, 600, 750 };
+            var many = g.SegmentMany(ks, 100, out var counts);
+            for (int i = 0; i < ks.Length; i++)
+            {
+                Assert.Equal(g.Segment(ks[i], 100, out int c, forceExact: true), many[i]);
+                Assert.Equal(c, counts[i]);
+            }
         }
     }
 
@@ -86,6 +93,9 @@ public class OpenCvFastPathTests
                 foreach (float k in new[] { 0f, 20f, 150f, 600f })
                     foreach (int minSize in new[] { 0, 5, 30, 100, 100000 })
                         Assert.Equal(g.Segment(k, minSize, out _, forceExact: true), g.Segment(k, minSize, out _));
+                var ks = new float[] { 0f, 20f, 150f, -1f };
+                var many = g.SegmentMany(ks, 30, out _);
+                for (int i = 0; i < ks.Length; i++) Assert.Equal(g.Segment(ks[i], 30, out _, forceExact: true), many[i]);
                 conflicts += g.ConflictBlocks;
             }
         }

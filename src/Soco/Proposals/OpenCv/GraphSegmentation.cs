@@ -103,6 +103,73 @@ public static class GraphSegmentation
             return res;
         }
 
+        /// <summary>
+        /// <see cref="Segment(float, int, out int)"/> for several k at once (the same labels): the threshold passes run
+        /// together over the edges, so their independent lookups overlap.
+        /// </summary>
+        public int[][] SegmentMany(float[] ks, int minSize, out int[] counts)
+        {
+            int n = _width * _height, nk = ks.Length;
+            var result = new int[nk][];
+            counts = new int[nk];
+            int i0 = 0;
+            for (; i0 + 3 <= nk && ks[i0] >= 0 && ks[i0 + 1] >= 0 && ks[i0 + 2] >= 0; i0 += 3)
+            {
+                var all = new[] { new Node[n], new Node[n], new Node[n] };
+                ThresholdPass3(all[0], all[1], all[2], ks[i0], ks[i0 + 1], ks[i0 + 2]);
+                for (int j = 0; j < 3; j++)
+                {
+                    var small = SmallFlags(all[j], minSize, out int smallCount);
+                    if (smallCount > 0) SmallRegionPass(all[j], small, smallCount, minSize);
+                    result[i0 + j] = Label(all[j], out counts[i0 + j]);
+                }
+            }
+            for (; i0 < nk; i0++) result[i0] = Segment(ks[i0], minSize, out counts[i0]);
+            return result;
+        }
+
+        private unsafe void ThresholdPass3(Node[] nodes0, Node[] nodes1, Node[] nodes2, float k0, float k1, float k2)
+        {
+            int w = _width, len = _edges.Length;
+            fixed (Node* n0 = nodes0, n1 = nodes1, n2 = nodes2)
+            fixed (ulong* pe = _edges)
+            {
+                for (int i = 0; i < nodes0.Length; i++)
+                {
+                    n0[i].Parent = -1;
+                    n0[i].Thr = k0;
+                    n1[i].Parent = -1;
+                    n1[i].Thr = k1;
+                    n2[i].Parent = -1;
+                    n2[i].Thr = k2;
+                }
+                for (int i = 0; i < len; i++)
+                {
+                    ulong e = pe[i];
+                    float wgt = BitConverter.UInt32BitsToSingle((uint)(e >> 32));
+                    int from = (int)((uint)e >> 1), to = from + (((int)e & 1) != 0 ? w : 1);
+                    int a0 = Find(n0, from), b0 = Find(n0, to);
+                    int a1 = Find(n1, from), b1 = Find(n1, to);
+                    int a2 = Find(n2, from), b2 = Find(n2, to);
+                    if ((a0 != b0) & (wgt <= n0[a0].Thr) & (wgt <= n0[b0].Thr))
+                    {
+                        a0 = Join(n0, a0, b0);
+                        n0[a0].Thr = wgt + k0 / -n0[a0].Parent;
+                    }
+                    if ((a1 != b1) & (wgt <= n1[a1].Thr) & (wgt <= n1[b1].Thr))
+                    {
+                        a1 = Join(n1, a1, b1);
+                        n1[a1].Thr = wgt + k1 / -n1[a1].Parent;
+                    }
+                    if ((a2 != b2) & (wgt <= n2[a2].Thr) & (wgt <= n2[b2].Thr))
+                    {
+                        a2 = Join(n2, a2, b2);
+                        n2[a2].Thr = wgt + k2 / -n2[a2].Parent;
+                    }
+                }
+            }
+        }
+
         /// <summary>A union-find node: Parent &lt; 0 marks a root of −Parent pixels; Thr is a root's threshold.</summary>
         private struct Node
         {

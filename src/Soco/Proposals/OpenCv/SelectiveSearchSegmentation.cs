@@ -102,10 +102,13 @@ public sealed class SelectiveSearchSegmentation
             var graph = GraphSegmentation.SortedGraph.Build(img, Sigma);
             byte[]? texBins = needTexture ? TextureMaps.ComputeBins(img) : null;
             byte[]? colBins = needColour ? SegmentationData.ColourBinsOf(img) : null;
+            var ks = new float[nk];
+            for (int ki = 0; ki < nk; ki++) ks[ki] = BaseK + ki * IncK;
+            var labelsPerK = graph.SegmentMany(ks, 100, out var segCounts);
             for (int ki = 0; ki < nk; ki++)
             {
-                int k = BaseK + ki * IncK;
-                var labels = graph.Segment(k, 100, out int nbSegs);
+                var labels = labelsPerK[ki];
+                int nbSegs = segCounts[ki];
                 var seg = new SegmentationData(img, labels, nbSegs, colBins, texBins);
                 foreach (var s in strategies) Group(seg, s, all);
             }
