@@ -1,6 +1,7 @@
 // Profiling / regression harness for src/Soco/Proposals/OpenCv (the OpenCV selective-search port).
 //   golden <out.txt> <images...>   : writes a digest of every output (Fast/Quality/Single boxes in order, FH labels)
 //   time <reps> <images...>        : per-stage and whole-Fast timings, one thread, median of reps (after a warm-up)
+//   seg <reps> <images...>         : FH segmentation of the HSV and Lab images, three k separately vs together (min ms)
 // Images are decoded with Soco.Imaging.ImageDecoder (SkiaSharp), as the CLI does.
 using System.Diagnostics;
 using System.Security.Cryptography;
@@ -99,18 +100,7 @@ if (mode == "seg")
         {
             var g = GraphSegmentation.SortedGraph.Build(img, 0.8);
             for (int r = 0; r < 3; r++) g.Segment(150, 100, out _);
-            var pr = GraphSegmentation.SortedGraph.Prof;
-            Array.Clear(pr);
-            var sw = Stopwatch.StartNew();
             int reps = int.Parse(args[1]);
-            double best = 1e9;
-            for (int r = 0; r < reps; r++)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                g.Segment(150 + 150 * (r % 3), 100, out _);
-                if (r % 3 == 0) best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-            }
-            double f = 1e6 / Stopwatch.Frequency * 1e-3 / pr[4];
             double best3 = 1e9;
             for (int r = 0; r < reps / 3; r++)
             {
@@ -126,7 +116,7 @@ if (mode == "seg")
                 best1 = Math.Min(best1, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
             Console.WriteLine($"  3 k: separate min {best1:F2} ms, together min {best3:F2} ms");
-            Console.WriteLine($"{Path.GetFileName(path)} per seg {sw.Elapsed.TotalMilliseconds / reps:F2} ms (min k150 {best:F2}): thr {pr[0] * f:F2} flags {pr[1] * f:F2} small {pr[2] * f:F2} label {pr[3] * f:F2} conflicts {g.ConflictBlocks}");
+            Console.WriteLine($"{Path.GetFileName(path)} conflict blocks {g.ConflictBlocks}");
         }
     }
     return;

@@ -60,7 +60,6 @@ public static class GraphSegmentation
             _channels = channels;
         }
 
-        internal static long[] Prof = new long[8];
         public int Width => _width;
         public int Height => _height;
 
@@ -89,18 +88,11 @@ public static class GraphSegmentation
             int n = _width * _height;
             // k < 0 would break the "open stays open" argument; NaN never merges anything. Use the exact order then.
             if (forceExact || !(k >= 0)) return SegmentExact(k, minSize, out count);
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             var nodes = new Node[n];
             ThresholdPass(nodes, k);
-            long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
             var small = SmallFlags(nodes, minSize, out int smallCount);
-            long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
             if (smallCount > 0) SmallRegionPass(nodes, small, smallCount, minSize);
-            long t3 = System.Diagnostics.Stopwatch.GetTimestamp();
-            var res = Label(nodes, out count);
-            long t4 = System.Diagnostics.Stopwatch.GetTimestamp();
-            Prof[0] += t1 - t0; Prof[1] += t2 - t1; Prof[2] += t3 - t2; Prof[3] += t4 - t3; Prof[4]++;
-            return res;
+            return Label(nodes, out count);
         }
 
         /// <summary>
