@@ -199,32 +199,161 @@ internal static class LibStdSort
                 return;
             }
             depth--;
-            int mid = first + (last - first) / 2;
-            // move median of (first+1, mid, last-1) to first
-            int x = first + 1, y = mid, z = last - 1;
-            if (HLess(At(ref b, x), At(ref b, y)))
-            {
-                if (HLess(At(ref b, y), At(ref b, z))) HSwap(ref b, first, y);
-                else if (HLess(At(ref b, x), At(ref b, z))) HSwap(ref b, first, z);
-                else HSwap(ref b, first, x);
-            }
-            else if (HLess(At(ref b, x), At(ref b, z))) HSwap(ref b, first, x);
-            else if (HLess(At(ref b, y), At(ref b, z))) HSwap(ref b, first, z);
-            else HSwap(ref b, first, y);
-            // unguarded partition of [first+1, last) around *first
-            uint pivot = (uint)(At(ref b, first) >> 32);
-            int lo = first + 1, hi = last;
-            while (true)
-            {
-                while ((uint)(At(ref b, lo) >> 32) < pivot) lo++;
-                hi--;
-                while (pivot < (uint)(At(ref b, hi) >> 32)) hi--;
-                if (!(lo < hi)) break;
-                HSwap(ref b, lo, hi);
-                lo++;
-            }
+            int lo = HPartitionPivot(ref b, first, last);
             HIntroLoop(ref b, lo, last, depth);
             last = lo;
+        }
+    }
+
+    /// <summary>__unguarded_partition_pivot on [first, last): returns the cut; the pivot ends at first.</summary>
+    private static int HPartitionPivot(ref ulong b, int first, int last)
+    {
+        int mid = first + (last - first) / 2;
+        // move median of (first+1, mid, last-1) to first
+        int x = first + 1, y = mid, z = last - 1;
+        if (HLess(At(ref b, x), At(ref b, y)))
+        {
+            if (HLess(At(ref b, y), At(ref b, z))) HSwap(ref b, first, y);
+            else if (HLess(At(ref b, x), At(ref b, z))) HSwap(ref b, first, z);
+            else HSwap(ref b, first, x);
+        }
+        else if (HLess(At(ref b, x), At(ref b, z))) HSwap(ref b, first, x);
+        else if (HLess(At(ref b, y), At(ref b, z))) HSwap(ref b, first, z);
+        else HSwap(ref b, first, y);
+        // unguarded partition of [first+1, last) around *first
+        uint pivot = (uint)(At(ref b, first) >> 32);
+        int lo = first + 1, hi = last;
+        while (true)
+        {
+            while ((uint)(At(ref b, lo) >> 32) < pivot) lo++;
+            hi--;
+            while (pivot < (uint)(At(ref b, hi) >> 32)) hi--;
+            if (!(lo < hi)) return lo;
+            HSwap(ref b, lo, hi);
+            lo++;
+        }
+    }
+
+    private static void HHeapSort(ulong[] a, int first, int last)
+    {
+        HeapSort(a.AsSpan(first, last - first), 0, last - first, new High32Less());
+    }
+
+    /// <summary>
+    /// <see cref="SortByHigh32"/> evaluated lazily: asks for the elements of one key and gets them in exactly the order
+    /// the full sort leaves them in, after doing only the partition steps on the way to that key.
+    /// </summary>
+    /// <remarks>
+    /// std::sort's introsort loop treats each sub-range on its own (a partition touches only its range), and its final
+    /// insertion sort is stable, so the relative order of equal elements is fixed once every range that can hold them
+    /// is at most 16 long (or heap-sorted). Each range's keys are bounded by its ancestors' pivots (left part ≤ pivot
+    /// ≤ right part), so a query only refines the pending ranges whose bounds include the key.
+    /// </remarks>
+    internal sealed class LazyByHigh32
+    {
+        private struct Range
+        {
+            public int First, Last, Depth;
+            public uint Lo, Hi; // every key in [First, Last) lies in [Lo, Hi]
+            public bool Done;
+        }
+
+        private readonly ulong[] _a;
+        private readonly List<Range> _ranges = new(); // tiles the array, in position order (so Lo and Hi never decrease)
+        private readonly Dictionary<uint, ulong[]> _cache = new();
+        private readonly List<Range> _children = new();
+
+        /// <param name="a">The unsorted array; it is sorted in place, lazily.</param>
+        public LazyByHigh32(ulong[] a)
+        {
+            _a = a;
+            int n = a.Length;
+            if (n > 0)
+                _ranges.Add(new Range { First = 0, Last = n, Depth = n > 1 ? Lg(n) * 2 : 0, Lo = 0, Hi = uint.MaxValue, Done = n <= Threshold });
+        }
+
+        /// <summary>The elements whose high 32 bits are <paramref name="key"/>, in std::sort's order.</summary>
+        public ulong[] Get(uint key)
+        {
+            if (_cache.TryGetValue(key, out var hit)) return hit;
+            // First range whose Hi >= key.
+            int lo = 0, hi = _ranges.Count;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >> 1;
+                if (_ranges[mid].Hi < key) lo = mid + 1;
+                else hi = mid;
+            }
+            int start = lo;
+            for (int i = start; i < _ranges.Count && _ranges[i].Lo <= key;)
+            {
+                var r = _ranges[i];
+                if (r.Done || r.Hi < key)
+                {
+                    i++;
+                    continue;
+                }
+                _children.Clear();
+                Refine(r, key);
+                _ranges.RemoveAt(i);
+                _ranges.InsertRange(i, _children);
+                // Re-examine from i: the children are in position order; done ones are skipped.
+            }
+            var list = new List<ulong>();
+            int from = int.MaxValue, to = 0;
+            for (int i = start; i < _ranges.Count && _ranges[i].Lo <= key; i++)
+            {
+                if (_ranges[i].Hi < key) continue;
+                from = Math.Min(from, _ranges[i].First);
+                to = Math.Max(to, _ranges[i].Last);
+            }
+            for (int p = from; p < to; p++)
+                if ((uint)(_a[p] >> 32) == key) list.Add(_a[p]);
+            var result = list.ToArray();
+            _cache[key] = result;
+            return result;
+        }
+
+        // HIntroLoop on one range, recursing only into parts whose bounds include key; the other parts are left
+        // pending. Appends the resulting ranges to _children in position order.
+        private void Refine(Range r, uint key)
+        {
+            ref ulong b = ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_a);
+            int first = r.First, last = r.Last, depth = r.Depth;
+            uint lo = r.Lo, hi = r.Hi;
+            // Ranges right of the current one, collected while walking left; they come after it in position order.
+            var right = new List<Range>();
+            while (last - first > Threshold)
+            {
+                if (depth == 0)
+                {
+                    HHeapSort(_a, first, last);
+                    break;
+                }
+                depth--;
+                int cut = HPartitionPivot(ref b, first, last);
+                uint p = (uint)(At(ref b, first) >> 32);
+                var rightPart = new Range { First = cut, Last = last, Depth = depth, Lo = p, Hi = hi, Done = last - cut <= Threshold };
+                if (!rightPart.Done && p <= key && key <= hi)
+                {
+                    int before = _children.Count;
+                    Refine(rightPart, key);
+                    var produced = _children.GetRange(before, _children.Count - before);
+                    _children.RemoveRange(before, _children.Count - before);
+                    right.InsertRange(0, produced);
+                }
+                else right.Insert(0, rightPart);
+                last = cut;
+                hi = p;
+                if (!(lo <= key && key <= hi))
+                {
+                    _children.Add(new Range { First = first, Last = last, Depth = depth, Lo = lo, Hi = hi, Done = last - first <= Threshold });
+                    _children.AddRange(right);
+                    return;
+                }
+            }
+            _children.Add(new Range { First = first, Last = last, Depth = depth, Lo = lo, Hi = hi, Done = true });
+            _children.AddRange(right);
         }
     }
 

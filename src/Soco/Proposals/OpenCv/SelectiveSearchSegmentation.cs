@@ -101,11 +101,15 @@ public sealed class SelectiveSearchSegmentation
         {
             var graph = GraphSegmentation.SortedGraph.Build(img, Sigma);
             byte[]? texBins = needTexture ? TextureMaps.ComputeBins(img) : null;
+            byte[]? colBins = needColour ? SegmentationData.ColourBinsOf(img) : null;
+            var ks = new float[nk];
+            for (int ki = 0; ki < nk; ki++) ks[ki] = BaseK + ki * IncK;
+            var labelsPerK = graph.SegmentMany(ks, 100, out var segCounts);
             for (int ki = 0; ki < nk; ki++)
             {
-                int k = BaseK + ki * IncK;
-                var labels = graph.Segment(k, 100, out int nbSegs);
-                var seg = new SegmentationData(img, labels, nbSegs, needColour, texBins);
+                var labels = labelsPerK[ki];
+                int nbSegs = segCounts[ki];
+                var seg = new SegmentationData(img, labels, nbSegs, colBins, texBins);
                 foreach (var s in strategies) Group(seg, s, all);
             }
         }
@@ -138,7 +142,7 @@ public sealed class SelectiveSearchSegmentation
 
     // ------------------------------------------------------------------ ranking and de-duplication
 
-    private readonly record struct RegionOut(int X, int Y, int W, int H, int Level);
+    internal readonly record struct RegionOut(int X, int Y, int W, int H, int Level);
 
     private struct Ranked
     {
@@ -151,7 +155,7 @@ public sealed class SelectiveSearchSegmentation
         public bool Less(in Ranked a, in Ranked b) => a.Rank < b.Rank;
     }
 
-    private ProposalRect[] Rank(List<RegionOut> all)
+    internal ProposalRect[] Rank(List<RegionOut> all)
     {
         var rng = Seed;
         var ranked = new Ranked[all.Count];
@@ -182,9 +186,9 @@ public sealed class SelectiveSearchSegmentation
 
     // ------------------------------------------------------------------ per-segmentation data
 
-    private enum Kind { Colour, Fill, Texture, Size }
+    internal enum Kind { Colour, Fill, Texture, Size }
 
-    private sealed record Strategy(Kind[] Kinds, float[] Weights, float WeightTotal, bool Wrapped)
+    internal sealed record Strategy(Kind[] Kinds, float[] Weights, float WeightTotal, bool Wrapped)
     {
         public static Strategy Multiple(params Kind[] kinds)
         {
@@ -201,7 +205,7 @@ public sealed class SelectiveSearchSegmentation
         }
     }
 
-    private struct Rect
+    internal struct Rect
     {
         public int X, Y, W, H;
 
@@ -214,7 +218,7 @@ public sealed class SelectiveSearchSegmentation
         }
     }
 
-    private sealed class SegmentationData
+    internal sealed class SegmentationData
     {
         public readonly int NbSegs, ImageSize;
         public readonly int[] Sizes;
@@ -225,7 +229,24 @@ public sealed class SelectiveSearchSegmentation
         public readonly float[]? Texture;   // NbSegs × TextureBins
         public readonly int TextureBins;
 
+        /// <summary>Per pixel and channel, the colour histogram index <c>c * 25 + bin</c> (calcHist, 25 bins over [0, 256)).</summary>
+        public static byte[] ColourBinsOf(OcvImage img)
+        {
+            var d = img.Data;
+            var r = new byte[d.Length];
+            int cn = img.Channels;
+            for (int q = 0; q < d.Length; q++) r[q] = (byte)((q % cn) * 25 + ((d[q] * 25) >> 8));
+            return r;
+        }
+
         public SegmentationData(OcvImage img, int[] labels, int nb, bool colour, byte[]? texBins)
+            : this(img, labels, nb, colour ? ColourBinsOf(img) : null, texBins)
+        {
+        }
+
+        /// <param name="colBins">Null, or <see cref="ColourBinsOf"/> of the image.</param>
+        /// <param name="texBins">Null, or <see cref="TextureMaps.ComputeBins(OcvImage)"/> of the image.</param>
+        public unsafe SegmentationData(OcvImage img, int[] labels, int nb, byte[]? colBins, byte[]? texBins)
         {
             int w = img.Width, h = img.Height, n = w * h, cn = img.Channels;
             NbSegs = nb;
@@ -240,26 +261,34 @@ public sealed class SelectiveSearchSegmentation
             Array.Fill(maxX, int.MinValue);
             Array.Fill(maxY, int.MinValue);
             IsNeighbour = new byte[(long)nb * nb];
-            for (int i = 0; i < h; i++)
+            fixed (int* lb = labels)
+            fixed (byte* nbm = IsNeighbour)
             {
-                int row = i * w;
-                for (int j = 0; j < w; j++)
+                for (int i = 0; i < h; i++)
                 {
-                    int l = labels[row + j];
-                    Sizes[l]++;
-                    if (j < minX[l]) minX[l] = j;
-                    if (j > maxX[l]) maxX[l] = j;
-                    if (i < minY[l]) minY[l] = i;
-                    if (i > maxY[l]) maxY[l] = i;
-                    if (i > 0 && j > 0)
+                    int* row = lb + i * w;
+                    // Runs of one label: the size, and the box from the run's ends.
+                    for (int j = 0; j < w;)
                     {
-                        int left = labels[row + j - 1], up = labels[row - w + j], upLeft = labels[row - w + j - 1];
-                        IsNeighbour[l * nb + left] = 1;
-                        IsNeighbour[l * nb + up] = 1;
-                        IsNeighbour[l * nb + upLeft] = 1;
-                        IsNeighbour[left * nb + l] = 1;
-                        IsNeighbour[up * nb + l] = 1;
-                        IsNeighbour[upLeft * nb + l] = 1;
+                        int l = row[j], j2 = j + 1;
+                        while (j2 < w && row[j2] == l) j2++;
+                        Sizes[l] += j2 - j;
+                        if (j < minX[l]) minX[l] = j;
+                        if (j2 - 1 > maxX[l]) maxX[l] = j2 - 1;
+                        if (i < minY[l]) minY[l] = i;
+                        if (i > maxY[l]) maxY[l] = i;
+                        j = j2;
+                    }
+                    if (i == 0) continue;
+                    // OpenCV marks (l, left), (l, up), (l, up-left) both ways for i > 0, j > 0. Pairs of equal labels
+                    // only touch the diagonal, which nothing reads.
+                    int* up = row - w;
+                    for (int j = 1; j < w; j++)
+                    {
+                        int l = row[j], left = row[j - 1], u = up[j], ul = up[j - 1];
+                        if (left != l) { nbm[(long)l * nb + left] = 1; nbm[(long)left * nb + l] = 1; }
+                        if (u != l) { nbm[(long)l * nb + u] = 1; nbm[(long)u * nb + l] = 1; }
+                        if (ul != l) { nbm[(long)l * nb + ul] = 1; nbm[(long)ul * nb + l] = 1; }
                     }
                 }
             }
@@ -267,42 +296,59 @@ public sealed class SelectiveSearchSegmentation
             for (int s = 0; s < nb; s++)
                 Rects[s] = new Rect { X = minX[s], Y = minY[s], W = maxX[s] - minX[s] + 1, H = maxY[s] - minY[s] + 1 };
 
-            if (colour)
+            // Both histograms in one pass: per label [colour bins | texture bins] integer counts.
+            int nm = 8 * cn;
+            int cb = colBins != null ? 25 * cn : 0, tb = texBins != null ? nm * TextureMaps.Bins : 0;
+            int stride = cb + tb;
+            if (stride == 0) return;
+            var counts = new int[nb * stride];
+            fixed (int* lb = labels, cnt = counts)
+            fixed (byte* cbin = colBins, tbin = texBins)
             {
-                // calcHist, 25 bins over [0, 256) per channel; normalised by the total over all channels.
-                ColourBins = 25 * cn;
-                var counts = new int[nb * ColourBins];
-                var d = img.Data;
-                for (int p = 0, q = 0; p < n; p++)
+                for (int p = 0; p < n; p++)
                 {
-                    int b = labels[p] * ColourBins;
-                    for (int c = 0; c < cn; c++, q++) counts[b + c * 25 + ((d[q] * 25) >> 8)]++;
+                    int* c = cnt + lb[p] * stride;
+                    if (cbin != null)
+                    {
+                        byte* q = cbin + p * cn;
+                        for (int ch = 0; ch < cn; ch++) c[q[ch]]++;
+                    }
+                    if (tbin != null)
+                    {
+                        int* ct = c + cb;
+                        byte* q = tbin + p * nm;
+                        int m = 0;
+                        for (; m <= nm - 8; m += 8)
+                        {
+                            ct[q[m]]++; ct[q[m + 1]]++; ct[q[m + 2]]++; ct[q[m + 3]]++;
+                            ct[q[m + 4]]++; ct[q[m + 5]]++; ct[q[m + 6]]++; ct[q[m + 7]]++;
+                        }
+                        for (; m < nm; m++) ct[q[m]]++;
+                    }
                 }
-                Colour = new float[counts.Length];
+            }
+            if (colBins != null)
+            {
+                // Normalised by the total over all channels.
+                ColourBins = cb;
+                Colour = new float[nb * cb];
                 for (int s = 0; s < nb; s++)
                 {
-                    int b = s * ColourBins;
+                    int b = s * stride, o = s * cb;
                     float tt = 0;
-                    for (int i = 0; i < ColourBins; i++) tt += counts[b + i];
-                    for (int i = 0; i < ColourBins; i++) Colour[b + i] = counts[b + i] / tt;
+                    for (int i = 0; i < cb; i++) tt += counts[b + i];
+                    for (int i = 0; i < cb; i++) Colour[o + i] = counts[b + i] / tt;
                 }
             }
             if (texBins != null)
             {
-                int nm = 8 * cn;
-                TextureBins = nm * TextureMaps.Bins;
-                var counts = new int[nb * TextureBins];
-                for (int p = 0, q = 0; p < n; p++)
-                {
-                    int b = labels[p] * TextureBins;
-                    for (int m = 0; m < nm; m++, q++) counts[b + m * TextureMaps.Bins + texBins[q]]++;
-                }
-                Texture = new float[counts.Length];
+                TextureBins = tb;
+                Texture = new float[nb * tb];
                 for (int s = 0; s < nb; s++)
                 {
-                    int b = s * TextureBins;
+                    int b = s * stride + cb, o = s * tb;
                     float total = Sizes[s] * nm;
-                    for (int i = 0; i < TextureBins; i++) Texture[b + i] = counts[b + i] / total;
+                    for (int i = 0; i < tb; i++) Texture[o + i] = counts[b + i] / total;
                 }
             }
         }
@@ -401,7 +447,7 @@ public sealed class SelectiveSearchSegmentation
         }
     }
 
-    private static void Group(SegmentationData d, Strategy strategy, List<RegionOut> output)
+    internal static void Group(SegmentationData d, Strategy strategy, List<RegionOut> output)
     {
         int nb = d.NbSegs;
         var sim = new Similarity(d, strategy);
