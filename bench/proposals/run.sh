@@ -10,7 +10,7 @@ tmp=$(mktemp -d -t soco-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 /usr/bin/python3 bench/proposals/prepare.py samples/photos "$tmp/img" >/dev/null
 ./soco proposals bench --images "$tmp/img" --mode fast --json "$tmp/ours_fast.json" >/dev/null
-OMP_NUM_THREADS=1 /usr/bin/python3 bench/proposals/reference.py "$tmp/img" fast > "$tmp/ref_fast.json"
+OMP_NUM_THREADS=1 /usr/bin/python3 bench/proposals/reference.py "$tmp/img" fast > "$tmp/ref_fast.json" 2> >(grep -v "^libpng warning" >&2)
 pairs=("$tmp/ref_fast.json" "$tmp/ours_fast.json")
 if [ -n "${SOCO_REPO:-}" ]; then
   ./soco proposals bench --images "$tmp/img" --mode soco --json "$tmp/ours_soco.json" >/dev/null
