@@ -120,7 +120,7 @@ public static class RoiAlign
         var bin = extent / (double)outSize;
         // torchvision: grid = sampling_ratio > 0 ? sampling_ratio : ceil(roi_size / pooled_size), computed in T.
         var grid = samplingRatio > 0 ? full_like(extent, samplingRatio) : (extent / (double)outSize).ceil();
-        long gmax = samplingRatio > 0 ? samplingRatio : Math.Max(1L, (long)grid.max().to(float64).item<double>());
+        long gmax = samplingRatio > 0 || grid.numel() == 0 ? Math.Max(1, samplingRatio) : Math.Max(1L, (long)grid.max().to(float64).item<double>());
         var gridSafe = grid.clamp_min(1.0);
 
         long k = start.shape[0];
@@ -154,6 +154,7 @@ public static class RoiAlign
     /// <summary>Checks RoIs on the CPU; returns the batch index of each RoI.</summary>
     static long[] Validate(Tensor rois, long n, long h, long w, double scale)
     {
+        if (rois.shape[0] == 0) return [];
         using var cpu = rois.detach().to(float64).cpu().contiguous();
         var v = cpu.data<double>().ToArray();
         long k = rois.shape[0];
