@@ -208,7 +208,8 @@ class SocoFPN(nn.Module):
             n, l, _ = boxes.shape
             per = []
             for f in feats:
-                r = tvops.roi_align(f.float(), boxes_to_rois(boxes, f.shape[2], f.shape[3]), (self.res, self.res), aligned=True)
+                # the official code casts the map to the boxes' dtype (float32 under AMP); float64 for the exact reference
+                r = tvops.roi_align(f.to(boxes.dtype), boxes_to_rois(boxes, f.shape[2], f.shape[3]), (self.res, self.res), aligned=True)
                 e = proj(head(r))
                 if not target:
                     e = self.predictor(e)
@@ -247,7 +248,7 @@ class SocoC4(nn.Module):
     def embed(self, img, boxes, target):
         enc, proj = (self.encoder_k, self.projector_k) if target else (self.encoder, self.projector)
         c4 = enc.to_c4(img)
-        r = tvops.roi_align(c4.float(), boxes_to_rois(boxes, c4.shape[2], c4.shape[3]), (14, 14), aligned=True)
+        r = tvops.roi_align(c4.to(boxes.dtype), boxes_to_rois(boxes, c4.shape[2], c4.shape[3]), (14, 14), aligned=True)
         c5 = enc.layer4(r)
         e = proj(F.avg_pool2d(c5, 7, stride=1).flatten(1))
         if not target:
@@ -424,6 +425,16 @@ def heads_fixture():
     save("heads.pt", d)
 
 
+def loss64(model, run):
+    """The same loss in float64 (a deep copy of the model): the exact value both fp32 implementations approximate.
+    A random tiny SoCo network stacks ~70 BatchNorms over small batches; PyTorch's own fp32 loss is ~1e-5 (absolute)
+    from this value, so the C# side is judged against it as well as against PyTorch's fp32 result."""
+    import copy
+    m = copy.deepcopy(model).double()
+    with torch.no_grad():
+        return run(m, lambda t: t.double()).detach().clone()
+
+
 def soco_boxes(gen, n, l):
     """Random normalised boxes N×L×5 (ids 1..), well inside [0, 1)."""
     xy = torch.rand(n, l, 2, generator=gen) * 0.6
@@ -463,12 +474,13 @@ def soco_fpn_fixture():
     d = state("state", model)
     v1 = torch.randn(n, 3, 64, 64, generator=gen)
     v2 = torch.randn(n, 3, 64, 64, generator=gen)
-    v3 = torch.randn(n, 3, 32, 32, generator=gen)
+    v3 = torch.randn(n, 3, 56, 56, generator=gen)  # C5 2×2 → C4 4×4 → C3 7×7: FPN upsamples 4 → 7 by size=
     b1_12, b1_13, b2, b3 = (soco_boxes(gen, n, l) for _ in range(4))
     c12, c13 = soco_corr(gen, n, l), soco_corr(gen, n, l)
     d.update({"in.v1": v1, "in.v2": v2, "in.v3": v3, "in.b1_12": b1_12, "in.b1_13": b1_13, "in.b2": b2, "in.b3": b3,
               "in.c12": c12, "in.c13": c13, "in.ema_step": torch.tensor(model.k, dtype=torch.int64)})
     model.train()
+    d["out.loss64"] = loss64(model, lambda m, t: m(t(v1), [t(v2), t(v3)], [t(b1_12), t(b1_13)], [t(b2), t(b3)], [t(c12), t(c13)]))
     loss = model(v1, [v2, v3], [b1_12, b1_13], [b2, b3], [c12, c13])
     loss.backward()
     d["out.loss"] = loss.detach().clone()
@@ -495,6 +507,7 @@ def soco_c4_fixture():
     c = (ids1.unsqueeze(2) == ids2.unsqueeze(1)).float()
     d.update({"in.v1": v1, "in.v2": v2, "in.b1": b1, "in.b2": b2, "in.c": c})
     model.train()
+    d["out.loss64"] = loss64(model, lambda m, t: m(t(v1), t(v2), t(b1), t(b2), t(c)))
     loss = model(v1, v2, b1, b2, c)
     loss.backward()
     d["out.loss"] = loss.detach().clone()
