@@ -194,6 +194,11 @@ public class SocoModelTests(ITestOutputHelper log)
         var lt = assigned.forward(FpnBatch(f));
         lt.backward();
         Assert.True(float.IsFinite(lt.item<float>()));
+        official.train();
+        var lot = official.forward(FpnBatch(f));
+        // Training mode: different BN batches (only the usable slots), so the losses must differ: the mode is active.
+        log.WriteLine($"training-mode loss: official {lot.item<float>():F6}, assigned-level {lt.item<float>():F6}");
+        Assert.True(Math.Abs(lot.item<float>() - lt.item<float>()) > 1e-4);
         Assert.All(assigned.OnlineParameters(), p => Assert.NotNull(p.Parameter.grad));
     }
 
