@@ -490,6 +490,37 @@ def soco_fpn_fixture():
     save("soco_fpn.pt", d)
 
 
+def soco_fpn_star_fixture():
+    """SoCo*: the SoCo_FPN model with a third pair (V4 = 112-like view sharing V2's boxes, spec §4.12d/§5.10).
+    Loss only (the per-parameter gradients are covered by soco_fpn.pt), so the weights come from a seed the C# test
+    cannot share: they are saved too, but without gradients the file stays small."""
+    gen = torch.Generator().manual_seed(7)
+    n, l = 2, 4
+    model = SocoFPN(18, 4, 8, 8, 16, 32, 8, m0=0.99, K=10)
+    for m in (model.encoder, model.neck, model.head, model.projector, model.predictor):
+        randomize(m, gen)
+    damp_residuals(model.encoder, gen)
+    model.copy_to_target()
+    d = state("state", model)
+    v1, v2 = torch.randn(n, 3, 64, 64, generator=gen), torch.randn(n, 3, 64, 64, generator=gen)
+    v3 = torch.randn(n, 3, 48, 48, generator=gen)
+    v4 = F.interpolate(v2, size=(32, 32), mode="bilinear", align_corners=False)
+    b1_12, b1_13, b2, b3 = (soco_boxes(gen, n, l) for _ in range(4))
+    b1_14, b4 = b1_12.clone(), b2.clone()
+    c12, c13, c14 = soco_corr(gen, n, l), soco_corr(gen, n, l), soco_corr(gen, n, l)
+    d.update({"in.v1": v1, "in.v2": v2, "in.v3": v3, "in.v4": v4, "in.b1_12": b1_12, "in.b1_13": b1_13, "in.b1_14": b1_14,
+              "in.b2": b2, "in.b3": b3, "in.b4": b4, "in.c12": c12, "in.c13": c13, "in.c14": c14})
+    model.train()
+    run = lambda m, t: m(t(v1), [t(v2), t(v3), t(v4)], [t(b1_12), t(b1_13), t(b1_14)], [t(b2), t(b3), t(b4)], [t(c12), t(c13), t(c14)])
+    d["out.loss64"] = loss64(model, run)
+    loss = run(model, lambda t: t)
+    loss.backward()
+    d["out.loss"] = loss.detach().clone()
+    d["grad.predictor.linear2.weight"] = model.predictor.linear2.weight.grad.clone()
+    d["grad.encoder.conv1.weight"] = model.encoder.conv1.weight.grad.clone()
+    save("soco_fpn_star.pt", d)
+
+
 def soco_c4_fixture():
     gen = torch.Generator().manual_seed(6)
     n, l = 2, 4
@@ -525,6 +556,7 @@ def main():
     roi_align_fixture()
     heads_fixture()
     soco_fpn_fixture()
+    soco_fpn_star_fixture()
     soco_c4_fixture()
 
 

@@ -68,6 +68,25 @@ public class SocoModelTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void SocoFpnStarLossMatchesPyTorch()
+    {
+        using var f = new TorchFixture("soco_fpn_star.pt");
+        using var scope = NewDisposeScope();
+        var model = new SocoFpnStar(Tiny() with { Backbone = new ResNetConfig { Depth = 18, BaseWidth = 4 } });
+        var sd = f.Prefixed("state");
+        sd["ema_step"] = tensor(0L);
+        model.load_state_dict(sd, strict: true);
+        model.train();
+        var loss = model.forward(new SocoBatch(f["in.v1"], [f["in.v2"], f["in.v3"], f["in.v4"]], [f["in.b1_12"], f["in.b1_13"], f["in.b1_14"]],
+            [f["in.b2"], f["in.b3"], f["in.b4"]], [f["in.c12"], f["in.c13"], f["in.c14"]]));
+        CheckLoss("SoCo_FPN_Star", loss, f);
+        loss.backward();
+        var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        Parity.Check(log, "SoCo_FPN_Star d/d predictor.linear2.weight", named["predictor.linear2.weight"].grad!, f["grad.predictor.linear2.weight"], 1e-4);
+        Parity.Check(log, "SoCo_FPN_Star d/d encoder.conv1.weight", named["encoder.conv1.weight"].grad!, f["grad.encoder.conv1.weight"], 1e-4);
+    }
+
+    [Fact]
     public void SocoC4LossAndGradientsMatchPyTorch()
     {
         using var f = new TorchFixture("soco_c4.pt");
