@@ -61,8 +61,8 @@ public static class RoiPooling
         long outputSize = 7, bool aligned = true, int samplingRatio = -1)
     {
         if (spatialScales.Count != features.Count) throw new ArgumentException("one spatial scale per feature level is required.", nameof(spatialScales));
-        return Grouped(features, levels, rois.shape[0], (lvl, sel) =>
-            RoiAlign.Apply(features[lvl], rois.index_select(0, sel), outputSize, spatialScales[lvl], samplingRatio, aligned));
+        return Grouped(features, levels, rois.shape[0], (lvl, idx, sel) =>
+            RoiAlign.Apply(features[lvl], rois.index_select(0, sel.to(rois.device)), outputSize, spatialScales[lvl], samplingRatio, aligned));
     }
 
     /// <summary>
@@ -74,12 +74,12 @@ public static class RoiPooling
     {
         long k = boxes.shape[0];
         if (batchIndex.Count != k || levels.Count != k) throw new ArgumentException("batchIndex and levels need one entry per box.");
-        return Grouped(features, levels, k, (lvl, sel) =>
+        return Grouped(features, levels, k, (lvl, idx, sel) =>
         {
             var f = features[lvl];
-            var b = boxes.detach().index_select(0, sel).narrow(1, 0, 4).to(float32);
+            var b = boxes.detach().index_select(0, sel.to(boxes.device)).narrow(1, 0, 4).to(float32);
             var scale = tensor(new float[] { f.shape[3], f.shape[2], f.shape[3], f.shape[2] }, device: boxes.device);
-            var bi = tensor(sel.data<long>().ToArray().Select(i => (float)batchIndex[(int)i]).ToArray(), device: boxes.device).view(-1, 1);
+            var bi = tensor(idx.Select(i => (float)batchIndex[(int)i]).ToArray(), device: boxes.device).view(-1, 1);
             var rois = cat([bi, b * scale], 1);
             return RoiAlign.Apply(f.dtype == float32 ? f : f.to(float32), rois, outputSize, 1.0, samplingRatio, aligned);
         });
@@ -99,7 +99,8 @@ public static class RoiPooling
         return lvl.to(int64).data<long>().ToArray();
     }
 
-    static Tensor Grouped(IReadOnlyList<Tensor> features, IReadOnlyList<long> levels, long k, Func<int, Tensor, Tensor> pool)
+    /// <summary>Pools each level's boxes (<c>pool(level, indices, indices as a tensor)</c>) and restores the input order.</summary>
+    static Tensor Grouped(IReadOnlyList<Tensor> features, IReadOnlyList<long> levels, long k, Func<int, long[], Tensor, Tensor> pool)
     {
         using var scope = NewDisposeScope();
         for (int i = 0; i < levels.Count; i++)
@@ -111,14 +112,14 @@ public static class RoiPooling
         {
             var idx = Enumerable.Range(0, (int)k).Where(i => levels[i] == lvl).Select(i => (long)i).ToArray();
             if (idx.Length == 0) continue;
-            parts.Add(pool(lvl, tensor(idx, device: features[lvl].device)));
+            parts.Add(pool(lvl, idx, tensor(idx, device: features[lvl].device)));
             order.AddRange(idx);
         }
         if (parts.Count == 0)
         {
             var f = features[0];
             // No box: an empty result that still hangs off the graph.
-            return pool(0, zeros(0, dtype: int64, device: f.device)).MoveToOuterDisposeScope();
+            return pool(0, [], zeros(0, dtype: int64, device: f.device)).MoveToOuterDisposeScope();
         }
         var inverse = new long[k];
         for (int j = 0; j < order.Count; j++) inverse[order[j]] = j;
