@@ -44,12 +44,16 @@ for (int s = 0; s < steps + 1; s++)
     var sw = Stopwatch.StartNew();
     opt.zero_grad();
     var loss = model.forward(b);
+    double fwd = sw.Elapsed.TotalSeconds;
     loss.backward();
+    double bwd = sw.Elapsed.TotalSeconds - fwd;
     opt.step();
     sw.Stop();
     if (s > 0) times.Add(sw.Elapsed.TotalSeconds); // first step is warm-up
-    Console.WriteLine($"step {s}: {sw.Elapsed.TotalSeconds:F2} s, loss {loss.item<float>():F4}");
+    Console.WriteLine($"step {s}: {sw.Elapsed.TotalSeconds:F2} s (forward incl. EMA + target {fwd:F2}, backward {bwd:F2}), loss {loss.item<float>():F4}, " +
+        $"RSS {Environment.WorkingSet / (1 << 20)} MB, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
 }
+Console.WriteLine($"EMA counter after the run: {model.EmaStep}");
 times.Sort();
 double median = times[times.Count / 2];
 Console.WriteLine($"ours ({pooling}): median step {median:F2} s (batch {batch}, {threads} threads)");

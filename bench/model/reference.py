@@ -3,6 +3,8 @@
 
     /usr/bin/python3 bench/model/reference.py [batch=8] [threads=2] [steps=3]
 
+Run it with 2+ threads or batch >= 4: with one thread and fewer than 16 RoIs PyTorch 1.13 sends the 1x1 convolutions
+to its slow non-oneDNN path (measured: batch 2, 1 thread took 43 s a step against 9 s for batch 8, 2 threads).
 The reference modules are tools/torch_model_fixtures.py's at released sizes (R50, FPN 256, head 256/1024, MLPs
 4096/256). Every nn.Linear is routed through an equivalent 1x1 convolution: Debian's torch runs matrix products on a
 slow reference BLAS here (shared/notes/torchsharp.md), and a comparison would otherwise measure that BLAS.
@@ -60,11 +62,14 @@ for s in range(steps + 1):
     t0 = time.perf_counter()
     opt.zero_grad()
     loss = model(v1, [v2, v3], bs[:2], bs[2:], cs)
+    fwd = time.perf_counter() - t0
     loss.backward()
+    bwd = time.perf_counter() - t0 - fwd
     opt.step()
     dt = time.perf_counter() - t0
     if s > 0:
         times.append(dt)
-    print(f"step {s}: {dt:.2f} s, loss {loss.item():.4f}", flush=True)
+    load = open("/proc/loadavg").read().split()[0]
+    print(f"step {s}: {dt:.2f} s (forward incl. EMA + target {fwd:.2f}, backward {bwd:.2f}), loss {loss.item():.4f}, load {load}", flush=True)
 times.sort()
 print(f"PyTorch {torch.__version__} (Linear as 1x1 conv): median step {times[len(times) // 2]:.2f} s (batch {batch}, {threads} threads)")
