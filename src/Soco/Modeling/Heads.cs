@@ -1,0 +1,89 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Soco.Modeling;
+
+/// <summary>
+/// SoCo's R-CNN box head (<c>FastRCNNConvFCHead</c>, spec §5.5): 4 × [3×3 conv (no bias) → BN → ReLU], flatten
+/// (channel-major), FC → ReLU. Names <c>conv1..conv4, bn1..bn4, fc1</c>. PyTorch default init (TorchSharp's
+/// constructors use the same Kaiming-uniform(a=√5) rule). Released sizes: 256 channels, 7×7 RoIs, 1024-d output.
+/// </summary>
+public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
+{
+    // Declaration order = registration order = PyTorch's parameter order.
+    readonly Conv2d conv1;
+    readonly BatchNorm2d bn1;
+    readonly Conv2d conv2;
+    readonly BatchNorm2d bn2;
+    readonly Conv2d conv3;
+    readonly BatchNorm2d bn3;
+    readonly Conv2d conv4;
+    readonly BatchNorm2d bn4;
+    readonly Linear fc1;
+
+    public ConvFcBoxHead(int inChannels = 256, int convDim = 256, int resolution = 7, int fcDim = 1024) : base(nameof(ConvFcBoxHead))
+    {
+        InChannels = inChannels;
+        Resolution = resolution;
+        OutDim = fcDim;
+        conv1 = nn.Conv2d(inChannels, convDim, 3, padding: 1, bias: false);
+        bn1 = nn.BatchNorm2d(convDim);
+        conv2 = nn.Conv2d(convDim, convDim, 3, padding: 1, bias: false);
+        bn2 = nn.BatchNorm2d(convDim);
+        conv3 = nn.Conv2d(convDim, convDim, 3, padding: 1, bias: false);
+        bn3 = nn.BatchNorm2d(convDim);
+        conv4 = nn.Conv2d(convDim, convDim, 3, padding: 1, bias: false);
+        bn4 = nn.BatchNorm2d(convDim);
+        fc1 = nn.Linear((long)convDim * resolution * resolution, fcDim, hasBias: true);
+        RegisterComponents();
+    }
+
+    public int InChannels { get; }
+    public int Resolution { get; }
+    public int OutDim { get; }
+
+    /// <summary>K×C×S×S pooled RoIs → K×fcDim.</summary>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        y = nn.functional.relu(bn2.forward(conv2.forward(y)));
+        y = nn.functional.relu(bn3.forward(conv3.forward(y)));
+        y = nn.functional.relu(bn4.forward(conv4.forward(y)));
+        return nn.functional.relu(fc1.forward(y.flatten(1))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// SoCo's projector / predictor MLP (spec §5.6): Linear(in, hidden) → BatchNorm1d(hidden) → ReLU → Linear(hidden, out).
+/// Names <c>linear1, bn1, linear2</c> (official <c>mlps.MLP</c>). The official code runs the BN on an (N, C, 1) view;
+/// BatchNorm1d over a 2-D batch is the same statistic.
+/// </summary>
+public sealed class MlpHead : Module<Tensor, Tensor>
+{
+    readonly Linear linear1;
+    readonly BatchNorm1d bn1;
+    readonly Linear linear2;
+
+    public MlpHead(int inDim, int hiddenDim = 4096, int outDim = 256) : base(nameof(MlpHead))
+    {
+        InDim = inDim;
+        OutDim = outDim;
+        linear1 = nn.Linear(inDim, hiddenDim, hasBias: true);
+        bn1 = nn.BatchNorm1d(hiddenDim);
+        linear2 = nn.Linear(hiddenDim, outDim, hasBias: true);
+        RegisterComponents();
+    }
+
+    public int InDim { get; }
+    public int OutDim { get; }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = nn.functional.relu(bn1.forward(linear1.forward(x)));
+        return linear2.forward(y).MoveToOuterDisposeScope();
+    }
+}

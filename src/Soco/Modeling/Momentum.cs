@@ -1,0 +1,83 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Soco.Modeling;
+
+/// <summary>The target network's momentum schedule (spec §5.7), BYOL's cosine ramp from m0 to 1.</summary>
+public static class MomentumSchedule
+{
+    /// <summary><c>m_k = 1 − (1 − m0)·(cos(π·k/K) + 1)/2</c>.</summary>
+    public static double At(long step, long totalSteps, double baseMomentum)
+    {
+        if (totalSteps <= 0) throw new ArgumentOutOfRangeException(nameof(totalSteps), "the schedule length K must be > 0.");
+        return 1.0 - (1.0 - baseMomentum) * (Math.Cos(Math.PI * step / totalSteps) + 1.0) / 2.0;
+    }
+
+    /// <summary>The official K: <c>int(num_images / world_size / batch_size · epochs)</c> (float division, so K is
+    /// slightly above the real number of steps).</summary>
+    public static long TotalSteps(long numImages, int worldSize, int batchPerGpu, int epochs)
+        => (long)(numImages * 1.0 / worldSize / batchPerGpu * epochs);
+}
+
+/// <summary>
+/// Exponential moving average of an online module's <em>parameters</em> into a target module of the same
+/// architecture (spec §5.7): <c>ξ ← m·ξ + (1 − m)·θ</c>. Buffers (BN running statistics) are neither copied nor
+/// averaged. Target parameters are frozen (<c>requires_grad = false</c>).
+/// </summary>
+public static class TargetNetwork
+{
+    /// <summary>Copies the online parameters into the target and freezes the target's parameters.</summary>
+    public static void InitializeFrom(nn.Module online, nn.Module target)
+    {
+        using var _ = no_grad();
+        foreach (var (q, k) in Pairs(online, target))
+        {
+            k.copy_(q);
+            k.requires_grad = false;
+        }
+    }
+
+    /// <summary>One EMA step with momentum <paramref name="momentum"/>, evaluated as the official
+    /// <c>ξ·m + θ·(1 − m)</c>.</summary>
+    public static void Update(nn.Module online, nn.Module target, double momentum)
+    {
+        using var _ = no_grad();
+        foreach (var (q, k) in Pairs(online, target))
+        {
+            using var a = k.mul(momentum);
+            using var b = q.mul(1.0 - momentum);
+            k.copy_(a.add_(b));
+        }
+    }
+
+    static IEnumerable<(Tensor Online, Tensor Target)> Pairs(nn.Module online, nn.Module target)
+    {
+        var q = online.named_parameters().ToList();
+        var k = target.named_parameters().ToList();
+        if (q.Count != k.Count) throw new InvalidOperationException($"online and target networks differ: {q.Count} vs {k.Count} parameters.");
+        for (int i = 0; i < q.Count; i++)
+        {
+            if (q[i].name != k[i].name || !q[i].parameter.shape.SequenceEqual(k[i].parameter.shape))
+                throw new InvalidOperationException($"online parameter '{q[i].name}' does not match target parameter '{k[i].name}'.");
+            yield return (q[i].parameter, k[i].parameter);
+        }
+    }
+}
+
+/// <summary>SoCo's loss (spec §5.9), BYOL's <c>2 − 2cos</c> without the constant, weighted by the correspondence.</summary>
+public static class SocoLoss
+{
+    /// <summary>
+    /// q, z: N×M×D L2-normalised (online predictions, target projections); c: N×M×M correspondence.
+    /// <c>−2 · mean_n Σ_ab C_ab·(q_a·z_b) / (Σ_ab C_ab + 1e-6)</c>.
+    /// </summary>
+    public static Tensor Pair(Tensor q, Tensor z, Tensor c)
+    {
+        if (q.dim() != 3 || z.dim() != 3 || c.dim() != 3 || !q.shape.SequenceEqual(z.shape) || c.shape[1] != q.shape[1] || c.shape[2] != q.shape[1])
+            throw new ArgumentException($"loss expects q, z N×M×D and C N×M×M; got q [{string.Join(", ", q.shape)}], z [{string.Join(", ", z.shape)}], C [{string.Join(", ", c.shape)}].");
+        using var scope = NewDisposeScope();
+        var sim = q.bmm(z.transpose(1, 2));
+        var per = (sim * c).sum(-1).sum(-1) / (c.sum(-1).sum(-1) + 1e-6);
+        return (per.mean() * -2).MoveToOuterDisposeScope();
+    }
+}

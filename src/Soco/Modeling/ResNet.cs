@@ -1,0 +1,217 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Soco.Modeling;
+
+/// <summary>Which residual block a ResNet uses and how many per stage.</summary>
+public sealed record ResNetConfig
+{
+    /// <summary>18, 34 (BasicBlock) or 50, 101, 152 (Bottleneck).</summary>
+    public int Depth { get; init; } = 50;
+
+    /// <summary>
+    /// Stem channels and the width of the first stage (64 in every released model). Stages use
+    /// BaseWidth·{1,2,4,8} inner channels; a Bottleneck stage outputs 4× that. Tests use tiny widths (4, 8).
+    /// </summary>
+    public int BaseWidth { get; init; } = 64;
+
+    public int InChannels { get; init; } = 3;
+
+    public bool IsBottleneck => Depth >= 50;
+    public int Expansion => IsBottleneck ? 4 : 1;
+
+    public int[] BlocksPerStage => Depth switch
+    {
+        18 => [2, 2, 2, 2],
+        34 => [3, 4, 6, 3],
+        50 => [3, 4, 6, 3],
+        101 => [3, 4, 23, 3],
+        152 => [3, 8, 36, 3],
+        _ => throw new ArgumentException($"ResNet depth must be 18, 34, 50, 101 or 152 (got {Depth}).", nameof(Depth)),
+    };
+
+    /// <summary>Output channels of C2..C5 (256/512/1024/2048 for R50).</summary>
+    public int[] StageChannels => [BaseWidth * Expansion, BaseWidth * 2 * Expansion, BaseWidth * 4 * Expansion, BaseWidth * 8 * Expansion];
+
+    public static ResNetConfig R18 => new() { Depth = 18 };
+    public static ResNetConfig R34 => new() { Depth = 34 };
+    public static ResNetConfig R50 => new() { Depth = 50 };
+    public static ResNetConfig R101 => new() { Depth = 101 };
+}
+
+/// <summary>torchvision BasicBlock: 3×3 (stride) → BN → ReLU → 3×3 → BN, + shortcut, ReLU.</summary>
+public sealed class BasicBlock : Module<Tensor, Tensor>
+{
+    // Declaration order = registration order = PyTorch's parameter order (optimizer state files depend on it).
+    readonly Conv2d conv1;
+    readonly BatchNorm2d bn1;
+    readonly Conv2d conv2;
+    readonly BatchNorm2d bn2;
+    readonly Sequential? downsample;
+
+    public BasicBlock(long inplanes, long planes, long stride) : base(nameof(BasicBlock))
+    {
+        conv1 = nn.Conv2d(inplanes, planes, 3, stride: stride, padding: 1, bias: false);
+        bn1 = nn.BatchNorm2d(planes);
+        conv2 = nn.Conv2d(planes, planes, 3, padding: 1, bias: false);
+        bn2 = nn.BatchNorm2d(planes);
+        if (stride != 1 || inplanes != planes)
+            downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride: stride, bias: false), nn.BatchNorm2d(planes));
+        RegisterComponents();
+    }
+
+    /// <summary>The BN whose γ is zeroed at init (zero-init residual).</summary>
+    internal BatchNorm2d LastNorm => bn2;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        y = bn2.forward(conv2.forward(y));
+        var shortcut = downsample is null ? x : downsample.forward(x);
+        return nn.functional.relu(y.add_(shortcut)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>torchvision Bottleneck ("v1.5": stride on the 3×3 conv), expansion 4.</summary>
+public sealed class Bottleneck : Module<Tensor, Tensor>
+{
+    readonly Conv2d conv1;
+    readonly BatchNorm2d bn1;
+    readonly Conv2d conv2;
+    readonly BatchNorm2d bn2;
+    readonly Conv2d conv3;
+    readonly BatchNorm2d bn3;
+    readonly Sequential? downsample;
+
+    public Bottleneck(long inplanes, long planes, long stride) : base(nameof(Bottleneck))
+    {
+        conv1 = nn.Conv2d(inplanes, planes, 1, bias: false);
+        bn1 = nn.BatchNorm2d(planes);
+        conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
+        bn2 = nn.BatchNorm2d(planes);
+        conv3 = nn.Conv2d(planes, planes * 4, 1, bias: false);
+        bn3 = nn.BatchNorm2d(planes * 4);
+        if (stride != 1 || inplanes != planes * 4)
+            downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride: stride, bias: false), nn.BatchNorm2d(planes * 4));
+        RegisterComponents();
+    }
+
+    internal BatchNorm2d LastNorm => bn3;
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        y = nn.functional.relu(bn2.forward(conv2.forward(y)));
+        y = bn3.forward(conv3.forward(y));
+        var shortcut = downsample is null ? x : downsample.forward(x);
+        return nn.functional.relu(y.add_(shortcut)).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// ResNet backbone returning C2..C5 (spec §5.1). Parameter names equal torchvision's (<c>conv1, bn1,
+/// layer{1..4}.{b}.conv{1,2,3}, .bn{1,2,3}, .downsample.{0,1}</c>) without <c>fc</c>, so state dicts move both ways
+/// (drop torchvision's <c>fc.*</c> keys, or load non-strict).
+/// Init (official <c>contrast/resnet.py</c>): conv ~ N(0, √(2/(k·k·out))), BN γ=1 β=0, then every block's last BN γ = 0.
+/// </summary>
+public sealed class ResNet : Module<Tensor, Tensor[]>
+{
+    readonly Conv2d conv1;
+    readonly BatchNorm2d bn1;
+    readonly Sequential layer1, layer2, layer3, layer4;
+
+    public ResNet(ResNetConfig? config = null) : base(nameof(ResNet))
+    {
+        Config = config ?? ResNetConfig.R50;
+        var blocks = Config.BlocksPerStage;
+        var w = Config.BaseWidth;
+        if (w < 1) throw new ArgumentException("BaseWidth must be ≥ 1.", nameof(config));
+        conv1 = nn.Conv2d(Config.InChannels, w, 7, stride: 2, padding: 3, bias: false);
+        bn1 = nn.BatchNorm2d(w);
+        long inplanes = w;
+        layer1 = MakeStage(ref inplanes, w, blocks[0], 1);
+        layer2 = MakeStage(ref inplanes, w * 2, blocks[1], 2);
+        layer3 = MakeStage(ref inplanes, w * 4, blocks[2], 2);
+        layer4 = MakeStage(ref inplanes, w * 8, blocks[3], 2);
+        RegisterComponents();
+        ResetParameters();
+    }
+
+    public ResNetConfig Config { get; }
+    public int[] OutChannels => Config.StageChannels;
+
+    public Sequential Layer1 => layer1;
+    public Sequential Layer2 => layer2;
+    public Sequential Layer3 => layer3;
+    public Sequential Layer4 => layer4;
+
+    Sequential MakeStage(ref long inplanes, long planes, int count, long stride)
+    {
+        var mods = new Module<Tensor, Tensor>[count];
+        for (int b = 0; b < count; b++)
+        {
+            mods[b] = Config.IsBottleneck
+                ? new Bottleneck(inplanes, planes, b == 0 ? stride : 1)
+                : new BasicBlock(inplanes, planes, b == 0 ? stride : 1);
+            inplanes = planes * Config.Expansion;
+        }
+        return nn.Sequential(mods);
+    }
+
+    /// <summary>He fan-out normal for convs, BN γ=1 β=0, zero γ on each block's last BN (spec §5.1).</summary>
+    public void ResetParameters()
+    {
+        using var _ = no_grad();
+        foreach (var m in modules())
+        {
+            if (m is Conv2d c)
+            {
+                var shape = c.weight!.shape; // out, in, kh, kw
+                double n = shape[2] * shape[3] * shape[0];
+                nn.init.normal_(c.weight, 0, Math.Sqrt(2.0 / n));
+            }
+            else if (m is BatchNorm2d bn)
+            {
+                bn.weight!.fill_(1);
+                bn.bias!.zero_();
+            }
+        }
+        foreach (var m in modules())
+        {
+            if (m is Bottleneck bt) bt.LastNorm.weight!.zero_();
+            else if (m is BasicBlock bb) bb.LastNorm.weight!.zero_();
+        }
+    }
+
+    /// <summary>conv1 → bn1 → ReLU → max-pool 3×3/2 (stride-4 map before layer1).</summary>
+    public Tensor ForwardStem(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        return nn.functional.max_pool2d(y, 3, 2, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Returns [C2, C3, C4, C5] (strides 4, 8, 16, 32).</summary>
+    public override Tensor[] forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var c2 = layer1.forward(ForwardStem(x));
+        var c3 = layer2.forward(c2);
+        var c4 = layer3.forward(c3);
+        var c5 = layer4.forward(c4);
+        Tensor[] outs = [c2, c3, c4, c5];
+        foreach (var t in outs) t.MoveToOuterDisposeScope();
+        return outs;
+    }
+
+    /// <summary>Stem → layer1..layer3: the stride-16 C4 map (SoCo_C4 pools here, spec §5.2).</summary>
+    public Tensor ForwardToC4(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return layer3.forward(layer2.forward(layer1.forward(ForwardStem(x)))).MoveToOuterDisposeScope();
+    }
+}

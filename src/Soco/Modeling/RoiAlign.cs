@@ -1,0 +1,181 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Soco.Modeling;
+
+/// <summary>
+/// RoIAlign with torchvision 0.14 semantics (spec §5.4), written with tensor ops so autograd differentiates it
+/// (with respect to the feature map; like torchvision, no gradient flows to the boxes).
+/// <para>
+/// Bilinear sampling is separable: for each RoI the pooled map is <c>Ay · F · Axᵀ</c>, where row <c>ph</c> of
+/// <c>Ay</c> (out_h × H) holds the summed bilinear weights of that bin's sample rows divided by the bin's row-sample
+/// count, and likewise for <c>Ax</c>. Sample positions, validity (a sample outside [−1, size] contributes 0), the
+/// clamps and the adaptive grid <c>ceil(roi/out)</c> are computed in the feature map's dtype exactly as torchvision's
+/// CPU kernel does, so only the summation order differs.
+/// </para>
+/// </summary>
+public static class RoiAlign
+{
+    /// <summary>How far (in feature-map sizes) a box may reach beyond the map before it is rejected as garbage.</summary>
+    public const double MaxOutsideFactor = 4.0;
+
+    /// <summary>
+    /// <paramref name="input"/> N×C×H×W; <paramref name="rois"/> K×5 rows <c>[batch_index, x1, y1, x2, y2]</c> in input
+    /// image coordinates (multiplied by <paramref name="spatialScale"/>). Returns K×C×out_h×out_w.
+    /// <paramref name="samplingRatio"/> ≤ 0 means adaptive (<c>ceil(roi_size / out_size)</c> samples per bin and axis).
+    /// Throws <see cref="ArgumentException"/> on malformed input: wrong shapes, non-finite coordinates, x2 &lt; x1 or
+    /// y2 &lt; y1, a batch index that is not an integer in [0, N), or a box reaching more than
+    /// <see cref="MaxOutsideFactor"/> map sizes beyond the map.
+    /// </summary>
+    public static Tensor Apply(Tensor input, Tensor rois, (long Height, long Width) outputSize, double spatialScale = 1.0,
+        int samplingRatio = -1, bool aligned = false)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(rois);
+        if (input.dim() != 4) throw new ArgumentException($"RoIAlign input must be N×C×H×W, got shape [{string.Join(", ", input.shape)}].", nameof(input));
+        if (!input.is_floating_point()) throw new ArgumentException("RoIAlign input must be a floating-point tensor.", nameof(input));
+        if (rois.dim() != 2 || rois.shape[1] != 5) throw new ArgumentException($"RoIs must be K×5 [batch_index, x1, y1, x2, y2], got shape [{string.Join(", ", rois.shape)}].", nameof(rois));
+        if (outputSize.Height < 1 || outputSize.Width < 1) throw new ArgumentException("RoIAlign output size must be positive.", nameof(outputSize));
+        if (!double.IsFinite(spatialScale) || spatialScale <= 0) throw new ArgumentException("spatialScale must be finite and > 0.", nameof(spatialScale));
+
+        long n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3];
+        long k = rois.shape[0];
+        if (h < 1 || w < 1 || n < 1) throw new ArgumentException("RoIAlign input has an empty batch or spatial dimension.", nameof(input));
+        var batchIndex = Validate(rois, n, h, w, spatialScale);
+
+        using var scope = NewDisposeScope();
+        var dt = input.dtype;
+        var dev = input.device;
+        long oh = outputSize.Height, ow = outputSize.Width;
+
+        // Coordinates: torchvision computes `roi * spatial_scale - offset` in double and stores it as T.
+        var r64 = rois.detach().to(float64).to(dev);
+        double offset = aligned ? 0.5 : 0.0;
+        var x1 = (r64[.., 1] * spatialScale - offset).to(dt);
+        var y1 = (r64[.., 2] * spatialScale - offset).to(dt);
+        var x2 = (r64[.., 3] * spatialScale - offset).to(dt);
+        var y2 = (r64[.., 4] * spatialScale - offset).to(dt);
+        var roiW = x2 - x1;
+        var roiH = y2 - y1;
+        if (!aligned)
+        {
+            roiW = roiW.clamp_min(1.0);
+            roiH = roiH.clamp_min(1.0);
+        }
+
+        var ay = AxisWeights(y1, roiH, oh, h, samplingRatio, dt, dev); // K×oh×H
+        var ax = AxisWeights(x1, roiW, ow, w, samplingRatio, dt, dev); // K×ow×W
+
+        Tensor result;
+        if (k == 0)
+        {
+            // Empty but still connected to the graph, like torchvision's empty output.
+            var f0 = input.narrow(0, 0, 1).permute(0, 2, 1, 3).reshape(1, h, c * w);
+            var t0 = ay.view(1, 0, h).bmm(f0).view(0, oh * c, w);
+            result = t0.bmm(ax.transpose(1, 2)).view(0, oh, c, ow).permute(0, 2, 1, 3).contiguous();
+        }
+        else
+        {
+            // F as [N, H, C·W]: one matrix product per image handles all of its RoIs at once.
+            var fp = input.permute(0, 2, 1, 3).reshape(n, h, c * w);
+            long per = k % n == 0 ? k / n : -1;
+            bool uniform = per > 0;
+            for (long i = 0; uniform && i < k; i++) uniform = batchIndex[i] == i / per;
+            if (uniform)
+            {
+                var t = ay.view(n, per * oh, h).bmm(fp).view(k, oh * c, w);
+                result = t.bmm(ax.transpose(1, 2)).view(k, oh, c, ow).permute(0, 2, 1, 3).contiguous();
+            }
+            else
+            {
+                var parts = new List<Tensor>();
+                var order = new List<long>();
+                foreach (var group in Enumerable.Range(0, (int)k).GroupBy(i => batchIndex[i]).OrderBy(g => g.Key))
+                {
+                    var idx = group.Select(i => (long)i).ToArray();
+                    var sel = tensor(idx, device: dev);
+                    long m = idx.Length;
+                    var t = ay.index_select(0, sel).view(m * oh, h).mm(fp[group.Key]).view(m, oh * c, w);
+                    parts.Add(t.bmm(ax.index_select(0, sel).transpose(1, 2)).view(m, oh, c, ow));
+                    order.AddRange(idx);
+                }
+                var inverse = new long[k];
+                for (int j = 0; j < order.Count; j++) inverse[order[j]] = j;
+                result = cat(parts, 0).index_select(0, tensor(inverse, device: dev)).permute(0, 2, 1, 3).contiguous();
+            }
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Module-style overload: <paramref name="outputSize"/> square.</summary>
+    public static Tensor Apply(Tensor input, Tensor rois, long outputSize, double spatialScale = 1.0, int samplingRatio = -1, bool aligned = false)
+        => Apply(input, rois, (outputSize, outputSize), spatialScale, samplingRatio, aligned);
+
+    /// <summary>
+    /// Per-RoI interpolation matrix along one axis (K×out×size), already divided by the sample count along that
+    /// axis. <paramref name="start"/> and <paramref name="extent"/> are the RoI's start and (clamped) size in map units.
+    /// </summary>
+    static Tensor AxisWeights(Tensor start, Tensor extent, long outSize, long size, int samplingRatio, ScalarType dt, Device dev)
+    {
+        var bin = extent / (double)outSize;
+        // torchvision: grid = sampling_ratio > 0 ? sampling_ratio : ceil(roi_size / pooled_size), computed in T.
+        var grid = samplingRatio > 0 ? full_like(extent, samplingRatio) : (extent / (double)outSize).ceil();
+        long gmax = samplingRatio > 0 || grid.numel() == 0 ? Math.Max(1, samplingRatio) : Math.Max(1L, (long)grid.max().to(float64).item<double>());
+        var gridSafe = grid.clamp_min(1.0);
+
+        long k = start.shape[0];
+        var p = arange(outSize, dtype: dt, device: dev).view(1, outSize, 1);
+        var s = arange(gmax, dtype: dt, device: dev).view(1, 1, gmax);
+        var start3 = start.view(k, 1, 1);
+        var bin3 = bin.view(k, 1, 1);
+        var grid3 = grid.view(k, 1, 1);
+        var gridSafe3 = gridSafe.view(k, 1, 1);
+
+        // start + p·bin + (s + 0.5)·bin / grid, in this evaluation order (as the C++ kernel).
+        var pos = (start3 + p * bin3) + ((s + 0.5) * bin3) / gridSafe3; // K×out×G
+        var valid = s.lt(grid3).logical_and(pos.ge(-1.0)).logical_and(pos.le((double)size));
+
+        var clamped = pos.clamp_min(0.0);
+        var low = clamped.floor().clamp_max(size - 1);
+        var atEdge = clamped.floor().ge(size - 1);
+        clamped = where(atEdge, low, clamped);
+        var high = (low + 1).clamp_max(size - 1);
+        var frac = clamped - low;
+        var mask = valid.to(dt);
+        var wLow = (1.0 - frac) * mask / gridSafe3;
+        var wHigh = frac * mask / gridSafe3;
+
+        var weights = zeros(k, outSize, size, dtype: dt, device: dev);
+        weights.scatter_add_(2, low.to(int64), wLow);
+        weights.scatter_add_(2, high.to(int64), wHigh);
+        return weights;
+    }
+
+    /// <summary>Checks RoIs on the CPU; returns the batch index of each RoI.</summary>
+    static long[] Validate(Tensor rois, long n, long h, long w, double scale)
+    {
+        if (rois.shape[0] == 0) return [];
+        using var cpu = rois.detach().to(float64).cpu().contiguous();
+        var v = cpu.data<double>().ToArray();
+        long k = rois.shape[0];
+        var batch = new long[k];
+        double limX = MaxOutsideFactor * w, limY = MaxOutsideFactor * h;
+        for (long i = 0; i < k; i++)
+        {
+            double b = v[i * 5], bx1 = v[i * 5 + 1], by1 = v[i * 5 + 2], bx2 = v[i * 5 + 3], by2 = v[i * 5 + 4];
+            if (!double.IsFinite(b) || !double.IsFinite(bx1) || !double.IsFinite(by1) || !double.IsFinite(bx2) || !double.IsFinite(by2))
+                throw new ArgumentException($"RoI {i} has a non-finite value: [{b}, {bx1}, {by1}, {bx2}, {by2}].", "rois");
+            if (b != Math.Floor(b) || b < 0 || b >= n)
+                throw new ArgumentException($"RoI {i} has batch index {b}; it must be an integer in [0, {n}).", "rois");
+            if (bx2 < bx1 || by2 < by1)
+                throw new ArgumentException($"RoI {i} is inverted (x2 < x1 or y2 < y1): [{bx1}, {by1}, {bx2}, {by2}].", "rois");
+            double sx1 = bx1 * scale, sx2 = bx2 * scale, sy1 = by1 * scale, sy2 = by2 * scale;
+            if (sx1 < -limX || sx2 > w + limX || sy1 < -limY || sy2 > h + limY)
+                throw new ArgumentException(
+                    $"RoI {i} [{bx1}, {by1}, {bx2}, {by2}] (× spatial scale {scale}) reaches more than {MaxOutsideFactor} map sizes " +
+                    $"outside the {h}×{w} feature map; check the box coordinates and spatial scale.", "rois");
+            batch[i] = (long)b;
+        }
+        return batch;
+    }
+}

@@ -1,0 +1,106 @@
+using System.Collections;
+using TorchSharp;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Soco.Modeling;
+
+/// <summary>
+/// Inspection entry points (the <c>soco features</c> command): run a model's online network on one image and
+/// return its feature maps and pooled object embeddings by name; write such a dictionary as a PyTorch-loadable .pth.
+/// </summary>
+public static class SocoFeatures
+{
+    /// <summary>
+    /// Online network of <paramref name="model"/> on one normalised image (3×H×W or 1×3×H×W) and boxes (L×4 or L×5,
+    /// normalised <c>[x1, y1, x2, y2(, id)]</c> as in spec §4.7; may be null or empty). Keys:
+    /// <list type="bullet">
+    /// <item><c>c2..c5</c>: backbone maps (1×C×h×w); for FPN models also <c>p2..p5</c>.</item>
+    /// <item>FPN: <c>head.p{l}</c> (L×1024 box-head output) and <c>projection.p{l}</c> (L×256 projector output, before
+    /// normalisation) for every level, as SoCo pools every box on every level.</item>
+    /// <item>C4: <c>head</c> (L×2048, layer4 on the 14×14 RoIs, averaged) and <c>projection</c> (L×256).</item>
+    /// </list>
+    /// By default BN uses its running statistics (<paramref name="batchStatistics"/> false, inference); the model's
+    /// training mode is restored afterwards. Tensors are detached, on the CPU, float32.
+    /// </summary>
+    public static Dictionary<string, Tensor> Extract(SocoModel model, Tensor image, Tensor? boxes = null, bool batchStatistics = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (image.dim() == 3) image = image.unsqueeze(0);
+        if (image.dim() != 4 || image.shape[0] != 1 || image.shape[1] != 3)
+            throw new ArgumentException($"expected one normalised 3×H×W image, got [{string.Join(", ", image.shape)}].", nameof(image));
+        Tensor? b = null;
+        if (boxes is not null && boxes.numel() > 0)
+        {
+            if (boxes.dim() != 2 || boxes.shape[1] < 4) throw new ArgumentException($"boxes must be L×4 or L×5, got [{string.Join(", ", boxes.shape)}].", nameof(boxes));
+            b = boxes.narrow(1, 0, 4).unsqueeze(0).to(float32);
+        }
+        var device = model.parameters().First().device;
+        bool wasTraining = model.training;
+        var result = new Dictionary<string, Tensor>();
+        try
+        {
+            if (batchStatistics) model.train(); else model.eval();
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            var x = image.to(float32).to(device);
+            void Put(string key, Tensor t) => result[key] = t.detach().to(float32).cpu().contiguous().MoveToOuterDisposeScope();
+            switch (model)
+            {
+                case SocoFpn fpn:
+                {
+                    var c = fpn.Encoder.forward(x);
+                    for (int i = 0; i < c.Length; i++) Put($"c{i + 2}", c[i]);
+                    var p = fpn.Neck.forward(c);
+                    for (int i = 0; i < p.Length; i++) Put($"p{i + 2}", p[i]);
+                    if (b is not null)
+                        for (int i = 0; i < p.Length; i++)
+                        {
+                            var (head, proj) = fpn.ObjectEmbeddings(p[i], b.to(device));
+                            Put($"head.p{i + 2}", head);
+                            Put($"projection.p{i + 2}", proj);
+                        }
+                    break;
+                }
+                case SocoC4 c4:
+                {
+                    var c = c4.Encoder.forward(x);
+                    for (int i = 0; i < c.Length; i++) Put($"c{i + 2}", c[i]);
+                    if (b is not null)
+                    {
+                        var head = c4.BoxFeatures(x, b.to(device));
+                        Put("head", head);
+                        Put("projection", c4.Projector.forward(head));
+                    }
+                    break;
+                }
+                default:
+                    throw new ArgumentException($"unsupported model type {model.GetType().Name}.", nameof(model));
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        return result;
+    }
+
+    /// <summary>Writes a {name: tensor} dictionary that <c>torch.load</c> reads (PyTorch zip format, via
+    /// TorchSharp.PyBridge). Written atomically (<see cref="Soco.IO.AtomicFile"/>).</summary>
+    public static void SavePth(IReadOnlyDictionary<string, Tensor> tensors, string path)
+    {
+        var dict = new Hashtable();
+        foreach (var (k, v) in tensors) dict[k] = v.detach().cpu().contiguous();
+        Soco.IO.AtomicFile.Write(path, s => PyTorchPickler.PickleStateDict(s, dict, leaveOpen: true));
+    }
+
+    /// <summary>Reads a flat {name: tensor} .pth written by <c>torch.save</c> (zip format) or by <see cref="SavePth"/>.</summary>
+    public static Dictionary<string, Tensor> LoadPth(string path)
+    {
+        var h = PyTorchUnpickler.UnpickleStateDict(path);
+        var d = new Dictionary<string, Tensor>();
+        foreach (DictionaryEntry e in h)
+            d[(string)e.Key] = e.Value as Tensor ?? throw new InvalidDataException($"{path}: entry '{e.Key}' is not a tensor.");
+        return d;
+    }
+}
