@@ -12,6 +12,9 @@ public static class SocoCli
         var root = new RootCommand("SoCo.NET: object-level self-supervised pretraining for detection (SoCo, NeurIPS 2021)");
         root.Add(ProposalsCommands.Build());
         root.Add(DemoCommand.Build());
+        root.Add(ModelCommands.Export());
+        root.Add(ModelCommands.Import());
+        root.Add(ModelCommands.Features());
         root.Add(ViewsCommand.Build());
         return root;
     }
@@ -28,7 +31,7 @@ public static class SocoCli
             return body();
         }
         catch (Exception e) when (e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException
-                                       or ProposalStoreException or ImageDecodeException or Soco.Data.ImageSourceException or IOException or InvalidOperationException)
+                                       or InvalidDataException or ProposalStoreException or ImageDecodeException or Soco.Data.ImageSourceException or IOException or InvalidOperationException)
         {
             Out.Error(e.Message);
             return 2;

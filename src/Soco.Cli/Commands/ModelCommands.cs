@@ -1,0 +1,138 @@
+using System.CommandLine;
+using System.Text.Json;
+using Soco.Imaging;
+using Soco.Interop;
+using Soco.Modeling;
+using Soco.Runtime;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace Soco.Cli.Commands;
+
+/// <summary>`soco export`, `soco import`, `soco features`: weights in and out, and features from a model.</summary>
+public static class ModelCommands
+{
+    static Option<string?> ArchOption(string description) => new Option<string?>("--arch") { Description = description }
+        .AcceptOnlyFromAmong(SocoArchitecture.Names);
+
+    public static Command Export()
+    {
+        var ckpt = new Option<string>("--checkpoint") { Description = "Our checkpoint or model file, or an official SoCo ckpt_epoch_*.pth / current.pth", Required = true };
+        var format = new Option<string>("--format") { Description = string.Join(" | ", ModelExport.FormatNames), Required = true }
+            .AcceptOnlyFromAmong(ModelExport.FormatNames);
+        var output = new Option<string>("--out") { Description = "File to write (.pkl for Detectron2, .pth otherwise)", Required = true };
+        var arch = ArchOption("Expected architecture (checked against the file)");
+        var cmd = new Command("export", "Write a pretrained model for Detectron2 (C4 or FPN+head .pkl), mmdetection or PyTorch (.pth)") { ckpt, format, output, arch };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            TorchRuntime.EnsureLoaded();
+            var m = CheckpointReader.Read(p.GetValue(ckpt)!, p.GetValue(arch) is string a ? SocoArchitecture.Parse(a) : null);
+            int n = ModelExport.Write(m.State, ModelExport.ParseFormat(p.GetValue(format)!), p.GetValue(output)!);
+            Out.Info($"{p.GetValue(output)}: {n} tensors of a {SocoArchitecture.Name(m.Arch)} model (ResNet-{m.Config.Backbone.Depth}) from {m.Source} ({m.Layout} layout)");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command Import()
+    {
+        var from = new Option<string>("--from") { Description = "Official SoCo checkpoint (ckpt_epoch_*.pth or current.pth from main_pretrain.py)", Required = true };
+        var output = new Option<string>("--out") { Description = "Our model file (.pth) to write", Required = true };
+        var arch = ArchOption("Architecture, when the checkpoint does not say (FPN and FPN* have the same weights)");
+        var cmd = new Command("import", "Read an official SoCo checkpoint into our model file (to export, inspect or keep training)") { from, output, arch };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            TorchRuntime.EnsureLoaded();
+            var m = CheckpointReader.Read(p.GetValue(from)!, p.GetValue(arch) is string a ? SocoArchitecture.Parse(a) : null);
+            using var model = m.CreateModel();   // proves every tensor fits the architecture
+            ModelFile.Save(p.GetValue(output)!, m.Arch, m.Config, m.State, m.Epoch);
+            var t = new Table().AddColumns("", "");
+            t.AddRow("from", Markup.Escape($"{m.Source} ({m.Layout} layout{(m.Epoch is long e ? $", epoch {e}" : "")})"));
+            t.AddRow("model", Markup.Escape($"{SocoArchitecture.Name(m.Arch)}, ResNet-{m.Config.Backbone.Depth} width {m.Config.Backbone.BaseWidth}"));
+            t.AddRow("tensors", m.State.Count.ToString());
+            foreach (var (k, v) in m.Notes.Where(kv => kv.Key is "ema_step" or "aug" or "epochs" or "batch_size"))
+                t.AddRow(Markup.Escape(k), Markup.Escape(v));
+            t.AddRow("written", Markup.Escape(p.GetValue(output)!));
+            AnsiConsole.Write(t);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command Features()
+    {
+        var ckpt = new Option<string>("--checkpoint") { Description = "Checkpoint or model file, or 'none' for a freshly initialised model", Required = true };
+        var arch = ArchOption("Architecture (required with --checkpoint none)");
+        var image = new Option<string>("--image") { Description = "The image", Required = true };
+        var boxes = new Option<string?>("--boxes") { Description = "JSON file of boxes [[x1, y1, x2, y2], ...] in image pixels (inclusive)" };
+        var size = new Option<int>("--size") { Description = "Side the image is resized to (as pretraining's whole-image view)", DefaultValueFactory = _ => 224 };
+        var output = new Option<string>("--out") { Description = ".pth file of named tensors (c2..c5, p2..p5, head.*, projection.*)", Required = true };
+        var seed = new Option<int>("--seed") { Description = "Seed of the initialisation with --checkpoint none", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("features", "Run a model's online network on one image and write its feature maps and object embeddings as .pth")
+            { ckpt, arch, image, boxes, size, output, seed };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            TorchRuntime.EnsureLoaded();
+            SocoModel model;
+            string? archName = p.GetValue(arch);
+            if (p.GetValue(ckpt) == "none")
+            {
+                if (archName is null) throw new ArgumentException("--arch is required with --checkpoint none");
+                manual_seed(p.GetValue(seed));
+                model = SocoArchitecture.Create(SocoArchitecture.Parse(archName), new SocoConfig());
+            }
+            else
+                model = CheckpointReader.Read(p.GetValue(ckpt)!, archName is null ? null : SocoArchitecture.Parse(archName)).CreateModel();
+            using (model)
+            {
+                var img = ImageDecoder.Decode(p.GetValue(image)!);
+                var input = ImageTensor(img, p.GetValue(size));
+                Tensor? b = p.GetValue(boxes) is string bf ? ReadBoxes(bf, img.Width, img.Height) : null;
+                var f = SocoFeatures.Extract(model, input, b);
+                SocoFeatures.SavePth(f, p.GetValue(output)!);
+                var t = new Table().AddColumns("tensor", "shape");
+                foreach (var (k, v) in f) t.AddRow(Markup.Escape(k), string.Join("×", v.shape));
+                AnsiConsole.Write(t);
+                Out.Info($"wrote {f.Count} tensors to {p.GetValue(output)}");
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Whole image resized to size×size (PIL bilinear, as view 1) and normalised with ImageNet statistics.</summary>
+    public static Tensor ImageTensor(RgbImage img, int size)
+    {
+        var resized = PilResize.Bilinear(img, size, size);
+        var chw = new float[3 * size * size];
+        ColorOps.ToNormalizedTensor(resized, chw);
+        return tensor(chw, [1, 3, size, size]);
+    }
+
+    /// <summary>Pixel boxes [x1, y1, x2, y2] (inclusive) → normalised by the image size, as spec §4.7 normalises view boxes.</summary>
+    static Tensor ReadBoxes(string path, int w, int h)
+    {
+        double[][]? boxes;
+        try
+        {
+            boxes = JsonSerializer.Deserialize<double[][]>(File.ReadAllText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{path}: expected a JSON list of [x1, y1, x2, y2] boxes ({e.Message})");
+        }
+        if (boxes is null || boxes.Length == 0) throw new FormatException($"{path}: no boxes");
+        var flat = new float[boxes.Length * 4];
+        for (int i = 0; i < boxes.Length; i++)
+        {
+            var b = boxes[i];
+            if (b.Length != 4 || b.Any(v => !double.IsFinite(v)) || b[2] < b[0] || b[3] < b[1])
+                throw new FormatException($"{path}: box {i} [{string.Join(", ", b)}] is not [x1, y1, x2, y2] with x1 ≤ x2, y1 ≤ y2");
+            flat[i * 4] = (float)(b[0] / w);
+            flat[i * 4 + 1] = (float)(b[1] / h);
+            flat[i * 4 + 2] = (float)(b[2] / w);
+            flat[i * 4 + 3] = (float)(b[3] / h);
+        }
+        return tensor(flat, [boxes.Length, 4]);
+    }
+}

@@ -1,0 +1,147 @@
+using System.Collections;
+using System.IO.Compression;
+using Razorvine.Pickle.Objects;
+using Soco.Modeling;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace Soco.Interop;
+
+/// <summary>A model's weights read from a file, with what the file said about it.</summary>
+/// <param name="State">Official names (encoder.*, neck.*, head.*, projector.*, predictor.*, *_k.*), plus <c>ema_step</c>.</param>
+/// <param name="Layout">"official" (main_pretrain.py's ckpt_epoch_*.pth) or "soco.net".</param>
+public sealed record LoadedModel(SocoArch Arch, SocoConfig Config, Dictionary<string, Tensor> State, string Source, string Layout,
+    long? Epoch, IReadOnlyDictionary<string, string> Notes)
+{
+    /// <summary>Builds the model and loads the weights (strict: every parameter and buffer must be present).</summary>
+    public SocoModel CreateModel(SocoConfig? overrides = null)
+    {
+        var model = SocoArchitecture.Create(Arch, overrides ?? Config);
+        var expected = model.state_dict().Keys.ToHashSet();
+        var missing = expected.Where(k => !State.ContainsKey(k)).ToArray();
+        var unexpected = State.Keys.Where(k => !expected.Contains(k)).ToArray();
+        if (missing.Length > 0 || unexpected.Length > 0)
+            throw new InvalidDataException($"{Source}: weights do not fit a {SocoArchitecture.Name(Arch)} model" +
+                (missing.Length > 0 ? $"; missing {missing.Length} (e.g. {string.Join(", ", missing.Take(3))})" : "") +
+                (unexpected.Length > 0 ? $"; unexpected {unexpected.Length} (e.g. {string.Join(", ", unexpected.Take(3))})" : ""));
+        var actual = model.state_dict();
+        foreach (var (k, t) in State)
+            if (!actual[k].shape.SequenceEqual(t.shape))
+                throw new InvalidDataException($"{Source}: '{k}' has shape [{string.Join(", ", t.shape)}], the model expects [{string.Join(", ", actual[k].shape)}]");
+        model.load_state_dict(State, strict: true);
+        return model;
+    }
+}
+
+/// <summary>
+/// Reads SoCo weights: the official checkpoint layout (<c>{"opt", "model": {"module.*": ...}, "optimizer",
+/// "scheduler", "epoch"}</c>, spec §6.1) and our own model files (<see cref="ModelFile"/>). Every failure is a clear
+/// message saying what the file is and what was expected.
+/// </summary>
+public static class CheckpointReader
+{
+    /// <summary>Keys of the official checkpoints that no model of ours has: the C4 model's unused MoCo queue (§5.7).</summary>
+    static readonly HashSet<string> UnusedOfficialKeys = ["queue", "queue_ptr"];
+
+    public static LoadedModel Read(string path, SocoArch? hint = null)
+    {
+        var root = Unpickle(path);
+        if (root["soco_net"] is IDictionary meta && root["model"] is IDictionary ours)
+        {
+            var arch = SocoArchitecture.Parse((string)meta["arch"]!);
+            var state = Tensors(ours, path, stripModule: false);
+            var (_, config) = SocoArchitecture.Infer(state, path, arch);
+            if (meta["config"] is string json) config = ModelFile.ConfigFromJson(json, config);
+            return new LoadedModel(arch, config, state, path, "soco.net", meta["epoch"] is int e ? e : null, new Dictionary<string, string>());
+        }
+        if (root["model"] is IDictionary official)
+        {
+            var notes = new Dictionary<string, string>();
+            SocoArch? fromOpt = null;
+            if (root["opt"] is ClassDict opt)
+            {
+                foreach (var kv in opt) if (kv.Key != "__class__") notes[kv.Key] = Convert.ToString(kv.Value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+                if (notes.TryGetValue("model", out var m))
+                    fromOpt = m switch
+                    {
+                        "SoCo_C4" => SocoArch.SocoC4,
+                        "SoCo_FPN" => SocoArch.SocoFpn,
+                        "SoCo_FPN_Star" => SocoArch.SocoFpnStar,
+                        _ => throw new InvalidDataException($"{path}: the checkpoint's model is '{m}', not one of SoCo_C4, SoCo_FPN, SoCo_FPN_Star"),
+                    };
+            }
+            if (hint is not null && fromOpt is not null && hint != fromOpt)
+                throw new InvalidDataException($"{path}: the checkpoint is a {SocoArchitecture.Name(fromOpt.Value)} model, not {SocoArchitecture.Name(hint.Value)}");
+            var state = Tensors(official, path, stripModule: true);
+            foreach (var k in UnusedOfficialKeys) state.Remove(k);
+            var (arch, config) = SocoArchitecture.Infer(state, path, hint ?? fromOpt);
+            // The official code does not save the EMA counter (spec §6.1, a bug); the scheduler's iteration count is
+            // the number of updates done, so that is what the counter resumes from.
+            long k0 = root["scheduler"] is IDictionary s && s["last_epoch"] is int le ? le : 0;
+            state["ema_step"] = tensor(k0);
+            notes["ema_step"] = k0 + " (from the scheduler's iteration count: the official checkpoint does not store it)";
+            return new LoadedModel(arch, config, state, path, "official", root["epoch"] is int ep ? ep : null, notes);
+        }
+        var flat = Tensors(root, path, stripModule: true);
+        if (flat.ContainsKey("conv1.weight") && flat.Keys.Any(k => k.StartsWith("layer1.", StringComparison.Ordinal)))
+            throw new InvalidDataException($"{path}: this is a plain ResNet state dict (torchvision names: conv1, layer1..4), not a SoCo checkpoint; " +
+                "SoCo checkpoints hold encoder.*, projector.* and predictor.* (and neck.*, head.* for FPN models)");
+        var (a, c) = SocoArchitecture.Infer(flat, path, hint);
+        if (!flat.ContainsKey("ema_step")) flat["ema_step"] = tensor(0L);
+        return new LoadedModel(a, c, flat, path, "state-dict", null, new Dictionary<string, string>());
+    }
+
+    /// <summary>Unpickles a PyTorch zip checkpoint with clear errors for the files people actually have.</summary>
+    public static Hashtable Unpickle(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint not found: {path}");
+        var head = new byte[4];
+        using (var fs = File.OpenRead(path))
+        {
+            int n = fs.Read(head, 0, 4);
+            if (n == 0) throw new InvalidDataException($"{path}: empty file (0 bytes), not a checkpoint");
+        }
+        bool zip = head[0] == (byte)'P' && head[1] == (byte)'K';
+        bool legacyPickle = head[0] == 0x80 && head[1] is >= 2 and <= 5;
+        if (legacyPickle)
+            throw new InvalidDataException($"{path}: PyTorch's legacy (non-zip) checkpoint format, which cannot be read here; re-save it in Python " +
+                $"with `torch.save(torch.load('{Path.GetFileName(path)}'), 'new.pth')` (the zip format is PyTorch's default since 1.6)");
+        if (!zip)
+            throw new InvalidDataException($"{path}: not a PyTorch checkpoint (expected a zip archive written by torch.save; the file starts with bytes {Convert.ToHexString(head)})");
+        try
+        {
+            using var z = ZipFile.OpenRead(path);
+            if (!z.Entries.Any(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)))
+                throw new InvalidDataException($"{path}: a zip archive but not a PyTorch checkpoint (no data.pkl inside)");
+        }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: truncated or damaged checkpoint ({e.Message})");
+        }
+        try
+        {
+            return PyTorchUnpickler.UnpickleStateDict(path);
+        }
+        catch (NotImplementedException e)
+        {
+            throw new InvalidDataException($"{path}: cannot be read: {e.Message}");
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException or Razorvine.Pickle.PickleException)
+        {
+            throw new InvalidDataException($"{path}: truncated or damaged checkpoint ({e.Message})");
+        }
+    }
+
+    static Dictionary<string, Tensor> Tensors(IDictionary d, string path, bool stripModule)
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (DictionaryEntry e in d)
+        {
+            if (e.Key is not string k || e.Value is not Tensor t) continue;
+            if (stripModule && k.StartsWith("module.", StringComparison.Ordinal)) k = k["module.".Length..];
+            result[k] = t;
+        }
+        if (result.Count == 0) throw new InvalidDataException($"{path}: holds no tensors");
+        return result;
+    }
+}
