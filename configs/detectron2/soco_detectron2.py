@@ -14,7 +14,8 @@ from detectron2.modeling.roi_heads import ROI_HEADS_REGISTRY, Res5ROIHeads
 class Res5ROIHeadsExtraNorm(Res5ROIHeads):
     """Res5ROIHeads with a norm layer after res5 (SoCo / MoCo detection recipe)."""
 
-    def _build_res5_block(self, cfg):
+    @classmethod
+    def _build_res5_block(cls, cfg):
         seq, out_channels = super()._build_res5_block(cfg)
         norm = get_norm(cfg.MODEL.RESNETS.NORM, out_channels)
         seq.add_module("norm", norm)
