@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Soco.Imaging;
 
 /// <summary>
@@ -6,9 +9,18 @@ namespace Soco.Imaging;
 /// 22-bit fixed point, horizontal pass first, then vertical (PIL's Resample.c). torchvision's <c>Resize</c> and
 /// <c>RandomResizedCrop</c> on PIL images call exactly this.
 /// </summary>
+/// <remarks>
+/// Both passes accumulate byte × coefficient in 32-bit integers as PIL does (the sums stay below 2^31: the weights
+/// are non-negative and add up to about 2^22). The SSE4.1 / AVX2 kernels do the same integer sums, only several at
+/// once (the horizontal pass: the three channels of one output pixel; the vertical pass: 32 bytes of a row), so every
+/// path gives the same bytes; the scalar loops serve CPUs without those instructions and the edges.
+/// </remarks>
 public static class PilResize
 {
     const int PrecisionBits = 32 - 8 - 2;
+
+    /// <summary>The horizontal pass's output (input of the vertical pass), one per thread, reused.</summary>
+    [ThreadStatic] static byte[]? scratch;
 
     /// <summary>Resizes the whole image to <paramref name="width"/>×<paramref name="height"/>.</summary>
     public static RgbImage Bilinear(RgbImage src, int width, int height) =>
@@ -23,23 +35,32 @@ public static class PilResize
         if (width <= 0 || height <= 0) throw new ArgumentException($"target size must be positive, got {width}×{height}");
         bool needH = width != src.Width || x0 != 0 || x1 != src.Width;
         bool needV = height != src.Height || y0 != 0 || y1 != src.Height;
+        if (!needH && !needV) return new RgbImage(src.Width, src.Height, (byte[])src.Pixels.Clone());
 
         var (yBounds, yCoeffs, yK) = Coefficients(src.Height, y0, y1, height);
         // Only the source rows that the vertical pass reads need the horizontal pass.
         int yFirst = yBounds[0], yLast = yBounds[2 * (height - 1)] + yBounds[2 * (height - 1) + 1];
-        RgbImage cur = src;
-        int rowOffset = 0;
-        if (needH)
+        if (!needH)
         {
-            var (xBounds, xCoeffs, xK) = Coefficients(src.Width, x0, x1, width);
-            int rows = needV ? yLast - yFirst : src.Height;
-            int start = needV ? yFirst : 0;
-            cur = Horizontal(src, start, rows, width, xBounds, xCoeffs, xK);
-            rowOffset = start;
+            var outV = new RgbImage(src.Width, height);
+            Vertical(src.Pixels, src.Width * 3, 0, outV.Pixels, height, yBounds, yCoeffs, yK);
+            return outV;
         }
-        if (needV)
-            cur = Vertical(cur, rowOffset, height, yBounds, yCoeffs, yK);
-        return ReferenceEquals(cur, src) ? new RgbImage(src.Width, src.Height, (byte[])src.Pixels.Clone()) : cur;
+        var (xBounds, xCoeffs, xK) = Coefficients(src.Width, x0, x1, width);
+        if (!needV)
+        {
+            var outH = new RgbImage(width, src.Height);
+            Horizontal(src, 0, src.Height, outH.Pixels, width, xBounds, xCoeffs, xK);
+            return outH;
+        }
+        int rows = yLast - yFirst;
+        int need = rows * width * 3;
+        var tmp = scratch;
+        if (tmp is null || tmp.Length < need) scratch = tmp = new byte[Math.Max(need, 1 << 16)];
+        Horizontal(src, yFirst, rows, tmp, width, xBounds, xCoeffs, xK);
+        var dst = new RgbImage(width, height);
+        Vertical(tmp, width * 3, yFirst, dst.Pixels, height, yBounds, yCoeffs, yK);
+        return dst;
     }
 
     static double Triangle(double x)
@@ -56,8 +77,8 @@ public static class PilResize
         double support = 1.0 * filterScale;
         int ksize = (int)Math.Ceiling(support) * 2 + 1;
         var bounds = new int[outSize * 2];
-        var kk = new double[outSize * ksize];
         var coeffs = new int[outSize * ksize];
+        Span<double> kk = ksize <= 256 ? stackalloc double[ksize] : new double[ksize];
         double ss = 1.0 / filterScale;
         for (int xx = 0; xx < outSize; xx++)
         {
@@ -73,71 +94,136 @@ public static class PilResize
             for (; x < xmax; x++)
             {
                 double w = Triangle((x + xmin - center + 0.5) * ss);
-                kk[k0 + x] = w;
+                kk[x] = w;
                 ww += w;
             }
             for (x = 0; x < xmax; x++)
-                if (ww != 0.0) kk[k0 + x] /= ww;
+            {
+                double k = kk[x];
+                if (ww != 0.0) k /= ww;
+                coeffs[k0 + x] = k < 0 ? (int)(-0.5 + k * (1 << PrecisionBits)) : (int)(0.5 + k * (1 << PrecisionBits));
+            }
+            // taps x ≥ xmax keep the weight 0 (PIL's kk is zero-initialised there too)
             bounds[xx * 2] = xmin;
             bounds[xx * 2 + 1] = xmax;
         }
-        for (int i = 0; i < kk.Length; i++)
-            coeffs[i] = kk[i] < 0 ? (int)(-0.5 + kk[i] * (1 << PrecisionBits)) : (int)(0.5 + kk[i] * (1 << PrecisionBits));
         return (bounds, coeffs, ksize);
     }
 
-    static byte Clip8(long v)
+    static byte Clip8(int v)
     {
-        long s = v >> PrecisionBits;
+        int s = v >> PrecisionBits;
         return s < 0 ? (byte)0 : s > 255 ? (byte)255 : (byte)s;
     }
 
-    static RgbImage Horizontal(RgbImage src, int rowStart, int rows, int outW, int[] bounds, int[] coeffs, int ksize)
+    /// <summary>Rows [rowStart, rowStart + rows) of <paramref name="src"/> resampled horizontally into <paramref name="d"/> (outW·3 bytes a row).</summary>
+    static unsafe void Horizontal(RgbImage src, int rowStart, int rows, byte[] d, int outW, int[] bounds, int[] coeffs, int ksize)
     {
-        var dst = new RgbImage(outW, rows);
-        byte[] s = src.Pixels, d = dst.Pixels;
+        byte[] s = src.Pixels;
         int inStride = src.Width * 3, outStride = outW * 3;
-        for (int y = 0; y < rows; y++)
+        fixed (byte* sp = s, dp = d)
+        fixed (int* bp = bounds, cp = coeffs)
         {
-            int rowIn = (y + rowStart) * inStride, rowOut = y * outStride;
-            for (int xx = 0; xx < outW; xx++)
+            for (int y = 0; y < rows; y++)
             {
-                int xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1], k0 = xx * ksize;
-                long s0 = 1 << (PrecisionBits - 1), s1 = s0, s2 = s0;
-                for (int x = 0; x < xmax; x++)
+                byte* rowIn = sp + (long)(y + rowStart) * inStride;
+                byte* rowOut = dp + (long)y * outStride;
+                int xx = 0;
+                if (Sse41.IsSupported)
                 {
-                    int p = rowIn + (x + xmin) * 3;
-                    long k = coeffs[k0 + x];
-                    s0 += s[p] * k;
-                    s1 += s[p + 1] * k;
-                    s2 += s[p + 2] * k;
+                    // A 4-byte load reads one byte past the pixel: safe except for the image's very last pixel.
+                    bool lastRow = y + rowStart == src.Height - 1;
+                    int simdEnd = outW;
+                    if (lastRow)
+                        while (simdEnd > 0 && bp[2 * (simdEnd - 1)] + bp[2 * (simdEnd - 1) + 1] >= src.Width) simdEnd--;
+                    for (; xx < simdEnd; xx++)
+                    {
+                        int xmin = bp[xx * 2], xmax = bp[xx * 2 + 1];
+                        int* k = cp + xx * ksize;
+                        byte* p = rowIn + xmin * 3;
+                        var acc = Vector128.Create(1 << (PrecisionBits - 1));
+                        int x = 0;
+                        for (; x + 1 < xmax; x += 2, p += 6)
+                        {
+                            var v0 = Sse41.ConvertToVector128Int32(p);
+                            var v1 = Sse41.ConvertToVector128Int32(p + 3);
+                            acc = Sse2.Add(acc, Sse2.Add(Sse41.MultiplyLow(v0, Vector128.Create(k[x])), Sse41.MultiplyLow(v1, Vector128.Create(k[x + 1]))));
+                        }
+                        if (x < xmax)
+                            acc = Sse2.Add(acc, Sse41.MultiplyLow(Sse41.ConvertToVector128Int32(p), Vector128.Create(k[x])));
+                        acc = Sse2.ShiftRightArithmetic(acc, PrecisionBits);
+                        var sh = Sse2.PackSignedSaturate(acc, acc);
+                        uint px = Sse2.PackUnsignedSaturate(sh, sh).AsUInt32().ToScalar();
+                        byte* o = rowOut + xx * 3;
+                        *(ushort*)o = (ushort)px;
+                        o[2] = (byte)(px >> 16);
+                    }
                 }
-                int o = rowOut + xx * 3;
-                d[o] = Clip8(s0);
-                d[o + 1] = Clip8(s1);
-                d[o + 2] = Clip8(s2);
+                for (; xx < outW; xx++)
+                {
+                    int xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1], k0 = xx * ksize;
+                    int s0 = 1 << (PrecisionBits - 1), s1 = s0, s2 = s0;
+                    for (int x = 0; x < xmax; x++)
+                    {
+                        byte* p = rowIn + (x + xmin) * 3;
+                        int k = cp[k0 + x];
+                        s0 += p[0] * k;
+                        s1 += p[1] * k;
+                        s2 += p[2] * k;
+                    }
+                    byte* o = rowOut + xx * 3;
+                    o[0] = Clip8(s0);
+                    o[1] = Clip8(s1);
+                    o[2] = Clip8(s2);
+                }
             }
         }
-        return dst;
     }
 
-    static RgbImage Vertical(RgbImage src, int rowOffset, int outH, int[] bounds, int[] coeffs, int ksize)
+    /// <summary>Vertical pass: <paramref name="s"/> holds source rows from <paramref name="rowOffset"/> on, <paramref name="stride"/> bytes each.</summary>
+    static unsafe void Vertical(byte[] s, int stride, int rowOffset, byte[] d, int outH, int[] bounds, int[] coeffs, int ksize)
     {
-        int w = src.Width, stride = w * 3;
-        var dst = new RgbImage(w, outH);
-        byte[] s = src.Pixels, d = dst.Pixels;
-        for (int yy = 0; yy < outH; yy++)
+        fixed (byte* sp = s, dp = d)
+        fixed (int* cp = coeffs)
         {
-            int ymin = bounds[yy * 2] - rowOffset, ymax = bounds[yy * 2 + 1], k0 = yy * ksize;
-            int rowOut = yy * stride;
-            for (int xx = 0; xx < stride; xx++)
+            for (int yy = 0; yy < outH; yy++)
             {
-                long acc = 1 << (PrecisionBits - 1);
-                for (int y = 0; y < ymax; y++)
-                    acc += s[(y + ymin) * stride + xx] * (long)coeffs[k0 + y];
-                d[rowOut + xx] = Clip8(acc);
+                int ymin = bounds[yy * 2] - rowOffset, ymax = bounds[yy * 2 + 1];
+                int* k = cp + yy * ksize;
+                byte* rowIn = sp + (long)ymin * stride;
+                byte* rowOut = dp + (long)yy * stride;
+                int xx = 0;
+                if (Avx2.IsSupported)
+                {
+                    var half = Vector256.Create(1 << (PrecisionBits - 1));
+                    var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+                    for (; xx + 32 <= stride; xx += 32)
+                    {
+                        Vector256<int> a0 = half, a1 = half, a2 = half, a3 = half;
+                        byte* p = rowIn + xx;
+                        for (int y = 0; y < ymax; y++, p += stride)
+                        {
+                            var kv = Vector256.Create(k[y]);
+                            a0 = Avx2.Add(a0, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(p), kv));
+                            a1 = Avx2.Add(a1, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(p + 8), kv));
+                            a2 = Avx2.Add(a2, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(p + 16), kv));
+                            a3 = Avx2.Add(a3, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(p + 24), kv));
+                        }
+                        var s01 = Avx2.PackSignedSaturate(Avx2.ShiftRightArithmetic(a0, PrecisionBits), Avx2.ShiftRightArithmetic(a1, PrecisionBits));
+                        var s23 = Avx2.PackSignedSaturate(Avx2.ShiftRightArithmetic(a2, PrecisionBits), Avx2.ShiftRightArithmetic(a3, PrecisionBits));
+                        var bytes = Avx2.PackUnsignedSaturate(s01, s23);
+                        Avx.Store(rowOut + xx, Avx2.PermuteVar8x32(bytes.AsInt32(), order).AsByte());
+                    }
+                }
+                for (; xx < stride; xx++)
+                {
+                    int acc = 1 << (PrecisionBits - 1);
+                    byte* p = rowIn + xx;
+                    for (int y = 0; y < ymax; y++, p += stride)
+                        acc += *p * k[y];
+                    rowOut[xx] = Clip8(acc);
+                }
             }
         }
-        return dst;
     }
 }
