@@ -74,17 +74,101 @@ public static class ColorOps
     /// torchvision <c>adjust_hue</c> on PIL: RGB → HSV (PIL), hue byte += <c>np.uint8(hue_factor·255)</c> with uint8
     /// wrap-around, HSV → RGB (PIL). <paramref name="hueFactor"/> ∈ [−0.5, 0.5].
     /// </summary>
-    public static void AdjustHue(RgbImage image, double hueFactor)
+    public static unsafe void AdjustHue(RgbImage image, double hueFactor)
     {
         if (!(hueFactor >= -0.5 && hueFactor <= 0.5)) throw new ArgumentOutOfRangeException(nameof(hueFactor), hueFactor, "hue factor must be in [-0.5, 0.5]");
         // np.uint8(float): C conversion to an integer (truncation toward zero), then modulo 256.
         byte shift = unchecked((byte)(long)(hueFactor * 255));
-        var px = image.Pixels;
-        for (int i = 0; i < px.Length; i += 3)
+        var t = HueTables.Instance;
+        // Per pixel: RgbToHsv and HsvToRgb below, with every part that depends on fewer than three inputs looked up
+        // (tables made by those very functions, so the bytes are the same), no branches on the data.
+        fixed (byte* px0 = image.Pixels, hueT = t.Hue, satT = t.Sat, sixT = t.Sector)
+        fixed (float* fracT = t.Frac, fsT = t.Fs)
         {
-            RgbToHsv(px[i], px[i + 1], px[i + 2], out byte h, out byte s, out byte v);
-            h = unchecked((byte)(h + shift));
-            HsvToRgb(h, s, v, out px[i], out px[i + 1], out px[i + 2]);
+            byte* px = px0, end = px0 + image.Pixels.Length;
+            int* vals = stackalloc int[4];
+            for (; px < end; px += 3)
+            {
+                int r = px[0], g = px[1], b = px[2];
+                int maxc = Math.Max(r, Math.Max(g, b)), minc = Math.Min(r, Math.Min(g, b));
+                // rgb2hsv's branch (r max, else g max, else b max) and its two differences
+                int d1 = r == maxc ? maxc - b : g == maxc ? maxc - r : maxc - g;
+                int d2 = r == maxc ? maxc - g : g == maxc ? maxc - b : maxc - r;
+                int branch = r == maxc ? 0 : g == maxc ? 1 << 16 : 2 << 16;
+                int h = (byte)(hueT[branch | (d1 << 8) | d2] + shift);
+                int s = satT[(maxc << 8) | minc];
+                // hsv2rgb (s = 0 needs no branch: p = q = t = v then)
+                float f = fracT[h], fs = fsT[s];
+                float fsf = fs * f;
+                vals[0] = maxc;
+                vals[1] = RoundHalfAway(maxc * (1.0 - fs));
+                vals[2] = RoundHalfAway(maxc * (1.0 - fsf));
+                vals[3] = RoundHalfAway(maxc * (1.0 - fs * (1.0 - f)));
+                int perm = HueTables.Perm[sixT[h]];
+                px[0] = (byte)vals[perm & 3];
+                px[1] = (byte)vals[(perm >> 2) & 3];
+                px[2] = (byte)vals[(perm >> 4) & 3];
+            }
+        }
+    }
+
+    /// <summary><c>Math.Round(x, MidpointRounding.AwayFromZero)</c> for 0 ≤ x ≤ 255 (x − ⌊x⌋ is exact), clipped like hsv2rgb's CLIP8.</summary>
+    static int RoundHalfAway(double x)
+    {
+        double fl = Math.Floor(x);
+        int v = (int)fl + (x - fl >= 0.5 ? 1 : 0);
+        return v > 255 ? 255 : v;
+    }
+
+    /// <summary>Lookup tables of <see cref="AdjustHue"/>, built once from <see cref="RgbToHsv"/> / <see cref="HsvToRgb"/>'s own arithmetic.</summary>
+    sealed class HueTables
+    {
+        public static readonly HueTables Instance = new();
+
+        /// <summary>hsv2rgb's output order for sector i (0..5) as indices into {v, p, q, t}, 2 bits each (R, G, B).</summary>
+        public static readonly int[] Perm =
+        [
+            0 | 3 << 2 | 1 << 4, // v t p
+            2 | 0 << 2 | 1 << 4, // q v p
+            1 | 0 << 2 | 3 << 4, // p v t
+            1 | 2 << 2 | 0 << 4, // p q v
+            3 | 1 << 2 | 0 << 4, // t p v
+            0 | 1 << 2 | 2 << 4, // v p q
+        ];
+
+        /// <summary>
+        /// Hue byte by [branch][d1][d2]: rgb2hsv's h depends only on which channel is the maximum (r first, then g)
+        /// and on the two differences maxc − x it divides by cr = max(d1, d2); so it is evaluated with maxc = 255.
+        /// </summary>
+        public readonly byte[] Hue = new byte[3 << 16];
+        /// <summary>Saturation byte by [maxc][minc] (s = cr / maxc).</summary>
+        public readonly byte[] Sat = new byte[1 << 16];
+        /// <summary>Per hue byte: hsv2rgb's sector i % 6 and fraction f.</summary>
+        public readonly byte[] Sector = new byte[256];
+        public readonly float[] Frac = new float[256];
+        /// <summary>Per saturation byte: fs = s / 255 as a float.</summary>
+        public readonly float[] Fs = new float[256];
+
+        HueTables()
+        {
+            for (int d1 = 0; d1 < 256; d1++)
+                for (int d2 = 0; d2 < 256; d2++)
+                {
+                    int i = (d1 << 8) | d2;
+                    // branch r: d1 = maxc − b, d2 = maxc − g; branch g: d1 = maxc − r, d2 = maxc − b; branch b: d1 = maxc − g, d2 = maxc − r
+                    RgbToHsv(255, (byte)(255 - d2), (byte)(255 - d1), out Hue[i], out _, out _);
+                    RgbToHsv((byte)(255 - d1), 255, (byte)(255 - d2), out Hue[(1 << 16) | i], out _, out _);
+                    RgbToHsv((byte)(255 - d2), (byte)(255 - d1), 255, out Hue[(2 << 16) | i], out _, out _);
+                    // Sat[maxc = d1][minc = d2], meaningful for minc ≤ maxc
+                    if (d2 <= d1) RgbToHsv((byte)d1, (byte)d2, (byte)d2, out _, out Sat[i], out _);
+                }
+            for (int h = 0; h < 256; h++)
+            {
+                int i = (int)Math.Floor((float)h * 6.0 / 255.0);
+                Frac[h] = (float)((float)h * 6.0 / 255.0 - (float)i);
+                Sector[h] = (byte)(i % 6);
+            }
+            for (int s = 0; s < 256; s++) Fs[s] = (float)(s / 255.0);
         }
     }
 
