@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Soco.Imaging;
 
 /// <summary>
@@ -261,7 +264,10 @@ public static class ColorOps
 
     /// <summary>
     /// PIL <c>ImagingBoxBlur</c>: <paramref name="passes"/> horizontal passes, a transpose, as many horizontal passes
-    /// (i.e. vertical), a transpose back; the three channels of a pixel at once like PIL's 32-bit path.
+    /// (i.e. vertical), a transpose back; the three channels of a pixel at once like PIL's 32-bit path. Here every
+    /// pass runs down the columns (all the bytes of a row side by side, in SIMD lanes where the CPU has AVX2): the
+    /// vertical passes directly, the horizontal ones on the transposed image. Each column sees exactly PIL's line
+    /// arithmetic, so the bytes are PIL's.
     /// </summary>
     public static void BoxBlur(RgbImage image, float radius, int passes)
     {
@@ -270,12 +276,129 @@ public static class ColorOps
         uint ww = (uint)((float)(1u << 24) / (radius * 2 + 1));
         uint fw = ((1u << 24) - (uint)(ir * 2 + 1) * ww) / 2;
         var px = image.Pixels;
-        BlurRows(px, w, h, ir, ww, fw, passes);
-        var t = new byte[px.Length];
+        int n = px.Length;
+        var t = Scratch(ref blurT, n);
         Transpose(px, t, w, h);
-        BlurRows(t, h, w, ir, ww, fw, passes);
+        BlurColumns(t, h, w, ir, ww, fw, passes); // along the original rows
         Transpose(t, px, h, w);
+        BlurColumns(px, w, h, ir, ww, fw, passes);
     }
+
+    [ThreadStatic] static byte[]? blurT, blurA, blurB;
+
+    static byte[] Scratch(ref byte[]? buf, int n)
+    {
+        if (buf is null || buf.Length < n) buf = new byte[Math.Max(n, 1 << 16)];
+        return buf;
+    }
+
+    /// <summary>
+    /// <paramref name="passes"/> box-blur passes along the columns of the w×h RGB image in <paramref name="px"/>
+    /// (line length h), the result back in <paramref name="px"/>.
+    /// </summary>
+    static void BlurColumns(byte[] px, int w, int h, int radius, uint ww, uint fw, int passes)
+    {
+        if (passes <= 0) return;
+        int n = w * h * 3;
+        var a = Scratch(ref blurA, n);
+        var b = Scratch(ref blurB, n);
+        byte[] input = px;
+        for (int p = 0; p < passes; p++)
+        {
+            byte[] output = p == passes - 1 && input != px ? px : (input == a ? b : a);
+            ColumnBoxBlur(output, input, w * 3, h - 1, radius, ww, fw);
+            input = output;
+        }
+        if (input != px) Buffer.BlockCopy(input, 0, px, 0, n);
+    }
+
+    /// <summary>
+    /// BoxBlur.c <c>ImagingLineBoxBlur32</c> applied to every byte column of a <paramref name="stride"/>-byte-wide
+    /// image at once: line position y is row y; unsigned 32-bit arithmetic as in C. PIL's five edge loops are one
+    /// loop here: in each of them the subtracted / left index is max(y − r − 1, 0), the added one min(y + r, lasty)
+    /// and the right one min(y + r + 1, lasty).
+    /// </summary>
+    static unsafe void ColumnBoxBlur(byte[] output, byte[] input, int stride, int lasty, int radius, uint ww, uint fw)
+    {
+        int len = lasty + 1;
+        int edgeA = Math.Min(radius + 1, len);
+        int rest = radius - edgeA + 1;
+        const uint half = 1u << 23;
+        fixed (byte* inp = input, outp = output)
+        {
+            int x = 0;
+            if (Avx2.IsSupported)
+            {
+                var wwV = Vector256.Create(ww);
+                var fwV = Vector256.Create(fw);
+                var halfV = Vector256.Create(half);
+                var mask = Vector256.Create(0xFFu);
+                var r1 = Vector256.Create((uint)(radius + 1));
+                var restV = Vector256.Create(unchecked((uint)rest));
+                var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+                for (; x + 32 <= stride; x += 32)
+                {
+                    byte* col = inp + x;
+                    Vector256<uint> a0 = Avx2.MultiplyLow(Load(col, 0), r1), a1 = Avx2.MultiplyLow(Load(col + 8, 0), r1),
+                        a2 = Avx2.MultiplyLow(Load(col + 16, 0), r1), a3 = Avx2.MultiplyLow(Load(col + 24, 0), r1);
+                    for (int y = 0; y < edgeA - 1; y++)
+                    {
+                        byte* row = col + (long)y * stride;
+                        a0 = Avx2.Add(a0, Load(row, 0));
+                        a1 = Avx2.Add(a1, Load(row, 8));
+                        a2 = Avx2.Add(a2, Load(row, 16));
+                        a3 = Avx2.Add(a3, Load(row, 24));
+                    }
+                    byte* last = col + (long)lasty * stride;
+                    a0 = Avx2.Add(a0, Avx2.MultiplyLow(Load(last, 0), restV));
+                    a1 = Avx2.Add(a1, Avx2.MultiplyLow(Load(last, 8), restV));
+                    a2 = Avx2.Add(a2, Avx2.MultiplyLow(Load(last, 16), restV));
+                    a3 = Avx2.Add(a3, Avx2.MultiplyLow(Load(last, 24), restV));
+                    for (int y = 0; y <= lasty; y++)
+                    {
+                        byte* sub = col + (long)Math.Max(y - radius - 1, 0) * stride;
+                        byte* add = col + (long)Math.Min(y + radius, lasty) * stride;
+                        byte* right = col + (long)Math.Min(y + radius + 1, lasty) * stride;
+                        Vector256<uint> s0 = Load(sub, 0), s1 = Load(sub, 8), s2 = Load(sub, 16), s3 = Load(sub, 24);
+                        a0 = Avx2.Subtract(Avx2.Add(a0, Load(add, 0)), s0);
+                        a1 = Avx2.Subtract(Avx2.Add(a1, Load(add, 8)), s1);
+                        a2 = Avx2.Subtract(Avx2.Add(a2, Load(add, 16)), s2);
+                        a3 = Avx2.Subtract(Avx2.Add(a3, Load(add, 24)), s3);
+                        var o0 = Out(a0, s0, Load(right, 0), wwV, fwV, halfV, mask);
+                        var o1 = Out(a1, s1, Load(right, 8), wwV, fwV, halfV, mask);
+                        var o2 = Out(a2, s2, Load(right, 16), wwV, fwV, halfV, mask);
+                        var o3 = Out(a3, s3, Load(right, 24), wwV, fwV, halfV, mask);
+                        var bytes = Avx2.PackUnsignedSaturate(Avx2.PackSignedSaturate(o0, o1), Avx2.PackSignedSaturate(o2, o3));
+                        Avx.Store(outp + (long)y * stride + x, Avx2.PermuteVar8x32(bytes.AsInt32(), order).AsByte());
+                    }
+                }
+            }
+            unchecked
+            {
+                for (; x < stride; x++)
+                {
+                    byte* col = inp + x;
+                    uint acc = (uint)(col[0] * (radius + 1));
+                    for (int y = 0; y < edgeA - 1; y++) acc += col[(long)y * stride];
+                    acc += (uint)(col[(long)lasty * stride] * rest);
+                    for (int y = 0; y <= lasty; y++)
+                    {
+                        uint sub = col[(long)Math.Max(y - radius - 1, 0) * stride];
+                        uint add = col[(long)Math.Min(y + radius, lasty) * stride];
+                        uint right = col[(long)Math.Min(y + radius + 1, lasty) * stride];
+                        acc += add - sub;
+                        outp[(long)y * stride + x] = (byte)((acc * ww + (sub + right) * fw + half) >> 24);
+                    }
+                }
+            }
+        }
+    }
+
+    static unsafe Vector256<uint> Load(byte* p, int offset) => Avx2.ConvertToVector256Int32(p + offset).AsUInt32();
+
+    /// <summary>(acc·ww + (sub + right)·fw + ½) &gt;&gt; 24, truncated to a byte like C's store to UINT8 (as int lanes, ≤ 255).</summary>
+    static Vector256<int> Out(Vector256<uint> acc, Vector256<uint> sub, Vector256<uint> right, Vector256<uint> ww, Vector256<uint> fw, Vector256<uint> half, Vector256<uint> mask) =>
+        Avx2.And(Avx2.ShiftRightLogical(Avx2.Add(Avx2.Add(Avx2.MultiplyLow(acc, ww), Avx2.MultiplyLow(Avx2.Add(sub, right), fw)), half), 24), mask).AsInt32();
 
     static unsafe void Transpose(byte[] src, byte[] dst, int w, int h)
     {
@@ -291,64 +414,6 @@ public static class ColorOps
                             d[1] = s[1];
                             d[2] = s[2];
                         }
-    }
-
-    static void BlurRows(byte[] px, int w, int h, int radius, uint ww, uint fw, int passes)
-    {
-        var a = new byte[w * 3];
-        var b = new byte[w * 3];
-        int edgeA = Math.Min(radius + 1, w), edgeB = Math.Max(w - radius - 1, 0);
-        for (int y = 0; y < h; y++)
-        {
-            var row = px.AsSpan(y * w * 3, w * 3);
-            row.CopyTo(a);
-            for (int p = 0; p < passes; p++)
-            {
-                LineBoxBlur(b, a, w - 1, radius, edgeA, edgeB, ww, fw);
-                (a, b) = (b, a);
-            }
-            a.CopyTo(row);
-        }
-    }
-
-    /// <summary>
-    /// BoxBlur.c <c>ImagingLineBoxBlur32</c> on RGB pixels, unsigned 32-bit arithmetic as in C. PIL's five edge
-    /// loops are one loop here: in each of them the subtracted / left index is max(x − r − 1, 0), the added one
-    /// min(x + r, lastx) and the right one min(x + r + 1, lastx) (edgeA = min(r + 1, w), edgeB = max(w − r − 1, 0)).
-    /// </summary>
-    static unsafe void LineBoxBlur(byte[] lineOut, byte[] lineIn, int lastx, int radius, int edgeA, int edgeB, uint ww, uint fw)
-    {
-        unchecked
-        {
-            fixed (byte* inp = lineIn, outp = lineOut)
-            {
-                uint a0 = (uint)(inp[0] * (radius + 1)), a1 = (uint)(inp[1] * (radius + 1)), a2 = (uint)(inp[2] * (radius + 1));
-                for (int x = 0; x < edgeA - 1; x++)
-                {
-                    a0 += inp[3 * x];
-                    a1 += inp[3 * x + 1];
-                    a2 += inp[3 * x + 2];
-                }
-                int rest = radius - edgeA + 1, l3 = 3 * lastx;
-                a0 += (uint)(inp[l3] * rest);
-                a1 += (uint)(inp[l3 + 1] * rest);
-                a2 += (uint)(inp[l3 + 2] * rest);
-                const uint half = 1u << 23;
-                for (int x = 0; x <= lastx; x++)
-                {
-                    byte* sub = inp + 3 * Math.Max(x - radius - 1, 0);
-                    byte* add = inp + 3 * Math.Min(x + radius, lastx);
-                    byte* right = inp + 3 * Math.Min(x + radius + 1, lastx);
-                    a0 += (uint)(add[0] - sub[0]);
-                    a1 += (uint)(add[1] - sub[1]);
-                    a2 += (uint)(add[2] - sub[2]);
-                    byte* o = outp + 3 * x;
-                    o[0] = (byte)((a0 * ww + (uint)(sub[0] + right[0]) * fw + half) >> 24);
-                    o[1] = (byte)((a1 * ww + (uint)(sub[1] + right[1]) * fw + half) >> 24);
-                    o[2] = (byte)((a2 * ww + (uint)(sub[2] + right[2]) * fw + half) >> 24);
-                }
-            }
-        }
     }
 
     /// <summary>ImageNet mean and std of torchvision's <c>Normalize</c> in SoCo (float32).</summary>
