@@ -40,13 +40,17 @@ public static class ImageDecoder
     }
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="nameForMessages"/> names it in errors.</summary>
-    public static RgbImage Decode(byte[] data, string nameForMessages, DecodeOptions? options = null)
+    public static RgbImage Decode(byte[] data, string nameForMessages, DecodeOptions? options = null) =>
+        Decode(data, nameForMessages, options, allowNativeJpeg: true);
+
+    /// <summary>As above; <paramref name="allowNativeJpeg"/> false always takes the SkiaSharp path (tests compare the two).</summary>
+    internal static RgbImage Decode(byte[] data, string nameForMessages, DecodeOptions? options, bool allowNativeJpeg)
     {
         ArgumentNullException.ThrowIfNull(data);
         options ??= DecodeOptions.Default;
         try
         {
-            return DecodeCore(data, options);
+            return DecodeCore(data, options, allowNativeJpeg);
         }
         catch (BadImageDataException e)
         {
@@ -88,7 +92,7 @@ public static class ImageDecoder
         }
     }
 
-    private static RgbImage DecodeCore(byte[] data, DecodeOptions options)
+    private static RgbImage DecodeCore(byte[] data, DecodeOptions options, bool allowNativeJpeg)
     {
         string fmt = Sniff(data);
 
@@ -110,6 +114,10 @@ public static class ImageDecoder
             long riff = BitConverter.ToUInt32(data, 4) + 8L;
             if (data.Length < riff) throw new BadImageDataException("truncated WebP (data ends before the image is complete)");
         }
+
+        else if (fmt == "JPEG" && allowNativeJpeg && !options.ApplyExifOrientation && JpegStructure.ReachesEoi(data) &&
+                 NativeJpeg.TryDecode(data, (w, h) => CheckSize(w, h, options)) is { } fast)
+            return fast;
 
         using var skData = SKData.CreateCopy(data);
         using var codec = SKCodec.Create(skData) ?? throw new BadImageDataException(CannotOpenReason(data, fmt));
