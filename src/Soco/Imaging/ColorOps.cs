@@ -87,8 +87,10 @@ public static class ColorOps
         // (tables made by those very functions, so the bytes are the same), no branches on the data.
         fixed (byte* px0 = image.Pixels, hueT = t.Hue, satT = t.Sat, sixT = t.Sector)
         fixed (float* fracT = t.Frac, fsT = t.Fs)
+        fixed (int* sectorT = t.SectorInt)
         {
             byte* px = px0, end = px0 + image.Pixels.Length;
+            if (Avx2.IsSupported) px = HueAvx2(px, end, shift, hueT, satT, fracT, fsT, sectorT);
             int* vals = stackalloc int[4];
             for (; px < end; px += 3)
             {
@@ -113,6 +115,103 @@ public static class ColorOps
                 px[2] = (byte)vals[(perm >> 4) & 3];
             }
         }
+    }
+
+    /// <summary>
+    /// <see cref="AdjustHue"/>'s loop, 8 pixels at a time (AVX2): the same table lookups (gathers) and the same
+    /// float / double operations lane by lane, so the same bytes. Returns where the scalar loop goes on.
+    /// </summary>
+    static unsafe byte* HueAvx2(byte* px, byte* end, byte shift, byte* hueT, byte* satT, float* fracT, float* fsT, int* sectorT)
+    {
+        var shR = LaneShuffle(0, 3, 6, 9);
+        var shG = LaneShuffle(1, 4, 7, 10);
+        var shB = LaneShuffle(2, 5, 8, 11);
+        var outMask = Vector256.Create((byte)0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 128, 128, 128, 128,
+            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 128, 128, 128, 128);
+        var low8 = Vector256.Create(0xFF);
+        var shiftV = Vector256.Create((int)shift);
+        var cap = Vector256.Create(255);
+        var branchG = Vector256.Create(1 << 16);
+        var branchB = Vector256.Create(2 << 16);
+        // 8 pixels are 24 bytes; the second 16-byte load reads 4 bytes further
+        for (; px + 28 <= end; px += 24)
+        {
+            var raw = Vector256.Create(Vector128.Load(px), Vector128.Load(px + 12));
+            var r = Avx2.Shuffle(raw, shR).AsInt32();
+            var g = Avx2.Shuffle(raw, shG).AsInt32();
+            var b = Avx2.Shuffle(raw, shB).AsInt32();
+            var maxc = Avx2.Max(r, Avx2.Max(g, b));
+            var minc = Avx2.Min(r, Avx2.Min(g, b));
+            var isR = Avx2.CompareEqual(r, maxc);
+            var isG = Avx2.AndNot(isR, Avx2.CompareEqual(g, maxc));
+            Vector256<int> mr = Avx2.Subtract(maxc, r), mg = Avx2.Subtract(maxc, g), mb = Avx2.Subtract(maxc, b);
+            var d1 = Avx2.BlendVariable(Avx2.BlendVariable(mg, mr, isG), mb, isR);
+            var d2 = Avx2.BlendVariable(Avx2.BlendVariable(mr, mb, isG), mg, isR);
+            var branch = Avx2.AndNot(isR, Avx2.BlendVariable(branchB, branchG, isG));
+            var idx = Avx2.Or(branch, Avx2.Or(Avx2.ShiftLeftLogical(d1, 8), d2));
+            var hue = Avx2.And(Avx2.GatherVector256((int*)hueT, idx, 1), low8);
+            var h = Avx2.And(Avx2.Add(hue, shiftV), low8);
+            var sat = Avx2.And(Avx2.GatherVector256((int*)satT, Avx2.Or(Avx2.ShiftLeftLogical(maxc, 8), minc), 1), low8);
+            var f = Avx2.GatherVector256(fracT, h, 4);
+            var fs = Avx2.GatherVector256(fsT, sat, 4);
+            var sector = Avx2.GatherVector256(sectorT, h, 4);
+            // fsf = fs·f: a float product (exact in double, rounded once to float, as the float multiply rounds it)
+            var fsf = Avx.Multiply(fs, f);
+            var (p0, q0, t0) = HsvParts(maxc.GetLower(), fs.GetLower(), f.GetLower(), fsf.GetLower());
+            var (p1, q1, t1) = HsvParts(maxc.GetUpper(), fs.GetUpper(), f.GetUpper(), fsf.GetUpper());
+            var p = Avx2.Min(Vector256.Create(p0, p1), cap);
+            var q = Avx2.Min(Vector256.Create(q0, q1), cap);
+            var tt = Avx2.Min(Vector256.Create(t0, t1), cap);
+            var e0 = Avx2.CompareEqual(sector, Vector256<int>.Zero);
+            var e1 = Avx2.CompareEqual(sector, Vector256.Create(1));
+            var e2 = Avx2.CompareEqual(sector, Vector256.Create(2));
+            var e3 = Avx2.CompareEqual(sector, Vector256.Create(3));
+            var e4 = Avx2.CompareEqual(sector, Vector256.Create(4));
+            var e5 = Avx2.CompareEqual(sector, Vector256.Create(5));
+            // sector: 0 (v t p), 1 (q v p), 2 (p v t), 3 (p q v), 4 (t p v), 5 (v p q)
+            var ro = Avx2.BlendVariable(Avx2.BlendVariable(Avx2.BlendVariable(p, tt, e4), q, e1), maxc, Avx2.Or(e0, e5));
+            var go = Avx2.BlendVariable(Avx2.BlendVariable(Avx2.BlendVariable(p, tt, e0), maxc, Avx2.Or(e1, e2)), q, e3);
+            var bo = Avx2.BlendVariable(Avx2.BlendVariable(Avx2.BlendVariable(p, tt, e2), maxc, Avx2.Or(e3, e4)), q, e5);
+            var rgb = Avx2.Or(ro, Avx2.Or(Avx2.ShiftLeftLogical(go, 8), Avx2.ShiftLeftLogical(bo, 16)));
+            var packed = Avx2.Shuffle(rgb.AsByte(), outMask);
+            var lo = packed.GetLower().AsUInt64();
+            var hi = packed.GetUpper().AsUInt64();
+            *(ulong*)px = lo.ToScalar();
+            *(uint*)(px + 8) = lo.AsUInt32().GetElement(2);
+            *(ulong*)(px + 12) = hi.ToScalar();
+            *(uint*)(px + 20) = hi.AsUInt32().GetElement(2);
+        }
+        return px;
+    }
+
+    /// <summary>A pshufb mask taking bytes a, b, c, d of each 128-bit lane into the low byte of its four ints.</summary>
+    static Vector256<byte> LaneShuffle(byte a, byte b, byte c, byte d)
+    {
+        const byte z = 128;
+        var l = Vector128.Create(a, z, z, z, b, z, z, z, c, z, z, z, d, z, z, z);
+        return Vector256.Create(l, l);
+    }
+
+    /// <summary>hsv2rgb's p, q, t for four pixels: round-half-away of v·(1 − fs), v·(1 − fs·f), v·(1 − fs·(1 − f)) in double.</summary>
+    static (Vector128<int> P, Vector128<int> Q, Vector128<int> T) HsvParts(Vector128<int> v, Vector128<float> fs, Vector128<float> f, Vector128<float> fsf)
+    {
+        var one = Vector256.Create(1.0);
+        var vd = Avx.ConvertToVector256Double(v);
+        var fsd = Avx.ConvertToVector256Double(fs);
+        var fd = Avx.ConvertToVector256Double(f);
+        var fsfd = Avx.ConvertToVector256Double(fsf);
+        var p = RoundHalfAway(Avx.Multiply(vd, Avx.Subtract(one, fsd)));
+        var q = RoundHalfAway(Avx.Multiply(vd, Avx.Subtract(one, fsfd)));
+        var t = RoundHalfAway(Avx.Multiply(vd, Avx.Subtract(one, Avx.Multiply(fsd, Avx.Subtract(one, fd)))));
+        return (p, q, t);
+    }
+
+    /// <summary>Round half away from zero for x ≥ 0 (x − ⌊x⌋ is exact), as int32.</summary>
+    static Vector128<int> RoundHalfAway(Vector256<double> x)
+    {
+        var fl = Avx.Floor(x);
+        var up = Avx.And(Avx.CompareGreaterThanOrEqual(Avx.Subtract(x, fl), Vector256.Create(0.5)), Vector256.Create(1.0));
+        return Avx.ConvertToVector128Int32WithTruncation(Avx.Add(fl, up));
     }
 
     /// <summary><c>Math.Round(x, MidpointRounding.AwayFromZero)</c> for 0 ≤ x ≤ 255 (x − ⌊x⌋ is exact), clipped like hsv2rgb's CLIP8.</summary>
@@ -143,11 +242,12 @@ public static class ColorOps
         /// Hue byte by [branch][d1][d2]: rgb2hsv's h depends only on which channel is the maximum (r first, then g)
         /// and on the two differences maxc − x it divides by cr = max(d1, d2); so it is evaluated with maxc = 255.
         /// </summary>
-        public readonly byte[] Hue = new byte[3 << 16];
+        public readonly byte[] Hue = new byte[(3 << 16) + 4]; // + 4: a 32-bit gather reads 3 bytes on
         /// <summary>Saturation byte by [maxc][minc] (s = cr / maxc).</summary>
-        public readonly byte[] Sat = new byte[1 << 16];
+        public readonly byte[] Sat = new byte[(1 << 16) + 4];
         /// <summary>Per hue byte: hsv2rgb's sector i % 6 and fraction f.</summary>
         public readonly byte[] Sector = new byte[256];
+        public readonly int[] SectorInt = new int[256];
         public readonly float[] Frac = new float[256];
         /// <summary>Per saturation byte: fs = s / 255 as a float.</summary>
         public readonly float[] Fs = new float[256];
@@ -170,6 +270,7 @@ public static class ColorOps
                 int i = (int)Math.Floor((float)h * 6.0 / 255.0);
                 Frac[h] = (float)((float)h * 6.0 / 255.0 - (float)i);
                 Sector[h] = (byte)(i % 6);
+                SectorInt[h] = i % 6;
             }
             for (int s = 0; s < 256; s++) Fs[s] = (float)(s / 255.0);
         }
