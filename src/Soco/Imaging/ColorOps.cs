@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -46,20 +47,47 @@ public static class ColorOps
     public static void AdjustContrast(RgbImage image, double factor)
     {
         var px = image.Pixels;
-        long sum = 0;
-        for (int i = 0; i < px.Length; i += 3) sum += Luma(px[i], px[i + 1], px[i + 2]);
+        long sum = LumaSum(px);
         double mean = (double)sum / (px.Length / 3);
         BlendConstant(image, (float)factor, (byte)(int)(mean + 0.5));
     }
 
     /// <summary>torchvision <c>adjust_saturation</c>: <c>ImageEnhance.Color</c>, blending with the image's own luma.</summary>
-    public static void AdjustSaturation(RgbImage image, double factor)
+    public static unsafe void AdjustSaturation(RgbImage image, double factor)
     {
         float alpha = (float)factor;
         if (alpha == 1.0f) return;
         var px = image.Pixels;
         bool interpolate = alpha >= 0 && alpha <= 1.0f;
-        for (int i = 0; i < px.Length; i += 3)
+        int i = 0;
+        if (Avx2.IsSupported && alpha != 0.0f)
+            fixed (byte* p0 = px)
+            {
+                var a = Vector256.Create(alpha);
+                var zero = Vector256<float>.Zero;
+                var top = Vector256.Create(255.0f);
+                var low8 = Vector256.Create(0xFF);
+                // Blend per lane: t = l + alpha·(v − l) in float, then truncation (interpolation: (byte)(int)t;
+                // extrapolation: clipped to [0, 255] first, which gives the same as Blend's comparisons)
+                // interpolation: (byte)(int)t, i.e. the low byte; extrapolation: clipped to [0, 255] first
+                var lo = interpolate ? Vector256.Create(float.MinValue) : zero;
+                var hi = interpolate ? Vector256.Create(float.MaxValue) : top;
+                var keep = interpolate ? low8 : Vector256.Create(-1);
+                for (; i + 28 <= px.Length; i += 24)
+                {
+                    Load8(p0 + i, out var r, out var g, out var b);
+                    var l = Luma8(r, g, b);
+                    var lf = Avx.ConvertToVector256Single(l);
+                    var tr = Avx.Add(lf, Avx.Multiply(a, Avx.ConvertToVector256Single(Avx2.Subtract(r, l))));
+                    var tg = Avx.Add(lf, Avx.Multiply(a, Avx.ConvertToVector256Single(Avx2.Subtract(g, l))));
+                    var tb = Avx.Add(lf, Avx.Multiply(a, Avx.ConvertToVector256Single(Avx2.Subtract(b, l))));
+                    Store8(p0 + i,
+                        Avx2.And(Avx.ConvertToVector256Int32WithTruncation(Avx.Min(Avx.Max(tr, lo), hi)), keep),
+                        Avx2.And(Avx.ConvertToVector256Int32WithTruncation(Avx.Min(Avx.Max(tg, lo), hi)), keep),
+                        Avx2.And(Avx.ConvertToVector256Int32WithTruncation(Avx.Min(Avx.Max(tb, lo), hi)), keep));
+                }
+            }
+        for (; i < px.Length; i += 3)
         {
             byte l = Luma(px[i], px[i + 1], px[i + 2]);
             if (alpha == 0.0f)
@@ -71,6 +99,62 @@ public static class ColorOps
             px[i + 1] = Blend(l, px[i + 1], alpha, interpolate);
             px[i + 2] = Blend(l, px[i + 2], alpha, interpolate);
         }
+    }
+
+    /// <summary>8 interleaved RGB pixels (24 bytes; reads 28) as three int vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void Load8(byte* p, out Vector256<int> r, out Vector256<int> g, out Vector256<int> b)
+    {
+        const byte z = 128;
+        var raw = Vector256.Create(Vector128.Load(p), Vector128.Load(p + 12));
+        r = Avx2.Shuffle(raw, Vector256.Create((byte)0, z, z, z, 3, z, z, z, 6, z, z, z, 9, z, z, z, 0, z, z, z, 3, z, z, z, 6, z, z, z, 9, z, z, z)).AsInt32();
+        g = Avx2.Shuffle(raw, Vector256.Create((byte)1, z, z, z, 4, z, z, z, 7, z, z, z, 10, z, z, z, 1, z, z, z, 4, z, z, z, 7, z, z, z, 10, z, z, z)).AsInt32();
+        b = Avx2.Shuffle(raw, Vector256.Create((byte)2, z, z, z, 5, z, z, z, 8, z, z, z, 11, z, z, z, 2, z, z, z, 5, z, z, z, 8, z, z, z, 11, z, z, z)).AsInt32();
+    }
+
+    /// <summary>Writes 8 RGB pixels (exactly 24 bytes) from three int vectors holding 0..255.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void Store8(byte* p, Vector256<int> r, Vector256<int> g, Vector256<int> b)
+    {
+        var rgb = Avx2.Or(r, Avx2.Or(Avx2.ShiftLeftLogical(g, 8), Avx2.ShiftLeftLogical(b, 16)));
+        var packed = Avx2.Shuffle(rgb.AsByte(), Vector256.Create((byte)0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 128, 128, 128, 128,
+            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 128, 128, 128, 128));
+        var lo = packed.GetLower().AsUInt64();
+        var hi = packed.GetUpper().AsUInt64();
+        *(ulong*)p = lo.ToScalar();
+        *(uint*)(p + 8) = lo.AsUInt32().GetElement(2);
+        *(ulong*)(p + 12) = hi.ToScalar();
+        *(uint*)(p + 20) = hi.AsUInt32().GetElement(2);
+    }
+
+    /// <summary><see cref="Luma"/> on 8 lanes (int arithmetic, no overflow: at most 255·65536 + 0x8000).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<int> Luma8(Vector256<int> r, Vector256<int> g, Vector256<int> b) =>
+        Avx2.ShiftRightLogical(Avx2.Add(Avx2.Add(Avx2.MultiplyLow(r, Vector256.Create(19595)), Avx2.MultiplyLow(g, Vector256.Create(38470))),
+            Avx2.Add(Avx2.MultiplyLow(b, Vector256.Create(7471)), Vector256.Create(0x8000))), 16);
+
+    /// <summary>Sum of <see cref="Luma"/> over all pixels.</summary>
+    static unsafe long LumaSum(byte[] px)
+    {
+        long sum = 0;
+        int i = 0;
+        if (Avx2.IsSupported)
+            fixed (byte* p0 = px)
+            {
+                while (i + 28 <= px.Length)
+                {
+                    // at most 4096 × 255 per lane before it is added to the long
+                    var acc = Vector256<int>.Zero;
+                    for (int k = 0; k < 4096 && i + 28 <= px.Length; k++, i += 24)
+                    {
+                        Load8(p0 + i, out var r, out var g, out var b);
+                        acc = Avx2.Add(acc, Luma8(r, g, b));
+                    }
+                    sum += Vector256.Sum(acc);
+                }
+            }
+        for (; i < px.Length; i += 3) sum += Luma(px[i], px[i + 1], px[i + 2]);
+        return sum;
     }
 
     /// <summary>
@@ -123,11 +207,6 @@ public static class ColorOps
     /// </summary>
     static unsafe byte* HueAvx2(byte* px, byte* end, byte shift, byte* hueT, byte* satT, float* fracT, float* fsT, int* sectorT)
     {
-        var shR = LaneShuffle(0, 3, 6, 9);
-        var shG = LaneShuffle(1, 4, 7, 10);
-        var shB = LaneShuffle(2, 5, 8, 11);
-        var outMask = Vector256.Create((byte)0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 128, 128, 128, 128,
-            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 128, 128, 128, 128);
         var low8 = Vector256.Create(0xFF);
         var shiftV = Vector256.Create((int)shift);
         var cap = Vector256.Create(255);
@@ -136,10 +215,7 @@ public static class ColorOps
         // 8 pixels are 24 bytes; the second 16-byte load reads 4 bytes further
         for (; px + 28 <= end; px += 24)
         {
-            var raw = Vector256.Create(Vector128.Load(px), Vector128.Load(px + 12));
-            var r = Avx2.Shuffle(raw, shR).AsInt32();
-            var g = Avx2.Shuffle(raw, shG).AsInt32();
-            var b = Avx2.Shuffle(raw, shB).AsInt32();
+            Load8(px, out var r, out var g, out var b);
             var maxc = Avx2.Max(r, Avx2.Max(g, b));
             var minc = Avx2.Min(r, Avx2.Min(g, b));
             var isR = Avx2.CompareEqual(r, maxc);
@@ -172,14 +248,7 @@ public static class ColorOps
             var ro = Avx2.BlendVariable(Avx2.BlendVariable(Avx2.BlendVariable(p, tt, e4), q, e1), maxc, Avx2.Or(e0, e5));
             var go = Avx2.BlendVariable(Avx2.BlendVariable(Avx2.BlendVariable(p, tt, e0), maxc, Avx2.Or(e1, e2)), q, e3);
             var bo = Avx2.BlendVariable(Avx2.BlendVariable(Avx2.BlendVariable(p, tt, e2), maxc, Avx2.Or(e3, e4)), q, e5);
-            var rgb = Avx2.Or(ro, Avx2.Or(Avx2.ShiftLeftLogical(go, 8), Avx2.ShiftLeftLogical(bo, 16)));
-            var packed = Avx2.Shuffle(rgb.AsByte(), outMask);
-            var lo = packed.GetLower().AsUInt64();
-            var hi = packed.GetUpper().AsUInt64();
-            *(ulong*)px = lo.ToScalar();
-            *(uint*)(px + 8) = lo.AsUInt32().GetElement(2);
-            *(ulong*)(px + 12) = hi.ToScalar();
-            *(uint*)(px + 20) = hi.AsUInt32().GetElement(2);
+            Store8(px, ro, go, bo);
         }
         return px;
     }
@@ -193,6 +262,7 @@ public static class ColorOps
     }
 
     /// <summary>hsv2rgb's p, q, t for four pixels: round-half-away of v·(1 − fs), v·(1 − fs·f), v·(1 − fs·(1 − f)) in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static (Vector128<int> P, Vector128<int> Q, Vector128<int> T) HsvParts(Vector128<int> v, Vector128<float> fs, Vector128<float> f, Vector128<float> fsf)
     {
         var one = Vector256.Create(1.0);
@@ -207,6 +277,7 @@ public static class ColorOps
     }
 
     /// <summary>Round half away from zero for x ≥ 0 (x − ⌊x⌋ is exact), as int32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector128<int> RoundHalfAway(Vector256<double> x)
     {
         var fl = Avx.Floor(x);
@@ -331,10 +402,19 @@ public static class ColorOps
     static byte Clip8(int v) => v <= 0 ? (byte)0 : v >= 255 ? (byte)255 : (byte)v;
 
     /// <summary>torchvision <c>rgb_to_grayscale(img, 3)</c> on PIL: <c>convert('L')</c> replicated into 3 channels.</summary>
-    public static void Grayscale(RgbImage image)
+    public static unsafe void Grayscale(RgbImage image)
     {
         var px = image.Pixels;
-        for (int i = 0; i < px.Length; i += 3)
+        int i = 0;
+        if (Avx2.IsSupported)
+            fixed (byte* p0 = px)
+                for (; i + 28 <= px.Length; i += 24)
+                {
+                    Load8(p0 + i, out var r, out var g, out var b);
+                    var l = Luma8(r, g, b);
+                    Store8(p0 + i, l, l, l);
+                }
+        for (; i < px.Length; i += 3)
             px[i] = px[i + 1] = px[i + 2] = Luma(px[i], px[i + 1], px[i + 2]);
     }
 
