@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text;
 using SkiaSharp;
@@ -128,10 +129,24 @@ public static class ImageDecoder
         bool gray = info.ColorType == SKColorType.Gray8;
         // no colour space: Skia applies no colour management (PIL applies none either); unpremultiplied: the colour
         // under alpha < 255 is kept as stored, alpha is then simply dropped.
+        int bpp = gray ? 1 : 4;
+        int bufLength = checked(info.Width * info.Height * bpp);
+        // a pooled buffer: the decoded pixels are copied (RGBA → RGB) into the image right after
+        var buf = ArrayPool<byte>.Shared.Rent(bufLength);
+        try
+        {
+            return DecodeWithSkia(codec, data, fmt, info, gray, bpp, buf, bufLength, options);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+        }
+    }
+
+    private static RgbImage DecodeWithSkia(SKCodec codec, byte[] data, string fmt, SKImageInfo info, bool gray, int bpp, byte[] buf, int bufLength, DecodeOptions options)
+    {
         var dst = new SKImageInfo(info.Width, info.Height, gray ? SKColorType.Gray8 : SKColorType.Rgba8888,
             gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
-        int bpp = gray ? 1 : 4;
-        var buf = new byte[checked((long)info.Width * info.Height * bpp)];
         SKCodecResult result;
         var handle = GCHandle.Alloc(buf, GCHandleType.Pinned);
         try
@@ -161,7 +176,7 @@ public static class ImageDecoder
             throw new BadImageDataException("truncated JPEG (data ends before the image is complete)");
 
         var img = new RgbImage(info.Width, info.Height);
-        if (gray) ExpandGray(buf, img.Pixels);
+        if (gray) ExpandGray(buf, bufLength, img.Pixels);
         else DropAlpha(buf, img.Pixels);
 
         if (options.ApplyExifOrientation && codec.EncodedOrigin != SKEncodedOrigin.TopLeft)
@@ -169,11 +184,11 @@ public static class ImageDecoder
         return img;
     }
 
-    private static unsafe void ExpandGray(byte[] src, byte[] dst)
+    private static unsafe void ExpandGray(byte[] src, int length, byte[] dst)
     {
         fixed (byte* s0 = src, d0 = dst)
         {
-            byte* s = s0, d = d0, end = s0 + src.Length;
+            byte* s = s0, d = d0, end = s0 + length;
             for (; s < end; s++, d += 3) d[0] = d[1] = d[2] = *s;
         }
     }
