@@ -121,8 +121,14 @@ public static class PilResize
     {
         byte[] s = src.Pixels;
         int inStride = src.Width * 3, outStride = outW * 3;
+        // The SIMD loop reads a window of the same length (the longest tap count) for every output pixel, so its
+        // trip count never varies: windows are moved left where they would pass the row's end, and the weights
+        // re-indexed, with 0 for the taps a pixel does not have (adding 0·byte changes no sum).
+        int win = 0;
+        for (int xx = 0; xx < outW; xx++) win = Math.Max(win, bounds[2 * xx + 1]);
+        var (winStart, winCoeffs) = Windows(bounds, coeffs, ksize, outW, win, src.Width);
         fixed (byte* sp = s, dp = d)
-        fixed (int* bp = bounds, cp = coeffs)
+        fixed (int* bp = bounds, cp = coeffs, wp = winStart, kp = winCoeffs)
         {
             for (int y = 0; y < rows; y++)
             {
@@ -135,21 +141,21 @@ public static class PilResize
                     bool lastRow = y + rowStart == src.Height - 1;
                     int simdEnd = outW;
                     if (lastRow)
-                        while (simdEnd > 0 && bp[2 * (simdEnd - 1)] + bp[2 * (simdEnd - 1) + 1] >= src.Width) simdEnd--;
+                        while (simdEnd > 0 && wp[simdEnd - 1] + win >= src.Width) simdEnd--;
+                    var half = Vector128.Create(1 << (PrecisionBits - 1));
                     for (; xx < simdEnd; xx++)
                     {
-                        int xmin = bp[xx * 2], xmax = bp[xx * 2 + 1];
-                        int* k = cp + xx * ksize;
-                        byte* p = rowIn + xmin * 3;
-                        var acc = Vector128.Create(1 << (PrecisionBits - 1));
+                        int* k = kp + xx * win;
+                        byte* p = rowIn + wp[xx] * 3;
+                        var acc = half;
                         int x = 0;
-                        for (; x + 1 < xmax; x += 2, p += 6)
+                        for (; x + 1 < win; x += 2, p += 6)
                         {
                             var v0 = Sse41.ConvertToVector128Int32(p);
                             var v1 = Sse41.ConvertToVector128Int32(p + 3);
                             acc = Sse2.Add(acc, Sse2.Add(Sse41.MultiplyLow(v0, Vector128.Create(k[x])), Sse41.MultiplyLow(v1, Vector128.Create(k[x + 1]))));
                         }
-                        if (x < xmax)
+                        if (x < win)
                             acc = Sse2.Add(acc, Sse41.MultiplyLow(Sse41.ConvertToVector128Int32(p), Vector128.Create(k[x])));
                         acc = Sse2.ShiftRightArithmetic(acc, PrecisionBits);
                         var sh = Sse2.PackSignedSaturate(acc, acc);
@@ -178,6 +184,29 @@ public static class PilResize
                 }
             }
         }
+    }
+
+    [ThreadStatic] static int[]? winStartScratch, winCoeffScratch;
+
+    /// <summary>Per output pixel the first source pixel of its <paramref name="win"/>-tap window and the weights re-indexed to it.</summary>
+    static (int[] Start, int[] Coeffs) Windows(int[] bounds, int[] coeffs, int ksize, int outW, int win, int inSize)
+    {
+        var start = winStartScratch;
+        if (start is null || start.Length < outW) winStartScratch = start = new int[Math.Max(outW, 1024)];
+        var k = winCoeffScratch;
+        if (k is null || k.Length < outW * win) winCoeffScratch = k = new int[Math.Max(outW * win, 8192)];
+        for (int xx = 0; xx < outW; xx++)
+        {
+            int xmin = bounds[2 * xx], count = bounds[2 * xx + 1];
+            int s0 = Math.Min(xmin, inSize - win), shift = xmin - s0;
+            start[xx] = s0;
+            for (int j = 0; j < win; j++)
+            {
+                int t = j - shift;
+                k[xx * win + j] = t >= 0 && t < count ? coeffs[xx * ksize + t] : 0;
+            }
+        }
+        return (start, k);
     }
 
     /// <summary>Vertical pass: <paramref name="s"/> holds source rows from <paramref name="rowOffset"/> on, <paramref name="stride"/> bytes each.</summary>
