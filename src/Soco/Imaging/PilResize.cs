@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -130,7 +131,22 @@ public static class PilResize
         fixed (byte* sp = s, dp = d)
         fixed (int* bp = bounds, cp = coeffs, wp = winStart, kp = winCoeffs)
         {
-            for (int y = 0; y < rows; y++)
+            int y = 0;
+            if (Avx2.IsSupported && rows >= 8)
+            {
+                // Eight rows at a time, one row per int lane (see HorizontalBlock8).
+                int bStart = wp[0] * 3, bEnd = (wp[outW - 1] + win) * 3;
+                int tLen = (bEnd - bStart + 16) * 8;
+                var t = blockIn;
+                if (t is null || t.Length < tLen) blockIn = t = new byte[Math.Max(tLen, 1 << 15)];
+                var to = blockOut;
+                if (to is null || to.Length < outStride * 8 + 32) blockOut = to = new byte[Math.Max(outStride * 8 + 32, 1 << 14)];
+                fixed (byte* tp = t, op = to)
+                    for (; y + 8 <= rows; y += 8)
+                        HorizontalBlock8(sp + (long)(y + rowStart) * inStride, inStride, dp + (long)y * outStride, outStride, outW,
+                            wp, kp, win, bStart, bEnd, tp, op);
+            }
+            for (; y < rows; y++)
             {
                 byte* rowIn = sp + (long)(y + rowStart) * inStride;
                 byte* rowOut = dp + (long)y * outStride;
@@ -187,6 +203,120 @@ public static class PilResize
     }
 
     [ThreadStatic] static int[]? winStartScratch, winCoeffScratch;
+    [ThreadStatic] static byte[]? blockIn, blockOut;
+
+    /// <summary>
+    /// The horizontal pass on eight rows at once. The source bytes [bStart, bEnd) of the eight rows are transposed
+    /// (byte b of row r to t[(b − bStart)·8 + r]), so that each byte position holds its eight rows side by side; then
+    /// every output byte is, in eight int32 lanes (one per row), the same sum PIL computes — half + Σ byte·weight over
+    /// the pixel's window — shifted and clipped; the results (eight rows per output byte) are transposed back.
+    /// </summary>
+    static unsafe void HorizontalBlock8(byte* rowIn, int inStride, byte* rowOut, int outStride, int outW, int* wp, int* kp, int win,
+        int bStart, int bEnd, byte* t, byte* to)
+    {
+        // 1. transpose in: 16 byte positions × 8 rows per step (three rounds of unpacks)
+        int b = bStart;
+        for (; b + 16 <= bEnd || (b < bEnd && b + 16 <= inStride); b += 16)
+        {
+            byte* q = rowIn + b;
+            var a0 = Vector128.Load(q);
+            var a1 = Vector128.Load(q + inStride);
+            var a2 = Vector128.Load(q + 2 * inStride);
+            var a3 = Vector128.Load(q + 3 * inStride);
+            var a4 = Vector128.Load(q + 4 * inStride);
+            var a5 = Vector128.Load(q + 5 * inStride);
+            var a6 = Vector128.Load(q + 6 * inStride);
+            var a7 = Vector128.Load(q + 7 * inStride);
+            var b01l = Sse2.UnpackLow(a0, a1).AsInt16(); var b01h = Sse2.UnpackHigh(a0, a1).AsInt16();
+            var b23l = Sse2.UnpackLow(a2, a3).AsInt16(); var b23h = Sse2.UnpackHigh(a2, a3).AsInt16();
+            var b45l = Sse2.UnpackLow(a4, a5).AsInt16(); var b45h = Sse2.UnpackHigh(a4, a5).AsInt16();
+            var b67l = Sse2.UnpackLow(a6, a7).AsInt16(); var b67h = Sse2.UnpackHigh(a6, a7).AsInt16();
+            // c: positions 0-3 | 4-7 | 8-11 | 12-15, rows 0-3 and 4-7
+            var c0 = Sse2.UnpackLow(b01l, b23l).AsInt32(); var c1 = Sse2.UnpackHigh(b01l, b23l).AsInt32();
+            var c2 = Sse2.UnpackLow(b01h, b23h).AsInt32(); var c3 = Sse2.UnpackHigh(b01h, b23h).AsInt32();
+            var e0 = Sse2.UnpackLow(b45l, b67l).AsInt32(); var e1 = Sse2.UnpackHigh(b45l, b67l).AsInt32();
+            var e2 = Sse2.UnpackLow(b45h, b67h).AsInt32(); var e3 = Sse2.UnpackHigh(b45h, b67h).AsInt32();
+            byte* o = t + (b - bStart) * 8;
+            Sse2.UnpackLow(c0, e0).AsByte().Store(o);
+            Sse2.UnpackHigh(c0, e0).AsByte().Store(o + 16);
+            Sse2.UnpackLow(c1, e1).AsByte().Store(o + 32);
+            Sse2.UnpackHigh(c1, e1).AsByte().Store(o + 48);
+            Sse2.UnpackLow(c2, e2).AsByte().Store(o + 64);
+            Sse2.UnpackHigh(c2, e2).AsByte().Store(o + 80);
+            Sse2.UnpackLow(c3, e3).AsByte().Store(o + 96);
+            Sse2.UnpackHigh(c3, e3).AsByte().Store(o + 112);
+        }
+        for (; b < bEnd; b++)
+            for (int r = 0; r < 8; r++)
+                t[(b - bStart) * 8 + r] = rowIn[(long)r * inStride + b];
+
+        // 2. the sums: per output pixel its three channels, eight rows each
+        var half = Vector256.Create(1 << (PrecisionBits - 1));
+        var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+        for (int xx = 0; xx < outW; xx++)
+        {
+            byte* p = t + (wp[xx] * 3 - bStart) * 8;
+            int* k = kp + xx * win;
+            Vector256<int> s0 = half, s1 = half, s2 = half;
+            for (int j = 0; j < win; j++, p += 24)
+            {
+                var kv = Vector256.Create(k[j]);
+                s0 = Avx2.Add(s0, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(p), kv));
+                s1 = Avx2.Add(s1, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(p + 8), kv));
+                s2 = Avx2.Add(s2, Avx2.MultiplyLow(Avx2.ConvertToVector256Int32(p + 16), kv));
+            }
+            var w01 = Avx2.PackSignedSaturate(Avx2.ShiftRightArithmetic(s0, PrecisionBits), Avx2.ShiftRightArithmetic(s1, PrecisionBits));
+            var w22 = Avx2.PackSignedSaturate(Avx2.ShiftRightArithmetic(s2, PrecisionBits), Avx2.ShiftRightArithmetic(s2, PrecisionBits));
+            // bytes: channel 0 rows 0-7, channel 1 rows 0-7, channel 2 rows 0-7 (and a copy, overwritten next)
+            Avx.Store(to + xx * 24, Avx2.PermuteVar8x32(Avx2.PackUnsignedSaturate(w01, w22).AsInt32(), order).AsByte());
+        }
+
+        // 3. transpose out: row r gets to[bo·8 + r] for every output byte bo; 16 bytes × 8 rows per step
+        int bo = 0;
+        for (; bo + 16 <= outStride; bo += 16)
+        {
+            Transpose8x8(to + bo * 8, out var l0, out var l1, out var l2, out var l3);
+            Transpose8x8(to + bo * 8 + 64, out var h0, out var h1, out var h2, out var h3);
+            byte* dst = rowOut + bo;
+            Sse2.UnpackLow(l0, h0).AsByte().Store(dst);
+            Sse2.UnpackHigh(l0, h0).AsByte().Store(dst + outStride);
+            Sse2.UnpackLow(l1, h1).AsByte().Store(dst + 2 * outStride);
+            Sse2.UnpackHigh(l1, h1).AsByte().Store(dst + 3 * outStride);
+            Sse2.UnpackLow(l2, h2).AsByte().Store(dst + 4 * outStride);
+            Sse2.UnpackHigh(l2, h2).AsByte().Store(dst + 5 * outStride);
+            Sse2.UnpackLow(l3, h3).AsByte().Store(dst + 6 * outStride);
+            Sse2.UnpackHigh(l3, h3).AsByte().Store(dst + 7 * outStride);
+        }
+        for (; bo < outStride; bo++)
+            for (int r = 0; r < 8; r++)
+                rowOut[(long)r * outStride + bo] = to[bo * 8 + r];
+    }
+
+    /// <summary>
+    /// Eight 8-byte groups m[i] = p[8i .. 8i + 8) transposed: w0 = (row 0 | row 1), w1 = (2 | 3), w2 = (4 | 5),
+    /// w3 = (6 | 7), where row r is the eight bytes m[0][r] .. m[7][r] (as 64-bit halves, for UnpackLow / High).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void Transpose8x8(byte* p, out Vector128<ulong> w0, out Vector128<ulong> w1, out Vector128<ulong> w2, out Vector128<ulong> w3)
+    {
+        var v0 = Vector128.Load(p); // m0 | m1
+        var v1 = Vector128.Load(p + 16); // m2 | m3
+        var v2 = Vector128.Load(p + 32);
+        var v3 = Vector128.Load(p + 48);
+        // bytes of m0 and m1 interleaved: unpack the low and high halves of one vector
+        var t0 = Sse2.UnpackLow(v0, Sse2.ShiftRightLogical128BitLane(v0, 8)).AsInt16(); // m0r0 m1r0 m0r1 m1r1 ...
+        var t1 = Sse2.UnpackLow(v1, Sse2.ShiftRightLogical128BitLane(v1, 8)).AsInt16();
+        var t2 = Sse2.UnpackLow(v2, Sse2.ShiftRightLogical128BitLane(v2, 8)).AsInt16();
+        var t3 = Sse2.UnpackLow(v3, Sse2.ShiftRightLogical128BitLane(v3, 8)).AsInt16();
+        var u0 = Sse2.UnpackLow(t0, t1).AsInt32(); // m0..3 of rows 0..3
+        var u1 = Sse2.UnpackHigh(t0, t1).AsInt32(); // rows 4..7
+        var u2 = Sse2.UnpackLow(t2, t3).AsInt32(); // m4..7 of rows 0..3
+        var u3 = Sse2.UnpackHigh(t2, t3).AsInt32();
+        w0 = Sse2.UnpackLow(u0, u2).AsUInt64();
+        w1 = Sse2.UnpackHigh(u0, u2).AsUInt64();
+        w2 = Sse2.UnpackLow(u1, u3).AsUInt64();
+        w3 = Sse2.UnpackHigh(u1, u3).AsUInt64();
+    }
 
     /// <summary>Per output pixel the first source pixel of its <paramref name="win"/>-tap window and the weights re-indexed to it.</summary>
     static (int[] Start, int[] Coeffs) Windows(int[] bounds, int[] coeffs, int ksize, int outW, int win, int inSize)
