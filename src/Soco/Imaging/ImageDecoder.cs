@@ -175,7 +175,7 @@ public static class ImageDecoder
         if (fmt == "JPEG" && !JpegStructure.ReachesEoi(data))
             throw new BadImageDataException("truncated JPEG (data ends before the image is complete)");
 
-        var img = new RgbImage(info.Width, info.Height);
+        var img = RgbImage.Uninitialized(info.Width, info.Height); // every byte written below
         if (gray) ExpandGray(buf, bufLength, img.Pixels);
         else DropAlpha(buf, img.Pixels);
 

@@ -49,7 +49,7 @@ internal static unsafe class NativeJpeg
         {
             if (info(p, (nuint)data.Length, &w, &h, &cs) != Ok || w <= 0 || h <= 0) return null;
             checkSize(w, h);
-            var img = new RgbImage(w, h);
+            var img = RgbImage.Uninitialized(w, h); // libjpeg writes every row (or the image is dropped)
             fixed (byte* o = img.Pixels)
                 if (decodeRgb(p, (nuint)data.Length, o, w, h) != Ok) return null;
             return img;

@@ -43,14 +43,14 @@ public static class PilResize
         int yFirst = yBounds[0], yLast = yBounds[2 * (height - 1)] + yBounds[2 * (height - 1) + 1];
         if (!needH)
         {
-            var outV = new RgbImage(src.Width, height);
+            var outV = RgbImage.Uninitialized(src.Width, height);
             Vertical(src.Pixels, src.Width * 3, 0, outV.Pixels, height, yBounds, yCoeffs, yK);
             return outV;
         }
         var (xBounds, xCoeffs, xK) = Coefficients(src.Width, x0, x1, width);
         if (!needV)
         {
-            var outH = new RgbImage(width, src.Height);
+            var outH = RgbImage.Uninitialized(width, src.Height);
             Horizontal(src, 0, src.Height, outH.Pixels, width, xBounds, xCoeffs, xK);
             return outH;
         }
@@ -59,7 +59,7 @@ public static class PilResize
         var tmp = scratch;
         if (tmp is null || tmp.Length < need) scratch = tmp = new byte[Math.Max(need, 1 << 16)];
         Horizontal(src, yFirst, rows, tmp, width, xBounds, xCoeffs, xK);
-        var dst = new RgbImage(width, height);
+        var dst = RgbImage.Uninitialized(width, height);
         Vertical(tmp, width * 3, yFirst, dst.Pixels, height, yBounds, yCoeffs, yK);
         return dst;
     }
