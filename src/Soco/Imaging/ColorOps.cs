@@ -37,6 +37,7 @@ public static class ColorOps
     }
 
     /// <summary>px[i] = lut[px[i]] for every byte: 64 at a time with AVX-512 VBMI (two 128-entry vpermi2b lookups).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe void ApplyLut(byte[] px, ReadOnlySpan<byte> lut)
     {
         int i = 0;
@@ -76,6 +77,7 @@ public static class ColorOps
     }
 
     /// <summary>torchvision <c>adjust_saturation</c>: <c>ImageEnhance.Color</c>, blending with the image's own luma.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     public static unsafe void AdjustSaturation(RgbImage image, double factor)
     {
         float alpha = (float)factor;
@@ -157,6 +159,7 @@ public static class ColorOps
             Avx2.Add(Avx2.MultiplyLow(b, Vector256.Create(7471)), Vector256.Create(0x8000))), 16);
 
     /// <summary>Sum of <see cref="Luma"/> over all pixels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe long LumaSum(byte[] px)
     {
         long sum = 0;
@@ -184,6 +187,7 @@ public static class ColorOps
     /// torchvision <c>adjust_hue</c> on PIL: RGB → HSV (PIL), hue byte += <c>np.uint8(hue_factor·255)</c> with uint8
     /// wrap-around, HSV → RGB (PIL). <paramref name="hueFactor"/> ∈ [−0.5, 0.5].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     public static unsafe void AdjustHue(RgbImage image, double hueFactor)
     {
         if (!(hueFactor >= -0.5 && hueFactor <= 0.5)) throw new ArgumentOutOfRangeException(nameof(hueFactor), hueFactor, "hue factor must be in [-0.5, 0.5]");
@@ -228,6 +232,7 @@ public static class ColorOps
     /// <see cref="AdjustHue"/>'s loop, 8 pixels at a time (AVX2): the same table lookups (gathers) and the same
     /// float / double operations lane by lane, so the same bytes. Returns where the scalar loop goes on.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe byte* HueAvx2(byte* px, byte* end, byte shift, byte* hueT, byte* satT, float* fracT, float* fsT, int* sectorT)
     {
         var low8 = Vector256.Create(0xFF);
@@ -425,6 +430,7 @@ public static class ColorOps
     static byte Clip8(int v) => v <= 0 ? (byte)0 : v >= 255 ? (byte)255 : (byte)v;
 
     /// <summary>torchvision <c>rgb_to_grayscale(img, 3)</c> on PIL: <c>convert('L')</c> replicated into 3 channels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     public static unsafe void Grayscale(RgbImage image)
     {
         var px = image.Pixels;
@@ -522,6 +528,7 @@ public static class ColorOps
     /// loop here: in each of them the subtracted / left index is max(y − r − 1, 0), the added one min(y + r, lasty)
     /// and the right one min(y + r + 1, lasty).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe void ColumnBoxBlur(byte[] output, byte[] input, int stride, int lasty, int radius, uint ww, uint fw)
     {
         int len = lasty + 1;
@@ -604,6 +611,7 @@ public static class ColorOps
     static Vector256<int> Out(Vector256<uint> acc, Vector256<uint> sub, Vector256<uint> right, Vector256<uint> ww, Vector256<uint> fw, Vector256<uint> half, Vector256<uint> mask) =>
         Avx2.And(Avx2.ShiftRightLogical(Avx2.Add(Avx2.Add(Avx2.MultiplyLow(acc, ww), Avx2.MultiplyLow(Avx2.Add(sub, right), fw)), half), 24), mask).AsInt32();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe void Transpose(byte[] src, byte[] dst, int w, int h)
     {
         const int tile = 32;
@@ -628,6 +636,7 @@ public static class ColorOps
     /// torchvision <c>ToTensor()</c> then <c>Normalize(mean, std)</c>, float32 as torch computes it:
     /// <c>(v / 255 − mean) / std</c>, CHW layout, written into <paramref name="chw"/> (3·H·W) at <paramref name="offset"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     public static unsafe void ToNormalizedTensor(RgbImage image, float[] chw, int offset = 0)
     {
         int n = image.Width * image.Height;
@@ -665,6 +674,7 @@ public static class ColorOps
     }
 
     /// <summary>PIL <c>transpose(FLIP_LEFT_RIGHT)</c> (torchvision <c>hflip</c>), in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     public static unsafe void FlipHorizontal(RgbImage image)
     {
         int w = image.Width, stride = w * 3;

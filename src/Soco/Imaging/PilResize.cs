@@ -118,6 +118,7 @@ public static class PilResize
     }
 
     /// <summary>Rows [rowStart, rowStart + rows) of <paramref name="src"/> resampled horizontally into <paramref name="d"/> (outW·3 bytes a row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe void Horizontal(RgbImage src, int rowStart, int rows, byte[] d, int outW, int[] bounds, int[] coeffs, int ksize)
     {
         byte[] s = src.Pixels;
@@ -211,6 +212,7 @@ public static class PilResize
     /// every output byte is, in eight int32 lanes (one per row), the same sum PIL computes — half + Σ byte·weight over
     /// the pixel's window — shifted and clipped; the results (eight rows per output byte) are transposed back.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe void HorizontalBlock8(byte* rowIn, int inStride, byte* rowOut, int outStride, int outW, int* wp, int* kp, int win,
         int bStart, int bEnd, byte* t, byte* to)
     {
@@ -340,6 +342,7 @@ public static class PilResize
     }
 
     /// <summary>Vertical pass: <paramref name="s"/> holds source rows from <paramref name="rowOffset"/> on, <paramref name="stride"/> bytes each.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe void Vertical(byte[] s, int stride, int rowOffset, byte[] d, int outH, int[] bounds, int[] coeffs, int ksize)
     {
         fixed (byte* sp = s, dp = d)
