@@ -198,10 +198,9 @@ public static class ColorOps
         // (tables made by those very functions, so the bytes are the same), no branches on the data.
         fixed (byte* px0 = image.Pixels, hueT = t.Hue, satT = t.Sat, sixT = t.Sector)
         fixed (float* fracT = t.Frac, fsT = t.Fs)
-        fixed (int* sectorT = t.SectorInt)
         {
             byte* px = px0, end = px0 + image.Pixels.Length;
-            if (Avx2.IsSupported) px = HueAvx2(px, end, shift, hueT, satT, fracT, fsT, sectorT);
+            if (Avx2.IsSupported) px = HueAvx2(px, end, shift, hueT, satT);
             int* vals = stackalloc int[4];
             for (; px < end; px += 3)
             {
@@ -233,7 +232,7 @@ public static class ColorOps
     /// float / double operations lane by lane, so the same bytes. Returns where the scalar loop goes on.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
-    static unsafe byte* HueAvx2(byte* px, byte* end, byte shift, byte* hueT, byte* satT, float* fracT, float* fsT, int* sectorT)
+    static unsafe byte* HueAvx2(byte* px, byte* end, byte shift, byte* hueT, byte* satT)
     {
         var low8 = Vector256.Create(0xFF);
         var shiftV = Vector256.Create((int)shift);
@@ -256,9 +255,14 @@ public static class ColorOps
             var hue = Avx2.And(Avx2.GatherVector256((int*)hueT, idx, 1), low8);
             var h = Avx2.And(Avx2.Add(hue, shiftV), low8);
             var sat = Avx2.And(Avx2.GatherVector256((int*)satT, Avx2.Or(Avx2.ShiftLeftLogical(maxc, 8), minc), 1), low8);
-            var f = Avx2.GatherVector256(fracT, h, 4);
-            var fs = Avx2.GatherVector256(fsT, sat, 4);
-            var sector = Avx2.GatherVector256(sectorT, h, 4);
+            // hsv2rgb's i = ⌊h·6/255⌋ (the double quotient is never within rounding of an integer unless it is one),
+            // f = (float)(h·6/255 − i) and fs = (float)(s/255): for all 256 bytes these equal the integer quotient
+            // (n·0x8081) >> 23, (float)(n − 255i) / 255f and (float)s / 255f (checked exhaustively by the tests)
+            var n = Avx2.MultiplyLow(h, Vector256.Create(6));
+            var i6 = Avx2.ShiftRightLogical(Avx2.MultiplyLow(n, Vector256.Create(0x8081)), 23);
+            var f = Avx.Divide(Avx.ConvertToVector256Single(Avx2.Subtract(n, Avx2.MultiplyLow(i6, Vector256.Create(255)))), Vector256.Create(255f));
+            var fs = Avx.Divide(Avx.ConvertToVector256Single(sat), Vector256.Create(255f));
+            var sector = Avx2.AndNot(Avx2.CompareEqual(i6, Vector256.Create(6)), i6); // i % 6
             // fsf = fs·f: a float product (exact in double, rounded once to float, as the float multiply rounds it)
             var fsf = Avx.Multiply(fs, f);
             var (p0, q0, t0) = HsvParts(maxc.GetLower(), fs.GetLower(), f.GetLower(), fsf.GetLower());
@@ -346,7 +350,6 @@ public static class ColorOps
         public readonly byte[] Sat = new byte[(1 << 16) + 4];
         /// <summary>Per hue byte: hsv2rgb's sector i % 6 and fraction f.</summary>
         public readonly byte[] Sector = new byte[256];
-        public readonly int[] SectorInt = new int[256];
         public readonly float[] Frac = new float[256];
         /// <summary>Per saturation byte: fs = s / 255 as a float.</summary>
         public readonly float[] Fs = new float[256];
@@ -369,7 +372,6 @@ public static class ColorOps
                 int i = (int)Math.Floor((float)h * 6.0 / 255.0);
                 Frac[h] = (float)((float)h * 6.0 / 255.0 - (float)i);
                 Sector[h] = (byte)(i % 6);
-                SectorInt[h] = i % 6;
             }
             for (int s = 0; s < 256; s++) Fs[s] = (float)(s / 255.0);
         }

@@ -45,6 +45,22 @@ public class ColorOpsFastPathTests
         AssertSame(expected, all, $"hue {factor}");
     }
 
+    [Fact]
+    public void HsvToRgbQuotientsHaveTheIntegerAndFloatFormsTheSimdPathUses()
+    {
+        // HsvToRgb: i = ⌊(float)h·6.0/255.0⌋, f = (float)((float)h·6.0/255.0 − i), fs = (float)(s/255.0)
+        for (int h = 0; h < 256; h++)
+        {
+            double x = (float)h * 6.0 / 255.0;
+            int i = (int)Math.Floor(x);
+            float f = (float)(x - (float)i);
+            int n = 6 * h;
+            Assert.Equal(i, (n * 0x8081) >> 23);
+            Assert.Equal(f, (float)(n - 255 * i) / 255f);
+            Assert.Equal((float)(h / 255.0), (float)h / 255f);
+        }
+    }
+
     static RgbImage RandomImage(Random r, int w, int h)
     {
         var img = new RgbImage(w, h);
