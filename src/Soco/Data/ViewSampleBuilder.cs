@@ -160,7 +160,7 @@ public sealed class ViewSampleBuilder
             if (transforms[v].Flipped) ColorOps.FlipHorizontal(img);
             var colorLog = new List<string>();
             if (Color) ApplyColor(img, spec.Color, viewRng[v], KeepDetails ? colorLog : null);
-            var tensor = GC.AllocateUninitializedArray<float>(3 * spec.Size * spec.Size); // ToNormalizedTensor writes all
+            var tensor = ViewTensorPool.Rent(3 * spec.Size * spec.Size); // ToNormalizedTensor writes all
             ColorOps.ToNormalizedTensor(img, tensor);
             var cutouts = new List<CutoutSquare>();
             if (spec.Cutout && v > 0)
