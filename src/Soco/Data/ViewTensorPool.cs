@@ -11,17 +11,33 @@ namespace Soco.Data;
 /// </summary>
 internal static class ViewTensorPool
 {
+    /// <summary>At most this many arrays kept per length (about one large batch's worth).</summary>
     const int MaxPerLength = 512;
-    static readonly ConcurrentDictionary<int, ConcurrentBag<float[]>> Pools = new();
+
+    sealed class Pool
+    {
+        public readonly ConcurrentBag<float[]> Bag = new();
+        public int Count; // kept apart: ConcurrentBag.Count takes every thread's lock
+    }
+
+    static readonly ConcurrentDictionary<int, Pool> Pools = new();
 
     /// <summary>An array of exactly <paramref name="length"/> floats, contents undefined (the caller writes all of them).</summary>
-    public static float[] Rent(int length) =>
-        Pools.TryGetValue(length, out var bag) && bag.TryTake(out var a) ? a : GC.AllocateUninitializedArray<float>(length);
+    public static float[] Rent(int length)
+    {
+        if (Pools.TryGetValue(length, out var pool) && pool.Bag.TryTake(out var a))
+        {
+            Interlocked.Decrement(ref pool.Count);
+            return a;
+        }
+        return GC.AllocateUninitializedArray<float>(length);
+    }
 
     /// <summary>Gives <paramref name="array"/> back; the caller must not use it afterwards.</summary>
     public static void Return(float[] array)
     {
-        var bag = Pools.GetOrAdd(array.Length, _ => new ConcurrentBag<float[]>());
-        if (bag.Count < MaxPerLength) bag.Add(array);
+        var pool = Pools.GetOrAdd(array.Length, _ => new Pool());
+        if (Interlocked.Increment(ref pool.Count) <= MaxPerLength) pool.Bag.Add(array);
+        else Interlocked.Decrement(ref pool.Count);
     }
 }
