@@ -616,18 +616,76 @@ public static class ColorOps
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot loop: optimised from the first call (no tier-0 / OSR)
     static unsafe void Transpose(byte[] src, byte[] dst, int w, int h)
     {
-        const int tile = 32;
+        // dst (h wide, w high) pixel (y, x) = src pixel (x, y); 8×8-pixel tiles with AVX2, the rest pixel by pixel
+        long n = (long)w * h * 3;
         fixed (byte* sp = src, dp = dst)
-            for (int y0 = 0; y0 < h; y0 += tile)
-                for (int x0 = 0; x0 < w; x0 += tile)
-                    for (int y = y0, ye = Math.Min(y0 + tile, h); y < ye; y++)
-                        for (int x = x0, xe = Math.Min(x0 + tile, w); x < xe; x++)
-                        {
-                            byte* s = sp + (y * w + x) * 3, d = dp + (x * h + y) * 3;
-                            d[0] = s[0];
-                            d[1] = s[1];
-                            d[2] = s[2];
-                        }
+        {
+            int yFull = Avx2.IsSupported ? h / 8 * 8 : 0, xFull = Avx2.IsSupported ? w / 8 * 8 : 0;
+            for (int y0 = 0; y0 < yFull; y0 += 8)
+                for (int x0 = 0; x0 < xFull; x0 += 8)
+                {
+                    // each row's eight pixels are read with a 32-byte load (8 bytes past them)
+                    if (((long)(y0 + 7) * w + x0) * 3 + 32 > n) TransposeTile(sp, dp, w, h, x0, y0, 8, 8);
+                    else Transpose8x8Pixels(sp + ((long)y0 * w + x0) * 3, w * 3, dp + ((long)x0 * h + y0) * 3, h * 3);
+                }
+            if (xFull < w) TransposeTile(sp, dp, w, h, xFull, 0, w - xFull, h);
+            if (yFull < h) TransposeTile(sp, dp, w, h, 0, yFull, xFull, h - yFull);
+        }
+    }
+
+    static unsafe void TransposeTile(byte* sp, byte* dp, int w, int h, int x0, int y0, int tw, int th)
+    {
+        for (int y = y0; y < y0 + th; y++)
+            for (int x = x0; x < x0 + tw; x++)
+            {
+                byte* s = sp + ((long)y * w + x) * 3, d = dp + ((long)x * h + y) * 3;
+                d[0] = s[0];
+                d[1] = s[1];
+                d[2] = s[2];
+            }
+    }
+
+    /// <summary>
+    /// An 8×8 block of RGB pixels transposed: rows widened to one pixel per int (RGB0), the usual AVX2 8×8 int
+    /// transpose, narrowed back to 24 bytes a row (written exactly).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void Transpose8x8Pixels(byte* s, int sStride, byte* d, int dStride)
+    {
+        var spread = Vector256.Create(0, 1, 2, 0, 3, 4, 5, 0);
+        const byte z = 128;
+        var widen = Vector256.Create((byte)0, 1, 2, z, 3, 4, 5, z, 6, 7, 8, z, 9, 10, 11, z, 0, 1, 2, z, 3, 4, 5, z, 6, 7, 8, z, 9, 10, 11, z);
+        Vector256<int> Row(byte* p) => Avx2.Shuffle(Avx2.PermuteVar8x32(Avx.LoadVector256(p).AsInt32(), spread).AsByte(), widen).AsInt32();
+        var r0 = Row(s); var r1 = Row(s + sStride); var r2 = Row(s + 2 * sStride); var r3 = Row(s + 3 * sStride);
+        var r4 = Row(s + 4 * sStride); var r5 = Row(s + 5 * sStride); var r6 = Row(s + 6 * sStride); var r7 = Row(s + 7 * sStride);
+        var t0 = Avx2.UnpackLow(r0, r1); var t1 = Avx2.UnpackHigh(r0, r1);
+        var t2 = Avx2.UnpackLow(r2, r3); var t3 = Avx2.UnpackHigh(r2, r3);
+        var t4 = Avx2.UnpackLow(r4, r5); var t5 = Avx2.UnpackHigh(r4, r5);
+        var t6 = Avx2.UnpackLow(r6, r7); var t7 = Avx2.UnpackHigh(r6, r7);
+        var u0 = Avx2.UnpackLow(t0.AsInt64(), t2.AsInt64()).AsInt32(); var u1 = Avx2.UnpackHigh(t0.AsInt64(), t2.AsInt64()).AsInt32();
+        var u2 = Avx2.UnpackLow(t1.AsInt64(), t3.AsInt64()).AsInt32(); var u3 = Avx2.UnpackHigh(t1.AsInt64(), t3.AsInt64()).AsInt32();
+        var u4 = Avx2.UnpackLow(t4.AsInt64(), t6.AsInt64()).AsInt32(); var u5 = Avx2.UnpackHigh(t4.AsInt64(), t6.AsInt64()).AsInt32();
+        var u6 = Avx2.UnpackLow(t5.AsInt64(), t7.AsInt64()).AsInt32(); var u7 = Avx2.UnpackHigh(t5.AsInt64(), t7.AsInt64()).AsInt32();
+        StoreRow(d, Avx2.Permute2x128(u0, u4, 0x20));
+        StoreRow(d + dStride, Avx2.Permute2x128(u1, u5, 0x20));
+        StoreRow(d + 2 * dStride, Avx2.Permute2x128(u2, u6, 0x20));
+        StoreRow(d + 3 * dStride, Avx2.Permute2x128(u3, u7, 0x20));
+        StoreRow(d + 4 * dStride, Avx2.Permute2x128(u0, u4, 0x31));
+        StoreRow(d + 5 * dStride, Avx2.Permute2x128(u1, u5, 0x31));
+        StoreRow(d + 6 * dStride, Avx2.Permute2x128(u2, u6, 0x31));
+        StoreRow(d + 7 * dStride, Avx2.Permute2x128(u3, u7, 0x31));
+    }
+
+    /// <summary>Eight RGB0 ints written as 24 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void StoreRow(byte* d, Vector256<int> px)
+    {
+        const byte z = 128;
+        var narrow = Vector256.Create((byte)0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, z, z, z, z, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, z, z, z, z);
+        var b = Avx2.Shuffle(px.AsByte(), narrow);
+        var packed = Avx2.PermuteVar8x32(b.AsInt32(), Vector256.Create(0, 1, 2, 4, 5, 6, 3, 7)); // 24 bytes first
+        packed.GetLower().AsByte().Store(d);
+        *(ulong*)(d + 16) = packed.GetUpper().AsUInt64().ToScalar();
     }
 
     /// <summary>ImageNet mean and std of torchvision's <c>Normalize</c> in SoCo (float32).</summary>
