@@ -142,7 +142,11 @@ public sealed class SocoLoader
                         try
                         {
                             var samples = batches[b].Select(i => Dataset.GetOrReplace(i, epoch)).ToArray();
-                            slots[b].SetResult(SocoBatch.Collate(samples, epoch, startBatch + b));
+                            var batch = SocoBatch.Collate(samples, epoch, startBatch + b);
+                            // the samples were copied into the batch and go nowhere else: their view arrays are reused
+                            foreach (var s in samples)
+                                foreach (var img in s.Images) ViewTensorPool.Return(img);
+                            slots[b].SetResult(batch);
                         }
                         catch (Exception e)
                         {

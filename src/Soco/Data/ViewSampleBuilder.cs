@@ -153,11 +153,14 @@ public sealed class ViewSampleBuilder
         for (int v = 0; v < nViews; v++)
         {
             var spec = r.Views[v];
-            var img = new RgbImage(spec.Size, spec.Size, (byte[])baseImages[v].Pixels.Clone());
+            // The resized image is this view's own unless a later view resizes it (then colour works on a copy).
+            bool reused = false;
+            for (int u = v + 1; u < nViews; u++) reused |= r.Views[u].Kind == ViewKind.ResizeOf && r.Views[u].Source == v + 1;
+            var img = reused ? new RgbImage(spec.Size, spec.Size, (byte[])baseImages[v].Pixels.Clone()) : baseImages[v];
             if (transforms[v].Flipped) ColorOps.FlipHorizontal(img);
             var colorLog = new List<string>();
             if (Color) ApplyColor(img, spec.Color, viewRng[v], KeepDetails ? colorLog : null);
-            var tensor = new float[3 * spec.Size * spec.Size];
+            var tensor = ViewTensorPool.Rent(3 * spec.Size * spec.Size); // ToNormalizedTensor writes all
             ColorOps.ToNormalizedTensor(img, tensor);
             var cutouts = new List<CutoutSquare>();
             if (spec.Cutout && v > 0)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Text;
 using SkiaSharp;
@@ -40,13 +41,17 @@ public static class ImageDecoder
     }
 
     /// <summary>Decodes an encoded image held in memory; <paramref name="nameForMessages"/> names it in errors.</summary>
-    public static RgbImage Decode(byte[] data, string nameForMessages, DecodeOptions? options = null)
+    public static RgbImage Decode(byte[] data, string nameForMessages, DecodeOptions? options = null) =>
+        Decode(data, nameForMessages, options, allowNativeJpeg: true);
+
+    /// <summary>As above; <paramref name="allowNativeJpeg"/> false always takes the SkiaSharp path (tests compare the two).</summary>
+    internal static RgbImage Decode(byte[] data, string nameForMessages, DecodeOptions? options, bool allowNativeJpeg)
     {
         ArgumentNullException.ThrowIfNull(data);
         options ??= DecodeOptions.Default;
         try
         {
-            return DecodeCore(data, options);
+            return DecodeCore(data, options, allowNativeJpeg);
         }
         catch (BadImageDataException e)
         {
@@ -88,7 +93,7 @@ public static class ImageDecoder
         }
     }
 
-    private static RgbImage DecodeCore(byte[] data, DecodeOptions options)
+    private static RgbImage DecodeCore(byte[] data, DecodeOptions options, bool allowNativeJpeg)
     {
         string fmt = Sniff(data);
 
@@ -111,6 +116,10 @@ public static class ImageDecoder
             if (data.Length < riff) throw new BadImageDataException("truncated WebP (data ends before the image is complete)");
         }
 
+        else if (fmt == "JPEG" && allowNativeJpeg && !options.ApplyExifOrientation && JpegStructure.ReachesEoi(data) &&
+                 NativeJpeg.TryDecode(data, (w, h) => CheckSize(w, h, options)) is { } fast)
+            return fast;
+
         using var skData = SKData.CreateCopy(data);
         using var codec = SKCodec.Create(skData) ?? throw new BadImageDataException(CannotOpenReason(data, fmt));
         if (fmt == "unknown") fmt = FormatName(codec.EncodedFormat);
@@ -120,10 +129,24 @@ public static class ImageDecoder
         bool gray = info.ColorType == SKColorType.Gray8;
         // no colour space: Skia applies no colour management (PIL applies none either); unpremultiplied: the colour
         // under alpha < 255 is kept as stored, alpha is then simply dropped.
+        int bpp = gray ? 1 : 4;
+        int bufLength = checked(info.Width * info.Height * bpp);
+        // a pooled buffer: the decoded pixels are copied (RGBA → RGB) into the image right after
+        var buf = ArrayPool<byte>.Shared.Rent(bufLength);
+        try
+        {
+            return DecodeWithSkia(codec, data, fmt, info, gray, bpp, buf, bufLength, options);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+        }
+    }
+
+    private static RgbImage DecodeWithSkia(SKCodec codec, byte[] data, string fmt, SKImageInfo info, bool gray, int bpp, byte[] buf, int bufLength, DecodeOptions options)
+    {
         var dst = new SKImageInfo(info.Width, info.Height, gray ? SKColorType.Gray8 : SKColorType.Rgba8888,
             gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
-        int bpp = gray ? 1 : 4;
-        var buf = new byte[checked((long)info.Width * info.Height * bpp)];
         SKCodecResult result;
         var handle = GCHandle.Alloc(buf, GCHandleType.Pinned);
         try
@@ -152,8 +175,8 @@ public static class ImageDecoder
         if (fmt == "JPEG" && !JpegStructure.ReachesEoi(data))
             throw new BadImageDataException("truncated JPEG (data ends before the image is complete)");
 
-        var img = new RgbImage(info.Width, info.Height);
-        if (gray) ExpandGray(buf, img.Pixels);
+        var img = RgbImage.Uninitialized(info.Width, info.Height); // every byte written below
+        if (gray) ExpandGray(buf, bufLength, img.Pixels);
         else DropAlpha(buf, img.Pixels);
 
         if (options.ApplyExifOrientation && codec.EncodedOrigin != SKEncodedOrigin.TopLeft)
@@ -161,11 +184,11 @@ public static class ImageDecoder
         return img;
     }
 
-    private static unsafe void ExpandGray(byte[] src, byte[] dst)
+    private static unsafe void ExpandGray(byte[] src, int length, byte[] dst)
     {
         fixed (byte* s0 = src, d0 = dst)
         {
-            byte* s = s0, d = d0, end = s0 + src.Length;
+            byte* s = s0, d = d0, end = s0 + length;
             for (; s < end; s++, d += 3) d[0] = d[1] = d[2] = *s;
         }
     }

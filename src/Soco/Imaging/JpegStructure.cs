@@ -12,11 +12,19 @@ internal static class JpegStructure
     /// </summary>
     public static bool ReachesEoi(ReadOnlySpan<byte> d)
     {
+        // the first 0xFF at or after i, or d.Length (a vectorised search)
+        static int NextFF(ReadOnlySpan<byte> d, int i)
+        {
+            if (i >= d.Length) return d.Length;
+            int k = d[i..].IndexOf((byte)0xFF);
+            return k < 0 ? d.Length : i + k;
+        }
+
         int i = 2;
         while (true)
         {
             // find the next marker: 0xFF followed by a non-0xFF, non-0x00 byte (garbage is skipped, as libjpeg does)
-            while (i < d.Length && d[i] != 0xFF) i++;
+            i = NextFF(d, i);
             while (i < d.Length && d[i] == 0xFF) i++;
             if (i >= d.Length) return false;
             byte m = d[i++];
@@ -33,7 +41,7 @@ internal static class JpegStructure
                 // entropy-coded data: ends at the first 0xFF followed by a marker other than RSTn / stuffed 0x00
                 while (true)
                 {
-                    while (i < d.Length && d[i] != 0xFF) i++;
+                    i = NextFF(d, i);
                     int j = i;
                     while (j < d.Length && d[j] == 0xFF) j++;
                     if (j >= d.Length) return false;

@@ -23,4 +23,14 @@ public sealed class RgbImage
     public byte[] Pixels { get; }
 
     public int Index(int x, int y) => (y * Width + x) * 3;
+
+    /// <summary>
+    /// An image whose buffer is not zeroed first (<see cref="GC.AllocateUninitializedArray{T}"/>): only for
+    /// producers that write every byte (decoders, resize).
+    /// </summary>
+    internal static RgbImage Uninitialized(int width, int height)
+    {
+        if (width <= 0 || height <= 0) throw new ArgumentException($"image size must be positive, got {width}×{height}");
+        return new RgbImage(width, height, GC.AllocateUninitializedArray<byte>(checked(width * height * 3)));
+    }
 }

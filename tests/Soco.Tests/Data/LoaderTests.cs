@@ -115,6 +115,29 @@ public class LoaderTests : IDisposable
     }
 
     [Fact]
+    public void RecycledViewTensorsGiveTheSameBatchesAsFreshSamples()
+    {
+        // The loader hands each batch's view arrays back to ViewTensorPool and the next samples reuse them: over
+        // several epochs and workers every batch must equal one collated from freshly built samples.
+        var (loader, _) = Make(ViewRecipe.FpnCutout, workers: 2, batch: 2, prefetch: 2);
+        for (int epoch = 0; epoch < 3; epoch++)
+        {
+            var expected = loader.Sampler.Batches(epoch).ToList();
+            int k = 0;
+            foreach (var b in loader.Epoch(epoch))
+                using (b)
+                {
+                    var fresh = expected[k++].Select(i => loader.Dataset.GetOrReplace(i, epoch)).ToArray();
+                    using var reference = SocoBatch.Collate(fresh, epoch, b.BatchIndex);
+                    var got = Flatten(b);
+                    var want = Flatten(reference);
+                    for (int t = 0; t < want.Count; t++) Assert.Equal(want[t], got[t]);
+                }
+            Assert.Equal(expected.Count, k);
+        }
+    }
+
+    [Fact]
     public void CorruptImageIsLoggedAndReplacedAndMissingProposalsUseTheWholeImage()
     {
         var (loader, log) = Make(ViewRecipe.C4, workers: 2, batch: 7);
