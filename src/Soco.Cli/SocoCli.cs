@@ -13,6 +13,7 @@ public static class SocoCli
         root.Add(ProposalsCommands.Build());
         root.Add(DemoCommand.Build());
         root.Add(ViewsCommand.Build());
+        root.Add(PretrainCommand.Build());
         return root;
     }
 
