@@ -67,13 +67,20 @@ public sealed class Lars : IDisposable
                 p.grad?.zero_();
     }
 
-    /// <summary>One LARS + SGD-momentum update with <see cref="LearningRate"/>.</summary>
+    /// <summary>One LARS + SGD-momentum update with <see cref="LearningRate"/>. Every scalar operand is an explicit
+    /// <see cref="Scalar"/> held for the whole step (see <see cref="FinalizerQuietRegion"/> for why).</summary>
     public void Step()
     {
         using var _ = no_grad();
+        using var zero = 0.0.ToScalar();
+        using var trustC = Options.TrustCoefficient.ToScalar();
+        using var eps = Options.Eps.ToScalar();
+        using var momentum = Options.Momentum.ToScalar();
+        using var negLr = (-LearningRate).ToScalar();
         for (int gi = 0; gi < Groups.Count; gi++)
         {
             var group = Groups[gi];
+            using var wd = group.WeightDecay.ToScalar();
             for (int pi = 0; pi < group.Parameters.Count; pi++)
             {
                 var w = group.Parameters[pi].Parameter;
@@ -81,18 +88,18 @@ public sealed class Lars : IDisposable
                 if (grad is null) continue;
                 using var scope = NewDisposeScope();
                 var g = grad;
-                if (group.WeightDecay != 0) g = g.add(w.mul(group.WeightDecay));
+                if (group.WeightDecay != 0) g = g.add(w.mul(wd));
                 if (group.Adapt)
                 {
                     var wn = w.norm();
                     var gn = g.norm();
-                    var trust = where(wn.gt(0).logical_and(gn.gt(0)), wn.mul(Options.TrustCoefficient).div(gn.add(Options.Eps)), ones_like(wn));
+                    var trust = where(wn.gt(zero).logical_and(gn.gt(zero)), wn.mul(trustC).div(gn.add(eps)), ones_like(wn));
                     g = g.mul(trust);
                 }
                 ref var buf = ref _buffers[gi][pi];
                 if (buf is null) buf = g.clone().DetachFromDisposeScope();
-                else buf.mul_(Options.Momentum).add_(g);
-                w.add_(buf, alpha: -LearningRate);
+                else buf.mul_(momentum).add_(g);
+                w.add_(buf, alpha: negLr);
             }
         }
     }

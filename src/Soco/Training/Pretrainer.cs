@@ -209,6 +209,7 @@ public sealed class PretrainRun : IDisposable
         var plotClock = Stopwatch.StartNew();
         int a = Config.Accumulate;
         var stop = PretrainStop.Finished;
+        int gcInterrupted = 0;
 
         string Save(int? epoch, double lr, double loss)
         {
@@ -240,6 +241,9 @@ public sealed class PretrainRun : IDisposable
                     var clock = Stopwatch.StartNew();
                     double dataSeconds = 0, lossSum = 0, lr = Schedule.At(step), momentum = model.NextMomentum;
                     int firstBatch = 0;
+                    bool quietBroken;
+                    using (var quiet = new FinalizerQuietRegion())
+                    using (var microScale = (1.0 / a).ToScalar())
                     using (var scope = NewDisposeScope())
                     {
                         lars.LearningRate = lr;
@@ -259,11 +263,15 @@ public sealed class PretrainRun : IDisposable
                                     (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.") +
                                     " Lower base_lr or check the images, then rerun to resume from it.");
                             lossSum += value;
-                            (a > 1 ? loss / a : loss).backward();
+                            (a > 1 ? loss.mul(microScale) : loss).backward();
                         }
                         model.UpdateTargetInForward = true;
                         lars.Step();
+                        scope.Dispose();
+                        quiet.Dispose();
+                        quietBroken = quiet.Broken;
                     }
+                    if (quietBroken) gcInterrupted++;
                     step++;
                     double stepSeconds = clock.Elapsed.TotalSeconds;
                     var m = new StepMetrics
@@ -308,7 +316,8 @@ public sealed class PretrainRun : IDisposable
         }
         StepsDone = step;
         long n = step - sessionStart;
-        Note($"session: {n} steps, {(sessionSeconds > 0 ? n / sessionSeconds : 0):F2} steps/s, data wait {(sessionSeconds > 0 ? 100 * sessionData / sessionSeconds : 0):F1} % of step time; stopped: {stop}");
+        Note($"session: {n} steps, {(sessionSeconds > 0 ? n / sessionSeconds : 0):F2} steps/s, data wait {(sessionSeconds > 0 ? 100 * sessionData / sessionSeconds : 0):F1} % of step time; stopped: {stop}" +
+             (gcInterrupted > 0 ? $"; a garbage collection ran inside {gcInterrupted} step(s) (see FinalizerQuietRegion)" : ""));
         return new PretrainResult(RunDirectory, stop, step, TotalSteps, n, lastCheckpoint, firstLoss, lastLoss,
             sessionSeconds > 0 ? n / sessionSeconds : 0, sessionSeconds > 0 ? sessionData / sessionSeconds : 0);
     }
