@@ -214,6 +214,11 @@ public sealed class PretrainRun : IDisposable
         string Save(int? epoch, double lr, double loss)
         {
             using var scope = NewDisposeScope();
+            // A checkpoint must be one to go back to: weights that overflowed in the last update are not saved.
+            if (model.parameters().FirstOrDefault(p => !isfinite(p).all().item<bool>()) is not null)
+                throw new TrainingDivergedException($"the weights became NaN or infinite in step {step} (loss {loss}); nothing saved. " +
+                    (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.") +
+                    " Lower base_lr or check the images, then rerun to resume from it.");
             var meta = new CheckpointMeta
             {
                 Step = step, Epoch = (int)(step / StepsPerEpoch), Batch = (int)(step % StepsPerEpoch) * a, TotalSteps = TotalSteps,
