@@ -67,8 +67,10 @@ public sealed record PretrainConfig
     /// <summary>Rolling checkpoints kept (the newest).</summary>
     public int KeepLast { get; init; } = 2;
 
+    [JsonIgnore]
     public int TotalBatch => BatchSize * Accumulate;
 
+    [JsonIgnore]
     public ResNetConfig BackboneConfig => new() { Depth = Depth, BaseWidth = BaseWidth };
 
     /// <summary>The model configuration for a dataset of <paramref name="numImages"/> images (K of the momentum
@@ -83,6 +85,7 @@ public sealed record PretrainConfig
         Pooling = PoolingMode,
     };
 
+    [JsonIgnore]
     public LevelPooling PoolingMode => Pooling switch
     {
         "every_level" => LevelPooling.EveryLevel,
@@ -91,9 +94,11 @@ public sealed record PretrainConfig
     };
 
     /// <summary>The recipe, scaled to <see cref="ImageSize"/>.</summary>
+    [JsonIgnore]
     public ViewRecipe ViewRecipe => RecipeScaling.Scale(Data.ViewRecipe.ByName(Recipe), ImageSize / 224.0);
 
     /// <summary>View pairs the model expects.</summary>
+    [JsonIgnore]
     public int ModelPairs => Model switch { "c4" => 1, "fpn" => 2, "fpn_star" => 3, _ => 0 };
 
     public SocoModel BuildModel(int numImages)
@@ -108,6 +113,7 @@ public sealed record PretrainConfig
         };
     }
 
+    [JsonIgnore]
     public LarsOptions LarsOptions => new() { Momentum = SgdMomentum, TrustCoefficient = TrustCoefficient, Eps = LarsEps };
 
     /// <summary>Throws <see cref="ArgumentException"/> listing every bad value.</summary>
