@@ -68,7 +68,7 @@ public sealed class Lars : IDisposable
     }
 
     /// <summary>One LARS + SGD-momentum update with <see cref="LearningRate"/>. Every scalar operand is an explicit
-    /// <see cref="Scalar"/> held for the whole step (see <see cref="FinalizerQuietRegion"/> for why).</summary>
+    /// <see cref="Scalar"/> held for the whole step (see <see cref="FinalizerPause"/> for why).</summary>
     public void Step()
     {
         using var _ = no_grad();

@@ -180,6 +180,8 @@ public sealed class PretrainRun : IDisposable
     {
         if (StepsDone >= TotalSteps)
             return new PretrainResult(RunDirectory, PretrainStop.AlreadyFinished, StepsDone, TotalSteps, 0, ResumedFrom, null, _resume?.Meta.Loss, 0, 0);
+        if (StepsDone >= Options.StopAfterStep)
+            return new PretrainResult(RunDirectory, PretrainStop.StepLimit, StepsDone, TotalSteps, 0, ResumedFrom, null, _resume?.Meta.Loss, 0, 0);
 
         TorchRuntime.SetThreads(Options.Threads);
         var device = ResolveDevice(Options.Device);
@@ -209,7 +211,7 @@ public sealed class PretrainRun : IDisposable
         var plotClock = Stopwatch.StartNew();
         int a = Config.Accumulate;
         var stop = PretrainStop.Finished;
-        int gcInterrupted = 0;
+        int unpaused = 0;
 
         string Save(int? epoch, double lr, double loss)
         {
@@ -246,8 +248,7 @@ public sealed class PretrainRun : IDisposable
                     var clock = Stopwatch.StartNew();
                     double dataSeconds = 0, lossSum = 0, lr = Schedule.At(step), momentum = model.NextMomentum;
                     int firstBatch = 0;
-                    bool quietBroken;
-                    using (var quiet = new FinalizerQuietRegion())
+                    using (var pause = new FinalizerPause())
                     using (var microScale = (1.0 / a).ToScalar())
                     using (var scope = NewDisposeScope())
                     {
@@ -272,11 +273,8 @@ public sealed class PretrainRun : IDisposable
                         }
                         model.UpdateTargetInForward = true;
                         lars.Step();
-                        scope.Dispose();
-                        quiet.Dispose();
-                        quietBroken = quiet.Broken;
+                        if (!pause.Paused) unpaused++;
                     }
-                    if (quietBroken) gcInterrupted++;
                     step++;
                     double stepSeconds = clock.Elapsed.TotalSeconds;
                     var m = new StepMetrics
@@ -322,7 +320,7 @@ public sealed class PretrainRun : IDisposable
         StepsDone = step;
         long n = step - sessionStart;
         Note($"session: {n} steps, {(sessionSeconds > 0 ? n / sessionSeconds : 0):F2} steps/s, data wait {(sessionSeconds > 0 ? 100 * sessionData / sessionSeconds : 0):F1} % of step time; stopped: {stop}" +
-             (gcInterrupted > 0 ? $"; a garbage collection ran inside {gcInterrupted} step(s) (see FinalizerQuietRegion)" : ""));
+             (unpaused > 0 ? $"; the finalizer thread could not be held in {unpaused} step(s) (see FinalizerPause)" : ""));
         return new PretrainResult(RunDirectory, stop, step, TotalSteps, n, lastCheckpoint, firstLoss, lastLoss,
             sessionSeconds > 0 ? n / sessionSeconds : 0, sessionSeconds > 0 ? sessionData / sessionSeconds : 0);
     }

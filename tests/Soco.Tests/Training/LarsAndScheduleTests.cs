@@ -151,3 +151,39 @@ public class ScheduleTests
         Assert.Equal(1e-6 + (1 - 1e-6) / 2, c.At(5), 15);
     }
 }
+
+[Collection("torch")]
+public class FinalizerPauseTests
+{
+    /// <summary>Implicit Scalars under forced collections: without the pause TorchSharp 0.107 fails within seconds here
+    /// ("Unknown scalar type" / "Expected false to be true"); with it, the ops run clean.</summary>
+    [Fact]
+    public void ImplicitScalarsSurviveCollectionsDuringAPause()
+    {
+        TorchRuntime.SetThreads(1);
+        using var t = randn(1000);
+        bool stop = false;
+        var collector = new Thread(() => { while (!Volatile.Read(ref stop)) { _ = new byte[1 << 16]; GC.Collect(); Thread.Sleep(0); } }) { IsBackground = true };
+        collector.Start();
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromSeconds(2))
+            {
+                using var pause = new FinalizerPause();
+                Assert.True(pause.Paused);
+                for (int i = 0; i < 200; i++)
+                {
+                    using var a = t * 2.0;
+                    using var b = a.ge(-1.0);
+                    using var c = t.add(a, alpha: 0.5);
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref stop, true);
+            collector.Join();
+        }
+    }
+}
