@@ -16,6 +16,7 @@ public static class SocoCli
         root.Add(ModelCommands.Import());
         root.Add(ModelCommands.Features());
         root.Add(ViewsCommand.Build());
+        root.Add(PretrainCommand.Build());
         return root;
     }
 

@@ -2,13 +2,14 @@ using System.CommandLine;
 using System.Diagnostics;
 using Soco.Imaging;
 using Soco.Proposals;
+using Soco.Training;
 using Spectre.Console;
 
 namespace Soco.Cli.Commands;
 
 /// <summary>
 /// `soco demo`: the README's main job on the embedded sample photos. Each stage reuses what is already done.
-/// Stages land here as the project grows: proposals → filter → export today; pretraining and export next.
+/// Stages: proposals → filter → export → pretraining (demo preset); the model export joins next.
 /// </summary>
 public static class DemoCommand
 {
@@ -17,8 +18,8 @@ public static class DemoCommand
         var images = new Option<string?>("--images") { Description = "Images (default: the repository's samples/photos)" };
         var output = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var workers = new Option<int>("--workers") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → export (pretraining joins as it lands)") { images, output, workers };
-        cmd.SetAction(p => SocoCli.Guard(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers))));
+        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → export → pretraining (demo preset)") { images, output, workers };
+        cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers)))));
         return cmd;
     }
 
@@ -62,14 +63,27 @@ public static class DemoCommand
             ProposalsCommands.RenderProposals(first.Location, raw, "soco", filter, preview);
         }
 
+        // Pretraining: the demo preset (configs/demo.json). A finished run is reused, an unfinished one resumed. One torch
+        // thread: the model is tiny, and OpenMP threads spin against the loader threads on a small machine.
+        AnsiConsole.Write(new Rule("[bold]4. SoCo pretraining (demo preset)[/]").LeftJustified());
+        string pretrainDir = Path.Combine(output, "pretrain");
+        var pre = PretrainCommand.Execute(PretrainConfigs.Load("demo"), new PretrainOptions
+        {
+            Images = images, Proposals = filtered, RunDirectory = pretrainDir, Threads = 1, Workers = Math.Clamp(workers, 1, 2),
+        });
+
         AnsiConsole.Write(new Rule("[bold]summary[/]").LeftJustified());
         var t = new Table().AddColumns("output", "what it shows");
         t.AddRow(Markup.Escape(raw), Markup.Escape($"raw proposals: {gen.InShard} images ({gen.Done} now, {gen.Skipped} reused, {gen.Failed} failed)"));
         t.AddRow(Markup.Escape(filtered), Markup.Escape($"{fs.BoxesOut} proposals kept by {filter.Name} ({(fs.Images > 0 ? (double)fs.BoxesOut / fs.Images : 0):F1}/image; {fs.StillEmpty} image(s) with none)"));
         t.AddRow(Markup.Escape(json), "the same, in SoCo's JSON layout (what the official training reads)");
         if (preview is not null) t.AddRow(Markup.Escape(preview), "one photo with its proposals: kept in green, filtered out in red");
+        t.AddRow(Markup.Escape(pretrainDir), Markup.Escape($"pretraining run: {pre.StepsDone}/{pre.TotalSteps} steps" +
+            (pre.LastLoss is double l ? $", last loss {l:F3}" : "") + "; config.json, metrics.jsonl, tb/ (TensorBoard), log.txt"));
+        if (pre.LastCheckpoint is not null) t.AddRow(Markup.Escape(pre.LastCheckpoint), "checkpoint: online + target networks, EMA counter, LARS momentum, loader position (resumable)");
+        t.AddRow(Markup.Escape(Path.Combine(pretrainDir, PretrainRun.CurvesFile)), "loss and learning-rate curves");
         AnsiConsole.Write(t);
-        Out.Info($"demo finished in {sw.Elapsed.TotalSeconds:F0} s. Pretraining and export join this job as those stages land.");
+        Out.Info($"demo finished in {sw.Elapsed.TotalSeconds:F0} s.");
         return 0;
     }
 }

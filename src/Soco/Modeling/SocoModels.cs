@@ -86,6 +86,13 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         set { using var _ = no_grad(); get_buffer("ema_step")!.fill_(value); }
     }
 
+    /// <summary>
+    /// Whether <see cref="ForwardWithOutputs"/> performs the EMA update (default true, the official behaviour). Gradient
+    /// accumulation turns it off for every micro-batch after the first, so the target network moves once per optimiser
+    /// step, as in the official data-parallel run (one update per iteration, whatever the number of GPUs).
+    /// </summary>
+    public bool UpdateTargetInForward { get; set; } = true;
+
     /// <summary>The momentum the next update will use.</summary>
     public double NextMomentum => MomentumSchedule.At(EmaStep, Config.TotalSteps, Config.BaseMomentum);
 
@@ -130,7 +137,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         var qo = new Tensor[pairs];
         for (int p = 0; p < pairs; p++) qo[p] = Embed(batch.OtherViews[p], [batch.OtherBoxes[p]], false, masksO is null ? null : [masksO[p]])[0];
 
-        UpdateTargetNetwork();
+        if (UpdateTargetInForward) UpdateTargetNetwork();
 
         Tensor[] z1;
         var zo = new Tensor[pairs];
