@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Soco.Imaging;
+using Soco.Interop;
 using Soco.Proposals;
 using Soco.Training;
 using Spectre.Console;
@@ -72,6 +73,28 @@ public static class DemoCommand
             Images = images, Proposals = filtered, RunDirectory = pretrainDir, Threads = 1, Workers = Math.Clamp(workers, 1, 2),
         });
 
+        // Export: the files detectors start from (configs/detectron2/ holds the fine-tuning configs that read them).
+        AnsiConsole.Write(new Rule("[bold]5. export for detectors[/]").LeftJustified());
+        string exportDir = Path.Combine(output, "export");
+        var exports = new List<(string Path, string What)>();
+        if (pre.LastCheckpoint is not null)
+        {
+            var model = CheckpointReader.Read(pre.LastCheckpoint);
+            foreach (var (format, file, what) in new[]
+            {
+                ("detectron2-fpn", "soco_fpn_detectron2.pkl", "Detectron2: backbone + FPN + 4conv1fc box head (configs/detectron2/SoCo_FPN_1x.yaml)"),
+                ("detectron2-c4", "soco_c4_detectron2.pkl", "Detectron2: backbone incl. res5 (configs/detectron2/SoCo_C4_1x.yaml)"),
+                ("mmdet", "soco_fpn_mmdet.pth", "mmdetection: backbone, neck, shared 4conv1fc bbox head"),
+                ("pytorch", "backbone_torchvision.pth", "PyTorch: the backbone with torchvision's names"),
+            })
+            {
+                string path = Path.Combine(exportDir, file);
+                int tensors = ModelExport.Write(model.State, ModelExport.ParseFormat(format), path);
+                Out.Info($"{path}: {tensors} tensors");
+                exports.Add((path, what));
+            }
+        }
+
         AnsiConsole.Write(new Rule("[bold]summary[/]").LeftJustified());
         var t = new Table().AddColumns("output", "what it shows");
         t.AddRow(Markup.Escape(raw), Markup.Escape($"raw proposals: {gen.InShard} images ({gen.Done} now, {gen.Skipped} reused, {gen.Failed} failed)"));
@@ -82,6 +105,7 @@ public static class DemoCommand
             (pre.LastLoss is double l ? $", last loss {l:F3}" : "") + "; config.json, metrics.jsonl, tb/ (TensorBoard), log.txt"));
         if (pre.LastCheckpoint is not null) t.AddRow(Markup.Escape(pre.LastCheckpoint), "checkpoint: online + target networks, EMA counter, LARS momentum, loader position (resumable)");
         t.AddRow(Markup.Escape(Path.Combine(pretrainDir, PretrainRun.CurvesFile)), "loss and learning-rate curves");
+        foreach (var (path, what) in exports) t.AddRow(Markup.Escape(path), Markup.Escape(what));
         AnsiConsole.Write(t);
         Out.Info($"demo finished in {sw.Elapsed.TotalSeconds:F0} s.");
         return 0;

@@ -45,7 +45,27 @@ public static class CheckpointReader
 
     public static LoadedModel Read(string path, SocoArch? hint = null)
     {
+        if (Directory.Exists(path))
+        {
+            // A pretraining run folder: its newest readable checkpoint.
+            var store = new Soco.Training.CheckpointStore(path, keepLast: int.MaxValue);
+            using var latest = store.LoadLatest()
+                ?? throw new InvalidDataException($"{path}: a folder without a readable checkpoint (expected a pretraining run folder with checkpoints/ckpt_*.pth)");
+            path = latest.Path;
+        }
         var root = Unpickle(path);
+        if (root[Soco.Training.Checkpoint.MetaKey] is Tensor)
+        {
+            // Our pretraining checkpoint: {"model.*", "optimizer.*", "rng.torch", "meta_json"}.
+            using var ck = Soco.Training.CheckpointStore.Load(path);
+            var state = ck.Section(Soco.Training.Checkpoint.ModelPrefix).ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+            var arch = SocoArchitecture.Parse(ck.Meta.Model);
+            if (hint is not null && hint != arch)
+                throw new InvalidDataException($"{path}: the checkpoint is a {SocoArchitecture.Name(arch)} model, not {SocoArchitecture.Name(hint.Value)}");
+            var (_, config) = SocoArchitecture.Infer(state, path, arch);
+            return new LoadedModel(arch, config with { TotalSteps = Math.Max(1, ck.Meta.TotalSteps) }, state, path, "soco.net pretraining",
+                ck.Meta.Epoch, new Dictionary<string, string> { ["step"] = ck.Meta.Step.ToString(), ["loss"] = ck.Meta.Loss.ToString("G6") });
+        }
         if (root["soco_net"] is IDictionary meta && root["model"] is IDictionary ours)
         {
             var arch = SocoArchitecture.Parse((string)meta["arch"]!);
