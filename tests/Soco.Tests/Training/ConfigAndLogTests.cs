@@ -27,8 +27,8 @@ public class ConfigTests
     [Fact]
     public void OverridesAreTypedAndUnknownKeysNamed()
     {
-        var c = PretrainConfigs.Load("demo", ["epochs=7", "base-lr=0.5", "Pooling=assigned_levels", "seed=12"]);
-        Assert.Equal((7, 0.5, "assigned_levels", 12L), (c.Epochs, c.BaseLr, c.Pooling, c.Seed));
+        var c = PretrainConfigs.Load("demo", ["epochs=70", "base-lr=0.5", "Pooling=assigned_levels", "seed=12"]);
+        Assert.Equal((70, 0.5, "assigned_levels", 12L), (c.Epochs, c.BaseLr, c.Pooling, c.Seed));
         Assert.Equal(c, PretrainConfigs.Parse(PretrainConfigs.ToJson(c), "round trip"));
         Assert.Contains("did you mean 'epochs'", Assert.Throws<ArgumentException>(() => PretrainConfigs.Load("demo", ["epoch=3"])).Message);
         Assert.Contains("takes an integer", Assert.Throws<ArgumentException>(() => PretrainConfigs.Load("demo", ["batch_size=4.5"])).Message);
@@ -36,7 +36,7 @@ public class ConfigTests
         Assert.Contains("must be key=value", Assert.Throws<ArgumentException>(() => PretrainConfigs.Load("demo", ["epochs"])).Message);
         Assert.Contains("batch_size must be ≥ 2", Assert.Throws<ArgumentException>(() => PretrainConfigs.Load("demo", ["batch_size=1"])).Message);
         Assert.Contains("presets: ", Assert.Throws<FileNotFoundException>(() => PretrainConfigs.Load("no_such_preset")).Message);
-        Assert.Equal(["pooling: \"every_level\" → \"assigned_levels\"", "seed: 0 → 12", "epochs: 20 → 7", "base_lr: 64 → 0.5"],
+        Assert.Equal(["pooling: \"every_level\" → \"assigned_levels\"", "seed: 0 → 12", "epochs: 200 → 70", "base_lr: 64 → 0.5"],
             PretrainConfigs.Differences(PretrainConfigs.Load("demo"), c));
     }
 
