@@ -9,9 +9,9 @@ export OMP_WAIT_POLICY=PASSIVE
 dotnet build -c Release bench/model/SocoModelBench.csproj -v quiet -clp:ErrorsOnly >/dev/null
 bin=bench/model/bin/Release/net10.0/linux-x64/SocoModelBench
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-ours=$("$bin" "$batch" "$threads" "$steps" official | tee /dev/stderr | grep 'median step')
-py=$(/usr/bin/python3 bench/model/reference.py "$batch" "$threads" "$steps" | tee /dev/stderr | grep 'median step')
-assigned=$("$bin" "$batch" "$threads" "$steps" assigned | tee /dev/stderr | grep 'median step')
+ours=$("$bin" "$batch" "$threads" "$steps" official | tee >(cat >&2) | grep 'median step')
+py=$(/usr/bin/python3 bench/model/reference.py "$batch" "$threads" "$steps" | tee >(cat >&2) | grep 'median step')
+assigned=$("$bin" "$batch" "$threads" "$steps" assigned | tee >(cat >&2) | grep 'median step')
 med() { sed -E 's/.*median step ([0-9.]+) s.*/\1/' <<<"$1"; }
 o=$(med "$ours"); p=$(med "$py"); a=$(med "$assigned")
 echo
