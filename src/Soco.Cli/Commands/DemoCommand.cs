@@ -19,7 +19,7 @@ public static class DemoCommand
         var images = new Option<string?>("--images") { Description = "Images (default: the repository's samples/photos)" };
         var output = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var workers = new Option<int>("--workers") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → export → pretraining (demo preset)") { images, output, workers };
+        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → pretraining (demo preset) → export for detectors") { images, output, workers };
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers)))));
         return cmd;
     }
