@@ -24,7 +24,7 @@ public sealed class ConvNorm : Module<Tensor, Tensor>
     {
         using var _ = no_grad();
         nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
-        bn.weight!.fill_(1);
+        bn.weight!.Fill(1);
         bn.bias!.zero_();
     }
 
@@ -73,7 +73,7 @@ public sealed class Fpn : Module<Tensor[], Tensor[]>
         {
             var size = new[] { laterals[i - 1].shape[2], laterals[i - 1].shape[3] };
             // mmdet adds in place onto the lateral; out-of-place here keeps autograd simple, same values.
-            laterals[i - 1] = laterals[i - 1] + nn.functional.interpolate(laterals[i], size: size, mode: InterpolationMode.Nearest);
+            laterals[i - 1] = laterals[i - 1].Plus(nn.functional.interpolate(laterals[i], size: size, mode: InterpolationMode.Nearest));
         }
         var outs = new List<Tensor>(inputs.Length + 1);
         for (int i = 0; i < inputs.Length; i++) outs.Add(fpn_convs[i].forward(laterals[i]));

@@ -71,7 +71,7 @@ public sealed class BasicBlock : Module<Tensor, Tensor>
         var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
         y = bn2.forward(conv2.forward(y));
         var shortcut = downsample is null ? x : downsample.forward(x);
-        return nn.functional.relu(y.add_(shortcut)).MoveToOuterDisposeScope();
+        return nn.functional.relu(y.PlusInPlace(shortcut)).MoveToOuterDisposeScope();
     }
 }
 
@@ -108,7 +108,7 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         y = nn.functional.relu(bn2.forward(conv2.forward(y)));
         y = bn3.forward(conv3.forward(y));
         var shortcut = downsample is null ? x : downsample.forward(x);
-        return nn.functional.relu(y.add_(shortcut)).MoveToOuterDisposeScope();
+        return nn.functional.relu(y.PlusInPlace(shortcut)).MoveToOuterDisposeScope();
     }
 }
 
@@ -176,7 +176,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>
             }
             else if (m is BatchNorm2d bn)
             {
-                bn.weight!.fill_(1);
+                bn.weight!.Fill(1);
                 bn.bias!.zero_();
             }
         }

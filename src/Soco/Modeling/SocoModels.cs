@@ -83,7 +83,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
     public long EmaStep
     {
         get => get_buffer("ema_step")!.item<long>();
-        set { using var _ = no_grad(); get_buffer("ema_step")!.fill_(value); }
+        set { using var _ = no_grad(); get_buffer("ema_step")!.Fill(value); }
     }
 
     /// <summary>
@@ -102,7 +102,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         double m = NextMomentum;
         foreach (var (q, k) in MomentumPairs) TargetNetwork.Update(q, k, m);
         using var _ = no_grad();
-        get_buffer("ema_step")!.add_(1);
+        get_buffer("ema_step")!.AddInPlace(1);
     }
 
     /// <summary>Parameters the optimiser trains (the online networks; target parameters are frozen).</summary>
@@ -151,8 +151,9 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         for (int p = 0; p < pairs; p++)
         {
             var c = batch.Correspondences[p].to(q1[p].dtype);
-            var term = SocoLoss.Pair(q1[p], zo[p], c) + SocoLoss.Pair(qo[p], z1[p], c.transpose(1, 2));
-            loss = loss is null ? term : loss + term;
+            // Tensor + tensor passes TorchSharp's implicit alpha scalar: explicit here (see ExplicitScalars).
+            var term = SocoLoss.Pair(q1[p], zo[p], c).Plus(SocoLoss.Pair(qo[p], z1[p], c.transpose(1, 2)));
+            loss = loss is null ? term : loss.Plus(term);
         }
         return new SocoOutput(loss!, q1, qo, z1, zo);
     }
