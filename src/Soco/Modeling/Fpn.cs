@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 namespace Soco.Modeling;
 
 /// <summary>mmcv <c>ConvModule</c> with BN and no activation: conv (no bias) → BN. Names <c>conv</c>, <c>bn</c>.</summary>
-public sealed class ConvNorm : Module<Tensor, Tensor>
+public sealed class ConvNorm : Module<Tensor, Tensor>, IConvPrecision
 {
     readonly Conv2d conv;
     readonly BatchNorm2d bn;
@@ -28,10 +28,12 @@ public sealed class ConvNorm : Module<Tensor, Tensor>
         bn.bias!.zero_();
     }
 
+    public ConvPrecision ConvPrecision { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return bn.forward(conv.forward(x)).MoveToOuterDisposeScope();
+        return bn.forward(MixedPrecision.Conv(conv, x, ConvPrecision)).MoveToOuterDisposeScope();
     }
 }
 

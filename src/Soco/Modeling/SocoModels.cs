@@ -36,6 +36,8 @@ public sealed record SocoConfig
     /// <summary>K of the momentum schedule (see <see cref="MomentumSchedule.TotalSteps"/>).</summary>
     public long TotalSteps { get; init; } = 1;
     public LevelPooling Pooling { get; init; } = LevelPooling.EveryLevel;
+    /// <summary>Precision of the backbone, FPN and box-head convolutions (<see cref="MixedPrecision"/>).</summary>
+    public ConvPrecision Precision { get; init; } = ConvPrecision.Fp32;
 }
 
 /// <summary>
@@ -77,6 +79,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         foreach (var (name, module) in modules) register_module(name, module);
         register_buffer("ema_step", tensor(0L));
         foreach (var (q, k) in MomentumPairs) TargetNetwork.InitializeFrom(q, k);
+        if (Config.Precision != ConvPrecision.Fp32) MixedPrecision.Apply(this, Config.Precision);
     }
 
     /// <summary>Number of EMA updates done so far (k of the schedule).</summary>
