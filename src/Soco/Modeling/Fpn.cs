@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 namespace Soco.Modeling;
 
 /// <summary>mmcv <c>ConvModule</c> with BN and no activation: conv (no bias) → BN. Names <c>conv</c>, <c>bn</c>.</summary>
-public sealed class ConvNorm : Module<Tensor, Tensor>
+public sealed class ConvNorm : Module<Tensor, Tensor>, IConvPrecision
 {
     readonly Conv2d conv;
     readonly BatchNorm2d bn;
@@ -24,14 +24,16 @@ public sealed class ConvNorm : Module<Tensor, Tensor>
     {
         using var _ = no_grad();
         nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
-        bn.weight!.fill_(1);
+        bn.weight!.Fill(1);
         bn.bias!.zero_();
     }
+
+    public ConvPrecision ConvPrecision { get; set; }
 
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return bn.forward(conv.forward(x)).MoveToOuterDisposeScope();
+        return bn.forward(MixedPrecision.Conv(conv, x, ConvPrecision)).MoveToOuterDisposeScope();
     }
 }
 
@@ -73,7 +75,7 @@ public sealed class Fpn : Module<Tensor[], Tensor[]>
         {
             var size = new[] { laterals[i - 1].shape[2], laterals[i - 1].shape[3] };
             // mmdet adds in place onto the lateral; out-of-place here keeps autograd simple, same values.
-            laterals[i - 1] = laterals[i - 1] + nn.functional.interpolate(laterals[i], size: size, mode: InterpolationMode.Nearest);
+            laterals[i - 1] = laterals[i - 1].Plus(nn.functional.interpolate(laterals[i], size: size, mode: InterpolationMode.Nearest));
         }
         var outs = new List<Tensor>(inputs.Length + 1);
         for (int i = 0; i < inputs.Length; i++) outs.Add(fpn_convs[i].forward(laterals[i]));

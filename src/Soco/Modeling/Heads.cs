@@ -10,7 +10,7 @@ namespace Soco.Modeling;
 /// (channel-major), FC → ReLU. Names <c>conv1..conv4, bn1..bn4, fc1</c>. PyTorch default init (TorchSharp's
 /// constructors use the same Kaiming-uniform(a=√5) rule). Released sizes: 256 channels, 7×7 RoIs, 1024-d output.
 /// </summary>
-public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
+public sealed class ConvFcBoxHead : Module<Tensor, Tensor>, IConvPrecision
 {
     // Declaration order = registration order = PyTorch's parameter order.
     readonly Conv2d conv1;
@@ -44,14 +44,18 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
     public int Resolution { get; }
     public int OutDim { get; }
 
+    /// <summary>Precision of conv1..conv4 (fc1 stays float32).</summary>
+    public ConvPrecision ConvPrecision { get; set; }
+
     /// <summary>K×C×S×S pooled RoIs → K×fcDim.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
-        y = nn.functional.relu(bn2.forward(conv2.forward(y)));
-        y = nn.functional.relu(bn3.forward(conv3.forward(y)));
-        y = nn.functional.relu(bn4.forward(conv4.forward(y)));
+        var pr = ConvPrecision;
+        var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv(conv1, x, pr)));
+        y = nn.functional.relu(bn2.forward(MixedPrecision.Conv(conv2, y, pr)));
+        y = nn.functional.relu(bn3.forward(MixedPrecision.Conv(conv3, y, pr)));
+        y = nn.functional.relu(bn4.forward(MixedPrecision.Conv(conv4, y, pr)));
         return nn.functional.relu(fc1.forward(y.flatten(1))).MoveToOuterDisposeScope();
     }
 }

@@ -44,9 +44,9 @@ public static class TargetNetwork
         using var _ = no_grad();
         foreach (var (q, k) in Pairs(online, target))
         {
-            using var a = k.mul(momentum);
-            using var b = q.mul(1.0 - momentum);
-            k.copy_(a.add_(b));
+            using var a = k.Mul(momentum);
+            using var b = q.Mul(1.0 - momentum);
+            k.copy_(a.PlusInPlace(b));
         }
     }
 
@@ -77,7 +77,7 @@ public static class SocoLoss
             throw new ArgumentException($"loss expects q, z N×M×D and C N×M×M; got q [{string.Join(", ", q.shape)}], z [{string.Join(", ", z.shape)}], C [{string.Join(", ", c.shape)}].");
         using var scope = NewDisposeScope();
         var sim = q.bmm(z.transpose(1, 2));
-        var per = (sim * c).sum(-1).sum(-1) / (c.sum(-1).sum(-1) + 1e-6);
-        return (per.mean() * -2).MoveToOuterDisposeScope();
+        var per = (sim * c).sum(-1).sum(-1) / c.sum(-1).sum(-1).Add(1e-6);
+        return per.mean().Mul(-2).MoveToOuterDisposeScope();
     }
 }

@@ -42,7 +42,7 @@ public sealed record ResNetConfig
 }
 
 /// <summary>torchvision BasicBlock: 3×3 (stride) → BN → ReLU → 3×3 → BN, + shortcut, ReLU.</summary>
-public sealed class BasicBlock : Module<Tensor, Tensor>
+public sealed class BasicBlock : Module<Tensor, Tensor>, IConvPrecision
 {
     // Declaration order = registration order = PyTorch's parameter order (optimizer state files depend on it).
     readonly Conv2d conv1;
@@ -65,18 +65,21 @@ public sealed class BasicBlock : Module<Tensor, Tensor>
     /// <summary>The BN whose γ is zeroed at init (zero-init residual).</summary>
     internal BatchNorm2d LastNorm => bn2;
 
+    public ConvPrecision ConvPrecision { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
-        y = bn2.forward(conv2.forward(y));
-        var shortcut = downsample is null ? x : downsample.forward(x);
-        return nn.functional.relu(y.add_(shortcut)).MoveToOuterDisposeScope();
+        var pr = ConvPrecision;
+        var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv(conv1, x, pr)));
+        y = bn2.forward(MixedPrecision.Conv(conv2, y, pr));
+        var shortcut = downsample is null ? x : MixedPrecision.ConvBn(downsample, x, pr);
+        return nn.functional.relu(y.PlusInPlace(shortcut)).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>torchvision Bottleneck ("v1.5": stride on the 3×3 conv), expansion 4.</summary>
-public sealed class Bottleneck : Module<Tensor, Tensor>
+public sealed class Bottleneck : Module<Tensor, Tensor>, IConvPrecision
 {
     readonly Conv2d conv1;
     readonly BatchNorm2d bn1;
@@ -101,14 +104,17 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
 
     internal BatchNorm2d LastNorm => bn3;
 
+    public ConvPrecision ConvPrecision { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
-        y = nn.functional.relu(bn2.forward(conv2.forward(y)));
-        y = bn3.forward(conv3.forward(y));
-        var shortcut = downsample is null ? x : downsample.forward(x);
-        return nn.functional.relu(y.add_(shortcut)).MoveToOuterDisposeScope();
+        var pr = ConvPrecision;
+        var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv(conv1, x, pr)));
+        y = nn.functional.relu(bn2.forward(MixedPrecision.Conv(conv2, y, pr)));
+        y = bn3.forward(MixedPrecision.Conv(conv3, y, pr));
+        var shortcut = downsample is null ? x : MixedPrecision.ConvBn(downsample, x, pr);
+        return nn.functional.relu(y.PlusInPlace(shortcut)).MoveToOuterDisposeScope();
     }
 }
 
@@ -118,7 +124,7 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
 /// (drop torchvision's <c>fc.*</c> keys, or load non-strict).
 /// Init (official <c>contrast/resnet.py</c>): conv ~ N(0, √(2/(k·k·out))), BN γ=1 β=0, then every block's last BN γ = 0.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor[]>
+public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
 {
     readonly Conv2d conv1;
     readonly BatchNorm2d bn1;
@@ -143,6 +149,9 @@ public sealed class ResNet : Module<Tensor, Tensor[]>
 
     public ResNetConfig Config { get; }
     public int[] OutChannels => Config.StageChannels;
+
+    /// <summary>The stem's precision (blocks carry their own; <see cref="MixedPrecision.Apply"/> sets all).</summary>
+    public ConvPrecision ConvPrecision { get; set; }
 
     public Sequential Layer1 => layer1;
     public Sequential Layer2 => layer2;
@@ -176,7 +185,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>
             }
             else if (m is BatchNorm2d bn)
             {
-                bn.weight!.fill_(1);
+                bn.weight!.Fill(1);
                 bn.bias!.zero_();
             }
         }
@@ -191,7 +200,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>
     public Tensor ForwardStem(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv(conv1, x, ConvPrecision)));
         return nn.functional.max_pool2d(y, 3, 2, 1).MoveToOuterDisposeScope();
     }
 

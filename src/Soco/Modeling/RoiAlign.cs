@@ -51,16 +51,17 @@ public static class RoiAlign
         // Coordinates: torchvision computes `roi * spatial_scale - offset` in double and stores it as T.
         var r64 = rois.detach().to(float64).to(dev);
         double offset = aligned ? 0.5 : 0.0;
-        var x1 = (r64[.., 1] * spatialScale - offset).to(dt);
-        var y1 = (r64[.., 2] * spatialScale - offset).to(dt);
-        var x2 = (r64[.., 3] * spatialScale - offset).to(dt);
-        var y2 = (r64[.., 4] * spatialScale - offset).to(dt);
+        // Scalars are explicit (ExplicitScalars): implicit ones can be finalised during the native call.
+        var x1 = r64[.., 1].Mul(spatialScale).Sub(offset).to(dt);
+        var y1 = r64[.., 2].Mul(spatialScale).Sub(offset).to(dt);
+        var x2 = r64[.., 3].Mul(spatialScale).Sub(offset).to(dt);
+        var y2 = r64[.., 4].Mul(spatialScale).Sub(offset).to(dt);
         var roiW = x2 - x1;
         var roiH = y2 - y1;
         if (!aligned)
         {
-            roiW = roiW.clamp_min(1.0);
-            roiH = roiH.clamp_min(1.0);
+            roiW = roiW.ClampMin(1.0);
+            roiH = roiH.ClampMin(1.0);
         }
 
         var ay = AxisWeights(y1, roiH, oh, h, samplingRatio, dt, dev); // K×oh×H
@@ -117,32 +118,32 @@ public static class RoiAlign
     /// </summary>
     static Tensor AxisWeights(Tensor start, Tensor extent, long outSize, long size, int samplingRatio, ScalarType dt, Device dev)
     {
-        var bin = extent / (double)outSize;
+        var bin = extent.Div((double)outSize);
         // torchvision: grid = sampling_ratio > 0 ? sampling_ratio : ceil(roi_size / pooled_size), computed in T.
-        var grid = samplingRatio > 0 ? full_like(extent, samplingRatio) : (extent / (double)outSize).ceil();
+        var grid = samplingRatio > 0 ? ExplicitScalars.FullLike(extent, samplingRatio) : extent.Div((double)outSize).ceil();
         long gmax = samplingRatio > 0 || grid.numel() == 0 ? Math.Max(1, samplingRatio) : Math.Max(1L, (long)grid.max().to(float64).item<double>());
-        var gridSafe = grid.clamp_min(1.0);
+        var gridSafe = grid.ClampMin(1.0);
 
         long k = start.shape[0];
-        var p = arange(outSize, dtype: dt, device: dev).view(1, outSize, 1);
-        var s = arange(gmax, dtype: dt, device: dev).view(1, 1, gmax);
+        var p = ExplicitScalars.Arange(outSize, dt, dev).view(1, outSize, 1);
+        var s = ExplicitScalars.Arange(gmax, dt, dev).view(1, 1, gmax);
         var start3 = start.view(k, 1, 1);
         var bin3 = bin.view(k, 1, 1);
         var grid3 = grid.view(k, 1, 1);
         var gridSafe3 = gridSafe.view(k, 1, 1);
 
         // start + p·bin + (s + 0.5)·bin / grid, in this evaluation order (as the C++ kernel).
-        var pos = (start3 + p * bin3) + ((s + 0.5) * bin3) / gridSafe3; // K×out×G
-        var valid = s.lt(grid3).logical_and(pos.ge(-1.0)).logical_and(pos.le((double)size));
+        var pos = start3.Plus(p * bin3).Plus((s.Add(0.5) * bin3) / gridSafe3); // K×out×G
+        var valid = s.lt(grid3).logical_and(pos.Ge(-1.0)).logical_and(pos.Le((double)size));
 
-        var clamped = pos.clamp_min(0.0);
-        var low = clamped.floor().clamp_max(size - 1);
-        var atEdge = clamped.floor().ge(size - 1);
+        var clamped = pos.ClampMin(0.0);
+        var low = clamped.floor().ClampMax(size - 1);
+        var atEdge = clamped.floor().Ge(size - 1);
         clamped = where(atEdge, low, clamped);
-        var high = (low + 1).clamp_max(size - 1);
+        var high = low.Add(1).ClampMax(size - 1);
         var frac = clamped - low;
         var mask = valid.to(dt);
-        var wLow = (1.0 - frac) * mask / gridSafe3;
+        var wLow = frac.SubtractedFrom(1.0) * mask / gridSafe3;
         var wHigh = frac * mask / gridSafe3;
 
         var weights = zeros(k, outSize, size, dtype: dt, device: dev);

@@ -28,7 +28,7 @@ public static class RoiPooling
         var b = boxes.detach().narrow(2, 0, 4).to(float32);
         var scale = tensor(new float[] { width, height, width, height }, device: boxes.device);
         var coords = (b * scale).reshape(n * l, 4);
-        var idx = arange(n, dtype: float32, device: boxes.device).view(n, 1).expand(n, l).reshape(n * l, 1);
+        var idx = ExplicitScalars.Arange(n, float32, boxes.device).view(n, 1).expand(n, l).reshape(n * l, 1);
         return cat([idx, coords], 1).MoveToOuterDisposeScope();
     }
 
@@ -95,7 +95,8 @@ public static class RoiPooling
         var r = rois.detach().to(float32).cpu();
         var area = (r[.., 3] - r[.., 1]) * (r[.., 4] - r[.., 2]);
         var s = area.sqrt();
-        var lvl = (canonicalLevel + (s / canonicalSize).log2() + 1e-6).floor().clamp(minLevel, maxLevel) - minLevel;
+        // canonicalLevel + log2(s / canonicalSize) + 1e-6, with explicit scalars (see ExplicitScalars).
+        var lvl = s.Div(canonicalSize).log2().Add(canonicalLevel).Add(1e-6).floor().Clamp(minLevel, maxLevel).Sub(minLevel);
         return lvl.to(int64).data<long>().ToArray();
     }
 

@@ -36,6 +36,8 @@ public sealed record SocoConfig
     /// <summary>K of the momentum schedule (see <see cref="MomentumSchedule.TotalSteps"/>).</summary>
     public long TotalSteps { get; init; } = 1;
     public LevelPooling Pooling { get; init; } = LevelPooling.EveryLevel;
+    /// <summary>Precision of the backbone, FPN and box-head convolutions (<see cref="MixedPrecision"/>).</summary>
+    public ConvPrecision Precision { get; init; } = ConvPrecision.Fp32;
 }
 
 /// <summary>
@@ -77,13 +79,14 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         foreach (var (name, module) in modules) register_module(name, module);
         register_buffer("ema_step", tensor(0L));
         foreach (var (q, k) in MomentumPairs) TargetNetwork.InitializeFrom(q, k);
+        if (Config.Precision != ConvPrecision.Fp32) MixedPrecision.Apply(this, Config.Precision);
     }
 
     /// <summary>Number of EMA updates done so far (k of the schedule).</summary>
     public long EmaStep
     {
         get => get_buffer("ema_step")!.item<long>();
-        set { using var _ = no_grad(); get_buffer("ema_step")!.fill_(value); }
+        set { using var _ = no_grad(); get_buffer("ema_step")!.Fill(value); }
     }
 
     /// <summary>
@@ -102,7 +105,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         double m = NextMomentum;
         foreach (var (q, k) in MomentumPairs) TargetNetwork.Update(q, k, m);
         using var _ = no_grad();
-        get_buffer("ema_step")!.add_(1);
+        get_buffer("ema_step")!.AddInPlace(1);
     }
 
     /// <summary>Parameters the optimiser trains (the online networks; target parameters are frozen).</summary>
@@ -151,8 +154,9 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         for (int p = 0; p < pairs; p++)
         {
             var c = batch.Correspondences[p].to(q1[p].dtype);
-            var term = SocoLoss.Pair(q1[p], zo[p], c) + SocoLoss.Pair(qo[p], z1[p], c.transpose(1, 2));
-            loss = loss is null ? term : loss + term;
+            // Tensor + tensor passes TorchSharp's implicit alpha scalar: explicit here (see ExplicitScalars).
+            var term = SocoLoss.Pair(q1[p], zo[p], c).Plus(SocoLoss.Pair(qo[p], z1[p], c.transpose(1, 2)));
+            loss = loss is null ? term : loss.Plus(term);
         }
         return new SocoOutput(loss!, q1, qo, z1, zo);
     }

@@ -9,7 +9,13 @@ namespace Soco.Training;
 /// <c>add_(x, alpha: a)</c>) is unreachable as soon as its native handle has been read; when a garbage collection
 /// happens during the native call, the finalizer thread frees the scalar while LibTorch still reads it ("Unknown scalar
 /// type", "Expected false to be true", or a segmentation fault — reproduced in seconds with a thread forcing
-/// collections, and seen in demo runs after 50 to 1,000 steps). The model code is full of such conversions.</para>
+/// collections, and seen in demo runs after 50 to 1,000 steps). TorchSharp adds such a scalar itself in <c>a + b</c>, <c>add(b)</c>,
+/// <c>add_(b)</c> (an implicit <c>alpha = 1</c>).</para>
+/// <para>Status: the model code (<c>Soco.Modeling</c>, through <see cref="Soco.Modeling.ExplicitScalars"/>) and
+/// <see cref="Lars"/> now pass explicit scalars that stay alive across each native call, and
+/// <c>ScalarLifetimeStressTests</c> runs RoIAlign and a tiny SoCo_FPN under forced collections without this pause.
+/// The pause stays as a belt-and-braces guard for whatever implicit conversion remains elsewhere (TorchSharp's own
+/// internals, code added later).</para>
 /// <para>How: an object whose finalizer waits for <see cref="Dispose"/> is made unreachable and collected; once the
 /// (single) finalizer thread has entered it, no other finalizer runs until the step ends, so a scalar collected during
 /// the step is freed only after it. Collections still run (memory stays bounded); only finalization is deferred. The

@@ -73,6 +73,7 @@ public sealed class Lars : IDisposable
     {
         using var _ = no_grad();
         using var zero = 0.0.ToScalar();
+        using var one = 1.ToScalar();
         using var trustC = Options.TrustCoefficient.ToScalar();
         using var eps = Options.Eps.ToScalar();
         using var momentum = Options.Momentum.ToScalar();
@@ -88,7 +89,7 @@ public sealed class Lars : IDisposable
                 if (grad is null) continue;
                 using var scope = NewDisposeScope();
                 var g = grad;
-                if (group.WeightDecay != 0) g = g.add(w.mul(wd));
+                if (group.WeightDecay != 0) g = g.add(w.mul(wd), one);
                 if (group.Adapt)
                 {
                     var wn = w.norm();
@@ -98,7 +99,7 @@ public sealed class Lars : IDisposable
                 }
                 ref var buf = ref _buffers[gi][pi];
                 if (buf is null) buf = g.clone().DetachFromDisposeScope();
-                else buf.mul_(momentum).add_(g);
+                else buf.mul_(momentum).add_(g, one); // add_(g) would pass an implicit alpha = 1 scalar
                 w.add_(buf, alpha: negLr);
             }
         }

@@ -32,6 +32,9 @@ public sealed record PretrainConfig
     public int EmbeddingDim { get; init; } = 256;
     /// <summary>every_level (official) | assigned_levels (faster, different BN statistics).</summary>
     public string Pooling { get; init; } = "every_level";
+    /// <summary>fp32 (default) | bf16: backbone, FPN and box-head convolutions in bfloat16, float32 master weights and
+    /// everything else float32 (TorchSharp has no autocast; see <see cref="Soco.Modeling.MixedPrecision"/>).</summary>
+    public string Precision { get; init; } = "fp32";
     /// <summary>m0 of the target network's momentum schedule (<c>--contrast_momentum</c>).</summary>
     public double ContrastMomentum { get; init; } = 0.99;
 
@@ -83,6 +86,7 @@ public sealed record PretrainConfig
         BaseMomentum = ContrastMomentum,
         TotalSteps = Math.Max(1, MomentumSchedule.TotalSteps(numImages, Accumulate, BatchSize, Epochs)),
         Pooling = PoolingMode,
+        Precision = Precision == "bf16" ? ConvPrecision.Bf16 : ConvPrecision.Fp32,
     };
 
     [JsonIgnore]
@@ -123,6 +127,7 @@ public sealed record PretrainConfig
         void Need(bool ok, string what) { if (!ok) bad.Add(what); }
         Need(ModelPairs > 0, $"model must be c4, fpn or fpn_star (got '{Model}')");
         Need(Pooling is "every_level" or "assigned_levels", $"pooling must be every_level or assigned_levels (got '{Pooling}')");
+        Need(Precision is "fp32" or "bf16", $"precision must be fp32 or bf16 (got '{Precision}')");
         ViewRecipe? recipe = null;
         try { recipe = ViewRecipe; }
         catch (ArgumentException e) { bad.Add(e.Message); }
