@@ -1,6 +1,5 @@
 using System.IO.Compression;
 using System.Text.Json;
-using SkiaSharp;
 using Soco.Imaging;
 using Soco.Proposals;
 
@@ -9,41 +8,12 @@ namespace Soco.Tests.Proposals;
 /// <summary>Fixture access for the OpenCV selective-search parity tests (tests/fixtures/opencv, tools/opencv_fixtures.py).</summary>
 internal static class OpenCvTestData
 {
-    public static string RepoRoot { get; } = FindRoot();
+    public static string RepoRoot => TestPaths.RepoRoot;
 
-    public static string FixtureDir => Path.Combine(RepoRoot, "tests", "fixtures", "opencv");
+    public static string FixtureDir => TestPaths.Fixture("opencv");
 
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Soco.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root (Soco.slnx) not found");
-    }
-
-    /// <summary>
-    /// Decodes with SkiaSharp (pixel-identical to libjpeg-turbo / libpng as OpenCV uses them) into RGB bytes;
-    /// gray images come out with R = G = B, like cv2.imread(IMREAD_COLOR).
-    /// </summary>
-    public static RgbImage Decode(string path)
-    {
-        using var decoded = SKBitmap.Decode(path) ?? throw new InvalidDataException($"cannot decode {path}");
-        using var bmp = new SKBitmap(new SKImageInfo(decoded.Width, decoded.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-        if (!decoded.CopyTo(bmp, SKColorType.Rgba8888))
-        {
-            using var canvas = new SKCanvas(bmp);
-            canvas.DrawBitmap(decoded, 0, 0);
-        }
-        var rgba = bmp.Bytes;
-        var img = new RgbImage(bmp.Width, bmp.Height);
-        var px = img.Pixels;
-        for (int i = 0, j = 0; j < px.Length; i += 4, j += 3)
-        {
-            px[j] = rgba[i];
-            px[j + 1] = rgba[i + 1];
-            px[j + 2] = rgba[i + 2];
-        }
-        return img;
-    }
+    /// <summary>The project's decoder (PIL convert('RGB')-exact; for these photos the same pixels as cv2.imread, in RGB order).</summary>
+    public static RgbImage Decode(string path) => ImageDecoder.Decode(path);
 
     public static int[] ReadLabels(string path, out int width, out int height)
     {

@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
-using SkiaSharp;
 using Soco.Imaging;
 using Soco.Proposals.SocoSearch;
 
@@ -20,14 +19,7 @@ internal static class SocoSsFixtures
             .Select(e => Path.GetFileNameWithoutExtension(e.GetProperty("image").GetString()!)).ToArray();
     }
 
-    public static string RepoRoot { get; } = FindRoot();
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir != null && !File.Exists(Path.Combine(dir.FullName, "Soco.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("repository root (Soco.slnx) not found");
-    }
+    public static string RepoRoot => TestPaths.RepoRoot;
 
     public static string Dir =>
         Environment.GetEnvironmentVariable("SOCO_SS_FIXTURES") is { Length: > 0 } d
@@ -75,23 +67,8 @@ internal static class SocoSsFixtures
         }
     }
 
-    private static RgbImage Decode(string path)
-    {
-        using var bmp = SKBitmap.Decode(path) ?? throw new InvalidOperationException("cannot decode " + path);
-        // Gray PNGs decode to Gray8 (copied to R = G = B); the photos are opaque, so premultiplication is a no-op.
-        using var conv = bmp.ColorType == SKColorType.Rgba8888 ? null : bmp.Copy(SKColorType.Rgba8888)
-            ?? throw new InvalidOperationException("cannot convert " + path);
-        var src = (conv ?? bmp).GetPixelSpan();
-        int n = bmp.Width * bmp.Height;
-        var rgb = new byte[n * 3];
-        for (int i = 0; i < n; i++)
-        {
-            rgb[3 * i] = src[4 * i];
-            rgb[3 * i + 1] = src[4 * i + 1];
-            rgb[3 * i + 2] = src[4 * i + 2];
-        }
-        return new RgbImage(bmp.Width, bmp.Height, rgb);
-    }
+    /// <summary>The project's decoder (PIL convert('RGB')-exact, as SoCo's script decodes); hashes below pin it.</summary>
+    private static RgbImage Decode(string path) => ImageDecoder.Decode(path);
 
     public static string Sha256(RgbImage img) => Convert.ToHexStringLower(SHA256.HashData(img.Pixels));
 }
