@@ -4,10 +4,8 @@ namespace Soco.Data;
 /// The image files of a folder (and its subfolders when <c>recursive</c>), sorted ordinal by relative path.
 /// Hidden files and folders (name starting with '.', e.g. macOS "._x.jpg") are skipped.
 /// </summary>
-public sealed class FolderImageSource : IImageSource
+public sealed class FolderImageSource : FileImageSource
 {
-    private readonly ImageEntry[] _entries;
-
     public FolderImageSource(string root, bool recursive = true)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(root);
@@ -19,29 +17,17 @@ public sealed class FolderImageSource : IImageSource
         var rels = new List<string>();
         Collect(Root, "", recursive, rels);
         rels.Sort(StringComparer.Ordinal);
-        _entries = new ImageEntry[rels.Count];
+        var entries = new ImageEntry[rels.Count];
         for (int i = 0; i < rels.Count; i++)
-            _entries[i] = new ImageEntry(i, ImageSources.KeyOf(rels[i]), rels[i], Path.Combine(Root, rels[i]));
+            entries[i] = new ImageEntry(i, ImageSources.KeyOf(rels[i]), rels[i], Path.Combine(Root, rels[i]));
         string what = $"folder {Root}";
-        if (_entries.Length == 0)
+        if (entries.Length == 0)
             throw new ImageSourceException(
                 $"no images in {what}{(recursive ? " or its subfolders" : "")} (looked for {string.Join(", ", ImageSources.ImageExtensions)})");
-        ImageSources.Validate(_entries, what);
-        Description = $"folder {Root} ({_entries.Length:N0} images)";
+        SetEntries(entries, what, what);
     }
 
     public string Root { get; }
-    public string Description { get; }
-    public IReadOnlyList<ImageEntry> Entries => _entries;
-
-    public byte[] ReadBytes(ImageEntry entry)
-    {
-        ImageSources.CheckOwner(this, entry);
-        return ImageSources.ReadFile(entry.Location);
-    }
-
-    public void Dispose() { }
-
     private static void Collect(string dir, string rel, bool recursive, List<string> into)
     {
         var opts = new EnumerationOptions { IgnoreInaccessible = true, RecurseSubdirectories = false, AttributesToSkip = 0 };

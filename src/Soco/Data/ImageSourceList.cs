@@ -4,10 +4,8 @@ namespace Soco.Data;
 /// A text file listing image paths, one per line, relative to the list file's folder (or absolute); lines starting
 /// with '#' and blank lines are ignored. Entries keep the file's order. Every listed file must exist.
 /// </summary>
-public sealed class ListFileImageSource : IImageSource
+public sealed class ListFileImageSource : FileImageSource
 {
-    private readonly ImageEntry[] _entries;
-
     public ListFileImageSource(string listFile)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(listFile);
@@ -40,20 +38,7 @@ public sealed class ListFileImageSource : IImageSource
             throw new ImageSourceException(
                 $"{missingCount} image(s) listed in {ListFile} not found: {string.Join("; ", missing)}{(missingCount > 5 ? "; …" : "")}");
         if (entries.Count == 0) throw new ImageSourceException($"no images in {what} (it lists no paths)");
-        _entries = entries.ToArray();
-        ImageSources.Validate(_entries, what);
-        Description = $"list file {ListFile} ({_entries.Length:N0} images)";
+        SetEntries(entries.ToArray(), what, what);
     }
 
-    public string ListFile { get; }
-    public string Description { get; }
-    public IReadOnlyList<ImageEntry> Entries => _entries;
-
-    public byte[] ReadBytes(ImageEntry entry)
-    {
-        ImageSources.CheckOwner(this, entry);
-        return ImageSources.ReadFile(entry.Location);
-    }
-
-    public void Dispose() { }
-}
+    public string ListFile { get; }}

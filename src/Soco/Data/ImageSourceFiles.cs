@@ -1,0 +1,29 @@
+namespace Soco.Data;
+
+/// <summary>
+/// A source whose entries are plain files on disk (a folder, a list file): once the entries are found and validated,
+/// reading one is a file read and there is nothing to release.
+/// </summary>
+public abstract class FileImageSource : IImageSource
+{
+    private ImageEntry[] _entries = [];
+
+    public string Description { get; private set; } = "";
+    public IReadOnlyList<ImageEntry> Entries => _entries;
+
+    /// <summary>Validates <paramref name="entries"/> (unique, non-empty keys) and adopts them.</summary>
+    protected void SetEntries(ImageEntry[] entries, string what, string kind)
+    {
+        ImageSources.Validate(entries, what);
+        _entries = entries;
+        Description = $"{kind} ({entries.Length:N0} images)";
+    }
+
+    public byte[] ReadBytes(ImageEntry entry)
+    {
+        ImageSources.CheckOwner(this, entry);
+        return ImageSources.ReadFile(entry.Location);
+    }
+
+    public void Dispose() { }
+}
