@@ -13,9 +13,10 @@ namespace Soco.Training;
 /// <c>add_(b)</c> (an implicit <c>alpha = 1</c>).</para>
 /// <para>Status: the model code (<c>Soco.Modeling</c>, through <see cref="Soco.Modeling.ExplicitScalars"/>) and
 /// <see cref="Lars"/> now pass explicit scalars that stay alive across each native call, and
-/// <c>ScalarLifetimeStressTests</c> runs RoIAlign and a tiny SoCo_FPN under forced collections without this pause.
-/// The pause stays as a belt-and-braces guard for whatever implicit conversion remains elsewhere (TorchSharp's own
-/// internals, code added later).</para>
+/// <c>ScalarLifetimeStressTests</c> runs RoIAlign under forced collections without this pause. The pause is still
+/// required for a training step: TorchSharp's own <c>BatchNorm.forward</c> does <c>num_batches_tracked.add_(1)</c>
+/// with an implicit scalar in training mode (that test caught it failing without the pause), which our code cannot
+/// change.</para>
 /// <para>How: an object whose finalizer waits for <see cref="Dispose"/> is made unreachable and collected; once the
 /// (single) finalizer thread has entered it, no other finalizer runs until the step ends, so a scalar collected during
 /// the step is freed only after it. Collections still run (memory stays bounded); only finalization is deferred. The

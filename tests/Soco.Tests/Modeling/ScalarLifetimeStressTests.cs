@@ -7,10 +7,12 @@ using static TorchSharp.torch;
 namespace Soco.Tests.Modeling;
 
 /// <summary>
-/// The model code must not depend on <see cref="Soco.Training.FinalizerPause"/>: RoIAlign and a tiny SoCo_FPN run
-/// forward and backward over and over while another thread forces collections and drains the finalizer queue. With
-/// implicit <see cref="Scalar"/>s this crashed ("Unknown scalar type", "Expected false to be true", segfault) or gave
-/// wrong numbers; with <see cref="ExplicitScalars"/> every iteration must reproduce the first one bit for bit.
+/// RoIAlign (our code, explicit scalars only) runs forward and backward over and over, unguarded, while another thread
+/// forces collections and drains the finalizer queue; a tiny SoCo_FPN step runs in the same loop under
+/// <see cref="Soco.Training.FinalizerPause"/>, as training runs it — TorchSharp's own BatchNorm does
+/// <c>num_batches_tracked.add_(1)</c> with an implicit <see cref="Scalar"/> in training mode, which this test caught
+/// failing ("Expected false to be true") without the pause, and which our code cannot change. Every iteration must
+/// reproduce the first one bit for bit.
 /// </summary>
 [Collection("torch")]
 public class ScalarLifetimeStressTests(ITestOutputHelper log)
@@ -67,6 +69,7 @@ public class ScalarLifetimeStressTests(ITestOutputHelper log)
                     var again = RoiAlign.Apply(x, rois, (3, 4), spatialScale: 0.75, samplingRatio: -1, aligned: true);
                     if (!Same(again.detach(), pooled.detach())) throw new InvalidOperationException($"RoIAlign repeat {j} differs");
                 }
+                using var pause = new Soco.Training.FinalizerPause();
                 model.zero_grad();
                 var loss = model.forward(batch);
                 loss.backward();
