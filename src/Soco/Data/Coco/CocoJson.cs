@@ -9,7 +9,7 @@ internal static class CocoJson
     public static JsonDocument Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
-        byte[] bytes = File.ReadAllBytes(path);
+        byte[] bytes = NamedFloatsToNull(File.ReadAllBytes(path));
         try
         {
             return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 256 });
@@ -17,6 +17,43 @@ internal static class CocoJson
         catch (JsonException e)
         {
             throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
+        }
+    }
+
+    /// <summary>
+    /// Python's json.dump writes NaN and ±Infinity as bare tokens, which JSON does not allow and System.Text.Json
+    /// refuses for the whole file. They become null here, so the record holding one is reported by name as having a
+    /// value that is not a finite number, instead of the file failing at a byte offset. Strings are left alone.
+    /// </summary>
+    internal static byte[] NamedFloatsToNull(byte[] b)
+    {
+        List<byte>? o = null;
+        int copied = 0;
+        for (int i = 0; i < b.Length; i++)
+        {
+            byte c = b[i];
+            if (c == (byte)'"')
+            {
+                for (i++; i < b.Length && b[i] != (byte)'"'; i++) if (b[i] == (byte)'\\') i++;
+                continue;
+            }
+            int len = Match(b, i, "NaN") ? 3 : Match(b, i, "Infinity") ? 8 : Match(b, i, "-Infinity") ? 9 : 0;
+            if (len == 0) continue;
+            o ??= new List<byte>(b.Length + 16);
+            for (int j = copied; j < i; j++) o.Add(b[j]);
+            o.AddRange("null"u8.ToArray());
+            copied = i + len;
+            i += len - 1;
+        }
+        if (o is null) return b;
+        for (int j = copied; j < b.Length; j++) o.Add(b[j]);
+        return o.ToArray();
+
+        static bool Match(byte[] b, int i, string word)
+        {
+            if (i + word.Length > b.Length) return false;
+            for (int k = 0; k < word.Length; k++) if (b[i + k] != (byte)word[k]) return false;
+            return true;
         }
     }
 
