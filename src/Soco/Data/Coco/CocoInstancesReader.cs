@@ -13,6 +13,20 @@ public static class CocoInstancesReader
     /// annotation tools and float rounding leave boxes a fraction of a pixel over.</summary>
     public const double EdgeTolerance = 1.0;
 
+    /// <summary>What is wrong with a ground-truth box [x, y, w, h] on <paramref name="image"/>, or null: a value that
+    /// is not finite, zero or negative size, or reaching past the image by more than <see cref="EdgeTolerance"/>
+    /// (checked only where the image size is known).</summary>
+    public static string? BoxProblem(double x, double y, double w, double h, CocoImage image)
+    {
+        string box = CocoJson.Box(x, y, w, h);
+        if (!double.IsFinite(x) || !double.IsFinite(y) || !double.IsFinite(w) || !double.IsFinite(h)) return $"bbox {box} holds a value that is not a finite number";
+        if (w <= 0 || h <= 0) return $"bbox {box} has zero or negative size";
+        if (image.Width > 0 && image.Height > 0 &&
+            (x < -EdgeTolerance || y < -EdgeTolerance || x + w > image.Width + EdgeTolerance || y + h > image.Height + EdgeTolerance))
+            return $"bbox {box} lies outside image {image.Id} ({image.Width}x{image.Height})";
+        return null;
+    }
+
     public static CocoDataset Read(string path)
     {
         // Not disposed: each annotation keeps its segmentation as an element of this document.
@@ -84,14 +98,7 @@ public static class CocoInstancesReader
             if (!CocoJson.TryId(e, "category_id", out long catId, out err)) { skipped.Add($"{where}: {err} — skipped"); continue; }
             if (!catIds.Contains(catId)) { skipped.Add($"{where}: names category_id {catId}, which is not in \"categories\" — skipped"); continue; }
             if (!CocoJson.TryBox(e, out double x, out double y, out double w, out double h, out err)) { skipped.Add($"{where}: {err} — skipped"); continue; }
-            string box = CocoJson.Box(x, y, w, h);
-            if (w <= 0 || h <= 0) { skipped.Add($"{where}: bbox {box} has zero or negative size — skipped"); continue; }
-            if (image.Width > 0 && image.Height > 0 &&
-                (x < -EdgeTolerance || y < -EdgeTolerance || x + w > image.Width + EdgeTolerance || y + h > image.Height + EdgeTolerance))
-            {
-                skipped.Add($"{where}: bbox {box} lies outside image {imageId} ({image.Width}x{image.Height}) — skipped");
-                continue;
-            }
+            if (BoxProblem(x, y, w, h, image) is string problem) { skipped.Add($"{where}: {problem} — skipped"); continue; }
             double area;
             if (!e.TryGetProperty("area", out var ar))
             {
