@@ -53,6 +53,24 @@ def build_pycocotools(src, tmp):
     return api
 
 
+def import_pycocotools(src, tmp):
+    """Builds pycocotools into tmp and imports it; returns (COCO, COCOeval)."""
+    sys.path.insert(0, build_pycocotools(src, tmp))
+    if not hasattr(np, "float"):
+        np.float = float  # removed in numpy 1.24; cocoeval.accumulate uses it as the builtin float
+    # coco.py imports matplotlib at the top for showAnns() (drawing) only; Debian's python3 here has no
+    # matplotlib, so empty stand-ins let it import. Nothing used by COCOeval touches them.
+    import types
+    for m in ("matplotlib", "matplotlib.pyplot", "matplotlib.collections", "matplotlib.patches"):
+        sys.modules.setdefault(m, types.ModuleType(m))
+    if not hasattr(sys.modules["matplotlib.collections"], "PatchCollection"):
+        sys.modules["matplotlib.collections"].PatchCollection = None
+        sys.modules["matplotlib.patches"].Polygon = None
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    return COCO, COCOeval
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The hand-designed set. Every case the evaluator must get right, each on its own image where it can be.
 
@@ -241,18 +259,7 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pycocotools-") as tmp:
-        sys.path.insert(0, build_pycocotools(a.cocoapi, tmp))
-        if not hasattr(np, "float"):
-            np.float = float  # removed in numpy 1.24; cocoeval.accumulate uses it as the builtin float
-        # coco.py imports matplotlib at the top for showAnns() (drawing) only; Debian's python3 here has no
-        # matplotlib, so empty stand-ins let it import. Nothing used by COCOeval touches them.
-        import types
-        for m in ("matplotlib", "matplotlib.pyplot", "matplotlib.collections", "matplotlib.patches"):
-            sys.modules.setdefault(m, types.ModuleType(m))
-        sys.modules["matplotlib.collections"].PatchCollection = None
-        sys.modules["matplotlib.patches"].Polygon = None
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
+        COCO, COCOeval = import_pycocotools(a.cocoapi, tmp)
 
         sets = {"hand": hand_set(),
                 "random_s0": random_set(0, 60, [2, 5, 11, 17, 60]),

@@ -102,7 +102,7 @@ public static class CocoEvaluator
     sealed class Worker(CocoEvalParams p)
     {
         readonly CocoImageMatcher _matcher = new(p.IouThresholds);
-        readonly CocoAccumulator[] _acc = p.AreaRanges.Select(_ => new CocoAccumulator(p)).ToArray();
+        readonly CocoAccumulator _acc = new(p);
         double[] _iou = new double[1024];
         bool[] _gtIgnore = [], _gtCrowd = [], _gtIdNonZero = [], _dtOutside = [];
         double[] _gtArea = [], _dtArea = [], _scores = [];
@@ -113,7 +113,7 @@ public static class CocoEvaluator
                              double[] precision, double[] recall, int K)
         {
             int A = p.AreaRanges.Length, T = p.IouThresholds.Length;
-            foreach (var acc in _acc) acc.Clear();
+            _acc.Clear();
             int gi = 0, di = 0;
             // Images in ascending id order, each that has ground truth or detections of this category (pycocotools'
             // evaluateImg returns None for the others, and accumulate leaves those out).
@@ -143,6 +143,7 @@ public static class CocoEvaluator
                         row[j] = BoxIou.Iou(x.X, x.Y, x.W, x.H, a.X, a.Y, a.W, a.H, a.IsCrowd);
                     }
                 }
+                _acc.AddDetections(_scores.AsSpan(0, D));
                 for (int a = 0; a < A; a++)
                 {
                     var range = p.AreaRanges[a];
@@ -151,10 +152,10 @@ public static class CocoEvaluator
                     var flags = _flags.AsSpan(0, T * D);
                     int npig = _matcher.Match(_gtIgnore.AsSpan(0, G), _gtCrowd.AsSpan(0, G), _gtIdNonZero.AsSpan(0, G),
                         _iou.AsSpan(0, D * G), _dtOutside.AsSpan(0, D), flags);
-                    _acc[a].Add(_scores.AsSpan(0, D), flags, npig);
+                    _acc.AddFlags(a, flags, npig);
                 }
             }
-            for (int a = 0; a < A; a++) _acc[a].Finish(k, a, K, A, precision, recall);
+            _acc.Finish(k, K, precision, recall);
         }
 
         void Ensure(int G, int D, int T)
