@@ -12,10 +12,11 @@ trap 'rm -rf "$dir"' EXIT
 ./soco --help >/dev/null  # build the CLI first, outside the timing
 py=$(OMP_NUM_THREADS=1 /usr/bin/python3 bench/eval/reference.py "$dir" ${COCOAPI:+--cocoapi "$COCOAPI"})
 t0=$(date +%s.%N)
-./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" --out "$dir/m2.json" > "$dir/net2.txt"
+/usr/bin/time -f "%U %S" -o "$dir/cpu2.txt" ./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" --out "$dir/m2.json" > "$dir/net2.txt"
 t1=$(date +%s.%N)
-DOTNET_PROCESSOR_COUNT=1 ./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" --out "$dir/m1.json" > "$dir/net1.txt"
+DOTNET_PROCESSOR_COUNT=1 /usr/bin/time -f "%U %S" -o "$dir/cpu1.txt" ./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" --out "$dir/m1.json" > "$dir/net1.txt"
 t2=$(date +%s.%N)
+uptime
 echo "$py"
 /usr/bin/python3 - "$py" "$dir" "$t0" "$t1" "$t2" <<'PY'
 import json, re, sys
@@ -26,11 +27,13 @@ for threads, wall, name in ((2, t1 - t0, "net2"), (1, t2 - t1, "net1")):
     text = open(f"{d}/{name}.txt").read()
     rd, ev = map(float, re.search(r"read in ([\d.]+) s, evaluated in ([\d.]+) s", text).groups())
     m = json.load(open(f"{d}/m{threads}.json"))
+    cpu = sum(map(float, open(f"{d}/cpu{threads}.txt").read().split()))
     diff = max(abs(m[k] - s) for k, s in zip(keys, p["stats"]))
     print(f"ours, {threads} thread(s): read {rd:.2f} s, evaluate+accumulate+summarize {ev:.2f} s, whole command {wall:.2f} s; "
           f"max |stat difference| {diff:.1e}")
     print(f"  pycocotools: load {p['load_s']:.2f} s, evaluate {p['evaluate_s']:.2f} s, accumulate {p['accumulate_s']:.2f} s, total {p['total_s']:.2f} s")
+    print(f"  CPU seconds, whole run: pycocotools {p['total_cpu_s']:.2f}, ours {cpu:.2f} (process start and JIT included)")
     print(f"  ratio pycocotools/ours: evaluation {(p['evaluate_s'] + p['accumulate_s'] + p['summarize_s']) / ev:.1f}x, "
-          f"total {p['total_s'] / wall:.1f}x (ours includes process start)")
+          f"total wall {p['total_s'] / wall:.1f}x, total CPU {p['total_cpu_s'] / cpu:.1f}x")
     assert diff <= 1e-6, "stats differ"
 PY

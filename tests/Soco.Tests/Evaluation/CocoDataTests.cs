@@ -83,6 +83,8 @@ public class CocoDataTests
     [InlineData("""[{"image_id": "a.jpg", "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5}]""", "detection #0: \"image_id\" must be an integer")]
     [InlineData("""[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]}]""", "detection #0: no \"score\"")]
     [InlineData("""{"annotations": []}""", "expected a list of detections")]
+    [InlineData("""[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5}, {"image_id": 1""", ": not valid JSON")]
+    [InlineData("""[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5}, 7]""", "detection #1: not an object")]
     public void BadDetectionsStopWithTheRecordNamed(string json, string message)
     {
         using var tmp = new TestPaths.TempDir();

@@ -141,6 +141,14 @@ public class CocoEvalHandTests
     }
 
     [Fact]
+    public void NoDetectionsAtAllGiveZero()
+    {
+        // pycocotools itself fails on an empty results list (loadRes reads anns[0]); the definition gives 0.
+        var r = new Gt(1).Image(1).Box(1, 1, 0, 0, 10, 10).Box(1, 1, 100, 100, 50, 50).Eval();
+        Assert.Equal([0.0, 0.0, 0.0, 0.0, 0.0, -1, 0.0, 0.0, 0.0, 0.0, 0.0, -1], r.Stats);
+    }
+
+    [Fact]
     public void NoGroundTruthAtAllGivesMinusOne()
     {
         var r = new Gt(1, 2).Image(1).Det(1, 1, 0, 0, 10, 10, 0.9).Eval();

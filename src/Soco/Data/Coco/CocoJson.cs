@@ -8,8 +8,7 @@ internal static class CocoJson
     /// <summary>Parses <paramref name="path"/>; a missing file or invalid JSON is an error naming the file.</summary>
     public static JsonDocument Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
-        byte[] bytes = NamedFloatsToNull(File.ReadAllBytes(path));
+        byte[] bytes = ReadBytes(path);
         try
         {
             return JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = 256 });
@@ -18,6 +17,13 @@ internal static class CocoJson
         {
             throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
         }
+    }
+
+    /// <summary>The file's bytes with bare NaN/Infinity turned into null; a missing file is an error naming it.</summary>
+    public static byte[] ReadBytes(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: file not found", path);
+        return NamedFloatsToNull(File.ReadAllBytes(path));
     }
 
     /// <summary>
