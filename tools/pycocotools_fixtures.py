@@ -175,6 +175,12 @@ def hand_set():
     img(89)
     dt(89, 42, [10, 10, 100, 100], 0.99)
     dt(89, 1, [10, 10, 100, 100], 0.2)
+    # 60: a ground truth whose id is 0. COCOeval stores matches as ids and tests them for non-zero, so a detection
+    # matched to it reads as unmatched (a false positive) and the object as not found.
+    img(60)
+    anns.append({"id": 0, "image_id": 60, "category_id": 7, "bbox": [50, 50, 100, 80], "area": 8000.0, "iscrowd": 0,
+                 "segmentation": []})
+    dt(60, 7, [50, 50, 100, 80], 0.66)
     gt_json = {"images": images, "annotations": anns,
                "categories": [{"id": c, "name": n, "supercategory": "thing"} for c, n in CATS]}
     return gt_json, dets
