@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Soco.Data.Voc;
 using Soco.Imaging;
 using Soco.Proposals;
 using Spectre.Console;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Soco.Data.Voc;
 using Soco.Imaging;
 using Soco.Proposals;
 

@@ -1,0 +1,118 @@
+using System.Text.Json;
+
+namespace Soco.Data.Coco;
+
+/// <summary>What <see cref="CocoResultsReader.Read"/> gives: the detections in file order and the notes on records
+/// kept as they are (e.g. boxes of zero size, which can never match but still count as false positives).</summary>
+public sealed record CocoResults(string Source, IReadOnlyList<CocoDetection> Detections, IReadOnlyList<string> Notes);
+
+/// <summary>
+/// Reads a COCO results file (a list of <c>{image_id, category_id, bbox, score}</c>) against its ground truth.
+/// Any record that would make the score wrong stops the read with an error naming it: an image or category the
+/// ground truth lacks (pycocotools asserts on the first and silently drops the second), a missing or non-numeric
+/// field. Nothing is skipped silently. Records are read with a forward-only reader (a results file for COCO val
+/// holds ~500,000 of them); a record that does not read cleanly is parsed again on its own to say what is wrong.
+/// </summary>
+public static class CocoResultsReader
+{
+    public static CocoResults Read(string path, CocoDataset truth)
+    {
+        byte[] bytes = CocoJson.ReadBytes(path);
+        var dets = new List<CocoDetection>();
+        var notes = new List<string>();
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256 });
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
+                throw new InvalidDataException($"{path}: expected a list of detections [{{\"image_id\", \"category_id\", \"bbox\", \"score\"}}, ...] (COCO results format)");
+            int n = 0;
+            Span<double> box = stackalloc double[4];
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                string Where() => $"{path}: detection #{n}";
+                if (reader.TokenType != JsonTokenType.StartObject) throw new InvalidDataException($"{Where()}: not an object");
+                int start = (int)reader.TokenStartIndex;
+                long imageId = 0, catId = 0;
+                double score = 0;
+                int have = 0;
+                bool bad = false;
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+                {
+                    if (reader.ValueTextEquals("image_id"u8)) { reader.Read(); if (Id(ref reader, out imageId)) have |= 1; else bad = true; }
+                    else if (reader.ValueTextEquals("category_id"u8)) { reader.Read(); if (Id(ref reader, out catId)) have |= 2; else bad = true; }
+                    else if (reader.ValueTextEquals("score"u8)) { reader.Read(); if (Number(ref reader, out score)) have |= 4; else bad = true; }
+                    else if (reader.ValueTextEquals("bbox"u8))
+                    {
+                        reader.Read();
+                        if (reader.TokenType != JsonTokenType.StartArray) { reader.Skip(); bad = true; continue; }
+                        int c = 0;
+                        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                        {
+                            if (c < 4 && Number(ref reader, out double v)) box[c] = v;
+                            else bad = true;
+                            c++;
+                        }
+                        if (c == 4) have |= 8;
+                        else bad = true;
+                    }
+                    else reader.Skip();
+                }
+                if (bad || have != 15)
+                    throw Explain(bytes.AsMemory(start, (int)reader.BytesConsumed - start), Where(), truth);
+                if (!truth.ImagesById.ContainsKey(imageId)) throw new InvalidDataException($"{Where()}: {UnknownImage(imageId, truth)}");
+                if (!truth.CategoriesById.ContainsKey(catId)) throw new InvalidDataException($"{Where()}: {UnknownCategory(catId, truth)}");
+                if (box[2] <= 0 || box[3] <= 0)
+                    notes.Add($"{Where()} (image_id {imageId}): bbox {CocoJson.Box(box[0], box[1], box[2], box[3])} has zero or negative size; kept, as pycocotools keeps it (it matches nothing)");
+                dets.Add(new CocoDetection(imageId, catId, box[0], box[1], box[2], box[3], score));
+                n++;
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON ({e.Message})", e);
+        }
+        return new CocoResults(path, dets, notes);
+    }
+
+    static bool Id(ref Utf8JsonReader r, out long id)
+    {
+        id = 0;
+        if (r.TokenType != JsonTokenType.Number) { r.Skip(); return false; }
+        if (r.TryGetInt64(out id)) return true;
+        if (r.TryGetDouble(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15) { id = (long)d; return true; }
+        return false;
+    }
+
+    static bool Number(ref Utf8JsonReader r, out double x)
+    {
+        x = 0;
+        if (r.TokenType != JsonTokenType.Number) { r.Skip(); return false; }
+        return r.TryGetDouble(out x) && double.IsFinite(x);
+    }
+
+    /// <summary>The error for a record that did not read cleanly, found by checking it field by field.</summary>
+    static InvalidDataException Explain(ReadOnlyMemory<byte> record, string where, CocoDataset truth)
+    {
+        using var doc = JsonDocument.Parse(record);
+        var e = doc.RootElement;
+        InvalidDataException Bad(string what) => new($"{where}: {what}");
+        if (!CocoJson.TryId(e, "image_id", out long imageId, out string? err)) return Bad(err!);
+        if (!truth.ImagesById.ContainsKey(imageId)) return Bad(UnknownImage(imageId, truth));
+        if (!CocoJson.TryId(e, "category_id", out long catId, out err)) return Bad(err!);
+        if (!truth.CategoriesById.ContainsKey(catId)) return Bad(UnknownCategory(catId, truth));
+        if (!CocoJson.TryBox(e, out _, out _, out _, out _, out err)) return Bad(err!);
+        if (!e.TryGetProperty("score", out var s)) return Bad("no \"score\"");
+        if (!CocoJson.TryNumber(s, out _)) return Bad($"\"score\" must be a finite number, got {CocoJson.Short(s)}");
+        return Bad("could not be read (a field appears twice?)");
+    }
+
+    static string UnknownImage(long imageId, CocoDataset truth) =>
+        $"image_id {imageId} is not an image of the ground truth {truth.Source}; scoring would be wrong (detections for another set?)";
+
+    static string UnknownCategory(long catId, CocoDataset truth)
+    {
+        var ids = truth.Categories.Select(c => c.Id).Order().ToArray();
+        string list = ids.Length <= 12 ? string.Join(", ", ids) : string.Join(", ", ids.Take(10)) + $", ... ({ids.Length} in all)";
+        return $"category_id {catId} is not a category of the ground truth {truth.Source} (its ids: {list}); contiguous class indices instead of dataset ids?";
+    }
+}

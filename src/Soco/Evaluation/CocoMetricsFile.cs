@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Soco.IO;
+
+namespace Soco.Evaluation;
+
+/// <summary>
+/// The metrics file of <c>soco evaluate</c>: the 12 COCO numbers under the keys AP, AP50, AP75, APs, APm, APl, AR1,
+/// AR10, AR100, ARs, ARm, ARl (fractions; −1 where pycocotools gives −1) and <c>per_category</c>
+/// [{id, name, AP}] (AP null for a category without ground truth), written atomically.
+/// </summary>
+public static class CocoMetricsFile
+{
+    public static string ToJson(CocoEvalResult r)
+    {
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            for (int i = 0; i < CocoEvalResult.StatNames.Length; i++) w.WriteNumber(CocoEvalResult.StatNames[i], r.Stats[i]);
+            w.WriteStartArray("per_category");
+            for (int k = 0; k < r.CategoryIds.Length; k++)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", r.CategoryIds[k]);
+                w.WriteString("name", r.CategoryNames[k]);
+                if (double.IsNaN(r.PerCategoryAp[k])) w.WriteNull("AP");
+                else w.WriteNumber("AP", r.PerCategoryAp[k]);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
+    }
+
+    public static void Write(string path, CocoEvalResult r) => AtomicFile.WriteAllText(path, ToJson(r));
+
+    /// <summary>
+    /// The per-category AP table as Detectron2 prints it (COCOEvaluator._derive_coco_results: AP in percent, three
+    /// category/AP pairs per row, a pipe table; "nan" for a category without ground truth).
+    /// </summary>
+    public static IReadOnlyList<string> PerCategoryTable(CocoEvalResult r, int pairs = 3)
+    {
+        var cells = new List<string>();
+        for (int k = 0; k < r.CategoryIds.Length; k++)
+        {
+            cells.Add(r.CategoryNames[k]);
+            cells.Add(double.IsNaN(r.PerCategoryAp[k]) ? "nan" : (r.PerCategoryAp[k] * 100).ToString("0.000", CultureInfo.InvariantCulture));
+        }
+        int cols = 2 * Math.Min(pairs, Math.Max(1, r.CategoryIds.Length));
+        while (cells.Count % cols != 0) cells.Add("");
+        var header = Enumerable.Range(0, cols).Select(c => c % 2 == 0 ? "category" : "AP").ToArray();
+        var width = new int[cols];
+        for (int c = 0; c < cols; c++)
+        {
+            width[c] = header[c].Length;
+            for (int i = c; i < cells.Count; i += cols) width[c] = Math.Max(width[c], cells[i].Length);
+        }
+        string Row(IEnumerable<string> xs) => "| " + string.Join(" | ", xs.Select((x, c) => x.PadRight(width[c]))) + " |";
+        var lines = new List<string> { Row(header), "|" + string.Join("|", width.Select(wd => ":" + new string('-', wd + 1))) + "|" };
+        for (int i = 0; i < cells.Count; i += cols) lines.Add(Row(cells.Skip(i).Take(cols)));
+        return lines;
+    }
+}
