@@ -17,6 +17,7 @@ public static class SocoCli
         root.Add(ModelCommands.Features());
         root.Add(ViewsCommand.Build());
         root.Add(PretrainCommand.Build());
+        root.Add(BenchCommand.Build());
         return root;
     }
 
