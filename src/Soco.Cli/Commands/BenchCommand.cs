@@ -50,6 +50,10 @@ public static class BenchCommand
                 ["loaded"] = ext?.Loaded,
                 ["version_warning"] = ext?.VersionMismatch,
             };
+            // What the process really mapped (not what was asked for): one path per LibTorch library.
+            r["mapped"] = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(f => f.Length >= 6 && System.Text.RegularExpressions.Regex.IsMatch(Path.GetFileName(f[5]), @"^lib(torch|c10|LibTorchSharp)[^/]*\.so"))
+                .Select(f => f[5]).Distinct().Order(StringComparer.Ordinal).ToList();
             bool cuda = SafeCudaAvailable();
             r["cuda_available"] = cuda;
             r["cuda_device_count"] = cuda ? torch.cuda.device_count() : 0;
