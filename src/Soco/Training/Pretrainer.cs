@@ -263,13 +263,15 @@ public sealed class PretrainRun : IDisposable
                             if (micro == 0) firstBatch = data.BatchIndex;
                             model.UpdateTargetInForward = micro == 0;
                             var loss = model.forward(BatchAdapter.ToModelBatch(data, Recipe, device));
+                            (a > 1 ? loss.mul(microScale) : loss).backward();
+                            // Read after the backward is queued (on a GPU, reading waits for the queued work), still
+                            // before the optimiser step: a NaN/Inf loss never reaches the weights.
                             double value = loss.item<float>();
                             if (!double.IsFinite(value))
                                 throw new TrainingDivergedException($"the loss is {value} at step {step + 1} (epoch {epoch}, batch {data.BatchIndex}); stopped before the optimiser step. " +
                                     (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.") +
                                     " Lower base_lr or check the images, then rerun to resume from it.");
                             lossSum += value;
-                            (a > 1 ? loss.mul(microScale) : loss).backward();
                         }
                         model.UpdateTargetInForward = true;
                         lars.Step();
