@@ -35,7 +35,9 @@ public sealed class SocoBatch : IDisposable
     }
 
     /// <summary>Stacks samples (all of one recipe) into a batch.</summary>
-    public static SocoBatch Collate(IReadOnlyList<SocoSample> samples, int epoch, int batchIndex, IReadOnlyList<string>? warnings = null)
+    /// <param name="pin">Put the views in page-locked (pinned) host memory, so the trainer's copies to a CUDA device
+    /// run without a staging copy and without blocking the host (needs a CUDA LibTorch).</param>
+    public static SocoBatch Collate(IReadOnlyList<SocoSample> samples, int epoch, int batchIndex, IReadOnlyList<string>? warnings = null, bool pin = false)
     {
         if (samples.Count == 0) throw new ArgumentException("empty batch");
         int n = samples.Count;
@@ -47,6 +49,12 @@ public sealed class SocoBatch : IDisposable
             var data = new float[n * len];
             for (int i = 0; i < n; i++) Array.Copy(samples[i].Images[v], 0, data, i * len, len);
             images[v] = tensor(data, [n, 3, s, s]);
+            if (pin)
+            {
+                var pinned = images[v].pin_memory();
+                images[v].Dispose();
+                images[v] = pinned;
+            }
         }
         Tensor Stack(Func<SocoSample, float[]> pick, long[] rowShape)
         {
@@ -95,6 +103,8 @@ public sealed record LoaderOptions
     /// <summary>Batches built ahead of the consumer, at most (bounds memory); default 2 per worker.</summary>
     public int Prefetch { get; init; } = 0;
     internal int Window => Prefetch > 0 ? Prefetch : 2 * Math.Max(1, Workers);
+    /// <summary>Batches' views in pinned host memory (for a CUDA trainer: asynchronous host→device copies).</summary>
+    public bool PinMemory { get; init; }
 }
 
 /// <summary>
@@ -142,7 +152,7 @@ public sealed class SocoLoader
                         try
                         {
                             var samples = batches[b].Select(i => Dataset.GetOrReplace(i, epoch)).ToArray();
-                            var batch = SocoBatch.Collate(samples, epoch, startBatch + b);
+                            var batch = SocoBatch.Collate(samples, epoch, startBatch + b, pin: Options.PinMemory);
                             // the samples were copied into the batch and go nowhere else: their view arrays are reused
                             foreach (var s in samples)
                                 foreach (var img in s.Images) ViewTensorPool.Return(img);

@@ -27,8 +27,11 @@ public static class RoiAlign
     /// y2 &lt; y1, a batch index that is not an integer in [0, N), or a box reaching more than
     /// <see cref="MaxOutsideFactor"/> map sizes beyond the map.
     /// </summary>
+    /// <param name="hostRois">The same RoIs already on the host (K·5 values, row-major), when the caller has them: the
+    /// checks and the sample-grid size are then computed from them, without copying <paramref name="rois"/> back from
+    /// a GPU (each copy waits for all the work queued before it).</param>
     public static Tensor Apply(Tensor input, Tensor rois, (long Height, long Width) outputSize, double spatialScale = 1.0,
-        int samplingRatio = -1, bool aligned = false)
+        int samplingRatio = -1, bool aligned = false, double[]? hostRois = null)
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(rois);
@@ -41,7 +44,9 @@ public static class RoiAlign
         long n = input.shape[0], c = input.shape[1], h = input.shape[2], w = input.shape[3];
         long k = rois.shape[0];
         if (h < 1 || w < 1 || n < 1) throw new ArgumentException("RoIAlign input has an empty batch or spatial dimension.", nameof(input));
-        var batchIndex = Validate(rois, n, h, w, spatialScale);
+        if (hostRois is not null && hostRois.Length != k * 5)
+            throw new ArgumentException($"hostRois has {hostRois.Length} values for {k} RoIs.", nameof(hostRois));
+        var batchIndex = Validate(hostRois ?? HostCopy(rois), k, n, h, w, spatialScale);
 
         using var scope = NewDisposeScope();
         var dt = input.dtype;
@@ -64,8 +69,14 @@ public static class RoiAlign
             roiH = roiH.ClampMin(1.0);
         }
 
-        var ay = AxisWeights(y1, roiH, oh, h, samplingRatio, dt, dev); // K×oh×H
-        var ax = AxisWeights(x1, roiW, ow, w, samplingRatio, dt, dev); // K×ow×W
+        long? gy = null, gx = null;
+        if (hostRois is not null && samplingRatio <= 0 && k > 0 && (dt == float32 || dt == float64))
+        {
+            gy = HostGridMax(hostRois, 2, spatialScale, offset, aligned, oh, dt);
+            gx = HostGridMax(hostRois, 1, spatialScale, offset, aligned, ow, dt);
+        }
+        var ay = AxisWeights(y1, roiH, oh, h, samplingRatio, dt, dev, gy); // K×oh×H
+        var ax = AxisWeights(x1, roiW, ow, w, samplingRatio, dt, dev, gx); // K×ow×W
 
         Tensor result;
         if (k == 0)
@@ -116,12 +127,13 @@ public static class RoiAlign
     /// Per-RoI interpolation matrix along one axis (K×out×size), already divided by the sample count along that
     /// axis. <paramref name="start"/> and <paramref name="extent"/> are the RoI's start and (clamped) size in map units.
     /// </summary>
-    static Tensor AxisWeights(Tensor start, Tensor extent, long outSize, long size, int samplingRatio, ScalarType dt, Device dev)
+    static Tensor AxisWeights(Tensor start, Tensor extent, long outSize, long size, int samplingRatio, ScalarType dt, Device dev, long? hostGridMax = null)
     {
         var bin = extent.Div((double)outSize);
         // torchvision: grid = sampling_ratio > 0 ? sampling_ratio : ceil(roi_size / pooled_size), computed in T.
         var grid = samplingRatio > 0 ? ExplicitScalars.FullLike(extent, samplingRatio) : extent.Div((double)outSize).ceil();
-        long gmax = samplingRatio > 0 || grid.numel() == 0 ? Math.Max(1, samplingRatio) : Math.Max(1L, (long)grid.max().to(float64).item<double>());
+        long gmax = samplingRatio > 0 || grid.numel() == 0 ? Math.Max(1, samplingRatio)
+            : hostGridMax ?? Math.Max(1L, (long)grid.max().to(float64).item<double>());
         var gridSafe = grid.ClampMin(1.0);
 
         long k = start.shape[0];
@@ -152,13 +164,43 @@ public static class RoiAlign
         return weights;
     }
 
-    /// <summary>Checks RoIs on the CPU; returns the batch index of each RoI.</summary>
-    static long[] Validate(Tensor rois, long n, long h, long w, double scale)
+    static double[] HostCopy(Tensor rois)
     {
         if (rois.shape[0] == 0) return [];
         using var cpu = rois.detach().to(float64).cpu().contiguous();
-        var v = cpu.data<double>().ToArray();
-        long k = rois.shape[0];
+        return cpu.data<double>().ToArray();
+    }
+
+    /// <summary>The largest adaptive grid <c>ceil(roi_size / out)</c> along one axis (column <paramref name="c1"/> and
+    /// <paramref name="c1"/> + 2 of the RoIs), evaluated in the map's dtype exactly as <see cref="Apply"/> does on the
+    /// device: coordinates in double, stored as T, then T arithmetic.</summary>
+    static long HostGridMax(double[] r, int c1, double scale, double offset, bool aligned, long outSize, ScalarType dt)
+    {
+        long k = r.Length / 5, best = 1;
+        for (long i = 0; i < k; i++)
+        {
+            double a = r[i * 5 + c1] * scale - offset, b = r[i * 5 + c1 + 2] * scale - offset, g;
+            if (dt == float32)
+            {
+                float e = (float)b - (float)a;
+                if (!aligned) e = Math.Max(e, 1f);
+                g = MathF.Ceiling(e / outSize);
+            }
+            else
+            {
+                double e = b - a;
+                if (!aligned) e = Math.Max(e, 1.0);
+                g = Math.Ceiling(e / outSize);
+            }
+            best = Math.Max(best, (long)g);
+        }
+        return best;
+    }
+
+    /// <summary>Checks RoIs (K·5 values on the host); returns the batch index of each RoI.</summary>
+    static long[] Validate(double[] v, long k, long n, long h, long w, double scale)
+    {
+        if (k == 0) return [];
         var batch = new long[k];
         double limX = MaxOutsideFactor * w, limY = MaxOutsideFactor * h;
         for (long i = 0; i < k; i++)

@@ -44,13 +44,33 @@ public static class RoiPooling
         return outs;
     }
 
-    /// <summary>One level of <see cref="PoolEveryLevel"/>.</summary>
-    public static Tensor PoolOneLevel(Tensor feature, Tensor boxes, long outputSize = 7, bool aligned = true, int samplingRatio = -1)
+    /// <summary>One level of <see cref="PoolEveryLevel"/>. <paramref name="hostBoxes"/>: the same boxes on the host
+    /// (N·L·columns floats), if the caller has them, so RoIAlign needs no copy back from the device.</summary>
+    public static Tensor PoolOneLevel(Tensor feature, Tensor boxes, long outputSize = 7, bool aligned = true, int samplingRatio = -1, float[]? hostBoxes = null)
     {
         using var scope = NewDisposeScope();
         var rois = NormalizedBoxesToRois(boxes, feature.shape[2], feature.shape[3]);
         var f = feature.dtype == float32 ? feature : feature.to(float32);
-        return RoiAlign.Apply(f, rois, outputSize, 1.0, samplingRatio, aligned).MoveToOuterDisposeScope();
+        double[]? host = hostBoxes is null ? null : HostRois(hostBoxes, boxes, feature.shape[2], feature.shape[3]);
+        return RoiAlign.Apply(f, rois, (outputSize, outputSize), 1.0, samplingRatio, aligned, host).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="NormalizedBoxesToRois"/> on the host, in the same float32 arithmetic.</summary>
+    static double[] HostRois(float[] host, Tensor boxes, long height, long width)
+    {
+        long n = boxes.shape[0], l = boxes.shape[1], cols = boxes.shape[2];
+        if (host.Length != n * l * cols) throw new ArgumentException($"hostBoxes has {host.Length} values for boxes [{string.Join(", ", boxes.shape)}].", nameof(host));
+        var r = new double[n * l * 5];
+        float fw = width, fh = height;
+        for (long i = 0; i < n * l; i++)
+        {
+            r[i * 5] = i / l;
+            r[i * 5 + 1] = host[i * cols] * fw;
+            r[i * 5 + 2] = host[i * cols + 1] * fh;
+            r[i * 5 + 3] = host[i * cols + 2] * fw;
+            r[i * 5 + 4] = host[i * cols + 3] * fh;
+        }
+        return r;
     }
 
     /// <summary>

@@ -129,6 +129,32 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
     public SocoOutput ForwardWithOutputs(SocoBatch batch)
     {
         Check(batch);
+        // The boxes on the host, read once before any of this step's work is queued: RoIAlign's checks and grid sizes
+        // then need no copy back from a GPU in the middle of the forward (each would wait for the queued work).
+        _hostBoxes = new Dictionary<Tensor, float[]>(ReferenceEqualityComparer.Instance);
+        foreach (var b in batch.View1Boxes.Concat(batch.OtherBoxes))
+            if (!_hostBoxes.ContainsKey(b))
+            {
+                using var cpu = b.detach().to(float32).cpu().contiguous();
+                _hostBoxes[b] = cpu.data<float>().ToArray();
+            }
+        try
+        {
+            return ForwardCore(batch);
+        }
+        finally
+        {
+            _hostBoxes = null;
+        }
+    }
+
+    Dictionary<Tensor, float[]>? _hostBoxes;
+
+    /// <summary>The host copy of a box list of the batch being run (null outside <see cref="ForwardWithOutputs"/>).</summary>
+    protected float[]? HostBoxes(Tensor boxes) => _hostBoxes is not null && _hostBoxes.TryGetValue(boxes, out var h) ? h : null;
+
+    SocoOutput ForwardCore(SocoBatch batch)
+    {
         bool[][,]? masks1 = null, masksO = null;
         if (Config.Pooling == LevelPooling.AssignedLevels)
         {
@@ -245,7 +271,7 @@ public sealed class SocoC4 : SocoModel
 
     Tensor PoolC4(ResNet net, Tensor c4, Tensor boxes)
     {
-        var rois = RoiPooling.PoolOneLevel(c4, boxes, RoiSize, aligned: true, samplingRatio: -1);
+        var rois = RoiPooling.PoolOneLevel(c4, boxes, RoiSize, aligned: true, samplingRatio: -1, hostBoxes: HostBoxes(boxes));
         var c5 = net.Layer4.forward(rois);
         return nn.functional.avg_pool2d(c5, [c5.shape[2], c5.shape[3]], [1, 1]).flatten(1);
     }
@@ -339,7 +365,7 @@ public class SocoFpn : SocoModel
                 var perLevel = new Tensor[Levels];
                 for (int lv = 0; lv < Levels; lv++)
                 {
-                    var pooled = RoiPooling.PoolOneLevel(pyramid[lv], boxes, Config.RoiOutputSize, Config.Aligned, Config.SamplingRatio);
+                    var pooled = RoiPooling.PoolOneLevel(pyramid[lv], boxes, Config.RoiOutputSize, Config.Aligned, Config.SamplingRatio, HostBoxes(boxes));
                     perLevel[lv] = Project(h.forward(pooled), proj, pred).reshape(n, l, -1);
                 }
                 e = cat(perLevel, 1);

@@ -200,7 +200,7 @@ public sealed class PretrainRun : IDisposable
         long step = StepsDone;
         var store = new CheckpointStore(RunDirectory, Config.KeepLast) { WrapStream = Options.CheckpointStreamWrapper };
         var dataset = new SocoDataset(_source, _proposals, Recipe, Config.Seed, Note);
-        var loader = new SocoLoader(dataset, Sampler, new LoaderOptions { Workers = Options.Workers });
+        var loader = new SocoLoader(dataset, Sampler, new LoaderOptions { Workers = Options.Workers, PinMemory = device.type == DeviceType.CUDA });
         using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), step);
         using var tb = new TensorBoardWriter(Path.Combine(RunDirectory, TensorBoardFolder), step > 0 ? step + 1 : null);
         string curves = Path.Combine(RunDirectory, CurvesFile);
@@ -263,13 +263,15 @@ public sealed class PretrainRun : IDisposable
                             if (micro == 0) firstBatch = data.BatchIndex;
                             model.UpdateTargetInForward = micro == 0;
                             var loss = model.forward(BatchAdapter.ToModelBatch(data, Recipe, device));
+                            (a > 1 ? loss.mul(microScale) : loss).backward();
+                            // Read after the backward is queued (on a GPU, reading waits for the queued work), still
+                            // before the optimiser step: a NaN/Inf loss never reaches the weights.
                             double value = loss.item<float>();
                             if (!double.IsFinite(value))
                                 throw new TrainingDivergedException($"the loss is {value} at step {step + 1} (epoch {epoch}, batch {data.BatchIndex}); stopped before the optimiser step. " +
                                     (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.") +
                                     " Lower base_lr or check the images, then rerun to resume from it.");
                             lossSum += value;
-                            (a > 1 ? loss.mul(microScale) : loss).backward();
                         }
                         model.UpdateTargetInForward = true;
                         lars.Step();
@@ -328,20 +330,8 @@ public sealed class PretrainRun : IDisposable
     string Title(long step) =>
         $"{Config.Model} {Config.Depth}×{Config.BaseWidth}, {Recipe.Name}, batch {Config.TotalBatch}, lr {Schedule.PeakLr:G3}: step {step}/{TotalSteps}";
 
-    public static Device ResolveDevice(string name)
-    {
-        TorchRuntime.EnsureLoaded();
-        string n = name.Trim().ToLowerInvariant();
-        if (n == "cpu") return CPU;
-        if (n.StartsWith("cuda", StringComparison.Ordinal))
-        {
-            try { torch.InitializeDeviceType(DeviceType.CUDA); } catch (Exception) { }
-            if (!torch.cuda.is_available())
-                throw new ArgumentException($"device '{name}' asked for, but CUDA is not available (this build ships the CPU LibTorch; install the TorchSharp CUDA package to train on a GPU)");
-            return torch.device(n);
-        }
-        throw new ArgumentException($"device must be cpu, cuda or cuda:N (got '{name}')");
-    }
+    /// <summary>cpu, cuda or cuda:N, with a clear reason when CUDA cannot be had (<see cref="TorchRuntime.ResolveDevice"/>).</summary>
+    public static Device ResolveDevice(string name) => TorchRuntime.ResolveDevice(name);
 
     public void Dispose()
     {
@@ -358,7 +348,10 @@ public static class BatchAdapter
 {
     public static Modeling.SocoBatch ToModelBatch(Data.SocoBatch batch, ViewRecipe recipe, Device device)
     {
-        Tensor D(Tensor t) => t.device == device ? t : t.to(device);
+        // From pinned memory (LoaderOptions.PinMemory) the copy is asynchronous: the host goes on queueing the step's
+        // kernels while the views travel; LibTorch's pinned-memory allocator keeps the source alive until the copy ends.
+        Tensor D(Tensor t) => t.device_type == device.type && t.device_index == device.index ? t
+            : t.to(device, non_blocking: device.type == DeviceType.CUDA && t.is_pinned());
         if (batch.Boxes1.Length != recipe.Pairs.Count)
             throw new ArgumentException($"batch has {batch.Boxes1.Length} pairs, recipe {recipe.Name} has {recipe.Pairs.Count}");
         return new Modeling.SocoBatch(D(batch.Images[0]),

@@ -1,0 +1,307 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Soco.Modeling;
+using Soco.Runtime;
+using Soco.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Soco.Cli.Commands;
+
+/// <summary>
+/// `soco bench` (hidden): the device checks of bench/gpu/run — which LibTorch is loaded (`runtime`), the SoCo_FPN
+/// loss, gradients, EMA and LARS step on a device against the CPU (`parity`), and the SoCo_FPN training step's speed on
+/// fixed synthetic views (`step`). Each prints one result line and, with --json, writes its numbers to a file.
+/// </summary>
+public static class BenchCommand
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static Command Build()
+    {
+        var cmd = new Command("bench", "Device checks and step benchmarks (bench/gpu/run)") { Hidden = true };
+        cmd.Add(Runtime());
+        cmd.Add(Parity());
+        cmd.Add(Step());
+        return cmd;
+    }
+
+    static Option<string> DeviceOption() => new("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+    static Option<string?> JsonOption() => new("--json") { Description = "Write the results to this JSON file" };
+
+    static Command Runtime()
+    {
+        var device = DeviceOption();
+        var json = JsonOption();
+        var cmd = new Command("runtime", "Which LibTorch is loaded, and whether the device can be used") { device, json };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            TorchRuntime.EnsureLoaded();
+            var ext = TorchRuntime.External;
+            var r = new Dictionary<string, object?>
+            {
+                ["libtorch"] = ext?.Folder ?? "bundled (TorchSharp's libtorch-cpu package)",
+                ["libtorch_version"] = ext is null ? TorchRuntime.SupportedLibTorch + " (bundled)" : ext.Version,
+                ["libtorch_version_source"] = ext?.VersionSource,
+                ["libtorch_cuda"] = ext?.CudaVersion,
+                ["glue"] = ext?.Glue,
+                ["loaded"] = ext?.Loaded,
+                ["version_warning"] = ext?.VersionMismatch,
+            };
+            // What the process really mapped (not what was asked for): one path per LibTorch library.
+            r["mapped"] = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(f => f.Length >= 6 && System.Text.RegularExpressions.Regex.IsMatch(Path.GetFileName(f[5]), @"^lib(torch|c10|LibTorchSharp)[^/]*\.so"))
+                .Select(f => f[5]).Distinct().Order(StringComparer.Ordinal).ToList();
+            bool cuda = SafeCudaAvailable();
+            r["cuda_available"] = cuda;
+            r["cuda_device_count"] = cuda ? torch.cuda.device_count() : 0;
+            foreach (var (k, v) in r) Console.WriteLine($"{k}: {Format(v)}");
+            string name = p.GetValue(device)!;
+            var dev = TorchRuntime.ResolveDevice(name); // a clear error (exit 2) when the device cannot be had
+            using (var a = torch.ones(256, 256, device: dev))
+            using (var b = a.matmul(a))
+            using (var s = b.sum())
+            {
+                double v = s.item<float>();
+                r["device_matmul_ok"] = v == 256.0 * 256 * 256;
+                Console.WriteLine($"device {name}: a 256×256 ones matrix product sums to {v.ToString("R", Inv)} (expected {256 * 256 * 256})");
+            }
+            r["device"] = name;
+            WriteJson(p.GetValue(json), r);
+            return (bool)r["device_matmul_ok"]! ? 0 : 1;
+        }));
+        return cmd;
+    }
+
+    static bool SafeCudaAvailable()
+    {
+        try { return torch.cuda.is_available(); }
+        catch (Exception) { return false; }
+    }
+
+    static Command Parity()
+    {
+        var device = DeviceOption();
+        var json = JsonOption();
+        var batch = new Option<int>("--batch") { Description = "Images per batch", DefaultValueFactory = _ => 8 };
+        var threads = new Option<int>("--threads") { Description = "CPU threads for the CPU side", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var tol = new Option<double>("--tolerance") { Description = "Largest relative error (‖Δ‖/‖x‖ per tensor) accepted for gradients and updated weights", DefaultValueFactory = _ => 2e-3 };
+        var width = new Option<int>("--width") { Description = "ResNet-50 base width (64 = released)", DefaultValueFactory = _ => 64 };
+        var cmd = new Command("parity", "SoCo_FPN loss, gradients, EMA and one LARS step on --device against the CPU (same weights, same fixed inputs, TF32 off)")
+            { device, json, batch, threads, tol, width };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            TorchRuntime.SetThreads(p.GetValue(threads));
+            var dev = TorchRuntime.ResolveDevice(p.GetValue(device)!);
+            if (dev.type == DeviceType.CUDA)
+            {
+                // fp32 parity: cuDNN convolutions would otherwise run in TF32 (10-bit mantissa), PyTorch's default.
+                torch.backends.cudnn.allow_tf32 = false;
+                torch.backends.cuda.matmul.allow_tf32 = false;
+            }
+            int n = p.GetValue(batch);
+            var cfg = new SocoConfig { TotalSteps = 1000, Backbone = ResNetConfig.R50 with { BaseWidth = p.GetValue(width) } };
+            manual_seed(0);
+            using var model = new SocoFpn(cfg);
+            model.train();
+            var snapshot = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+            var cpuBatch = SyntheticBatch(n, 4, 1);
+
+            var clock = Stopwatch.StartNew();
+            var cpu = RunOnce(model, cpuBatch, CPU);
+            double cpuSeconds = clock.Elapsed.TotalSeconds;
+            model.load_state_dict(snapshot);
+            model.to(dev);
+            clock.Restart();
+            var other = RunOnce(model, cpuBatch, dev);
+            double devSeconds = clock.Elapsed.TotalSeconds;
+
+            double lossDiff = Math.Abs(cpu.Loss - other.Loss);
+            var rows = new List<Dictionary<string, object>>();
+            double worstGrad = 0, worstWeight = 0, worstTarget = 0, maxAbsGrad = 0;
+            string worstGradName = "", worstWeightName = "", worstTargetName = "";
+            foreach (var (name, g) in cpu.Grads)
+            {
+                var (rel, abs) = Compare(g, other.Grads[name]);
+                if (rel > worstGrad) (worstGrad, worstGradName) = (rel, name);
+                maxAbsGrad = Math.Max(maxAbsGrad, abs);
+            }
+            foreach (var (name, w) in cpu.Weights)
+            {
+                var (rel, _) = Compare(w, other.Weights[name]);
+                bool target = !cpu.Grads.ContainsKey(name);
+                if (target) { if (rel > worstTarget) (worstTarget, worstTargetName) = (rel, name); }
+                else if (rel > worstWeight) (worstWeight, worstWeightName) = (rel, name);
+            }
+            double t = p.GetValue(tol);
+            bool ok = lossDiff <= 1e-4 * Math.Max(1, Math.Abs(cpu.Loss)) && worstGrad <= t && worstWeight <= t && worstTarget <= t && double.IsFinite(other.Loss);
+            var r = new Dictionary<string, object>
+            {
+                ["device"] = dev.ToString(), ["batch"] = n, ["loss_cpu"] = cpu.Loss, ["loss_device"] = other.Loss, ["loss_abs_diff"] = lossDiff,
+                ["grad_tensors"] = cpu.Grads.Count, ["grad_worst_rel"] = worstGrad, ["grad_worst_name"] = worstGradName, ["grad_max_abs_diff"] = maxAbsGrad,
+                ["lars_step_worst_rel"] = worstWeight, ["lars_step_worst_name"] = worstWeightName,
+                ["ema_target_worst_rel"] = worstTarget, ["ema_target_worst_name"] = worstTargetName,
+                ["tolerance_rel"] = t, ["pass"] = ok, ["cpu_seconds"] = cpuSeconds, ["device_seconds"] = devSeconds,
+            };
+            Console.WriteLine(string.Create(Inv,
+                $"parity {dev} vs cpu, batch {n}: loss {cpu.Loss:R} vs {other.Loss:R} (|Δ| {lossDiff:E2}); gradients of {cpu.Grads.Count} tensors: worst ‖Δ‖/‖g‖ {worstGrad:E2} ({worstGradName}), max |Δ| {maxAbsGrad:E2}; " +
+                $"after one LARS step: worst {worstWeight:E2}; EMA targets: worst {worstTarget:E2}; tolerance {t:E1} → {(ok ? "PASS" : "FAIL")}"));
+            WriteJson(p.GetValue(json), r);
+            return ok ? 0 : 1;
+        }));
+        return cmd;
+    }
+
+    sealed record Pass(double Loss, Dictionary<string, Tensor> Grads, Dictionary<string, Tensor> Weights);
+
+    /// <summary>One training step (forward with EMA, backward, LARS) on <paramref name="device"/>; returns the loss, the
+    /// online gradients and every parameter after the step, all copied to the CPU.</summary>
+    static Pass RunOnce(SocoFpn model, Modeling.SocoBatch cpuBatch, Device device)
+    {
+        using var lars = Lars.ForSoco(model.OnlineParameters(), 1e-5);
+        lars.LearningRate = 0.5;
+        using var pause = new FinalizerPause();
+        using var scope = NewDisposeScope();
+        var b = ToDevice(cpuBatch, device);
+        lars.ZeroGrad();
+        var loss = model.forward(b);
+        loss.backward();
+        var grads = model.OnlineParameters().ToDictionary(x => x.Name, x => x.Parameter.grad!.detach().cpu().clone().DetachFromDisposeScope());
+        lars.Step();
+        var weights = model.named_parameters().ToDictionary(x => x.name, x => x.parameter.detach().cpu().clone().DetachFromDisposeScope());
+        return new Pass(loss.item<float>(), grads, weights);
+    }
+
+    /// <summary>‖a − b‖ / max(‖a‖, tiny) and max |a − b|, in float64.</summary>
+    static (double Rel, double Abs) Compare(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        var x = a.to(float64);
+        var d = x - b.to(float64);
+        double norm = x.norm().item<double>();
+        double dn = d.norm().item<double>();
+        return (dn / Math.Max(norm, 1e-30), d.abs().max().item<double>());
+    }
+
+    static Command Step()
+    {
+        var device = DeviceOption();
+        var json = JsonOption();
+        var batch = new Option<int>("--batch") { Description = "Images per step (per GPU; the release: 128)", DefaultValueFactory = _ => 128 };
+        var steps = new Option<int>("--steps") { Description = "Timed steps", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed steps first", DefaultValueFactory = _ => 3 };
+        var precision = new Option<string>("--precision") { Description = "fp32 | bf16", DefaultValueFactory = _ => "fp32" };
+        var pooling = new Option<string>("--pooling") { Description = "every_level (official) | assigned_levels", DefaultValueFactory = _ => "every_level" };
+        var threads = new Option<int>("--threads") { Description = "Torch intra-op threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var cmd = new Command("step", "SoCo_FPN R50 training step (forward with EMA + target, backward, LARS) on fixed synthetic views: images/s")
+            { device, json, batch, steps, warmup, precision, pooling, threads };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            TorchRuntime.SetThreads(p.GetValue(threads));
+            var dev = TorchRuntime.ResolveDevice(p.GetValue(device)!);
+            var prec = p.GetValue(precision) switch
+            {
+                "fp32" => ConvPrecision.Fp32,
+                "bf16" => ConvPrecision.Bf16,
+                var s => throw new ArgumentException($"--precision must be fp32 or bf16 (got '{s}')"),
+            };
+            var pool = p.GetValue(pooling) switch
+            {
+                "every_level" => LevelPooling.EveryLevel,
+                "assigned_levels" => LevelPooling.AssignedLevels,
+                var s => throw new ArgumentException($"--pooling must be every_level or assigned_levels (got '{s}')"),
+            };
+            int n = p.GetValue(batch), timed = Math.Max(1, p.GetValue(steps)), warm = Math.Max(0, p.GetValue(warmup));
+            manual_seed(0);
+            using var model = new SocoFpn(new SocoConfig { TotalSteps = 1000, Precision = prec, Pooling = pool });
+            model.to(dev);
+            model.train();
+            using var lars = Lars.ForSoco(model.OnlineParameters(), 1e-5);
+            lars.LearningRate = 0.1;
+            using var batchScope = NewDisposeScope();
+            var b = ToDevice(SyntheticBatch(n, 4, 1), dev);
+            var times = new List<double>();
+            double lastLoss = double.NaN;
+            for (int s = 0; s < warm + timed; s++)
+            {
+                var clock = Stopwatch.StartNew();
+                using (var pause = new FinalizerPause())
+                using (var scope = NewDisposeScope())
+                {
+                    lars.ZeroGrad();
+                    var loss = model.forward(b);
+                    loss.backward();
+                    lars.Step();
+                    if (dev.type == DeviceType.CUDA) torch.cuda.synchronize(dev);
+                    if (s == warm + timed - 1) lastLoss = loss.item<float>();
+                }
+                double sec = clock.Elapsed.TotalSeconds;
+                if (s >= warm) times.Add(sec);
+                Console.WriteLine(string.Create(Inv, $"step {s}{(s < warm ? " (warm-up)" : "")}: {sec:F4} s = {n / sec:F1} images/s"));
+            }
+            times.Sort();
+            double median = times[times.Count / 2];
+            var r = new Dictionary<string, object>
+            {
+                ["device"] = dev.ToString(), ["batch"] = n, ["precision"] = p.GetValue(precision)!, ["pooling"] = p.GetValue(pooling)!,
+                ["steps"] = timed, ["median_step_seconds"] = median, ["min_step_seconds"] = times[0], ["images_per_second"] = n / median,
+                ["last_loss"] = lastLoss, ["rss_mb"] = Environment.WorkingSet >> 20,
+            };
+            Console.WriteLine(string.Create(Inv,
+                $"SoCo_FPN R50 step on {dev}, batch {n}, {p.GetValue(precision)}, {p.GetValue(pooling)}: median {median:F4} s (min {times[0]:F4}) over {timed} steps = {n / median:F1} images/s; last loss {lastLoss:F4}"));
+            WriteJson(p.GetValue(json), r);
+            return double.IsFinite(lastLoss) ? 0 : 1;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Fixed synthetic inputs of the released SoCo_FPN shapes (views 224/224/112, L boxes per list, a
+    /// correspondence with each box at one random level per view), drawn from seeded generators on the CPU.</summary>
+    internal static Modeling.SocoBatch SyntheticBatch(int n, int l, int seed)
+    {
+        manual_seed(seed);
+        var rng = new Random(seed);
+        Tensor Boxes()
+        {
+            var d = new float[n * l * 5];
+            for (int i = 0; i < n * l; i++)
+            {
+                float x = (float)rng.NextDouble() * 0.6f, y = (float)rng.NextDouble() * 0.6f;
+                float w = (float)rng.NextDouble() * 0.35f + 0.05f, h = (float)rng.NextDouble() * 0.35f + 0.05f;
+                d[i * 5] = x; d[i * 5 + 1] = y; d[i * 5 + 2] = x + w; d[i * 5 + 3] = y + h; d[i * 5 + 4] = i % l + 1;
+            }
+            return tensor(d, [n, l, 5]);
+        }
+        Tensor Corr()
+        {
+            int m = 4 * l;
+            var d = new float[n * m * m];
+            for (int b = 0; b < n; b++)
+                for (int i = 0; i < l; i++)
+                    d[(b * m + rng.Next(4) * l + i) * m + rng.Next(4) * l + i] = 1;
+            return tensor(d, [n, m, m]);
+        }
+        return new Modeling.SocoBatch(randn(n, 3, 224, 224), [randn(n, 3, 224, 224), randn(n, 3, 112, 112)], [Boxes(), Boxes()], [Boxes(), Boxes()], [Corr(), Corr()]);
+    }
+
+    static Modeling.SocoBatch ToDevice(Modeling.SocoBatch b, Device d) => new(b.View1.to(d), b.OtherViews.Select(t => t.to(d)).ToList(),
+        b.View1Boxes.Select(t => t.to(d)).ToList(), b.OtherBoxes.Select(t => t.to(d)).ToList(), b.Correspondences.Select(t => t.to(d)).ToList());
+
+    static string Format(object? v) => v switch
+    {
+        null => "-",
+        IEnumerable<string> list => string.Join(", ", list),
+        IFormattable f => f.ToString(null, Inv),
+        _ => v.ToString() ?? "",
+    };
+
+    static void WriteJson(string? path, object value)
+    {
+        if (path is null) return;
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        Soco.IO.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+    }
+}
