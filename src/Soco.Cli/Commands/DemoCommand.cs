@@ -42,17 +42,17 @@ public static class DemoCommand
         string json = Path.Combine(proposals, "train_ratio3size0308post.json");
         Out.Info($"soco demo: images {images} → {output}");
 
-        AnsiConsole.Write(new Rule("[bold]1. selective-search proposals (mode soco)[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]1. selective-search proposals (mode soco)[/]").LeftJustified());
         var gen = ProposalsCommands.RunGenerate(new ProposalPipeline.Request(images, raw, "soco")
         {
             Options = new GenerateOptions { Workers = workers },
         });
 
-        AnsiConsole.Write(new Rule("[bold]2. filter ratio3size0308post[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]2. filter ratio3size0308post[/]").LeftJustified());
         var filter = ProposalFilter.Released;
         var fs = ProposalsCommands.RunFilter(ProposalStore.Open(raw), filtered, filter, force: true);
 
-        AnsiConsole.Write(new Rule("[bold]3. export SoCo JSON and a preview[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]3. export SoCo JSON and a preview[/]").LeftJustified());
         int n = ProposalJson.Export(ProposalStore.Open(filtered), json);
         Out.Info($"wrote {n} images to {json}");
         var done = ProposalStore.Open(raw).ReadAll().Where(r => !r.IsFailure).ToList();
@@ -66,7 +66,7 @@ public static class DemoCommand
 
         // Pretraining: the demo preset (configs/demo.json). A finished run is reused, an unfinished one resumed. One torch
         // thread: the model is tiny, and OpenMP threads spin against the loader threads on a small machine.
-        AnsiConsole.Write(new Rule("[bold]4. SoCo pretraining (demo preset)[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]4. SoCo pretraining (demo preset)[/]").LeftJustified());
         string pretrainDir = Path.Combine(output, "pretrain");
         var pre = PretrainCommand.Execute(PretrainConfigs.Load("demo"), new PretrainOptions
         {
@@ -74,7 +74,7 @@ public static class DemoCommand
         });
 
         // Export: the files detectors start from (configs/detectron2/ holds the fine-tuning configs that read them).
-        AnsiConsole.Write(new Rule("[bold]5. export for detectors[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]5. export for detectors[/]").LeftJustified());
         string exportDir = Path.Combine(output, "export");
         var exports = new List<(string Path, string What)>();
         if (pre.LastCheckpoint is not null)
@@ -95,7 +95,7 @@ public static class DemoCommand
             }
         }
 
-        AnsiConsole.Write(new Rule("[bold]summary[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]summary[/]").LeftJustified());
         var t = new Table().AddColumns("output", "what it shows");
         t.AddRow(Markup.Escape(raw), Markup.Escape($"raw proposals: {gen.InShard} images ({gen.Done} now, {gen.Skipped} reused, {gen.Failed} failed)"));
         t.AddRow(Markup.Escape(filtered), Markup.Escape($"{fs.BoxesOut} proposals kept by {filter.Name} ({(fs.Images > 0 ? (double)fs.BoxesOut / fs.Images : 0):F1}/image; {fs.StillEmpty} image(s) with none)"));
@@ -106,7 +106,7 @@ public static class DemoCommand
         if (pre.LastCheckpoint is not null) t.AddRow(Markup.Escape(pre.LastCheckpoint), "checkpoint: online + target networks, EMA counter, LARS momentum, loader position (resumable)");
         t.AddRow(Markup.Escape(Path.Combine(pretrainDir, PretrainRun.CurvesFile)), "loss and learning-rate curves");
         foreach (var (path, what) in exports) t.AddRow(Markup.Escape(path), Markup.Escape(what));
-        AnsiConsole.Write(t);
+        Out.Ansi.Write(t);
         Out.Info($"demo finished in {sw.Elapsed.TotalSeconds:F0} s.");
         return 0;
     }
