@@ -57,9 +57,9 @@ public class LarsTests(ITestOutputHelper log)
     sealed record GoldenParam(long[] shape, double weight_decay, bool adapt, double[] init);
 
     [Theory]
-    [InlineData("float64", 1e-12)]
-    [InlineData("float32", 2e-6)]
-    public void MatchesThePythonReferenceOfTheSpecFormula(string dtypeName, double tolerance)
+    [InlineData("float64", 3e-16, 3e-16)]   // README states these figures
+    [InlineData("float32", 9e-8, 3e-7)]
+    public void MatchesThePythonReferenceOfTheSpecFormula(string dtypeName, double tolerance, double bufferTolerance)
     {
         TorchRuntime.SetThreads(1);
         var dtype = dtypeName == "float64" ? float64 : float32;
@@ -85,13 +85,16 @@ public class LarsTests(ITestOutputHelper log)
             }
         }
         var state = lars.StateDict();
+        double worstBuffer = 0;
         foreach (var (k, v) in g.momentum_buffers)
         {
             var actual = state["momentum_buffer." + k].to(float64).reshape(-1).data<double>().ToArray();
             double scale = Math.Max(1e-12, v.Max(Math.Abs));
-            Assert.True(actual.Zip(v, (a, e) => Math.Abs(a - e)).Max() / scale <= tolerance * 10, $"momentum buffer of {k}");
+            double err = actual.Zip(v, (a, e) => Math.Abs(a - e)).Max() / scale;
+            worstBuffer = Math.Max(worstBuffer, err);
+            Assert.True(err <= bufferTolerance, $"{dtypeName} momentum buffer of {k}: relative error {err:E2}");
         }
-        log.WriteLine($"LARS {dtypeName} vs the Python reference over {g.lrs.Length} steps: worst relative error {worst:E2}");
+        log.WriteLine($"LARS {dtypeName} vs the Python reference over {g.lrs.Length} steps: worst relative error {worst:E2} (parameters), {worstBuffer:E2} (momentum buffers)");
     }
 
     [Fact]
