@@ -19,8 +19,9 @@ public static class DemoCommand
         var images = new Option<string?>("--images") { Description = "Images (default: the repository's samples/photos)" };
         var output = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var workers = new Option<int>("--workers") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → pretraining (demo preset) → export for detectors") { images, output, workers };
-        cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers)))));
+        var set = new Option<string[]>("--set") { Description = "Override a key of the demo preset, key=value (repeatable), e.g. --set epochs=2 for a short run", AllowMultipleArgumentsPerToken = false };
+        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → pretraining (demo preset) → export for detectors") { images, output, workers, set };
+        cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers), p.GetValue(set) ?? []))));
         return cmd;
     }
 
@@ -34,7 +35,7 @@ public static class DemoCommand
         throw new DirectoryNotFoundException("samples/photos not found: run from the repository, or pass --images");
     }
 
-    static int Run(string images, string output, int workers)
+    static int Run(string images, string output, int workers, string[] overrides)
     {
         var sw = Stopwatch.StartNew();
         string proposals = Path.Combine(output, "proposals");
@@ -68,7 +69,7 @@ public static class DemoCommand
         // thread: the model is tiny, and OpenMP threads spin against the loader threads on a small machine.
         Out.Ansi.Write(new Rule("[bold]4. SoCo pretraining (demo preset)[/]").LeftJustified());
         string pretrainDir = Path.Combine(output, "pretrain");
-        var pre = PretrainCommand.Execute(PretrainConfigs.Load("demo"), new PretrainOptions
+        var pre = PretrainCommand.Execute(PretrainConfigs.Load("demo", overrides), new PretrainOptions
         {
             Images = images, Proposals = filtered, RunDirectory = pretrainDir, Threads = 1, Workers = Math.Clamp(workers, 1, 2),
         });
