@@ -12,7 +12,7 @@ Run with Debian's python3-torch 1.13 / python3-torchvision 0.14 on CPU:
     /usr/bin/python3 tools/official_model_fixtures.py [/path/to/SoCo] [out_dir]    # default out: tests/fixtures/official
 
 The checkout may be a working tree or a bare git repository (its HEAD's contrast/ folder is exported to a temporary
-folder). Without an argument the script tries $SOCO_REPO.
+folder). Without an argument the script tries $SOCO_REPO, then /work/.mirror/hologerry+SoCo/repo.
 
 What is patched at run time, and why (the official modules and their forward code run unchanged otherwise):
   * mmcv is not packaged for Debian: fpn.py imports only ConvModule and xavier_init from mmcv.cnn, so a minimal
@@ -62,7 +62,9 @@ import torch_model_fixtures as R  # noqa: E402  (only its box / correspondence g
 
 sys.argv = argv
 
-repo = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SOCO_REPO")
+# The checkout: the argument, else $SOCO_REPO, else the bare mirror the project's build machines keep.
+MIRROR = "/work/.mirror/hologerry+SoCo/repo"
+repo = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SOCO_REPO") or (MIRROR if os.path.isdir(MIRROR) else None)
 if not repo:
     sys.exit("usage: official_model_fixtures.py /path/to/SoCo [out_dir]   (git clone https://github.com/hologerry/SoCo)")
 OUT = sys.argv[2] if len(sys.argv) > 2 else os.path.join(here, "..", "tests", "fixtures", "official")
