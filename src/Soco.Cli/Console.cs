@@ -3,13 +3,50 @@ using Spectre.Console;
 
 namespace Soco.Cli;
 
-/// <summary>Console output shared by the commands: errors, a progress display with ETA that also works without a terminal.</summary>
+/// <summary>
+/// Console output shared by the commands: errors, a progress display with ETA that also works without a terminal.
+/// Everything a command prints goes through <see cref="Ansi"/> (tables, rules, markup) or <see cref="Text"/> (plain
+/// lines): the process console, or the writer given to <see cref="SocoCli.Run(string[], TextWriter)"/> for that
+/// invocation only (an async-local, so other threads' invocations and <see cref="System.Console"/> are untouched).
+/// </summary>
 public static class Out
 {
-    public static void Error(string message) => AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
-    public static void Warn(string message) => AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(message)}");
-    public static void Info(string message) => AnsiConsole.MarkupLine(Markup.Escape(message));
-    public static void Ok(string message) => AnsiConsole.MarkupLine($"[green]{Markup.Escape(message)}[/]");
+    sealed record Target(TextWriter Writer, IAnsiConsole Ansi);
+
+    static readonly AsyncLocal<Target?> Redirected = new();
+
+    /// <summary>Where rich output (tables, rules, markup) goes.</summary>
+    public static IAnsiConsole Ansi => Redirected.Value?.Ansi ?? AnsiConsole.Console;
+
+    /// <summary>Where plain output lines go.</summary>
+    public static TextWriter Text => Redirected.Value?.Writer ?? Console.Out;
+
+    /// <summary>Where diagnostics that are not a command's result go (loader warnings).</summary>
+    public static TextWriter ErrorText => Redirected.Value?.Writer ?? Console.Error;
+
+    /// <summary>Sends this invocation's output (this thread and what it starts) to <paramref name="writer"/> until disposed.</summary>
+    public static IDisposable RedirectTo(TextWriter writer)
+    {
+        var previous = Redirected.Value;
+        var ansi = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(writer),
+        });
+        ansi.Profile.Width = 160;
+        Redirected.Value = new Target(writer, ansi);
+        return new Restore(previous);
+    }
+
+    sealed class Restore(Target? previous) : IDisposable
+    {
+        public void Dispose() => Redirected.Value = previous;
+    }
+
+    public static void Error(string message) => Ansi.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+    public static void Warn(string message) => Ansi.MarkupLine($"[yellow]warning:[/] {Markup.Escape(message)}");
+    public static void Info(string message) => Ansi.MarkupLine(Markup.Escape(message));
+    public static void Ok(string message) => Ansi.MarkupLine($"[green]{Markup.Escape(message)}[/]");
 
     /// <summary>
     /// Runs <paramref name="work"/> with a progress bar (description, bar, count, rate, ETA) on a terminal, and with a
@@ -18,7 +55,7 @@ public static class Out
     public static T WithProgress<T>(string title, int total, Func<Action<int, string?>, T> work)
     {
         if (total <= 0) return work((_, _) => { });
-        if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
+        if (Redirected.Value is null && AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {
             T result = default!;
             AnsiConsole.Progress()
@@ -48,7 +85,7 @@ public static class Out
             last = sw.Elapsed;
             double rate = done / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
             var eta = rate > 0 ? TimeSpan.FromSeconds((total - done) / rate) : TimeSpan.Zero;
-            Console.WriteLine($"{title}: {done}/{total} ({100.0 * done / total:F0}%), {rate:F2}/s, ETA {eta:hh\\:mm\\:ss}{(note is null ? "" : " " + note)}");
+            Text.WriteLine($"{title}: {done}/{total} ({100.0 * done / total:F0}%), {rate:F2}/s, ETA {eta:hh\\:mm\\:ss}{(note is null ? "" : " " + note)}");
         });
         return r;
     }

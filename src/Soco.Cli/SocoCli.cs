@@ -24,6 +24,17 @@ public static class SocoCli
 
     public static int Run(string[] args) => Build().Parse(args).Invoke();
 
+    /// <summary>
+    /// Runs a command with everything it prints (results, tables, errors, parse errors) written to
+    /// <paramref name="output"/> instead of the process console — for tests and embedding; concurrent invocations
+    /// each keep their own writer.
+    /// </summary>
+    public static int Run(string[] args, TextWriter output)
+    {
+        using var _ = Out.RedirectTo(output);
+        return Build().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = output });
+    }
+
     public static Task<int> RunAsync(string[] args) => Task.FromResult(Run(args));
 
     /// <summary>Runs a command body; a user error becomes one clear line and exit code 2, never a stack trace.</summary>

@@ -19,8 +19,9 @@ public static class DemoCommand
         var images = new Option<string?>("--images") { Description = "Images (default: the repository's samples/photos)" };
         var output = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var workers = new Option<int>("--workers") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → pretraining (demo preset) → export for detectors") { images, output, workers };
-        cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers)))));
+        var set = new Option<string[]>("--set") { Description = "Override a key of the demo preset, key=value (repeatable), e.g. --set epochs=2 for a short run", AllowMultipleArgumentsPerToken = false };
+        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → pretraining (demo preset) → export for detectors") { images, output, workers, set };
+        cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers), p.GetValue(set) ?? []))));
         return cmd;
     }
 
@@ -34,7 +35,7 @@ public static class DemoCommand
         throw new DirectoryNotFoundException("samples/photos not found: run from the repository, or pass --images");
     }
 
-    static int Run(string images, string output, int workers)
+    static int Run(string images, string output, int workers, string[] overrides)
     {
         var sw = Stopwatch.StartNew();
         string proposals = Path.Combine(output, "proposals");
@@ -42,17 +43,17 @@ public static class DemoCommand
         string json = Path.Combine(proposals, "train_ratio3size0308post.json");
         Out.Info($"soco demo: images {images} → {output}");
 
-        AnsiConsole.Write(new Rule("[bold]1. selective-search proposals (mode soco)[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]1. selective-search proposals (mode soco)[/]").LeftJustified());
         var gen = ProposalsCommands.RunGenerate(new ProposalPipeline.Request(images, raw, "soco")
         {
             Options = new GenerateOptions { Workers = workers },
         });
 
-        AnsiConsole.Write(new Rule("[bold]2. filter ratio3size0308post[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]2. filter ratio3size0308post[/]").LeftJustified());
         var filter = ProposalFilter.Released;
         var fs = ProposalsCommands.RunFilter(ProposalStore.Open(raw), filtered, filter, force: true);
 
-        AnsiConsole.Write(new Rule("[bold]3. export SoCo JSON and a preview[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]3. export SoCo JSON and a preview[/]").LeftJustified());
         int n = ProposalJson.Export(ProposalStore.Open(filtered), json);
         Out.Info($"wrote {n} images to {json}");
         var done = ProposalStore.Open(raw).ReadAll().Where(r => !r.IsFailure).ToList();
@@ -66,15 +67,15 @@ public static class DemoCommand
 
         // Pretraining: the demo preset (configs/demo.json). A finished run is reused, an unfinished one resumed. One torch
         // thread: the model is tiny, and OpenMP threads spin against the loader threads on a small machine.
-        AnsiConsole.Write(new Rule("[bold]4. SoCo pretraining (demo preset)[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]4. SoCo pretraining (demo preset)[/]").LeftJustified());
         string pretrainDir = Path.Combine(output, "pretrain");
-        var pre = PretrainCommand.Execute(PretrainConfigs.Load("demo"), new PretrainOptions
+        var pre = PretrainCommand.Execute(PretrainConfigs.Load("demo", overrides), new PretrainOptions
         {
             Images = images, Proposals = filtered, RunDirectory = pretrainDir, Threads = 1, Workers = Math.Clamp(workers, 1, 2),
         });
 
         // Export: the files detectors start from (configs/detectron2/ holds the fine-tuning configs that read them).
-        AnsiConsole.Write(new Rule("[bold]5. export for detectors[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]5. export for detectors[/]").LeftJustified());
         string exportDir = Path.Combine(output, "export");
         var exports = new List<(string Path, string What)>();
         if (pre.LastCheckpoint is not null)
@@ -95,7 +96,7 @@ public static class DemoCommand
             }
         }
 
-        AnsiConsole.Write(new Rule("[bold]summary[/]").LeftJustified());
+        Out.Ansi.Write(new Rule("[bold]summary[/]").LeftJustified());
         var t = new Table().AddColumns("output", "what it shows");
         t.AddRow(Markup.Escape(raw), Markup.Escape($"raw proposals: {gen.InShard} images ({gen.Done} now, {gen.Skipped} reused, {gen.Failed} failed)"));
         t.AddRow(Markup.Escape(filtered), Markup.Escape($"{fs.BoxesOut} proposals kept by {filter.Name} ({(fs.Images > 0 ? (double)fs.BoxesOut / fs.Images : 0):F1}/image; {fs.StillEmpty} image(s) with none)"));
@@ -106,7 +107,7 @@ public static class DemoCommand
         if (pre.LastCheckpoint is not null) t.AddRow(Markup.Escape(pre.LastCheckpoint), "checkpoint: online + target networks, EMA counter, LARS momentum, loader position (resumable)");
         t.AddRow(Markup.Escape(Path.Combine(pretrainDir, PretrainRun.CurvesFile)), "loss and learning-rate curves");
         foreach (var (path, what) in exports) t.AddRow(Markup.Escape(path), Markup.Escape(what));
-        AnsiConsole.Write(t);
+        Out.Ansi.Write(t);
         Out.Info($"demo finished in {sw.Elapsed.TotalSeconds:F0} s.");
         return 0;
     }

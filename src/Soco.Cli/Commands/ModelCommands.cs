@@ -53,7 +53,7 @@ public static class ModelCommands
             foreach (var (k, v) in m.Notes.Where(kv => kv.Key is "ema_step" or "aug" or "epochs" or "batch_size"))
                 t.AddRow(Markup.Escape(k), Markup.Escape(v));
             t.AddRow("written", Markup.Escape(p.GetValue(output)!));
-            AnsiConsole.Write(t);
+            Out.Ansi.Write(t);
             return 0;
         }));
         return cmd;
@@ -92,7 +92,7 @@ public static class ModelCommands
                 SocoFeatures.SavePth(f, p.GetValue(output)!);
                 var t = new Table().AddColumns("tensor", "shape");
                 foreach (var (k, v) in f) t.AddRow(Markup.Escape(k), string.Join("×", v.shape));
-                AnsiConsole.Write(t);
+                Out.Ansi.Write(t);
                 Out.Info($"wrote {f.Count} tensors to {p.GetValue(output)}");
             }
             return 0;

@@ -31,7 +31,7 @@ public static class PretrainCommand
             if (cfg is null && overrides.Length > 0) throw new ArgumentException("--set needs a --config to apply to (a run's saved config cannot change)");
             if (p.GetValue(show))
             {
-                Console.Out.WriteLine(PretrainConfigs.ToJson(cfg ?? throw new ArgumentException("--show-config needs a --config")));
+                Out.Text.WriteLine(PretrainConfigs.ToJson(cfg ?? throw new ArgumentException("--show-config needs a --config")));
                 return 0;
             }
             var info = PretrainRun.ReadRunInfo(run);
@@ -132,6 +132,6 @@ public static class PretrainCommand
         t.AddRow("metrics", Markup.Escape(Path.Combine(dir, PretrainRun.MetricsFile) + " (one JSON line per step)"));
         t.AddRow("curves", Markup.Escape(Path.Combine(dir, PretrainRun.CurvesFile)));
         t.AddRow("tensorboard", Markup.Escape($"tensorboard --logdir {Path.Combine(dir, PretrainRun.TensorBoardFolder)}"));
-        AnsiConsole.Write(t);
+        Out.Ansi.Write(t);
     }
 }

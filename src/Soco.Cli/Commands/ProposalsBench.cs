@@ -61,7 +61,7 @@ public static partial class ProposalsCommands
             var t = new Table().AddColumns("image", "seconds (1 thread)", "proposals");
             foreach (var (k, v) in perImage) t.AddRow(Markup.Escape(k), $"{v:F3}", boxes[k].ToString());
             t.AddRow("[bold]mean[/]", $"[bold]{perImage.Values.Average():F3}[/]", "");
-            AnsiConsole.Write(t);
+            Out.Ansi.Write(t);
             foreach (var (n, ips) in throughput) Out.Info($"{n} worker(s): {ips:F2} images/s");
             if (p.GetValue(json) is string path)
                 File.WriteAllText(path, JsonSerializer.Serialize(new

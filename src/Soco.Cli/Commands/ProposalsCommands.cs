@@ -110,7 +110,7 @@ public static partial class ProposalsCommands
             t.AddRow("proposals", $"{boxes} ({(images > 0 ? (double)boxes / images : 0):F1} per image)");
             t.AddRow("images with no proposal", empty.ToString());
             t.AddRow("failed images", failures.Count.ToString());
-            AnsiConsole.Write(t);
+            Out.Ansi.Write(t);
             foreach (var f in failures.Take(p.GetValue(all) ? int.MaxValue : 20))
                 Out.Info($"  failed: {f.Location}: {f.FailureReason}");
             if (!p.GetValue(all) && failures.Count > 20) Out.Info($"  ... {failures.Count - 20} more (--all-failures)");

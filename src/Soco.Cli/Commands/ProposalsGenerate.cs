@@ -99,6 +99,6 @@ public static partial class ProposalsCommands
         var t = new Table().AddColumns("in shard", "done now", "skipped (already in store)", "failed now", "proposals", "time", "images/s");
         t.AddRow(s.InShard.ToString(), s.Done.ToString(), s.Skipped.ToString(), s.Failed.ToString(), s.Proposals.ToString(),
             $"{s.Elapsed.TotalSeconds:F1} s", $"{s.ImagesPerSecond:F2}");
-        AnsiConsole.Write(t);
+        Out.Ansi.Write(t);
     }
 }

@@ -28,7 +28,7 @@ public static partial class ProposalsCommands
             t.AddRow(["[bold]mean[/]", "", .. names.Select(n => $"[bold]{rows.Average(r => r.Best[n]):F3}[/]")]);
             t.AddRow(["recall@0.5", "", .. names.Select(n => $"{rows.Count(r => r.Best[n] >= 0.5)}/{rows.Count}")]);
             t.AddRow(["recall@0.7", "", .. names.Select(n => $"{rows.Count(r => r.Best[n] >= 0.7)}/{rows.Count}")]);
-            AnsiConsole.Write(t);
+            Out.Ansi.Write(t);
             return 0;
         }));
         return cmd;

@@ -32,7 +32,7 @@ public static class ViewsCommand
         cmd.Add(Bench());
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
-            Console.Out.WriteLine(Render(p.GetValue(image)!, p.GetValue(proposals), ViewRecipe.ByName(p.GetValue(recipe)!), p.GetValue(seed), p.GetValue(epoch),
+            Out.Text.WriteLine(Render(p.GetValue(image)!, p.GetValue(proposals), ViewRecipe.ByName(p.GetValue(recipe)!), p.GetValue(seed), p.GetValue(epoch),
                 p.GetValue(index), !p.GetValue(noColor), p.GetValue(output)!));
             return 0;
         }));
@@ -56,7 +56,7 @@ public static class ViewsCommand
             Soco.Runtime.TorchRuntime.SetThreads(1);
             using var source = ImageSources.Open(p.GetValue(images)!);
             var index = p.GetValue(proposals) is { } dir ? ProposalStore.Open(dir).LoadIndex() : null;
-            var ds = new SocoDataset(source, index, ViewRecipe.ByName(p.GetValue(recipe)!), seed: 0, log: l => Console.Error.WriteLine(l));
+            var ds = new SocoDataset(source, index, ViewRecipe.ByName(p.GetValue(recipe)!), seed: 0, log: l => Out.ErrorText.WriteLine(l));
             for (int i = 0; i < ds.Count; i++) ds.Get(i, -1); // warm-up: one pass, so the timing sees optimised (tier-1) code
             var sw = System.Diagnostics.Stopwatch.StartNew();
             int n = 0;
@@ -78,8 +78,8 @@ public static class ViewsCommand
                 return w.Elapsed.TotalSeconds / n;
             }
             double viewsS = ViewsOnly(true), geomS = ViewsOnly(false);
-            Console.Out.WriteLine($"per sample: decode {decodeS * 1e3:F2} ms, views {viewsS * 1e3:F2} ms (of which colour {(viewsS - geomS) * 1e3:F2} ms)");
-            Console.Out.WriteLine($"{{\"impl\": \"dotnet\", \"recipe\": \"{ds.Recipe.Name}\", \"samples\": {n}, \"seconds\": {oneSeconds:F3}, \"per_second\": {one:F2}}}");
+            Out.Text.WriteLine($"per sample: decode {decodeS * 1e3:F2} ms, views {viewsS * 1e3:F2} ms (of which colour {(viewsS - geomS) * 1e3:F2} ms)");
+            Out.Text.WriteLine($"{{\"impl\": \"dotnet\", \"recipe\": \"{ds.Recipe.Name}\", \"samples\": {n}, \"seconds\": {oneSeconds:F3}, \"per_second\": {one:F2}}}");
             foreach (var w in p.GetValue(workers)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse))
             {
                 var loader = new SocoLoader(ds, new EpochSampler(ds.Count, Math.Min(p.GetValue(batch), ds.Count), seed: 0), new LoaderOptions { Workers = w });
@@ -93,7 +93,7 @@ public static class ViewsCommand
                         using (b) samples += b.Count;
                     rss.Add(Environment.WorkingSet / (1 << 20));
                 }
-                Console.Out.WriteLine($"loader workers {w}: {samples / t.Elapsed.TotalSeconds:F2} samples/s ({samples} samples, batch {loader.Sampler.BatchSize}); " +
+                Out.Text.WriteLine($"loader workers {w}: {samples / t.Elapsed.TotalSeconds:F2} samples/s ({samples} samples, batch {loader.Sampler.BatchSize}); " +
                                       $"RSS by epoch MB: {rss0 / (1 << 20)} → {string.Join(", ", rss)}");
             }
             return 0;

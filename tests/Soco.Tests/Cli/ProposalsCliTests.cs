@@ -41,13 +41,25 @@ public class ProposalsCliTests
         Assert.True(green > 50, $"only {green} green pixels");
     }
 
-    [Theory]
-    [InlineData("proposals", "export", "--store", "/nonexistent/store", "--out", "/tmp/x.json")]
-    [InlineData("proposals", "filter", "--store", "/nonexistent/store", "--out", "/tmp/x", "--strategy", "ratio9size")]
-    [InlineData("proposals", "generate", "--images", "/nonexistent/images", "--out", "/tmp/x")]
-    [InlineData("proposals", "generate", "--images", ".", "--out", "/tmp/x", "--shard", "3/2")]
-    [InlineData("proposals", "import", "--from", "/nonexistent.json", "--out", "/tmp/x")]
-    public void UserErrorsExitWithCode2(params string[] args) => Assert.Equal(2, SocoCli.Run(args));
+    /// <summary>Each user error names the file or value and the problem (exit 2 alone would also pass an internal
+    /// InvalidOperationException or IOException, which SocoCli maps to 2 as well).</summary>
+    [Fact]
+    public void UserErrorsNameTheFileAndTheProblem()
+    {
+        using var tmp = new TestPaths.TempDir();
+        string store = tmp["store"];
+        File.WriteAllText(tmp["p.json"], """{"dog": [[1, 2, 30, 40]]}""");
+        Assert.Equal(0, CliRunner.Run("proposals", "import", "--from", tmp["p.json"], "--out", store).Code);
+
+        CliRunner.UserError(["proposals", "export", "--store", tmp["no-store"], "--out", tmp["x.json"]], tmp["no-store"], "proposal store not found");
+        CliRunner.UserError(["proposals", "filter", "--store", store, "--out", tmp["f"], "--strategy", "ratio9size"], "ratio9size", "unknown filter strategy");
+        CliRunner.UserError(["proposals", "generate", "--images", tmp["no-images"], "--out", tmp["g"]], tmp["no-images"], "images folder not found");
+        CliRunner.UserError(["proposals", "generate", "--images", TestPaths.Photos, "--out", tmp["g"], "--shard", "3/2"], "3/2", "--shard must be i/n");
+        CliRunner.UserError(["proposals", "import", "--from", tmp["missing.json"], "--out", tmp["i"]], tmp["missing.json"], "proposal file not found");
+        File.WriteAllText(tmp["bad.json"], """{"dog": [[1, 2""");
+        CliRunner.UserError(["proposals", "import", "--from", tmp["bad.json"], "--out", tmp["j"]], tmp["bad.json"], "truncated");
+        Assert.False(Directory.Exists(tmp["g"]), "a generate run that could not start left a store behind");
+    }
 
     [Fact]
     public void ShowGeneratesWhenNoStoreIsGiven()

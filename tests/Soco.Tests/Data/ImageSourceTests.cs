@@ -186,8 +186,14 @@ public class ZipImageSourceTests
         threads.ForEach(th => th.Start());
         threads.ForEach(th => th.Join());
         Assert.Equal(0, bad);
-        // decoding in parallel too
-        Parallel.For(0, 10, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i => src.Decode(src.Entries[i % src.Entries.Count]));
+        // decoding in parallel too: every result is the photo's known pixels (samples.json, from PIL)
+        var hashes = new string[10];
+        Parallel.For(0, 10, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i => hashes[i] = DecodeFixtures.Sha(src.Decode(src.Entries[i % src.Entries.Count]).Pixels));
+        for (int i = 0; i < 10; i++)
+        {
+            var name = src.Entries[i % src.Entries.Count].RelativePath.Split('/')[^1];
+            Assert.Equal(DecodeFixtures.Samples.GetProperty(name).GetProperty("sha256").GetString(), hashes[i]);
+        }
     }
 
     [Fact]

@@ -4,7 +4,11 @@ using Soco.Imaging;
 
 namespace Soco.Tests.Data;
 
-/// <summary>Colour ops against torchvision 0.14 / Pillow 9.4 on fixed parameters (tools/torchvision_color_fixtures.py).</summary>
+/// <summary>
+/// Colour ops against torchvision 0.14 / Pillow 9.4 on fixed parameters (tools/torchvision_color_fixtures.py): ours
+/// (<see cref="ColorOps"/>, SIMD paths included) and the scalar oracle the fast-path tests compare them with
+/// (<see cref="Soco.Tests.Imaging.Reference.ColorOpsReference"/>), so that oracle is itself proven bit-exact with PIL.
+/// </summary>
 public class ViewsColorTests
 {
     static byte[] Gunzip(string file)
@@ -16,11 +20,17 @@ public class ViewsColorTests
         return ms.ToArray();
     }
 
-    public static TheoryData<string> Sources() => new() { "fruits", "baboon", "chelsea", "tiny", "line" };
+    public static TheoryData<string, bool> Sources()
+    {
+        var d = new TheoryData<string, bool>();
+        foreach (var n in new[] { "fruits", "baboon", "chelsea", "tiny", "line" })
+            foreach (bool reference in new[] { false, true }) d.Add(n, reference);
+        return d;
+    }
 
     [Theory]
     [MemberData(nameof(Sources))]
-    public void EveryOpMatchesTorchvisionOnPil(string name)
+    public void EveryOpMatchesTorchvisionOnPil(string name, bool scalarReference)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(TestPaths.Fixture("views", "color", "index.json")));
         var src = doc.RootElement.GetProperty("sources").EnumerateArray().First(s => s.GetProperty("name").GetString() == name);
@@ -38,7 +48,8 @@ public class ViewsColorTests
             if (op == "normalize")
             {
                 var t = new float[3 * w * h];
-                ColorOps.ToNormalizedTensor(img, t);
+                if (scalarReference) Soco.Tests.Imaging.Reference.ColorOpsReference.ToNormalizedTensor(img, t);
+                else ColorOps.ToNormalizedTensor(img, t);
                 for (int i = 0; i < t.Length; i++)
                 {
                     float e = BitConverter.ToSingle(outputs, offset + 4 * i);
@@ -47,7 +58,8 @@ public class ViewsColorTests
                 offset += 4 * t.Length;
                 continue;
             }
-            switch (op)
+            if (scalarReference) ApplyReference(op, param, img);
+            else switch (op)
             {
                 case "brightness": ColorOps.AdjustBrightness(img, param); break;
                 case "contrast": ColorOps.AdjustContrast(img, param); break;
@@ -72,5 +84,21 @@ public class ViewsColorTests
         Assert.Equal(outputs.Length, offset);
         Assert.Empty(failures);
         Assert.True(maxFloatDiff == 0, $"normalize differs by {maxFloatDiff}"); // float32 ops in torch order: bit-exact
+    }
+
+    static void ApplyReference(string op, double param, RgbImage img)
+    {
+        switch (op)
+        {
+            case "brightness": Soco.Tests.Imaging.Reference.ColorOpsReference.AdjustBrightness(img, param); break;
+            case "contrast": Soco.Tests.Imaging.Reference.ColorOpsReference.AdjustContrast(img, param); break;
+            case "saturation": Soco.Tests.Imaging.Reference.ColorOpsReference.AdjustSaturation(img, param); break;
+            case "hue": Soco.Tests.Imaging.Reference.ColorOpsReference.AdjustHue(img, param); break;
+            case "grayscale": Soco.Tests.Imaging.Reference.ColorOpsReference.Grayscale(img); break;
+            case "blur": Soco.Tests.Imaging.Reference.ColorOpsReference.GaussianBlur(img, param); break;
+            case "solarize": Soco.Tests.Imaging.Reference.ColorOpsReference.Solarize(img, (int)param); break;
+            case "flip": Soco.Tests.Imaging.Reference.ColorOpsReference.FlipHorizontal(img); break;
+            default: throw new InvalidOperationException(op);
+        }
     }
 }

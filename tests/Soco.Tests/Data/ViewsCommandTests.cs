@@ -10,22 +10,10 @@ public class ViewsCommandTests
     {
         using var dir = new TestPaths.TempDir();
         var output = dir["views.png"];
-        var writer = new StringWriter();
-        var previous = Console.Out;
-        int rc;
-        try
-        {
-            Console.SetOut(writer);
-            rc = SocoCli.Build().Parse(["views", "--image", TestPaths.Photo("messi5.jpg"), "--recipe", "fpn-star", "--seed", "3", "--out", output]).Invoke();
-        }
-        finally
-        {
-            Console.SetOut(previous);
-        }
+        var (rc, text) = Soco.Tests.Cli.CliRunner.Run("views", "--image", TestPaths.Photo("messi5.jpg"), "--recipe", "fpn-star", "--seed", "3", "--out", output);
         Assert.Equal(0, rc);
         var png = ImageDecoder.Decode(output);
         Assert.Equal(2 * (224 + 224 + 192 + 112) + 3 * 8, png.Width); // four views at 2×, 8 px gaps
-        string text = writer.ToString();
         Assert.Contains("(whole image)", text);
         Assert.Contains("C14 (16×16", text);
     }

@@ -3,6 +3,8 @@ using Soco.Geometry;
 using Soco.Imaging;
 using Soco.Proposals;
 
+using Soco.Tests.Imaging.Reference;
+
 namespace Soco.Tests.Data;
 
 /// <summary>Shared inputs: sample photos and their proposals (ratio3size0308post from `soco demo`, committed as a fixture).</summary>
@@ -267,7 +269,7 @@ public class ViewsPipelineTests
                         var d = s.Details!.Views[v];
                         int size = s.Sizes[v];
                         var clean = new float[3 * size * size];
-                        ColorOps.ToNormalizedTensor(d.Image, clean);
+                        ColorOpsReference.ToNormalizedTensor(d.Image, clean);   // the oracle checked against torchvision (ViewsColorTests)
                         var changed = Enumerable.Range(0, clean.Length).Where(i => clean[i] != s.Images[v][i]).ToList();
                         if (v == 0 || !recipe.Views[v].Cutout)
                         {
@@ -318,6 +320,15 @@ public class ViewsPipelineTests
         }
     }
 
+    /// <summary>PIL's <c>Image.crop((x, y, x + w, y + h))</c> for a crop inside the image: the rows copied.</summary>
+    static RgbImage CropPixels(RgbImage src, int x, int y, int w, int h)
+    {
+        Assert.True(x >= 0 && y >= 0 && x + w <= src.Width && y + h <= src.Height);
+        var px = new byte[w * h * 3];
+        for (int r = 0; r < h; r++) Array.Copy(src.Pixels, ((y + r) * src.Width + x) * 3, px, r * w * 3, w * 3);
+        return new RgbImage(w, h, px);
+    }
+
     [Fact]
     public void FpnStarV4ReusesPair12()
     {
@@ -339,11 +350,13 @@ public class ViewsPipelineTests
                 Assert.Equal(n2.X1, n4.X1, 12);
                 Assert.Equal(n2.X2, n4.X2, 12);
             }
-            // V4's pixels are V2's un-flipped, un-coloured pixels resized to 112.
-            var v2 = d.Views[1].Transform.ApplyImage(ViewsTestData.Photo("dog.jpg"));
-            if (d.Views[1].Transform.Flipped) ColorOps.FlipHorizontal(v2);
-            var v4 = PilResize.Bilinear(v2, 112, 112);
-            if (d.Views[3].Transform.Flipped) ColorOps.FlipHorizontal(v4);
+            // V4's pixels are V2's un-flipped, un-coloured pixels resized to 112. Expected pixels from the oracles, not
+            // from the code under test: torchvision's resized_crop as PIL does it (crop, then BILINEAR resize of the
+            // crop) with the scalar PilResizeReference, which PilResizeTests holds bit-exact to PIL.
+            var crop = d.Views[1].Transform.Crop;
+            var v2 = PilResizeReference.Bilinear(CropPixels(ViewsTestData.Photo("dog.jpg"), crop.J, crop.I, crop.W, crop.H), 224, 224);
+            var v4 = PilResizeReference.Bilinear(v2, 112, 112);
+            if (d.Views[3].Transform.Flipped) ColorOpsReference.FlipHorizontal(v4);
             Assert.Equal(v4.Pixels, d.Views[3].Image.Pixels);
         }
     }

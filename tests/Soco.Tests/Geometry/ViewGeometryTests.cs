@@ -178,7 +178,8 @@ public class ViewGeometryTests
     {
         var image = ImageDecoder.Decode(TestPaths.Photo(photo));
         var rng = SampleRandom.FromSeed((ulong)seed);
-        int checkedViews = 0;
+        int viewsWithBox = 0, flippedWithBox = 0;
+        long insideChecked = 0, outsideChecked = 0;
         for (int k = 0; k < 24; k++)
         {
             var painted = new RgbImage(image.Width, image.Height, (byte[])image.Pixels.Clone());
@@ -207,12 +208,20 @@ public class ViewGeometryTests
                     bool magenta = view.Pixels[i] > 240 && view.Pixels[i + 1] < 15 && view.Pixels[i + 2] > 240;
                     bool deepInside = x >= x1 + mx && x <= x2 + sx - mx && y >= y1 + my && y <= y2 + sy - my;
                     bool farOutside = x < x1 - mx || x > x2 + sx + mx || y < y1 - my || y > y2 + sy + my;
-                    if (deepInside) Assert.True(magenta, $"{photo} view {k}: ({x},{y}) inside [{x1:0.#},{y1:0.#},{x2:0.#},{y2:0.#}] is not the painted colour ({t})");
-                    if (farOutside && clipped is not null) Assert.False(magenta, $"{photo} view {k}: ({x},{y}) outside the box is painted ({t})");
+                    if (deepInside) { Assert.True(magenta, $"{photo} view {k}: ({x},{y}) inside [{x1:0.#},{y1:0.#},{x2:0.#},{y2:0.#}] is not the painted colour ({t})"); insideChecked++; }
+                    if (farOutside && clipped is not null) { Assert.False(magenta, $"{photo} view {k}: ({x},{y}) outside the box is painted ({t})"); outsideChecked++; }
                     if (clipped is null) Assert.False(magenta && x > 1 && y > 1 && x < size - 2 && y < size - 2, $"{photo} view {k}: painted pixel in a view the box misses");
                 }
-            checkedViews++;
+            if (clipped is not null)
+            {
+                viewsWithBox++;
+                if (t.Flipped) flippedWithBox++;
+            }
         }
-        Assert.Equal(24, checkedViews);
+        // The draws must have exercised what the test is about: views that show the box, flipped and not, with pixels
+        // checked on both sides of its edges.
+        Assert.True(viewsWithBox >= 12, $"{photo}: only {viewsWithBox} of 24 views show the box");
+        Assert.InRange(flippedWithBox, 1, viewsWithBox - 1);
+        Assert.True(insideChecked > 10_000 && outsideChecked > 10_000, $"{photo}: {insideChecked} inside and {outsideChecked} outside pixels checked");
     }
 }

@@ -15,20 +15,31 @@ public class PilResizeTests
         return ms.ToArray();
     }
 
-    public static TheoryData<int> Cases() => new() { 0, 1, 2, 3, 4, 5 };
+    /// <summary>Every case for ours (<see cref="PilResize"/>, SIMD paths included) and for the scalar oracle the
+    /// fast-path tests compare it with (<see cref="Reference.PilResizeReference"/>): both must be PIL's bytes.</summary>
+    public static TheoryData<int, bool> Cases()
+    {
+        var d = new TheoryData<int, bool>();
+        for (int i = 0; i < 6; i++) { d.Add(i, false); d.Add(i, true); }
+        return d;
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void MatchesPilBilinearBitExactly(int caseIndex)
+    public void MatchesPilBilinearBitExactly(int caseIndex, bool scalarReference)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(TestPaths.Fixture("resize", "index.json")));
         var src = new RgbImage(120, 90, Gunzip("source.rgb.gz"));
         var c = doc.RootElement.GetProperty("cases")[caseIndex];
         int w = c.GetProperty("size")[0].GetInt32(), h = c.GetProperty("size")[1].GetInt32();
-        RgbImage ours = c.GetProperty("box").ValueKind == JsonValueKind.Null
-            ? PilResize.Bilinear(src, w, h)
-            : PilResize.Bilinear(src, c.GetProperty("box")[0].GetDouble(), c.GetProperty("box")[1].GetDouble(),
-                c.GetProperty("box")[2].GetDouble(), c.GetProperty("box")[3].GetDouble(), w, h);
+        var box = c.GetProperty("box");
+        RgbImage ours = (box.ValueKind == JsonValueKind.Null, scalarReference) switch
+        {
+            (true, false) => PilResize.Bilinear(src, w, h),
+            (true, true) => Reference.PilResizeReference.Bilinear(src, w, h),
+            (false, false) => PilResize.Bilinear(src, box[0].GetDouble(), box[1].GetDouble(), box[2].GetDouble(), box[3].GetDouble(), w, h),
+            (false, true) => Reference.PilResizeReference.Bilinear(src, box[0].GetDouble(), box[1].GetDouble(), box[2].GetDouble(), box[3].GetDouble(), w, h),
+        };
         var expected = Gunzip(c.GetProperty("file").GetString()!);
         Assert.Equal(w, ours.Width);
         Assert.Equal(h, ours.Height);

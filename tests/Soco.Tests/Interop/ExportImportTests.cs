@@ -30,26 +30,57 @@ public class ExportImportTests
         Assert.True(p.ExitCode == 0 && stdout.Trim() == "OK", $"check_exports.py {string.Join(' ', args)}: {stdout}{stderr}");
     }
 
-    /// <summary>Import an official checkpoint, export it again: the same tensors as the official converters wrote.</summary>
+    /// <summary>`soco import` of the official FPN and C4 checkpoints, then `soco export` to the formats the official
+    /// converters write; every command must succeed (its output is shown when one does not).</summary>
+    static (string FpnPkl, string FpnMmdet, string C4Pkl, string FpnModel) ImportAndExportOfficial(TestPaths.TempDir tmp)
+    {
+        void Ok(params string[] args)
+        {
+            var (code, output) = Soco.Tests.Cli.CliRunner.Run(args);
+            Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
+        }
+        Ok("import", "--from", Interop("official_fpn.pth"), "--out", tmp["fpn.pth"]);
+        Ok("export", "--checkpoint", tmp["fpn.pth"], "--format", "detectron2-fpn", "--out", tmp["fpn.pkl"]);
+        Ok("export", "--checkpoint", tmp["fpn.pth"], "--format", "mmdet", "--out", tmp["fpn_mm.pth"]);
+        Ok("import", "--from", Interop("official_c4.pth"), "--out", tmp["c4.pth"]);
+        Ok("export", "--checkpoint", tmp["c4.pth"], "--format", "detectron2-c4", "--out", tmp["c4.pkl"]);
+        return (tmp["fpn.pkl"], tmp["fpn_mm.pth"], tmp["c4.pkl"], tmp["fpn.pth"]);
+    }
+
+    /// <summary>No Python needed: the import succeeds, takes the EMA counter from the official scheduler (the
+    /// official checkpoint does not store it), and every export writes a file of its format (a pickle, a PyTorch zip).</summary>
+    [Fact]
+    public void OfficialCheckpointsImportWithTheSchedulersEmaCounterAndExport()
+    {
+        TorchRuntime.SetThreads(1);
+        using var tmp = new TestPaths.TempDir();
+        var (fpnPkl, fpnMm, c4Pkl, fpnModel) = ImportAndExportOfficial(tmp);
+        var imported = CheckpointReader.Read(fpnModel);
+        Assert.Equal(SocoArch.SocoFpn, imported.Arch);
+        Assert.Equal(1875, imported.State["ema_step"].item<long>());   // the official counter, restored from the scheduler
+        using (var model = imported.CreateModel()) Assert.Equal(1875, model.EmaStep);
+        var official = CheckpointReader.Read(Interop("official_fpn.pth"));
+        Assert.Equal("official", official.Layout);
+        Assert.Equal(1875, official.State["ema_step"].item<long>());
+        foreach (var pkl in new[] { fpnPkl, c4Pkl })
+        {
+            var bytes = File.ReadAllBytes(pkl);
+            Assert.True(bytes.Length > 1000 && bytes[0] == 0x80 && bytes[^1] == (byte)'.', $"{pkl} is not a complete pickle");
+        }
+        var mm = File.ReadAllBytes(fpnMm);
+        Assert.True(mm.Length > 1000 && mm[0] == (byte)'P' && mm[1] == (byte)'K', $"{fpnMm} is not a PyTorch zip file");
+    }
+
+    /// <summary>The exports read back with Python: the same tensors as the official converters wrote.</summary>
     [RequiresReferenceTorchFact]
     public void ImportedOfficialCheckpointsExportLikeTheOfficialConverters()
     {
         TorchRuntime.SetThreads(1);
         using var tmp = new TestPaths.TempDir();
-        Assert.Equal(0, SocoCli.Run(["import", "--from", Interop("official_fpn.pth"), "--out", tmp["fpn.pth"]]));
-        Assert.Equal(0, SocoCli.Run(["export", "--checkpoint", tmp["fpn.pth"], "--format", "detectron2-fpn", "--out", tmp["fpn.pkl"]]));
-        Assert.Equal(0, SocoCli.Run(["export", "--checkpoint", tmp["fpn.pth"], "--format", "mmdet", "--out", tmp["fpn_mm.pth"]]));
-        Assert.Equal(0, SocoCli.Run(["import", "--from", Interop("official_c4.pth"), "--out", tmp["c4.pth"]]));
-        Assert.Equal(0, SocoCli.Run(["export", "--checkpoint", tmp["c4.pth"], "--format", "detectron2-c4", "--out", tmp["c4.pkl"]]));
-        Python("same-pickle", tmp["fpn.pkl"], Interop("official_fpn.detectron2_head.pkl"));
-        Python("same-torch", tmp["fpn_mm.pth"], Interop("official_fpn.mmdet.pth"));
-        Python("same-pickle", tmp["c4.pkl"], Interop("official_c4.detectron2_c4.pkl"));
-
-        var imported = CheckpointReader.Read(tmp["fpn.pth"]);
-        Assert.Equal(SocoArch.SocoFpn, imported.Arch);
-        Assert.Equal(1875, imported.State["ema_step"].item<long>());   // the official counter, restored from the scheduler
-        using var model = imported.CreateModel();
-        Assert.Equal(1875, model.EmaStep);
+        var (fpnPkl, fpnMm, c4Pkl, _) = ImportAndExportOfficial(tmp);
+        Python("same-pickle", fpnPkl, Interop("official_fpn.detectron2_head.pkl"));
+        Python("same-torch", fpnMm, Interop("official_fpn.mmdet.pth"));
+        Python("same-pickle", c4Pkl, Interop("official_c4.detectron2_c4.pkl"));
     }
 
     /// <summary>A full-size R50 SoCo_FPN: both Detectron2 files hold exactly Detectron2's keys, shapes and dtypes, and the
@@ -108,7 +139,10 @@ public class ExportImportTests
     {
         var e = Assert.Throws<InvalidDataException>(() => CheckpointReader.Read(Interop("official_fpn.pth"), SocoArch.SocoC4));
         Assert.Contains("soco_fpn model, not soco_c4", e.Message);
-        Assert.Equal(2, SocoCli.Run(["export", "--checkpoint", Interop("official_c4.pth"), "--format", "detectron2-fpn", "--out", "/tmp/never.pkl"]));
+        using var tmp = new TestPaths.TempDir();
+        Soco.Tests.Cli.CliRunner.UserError(["export", "--checkpoint", Interop("official_c4.pth"), "--format", "detectron2-fpn", "--out", tmp["never.pkl"]],
+            "detectron2-fpn needs an FPN model", "use --format detectron2-c4");
+        Assert.False(File.Exists(tmp["never.pkl"]));
     }
 
     [Fact]
@@ -126,6 +160,8 @@ public class ExportImportTests
         Assert.Equal(new long[] { 2, 32 }, f["head.p3"].shape);
         Assert.Equal(new long[] { 2, 16 }, f["projection.p5"].shape);
         File.WriteAllText(tmp["bad.json"], "[[10, 10, 5, 40]]");
-        Assert.Equal(2, SocoCli.Run(["features", "--checkpoint", tmp["m.pth"], "--image", TestPaths.Photo("dog.jpg"), "--boxes", tmp["bad.json"], "--out", tmp["g.pth"]]));
+        Soco.Tests.Cli.CliRunner.UserError(["features", "--checkpoint", tmp["m.pth"], "--image", TestPaths.Photo("dog.jpg"), "--boxes", tmp["bad.json"], "--out", tmp["g.pth"]],
+            tmp["bad.json"], "box 0 [10, 10, 5, 40] is not [x1, y1, x2, y2]");
+        Assert.False(File.Exists(tmp["g.pth"]));
     }
 }

@@ -12,11 +12,15 @@ public sealed class TorchFixture : IDisposable
 {
     readonly Dictionary<string, Tensor> _t = new();
 
-    public TorchFixture(string file)
+    public TorchFixture(string file) : this("model", file, "tools/torch_model_fixtures.py") { }
+
+    /// <param name="folder">Folder under tests/fixtures.</param>
+    /// <param name="script">The tools/ script that writes it (named in the failure when the file is missing).</param>
+    public TorchFixture(string folder, string file, string script)
     {
         TorchRuntime.SetThreads(1);
-        var path = TestPaths.Fixture("model", file);
-        Assert.True(File.Exists(path), $"missing fixture {path}: run /usr/bin/python3 tools/torch_model_fixtures.py");
+        var path = TestPaths.Fixture(folder, file);
+        Assert.True(File.Exists(path), $"missing fixture {path}: run /usr/bin/python3 {script}");
         Hashtable h = PyTorchUnpickler.UnpickleStateDict(path);
         foreach (DictionaryEntry e in h) _t[(string)e.Key] = (Tensor)e.Value!;
     }

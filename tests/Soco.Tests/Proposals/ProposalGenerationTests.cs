@@ -154,8 +154,7 @@ public class ProposalGenerationTests
         {
             int before = Directory.Exists(parts) ? Directory.GetFiles(parts, "part-*.bin").Length : 0;
             using var p = StartCli("proposals", "generate", "--images", dir, "--out", store, "--mode", "fast", "--workers", "1", "--flush-every", "1");
-            var sw = Stopwatch.StartNew();
-            while (!p.HasExited && sw.Elapsed < TimeSpan.FromMinutes(3))
+            while (!p.HasExited)   // no time limit: a busy machine only makes this slower
             {
                 if (Directory.Exists(parts) && Directory.GetFiles(parts, "part-*.bin").Length >= before + killAfterParts)
                 {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Soco.Modeling;
 using Soco.Runtime;
@@ -57,9 +58,9 @@ public class LarsTests(ITestOutputHelper log)
     sealed record GoldenParam(long[] shape, double weight_decay, bool adapt, double[] init);
 
     [Theory]
-    [InlineData("float64", 1e-12)]
-    [InlineData("float32", 2e-6)]
-    public void MatchesThePythonReferenceOfTheSpecFormula(string dtypeName, double tolerance)
+    [InlineData("float64", 3e-16, 3e-16)]   // README states these figures
+    [InlineData("float32", 9e-8, 3e-7)]
+    public void MatchesThePythonReferenceOfTheSpecFormula(string dtypeName, double tolerance, double bufferTolerance)
     {
         TorchRuntime.SetThreads(1);
         var dtype = dtypeName == "float64" ? float64 : float32;
@@ -85,13 +86,16 @@ public class LarsTests(ITestOutputHelper log)
             }
         }
         var state = lars.StateDict();
+        double worstBuffer = 0;
         foreach (var (k, v) in g.momentum_buffers)
         {
             var actual = state["momentum_buffer." + k].to(float64).reshape(-1).data<double>().ToArray();
             double scale = Math.Max(1e-12, v.Max(Math.Abs));
-            Assert.True(actual.Zip(v, (a, e) => Math.Abs(a - e)).Max() / scale <= tolerance * 10, $"momentum buffer of {k}");
+            double err = actual.Zip(v, (a, e) => Math.Abs(a - e)).Max() / scale;
+            worstBuffer = Math.Max(worstBuffer, err);
+            Assert.True(err <= bufferTolerance, $"{dtypeName} momentum buffer of {k}: relative error {err:E2}");
         }
-        log.WriteLine($"LARS {dtypeName} vs the Python reference over {g.lrs.Length} steps: worst relative error {worst:E2}");
+        log.WriteLine($"LARS {dtypeName} vs the Python reference over {g.lrs.Length} steps: worst relative error {worst:E2} (parameters), {worstBuffer:E2} (momentum buffers)");
     }
 
     [Fact]
@@ -155,21 +159,52 @@ public class ScheduleTests
 [Collection("torch")]
 public class FinalizerPauseTests
 {
+    sealed class Victim(ManualResetEventSlim finalized)
+    {
+        ~Victim() => finalized.Set();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static void Abandon(ManualResetEventSlim finalized) => _ = new Victim(finalized);
+
+    /// <summary>While a pause is held, an unreachable object's finalizer does not run even after forced collections
+    /// (the finalizer thread is held); once the pause is disposed, it runs.</summary>
+    [Fact]
+    public void FinalizersWaitWhilePausedAndRunAfterwards()
+    {
+        using var finalized = new ManualResetEventSlim(false);
+        using (var pause = new FinalizerPause())
+        {
+            Assert.True(pause.Paused);
+            Abandon(finalized);
+            for (int i = 0; i < 3; i++) GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+            Assert.False(finalized.IsSet, "a finalizer ran while the pause was held");
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();   // returns only once the queue, the victim included, has been finalized
+        Assert.True(finalized.IsSet, "the finalizer did not run after the pause ended");
+    }
+
     /// <summary>Implicit Scalars under forced collections: without the pause TorchSharp 0.107 fails within seconds here
-    /// ("Unknown scalar type" / "Expected false to be true"); with it, the ops run clean.</summary>
+    /// ("Unknown scalar type" / "Expected false to be true"); with it, the ops run clean and give the right numbers.
+    /// Count-based: 20 pauses of 200 iterations each, every pause after another completed collection.</summary>
     [Fact]
     public void ImplicitScalarsSurviveCollectionsDuringAPause()
     {
         TorchRuntime.SetThreads(1);
         using var t = randn(1000);
+        double expectedA = t.sum().item<float>() * 2, expectedC = t.sum().item<float>() * 2;
+        using var expectedGe = t.mul(2.0.ToScalar()).ge((-1.0).ToScalar()).sum();
+        long ge = expectedGe.item<long>();
         bool stop = false;
-        var collector = new Thread(() => { while (!Volatile.Read(ref stop)) { _ = new byte[1 << 16]; GC.Collect(); Thread.Sleep(0); } }) { IsBackground = true };
+        using var collected = new SemaphoreSlim(0);
+        var collector = new Thread(() => { while (!Volatile.Read(ref stop)) { _ = new byte[1 << 16]; GC.Collect(); collected.Release(); Thread.Sleep(0); } }) { IsBackground = true };
         collector.Start();
         try
         {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (clock.Elapsed < TimeSpan.FromSeconds(2))
+            for (int round = 0; round < 20; round++)
             {
+                collected.Wait();
                 using var pause = new FinalizerPause();
                 Assert.True(pause.Paused);
                 for (int i = 0; i < 200; i++)
@@ -177,6 +212,12 @@ public class FinalizerPauseTests
                     using var a = t * 2.0;
                     using var b = a.ge(-1.0);
                     using var c = t.add(a, alpha: 0.5);
+                    using var sa = a.sum();
+                    using var sb = b.sum();
+                    using var sc = c.sum();
+                    Assert.Equal(expectedA, sa.item<float>(), 3);
+                    Assert.Equal(ge, sb.item<long>());
+                    Assert.Equal(expectedC, sc.item<float>(), 3);
                 }
             }
         }

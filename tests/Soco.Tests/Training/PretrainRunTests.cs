@@ -128,24 +128,67 @@ public class PretrainRunTests(ITestOutputHelper log) : IDisposable
         Assert.DoesNotContain(Directory.GetFiles(dir), f => f.EndsWith(".tmp"));   // stale temporaries removed on resume
     }
 
+    /// <summary>
+    /// base_lr 4e40 (lr 3.1e38, just below float32's maximum, which LibTorch requires of the lr): step 1's loss is finite, its update overflows the weights to infinity, and the checkpoint of
+    /// step 1 refuses them: nothing is saved, and the message says there is no checkpoint to go back to.
+    /// </summary>
     [Fact]
-    public void NonFiniteLossStopsWithAClearMessageAndKeepsTheLastGoodCheckpoint()
+    public void CheckpointsRefuseNonFiniteWeights()
     {
-        var config = TrainingData.Tiny("base_lr=1e30", "checkpoint_steps=1", "warmup_epochs=0");
+        var config = TrainingData.Tiny("base_lr=4e40", "checkpoint_steps=1", "warmup_epochs=0");
         string run = _data["run"];
         var e = Assert.Throws<TrainingDivergedException>(() => Train(config, _data.Options(run)));
         log.WriteLine(e.Message);
-        Assert.Matches("NaN|infinite|Infinity", e.Message);
+        Assert.Contains("the weights became NaN or infinite in step 1", e.Message);
+        Assert.Contains("nothing saved", e.Message);
+        Assert.Contains("No checkpoint was written yet", e.Message);
+        Assert.Empty(new CheckpointStore(run, 2).Files());
+        Assert.Single(Metrics(run));   // step 1 ran (finite loss); its weights were not kept
+        Assert.True(double.IsFinite(Metrics(run)[0].Loss));
+    }
+
+    /// <summary>The loss branch before any checkpoint: step 2's loss (after step 1 overflowed the weights, with no
+    /// checkpoint due) stops the run before the optimiser step, and the message says no checkpoint exists.</summary>
+    [Fact]
+    public void NonFiniteLossBeforeAnyCheckpointSaysThereIsNone()
+    {
+        var config = TrainingData.Tiny("base_lr=4e40", "checkpoint_steps=100", "warmup_epochs=0");
+        string run = _data["run"];
+        var e = Assert.Throws<TrainingDivergedException>(() => Train(config, _data.Options(run)));
+        log.WriteLine(e.Message);
+        Assert.Matches("the loss is (NaN|-?∞|-?Infinity) at step 2", e.Message);
+        Assert.Contains("stopped before the optimiser step", e.Message);
+        Assert.Contains("No checkpoint was written yet", e.Message);
         Assert.Contains("base_lr", e.Message);
-        var store = new CheckpointStore(run, 2);
-        using var c = store.LoadLatest();
-        if (c is not null)
-        {
-            Assert.Contains(c.Path, e.Message);
-            Assert.All(c.Section(Checkpoint.ModelPrefix).Values.Where(t => t.is_floating_point()), t => Assert.True(isfinite(t).all().item<bool>()));
-        }
-        else Assert.Contains("No checkpoint was written yet", e.Message);
+        Assert.Empty(new CheckpointStore(run, 2).Files());
         Assert.All(Metrics(run), m => Assert.True(double.IsFinite(m.Loss)));
+    }
+
+    /// <summary>
+    /// The loss branch after a checkpoint: a run stopped at step 2 (checkpoint written), whose checkpoint is then given
+    /// finite but overflowing stem weights (3e38), resumes and its first loss is not finite: the message names that
+    /// checkpoint as the last good one, and the file is left exactly as it was.
+    /// </summary>
+    [Fact]
+    public void NonFiniteLossAfterACheckpointNamesTheLastGoodOne()
+    {
+        var config = TrainingData.Tiny();
+        string run = _data["run"];
+        Train(config, _data.Options(run) with { StopAfterStep = 2 });
+        var store = new CheckpointStore(run, 2);
+        string good = Assert.Single(store.Files());
+        var entries = Soco.Interop.CheckpointReader.Unpickle(good);
+        using (no_grad()) ((Tensor)entries["model.encoder.conv1.weight"]!).fill_(3e38f);
+        using (var f = File.Create(good)) TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(f, entries);
+        var bytes = File.ReadAllBytes(good);
+
+        var e = Assert.Throws<TrainingDivergedException>(() => Train(config, _data.Options(run)));
+        log.WriteLine(e.Message);
+        Assert.Matches("the loss is (NaN|-?∞|-?Infinity) at step 3", e.Message);
+        Assert.Contains($"The last good checkpoint is {good}.", e.Message);
+        Assert.Equal(good, Assert.Single(store.Files()));
+        Assert.Equal(bytes, File.ReadAllBytes(good));
+        Assert.Equal(2, Metrics(run).Count);
     }
 
     [Fact]

@@ -7,7 +7,8 @@ namespace Soco.Tests.Imaging.Reference;
 /// PIL images, bit-exact to Pillow 9.4's C code (Blend.c, Convert.c, BoxBlur.c). Every operation works in place on
 /// an <see cref="RgbImage"/> the caller owns; the factors are the already-drawn random values.
 /// </summary>
-/// <summary>The straightforward scalar ColorOps (verified bit-exact against PIL's fixtures): the reference the optimised ones are checked against.</summary>
+/// <remarks>The straightforward scalar ColorOps: the oracle the optimised ones are checked against (ColorOpsFastPathTests);
+/// itself checked bit-exact on the PIL / torchvision fixtures by ViewsColorTests.</remarks>
 public static class ColorOpsReference
 {
     /// <summary>ITU-R 601-2 luma as PIL's <c>convert('L')</c> computes it (Convert.c, <c>L24(rgb) &gt;&gt; 16</c>).</summary>

@@ -8,7 +8,8 @@ namespace Soco.Tests.Imaging.Reference;
 /// 22-bit fixed point, horizontal pass first, then vertical (PIL's Resample.c). torchvision's <c>Resize</c> and
 /// <c>RandomResizedCrop</c> on PIL images call exactly this.
 /// </summary>
-/// <summary>The straightforward scalar PilResize (verified bit-exact against PIL's fixtures): the reference the optimised one is checked against.</summary>
+/// <remarks>The straightforward scalar PilResize: the oracle the optimised one is checked against (PilResizeFastPathTests);
+/// itself checked bit-exact on the PIL fixtures by PilResizeTests.</remarks>
 public static class PilResizeReference
 {
     const int PrecisionBits = 32 - 8 - 2;
