@@ -57,7 +57,7 @@ public static class BenchCommand
             bool cuda = SafeCudaAvailable();
             r["cuda_available"] = cuda;
             r["cuda_device_count"] = cuda ? torch.cuda.device_count() : 0;
-            foreach (var (k, v) in r) Console.WriteLine($"{k}: {Format(v)}");
+            foreach (var (k, v) in r) Out.Text.WriteLine($"{k}: {Format(v)}");
             string name = p.GetValue(device)!;
             var dev = TorchRuntime.ResolveDevice(name); // a clear error (exit 2) when the device cannot be had
             using (var a = torch.ones(256, 256, device: dev))
@@ -66,7 +66,7 @@ public static class BenchCommand
             {
                 double v = s.item<float>();
                 r["device_matmul_ok"] = v == 256.0 * 256 * 256;
-                Console.WriteLine($"device {name}: a 256×256 ones matrix product sums to {v.ToString("R", Inv)} (expected {256 * 256 * 256})");
+                Out.Text.WriteLine($"device {name}: a 256×256 ones matrix product sums to {v.ToString("R", Inv)} (expected {256 * 256 * 256})");
             }
             r["device"] = name;
             WriteJson(p.GetValue(json), r);
@@ -145,7 +145,7 @@ public static class BenchCommand
                 ["ema_target_worst_rel"] = worstTarget, ["ema_target_worst_name"] = worstTargetName,
                 ["tolerance_rel"] = t, ["pass"] = ok, ["cpu_seconds"] = cpuSeconds, ["device_seconds"] = devSeconds,
             };
-            Console.WriteLine(string.Create(Inv,
+            Out.Text.WriteLine(string.Create(Inv,
                 $"parity {dev} vs cpu, batch {n}: loss {cpu.Loss:R} vs {other.Loss:R} (|Δ| {lossDiff:E2}); gradients of {cpu.Grads.Count} tensors: worst ‖Δ‖/‖g‖ {worstGrad:E2} ({worstGradName}), max |Δ| {maxAbsGrad:E2}; " +
                 $"after one LARS step: worst {worstWeight:E2}; EMA targets: worst {worstTarget:E2}; tolerance {t:E1} → {(ok ? "PASS" : "FAIL")}"));
             WriteJson(p.GetValue(json), r);
@@ -239,7 +239,7 @@ public static class BenchCommand
                 }
                 double sec = clock.Elapsed.TotalSeconds;
                 if (s >= warm) times.Add(sec);
-                Console.WriteLine(string.Create(Inv, $"step {s}{(s < warm ? " (warm-up)" : "")}: {sec:F4} s = {n / sec:F1} images/s"));
+                Out.Text.WriteLine(string.Create(Inv, $"step {s}{(s < warm ? " (warm-up)" : "")}: {sec:F4} s = {n / sec:F1} images/s"));
             }
             times.Sort();
             double median = times[times.Count / 2];
@@ -249,7 +249,7 @@ public static class BenchCommand
                 ["steps"] = timed, ["median_step_seconds"] = median, ["min_step_seconds"] = times[0], ["images_per_second"] = n / median,
                 ["last_loss"] = lastLoss, ["rss_mb"] = Environment.WorkingSet >> 20,
             };
-            Console.WriteLine(string.Create(Inv,
+            Out.Text.WriteLine(string.Create(Inv,
                 $"SoCo_FPN R50 step on {dev}, batch {n}, {p.GetValue(precision)}, {p.GetValue(pooling)}: median {median:F4} s (min {times[0]:F4}) over {timed} steps = {n / median:F1} images/s; last loss {lastLoss:F4}"));
             WriteJson(p.GetValue(json), r);
             return double.IsFinite(lastLoss) ? 0 : 1;

@@ -21,25 +21,25 @@ public static class EvaluateCommand
         {
             var sw = Stopwatch.StartNew();
             var gt = CocoInstancesReader.Read(p.GetValue(data)!);
-            Console.WriteLine($"ground truth: {gt.Images.Count} images, {gt.Annotations.Count} annotations, {gt.Categories.Count} categories ({gt.Source})");
+            Out.Text.WriteLine($"ground truth: {gt.Images.Count} images, {gt.Annotations.Count} annotations, {gt.Categories.Count} categories ({gt.Source})");
             Report(gt.Skipped, "ground-truth records skipped");
             Report(gt.Notes, "ground-truth records kept with a note");
             var dt = CocoResultsReader.Read(p.GetValue(detections)!, gt);
-            Console.WriteLine($"detections: {dt.Detections.Count} ({dt.Source})");
+            Out.Text.WriteLine($"detections: {dt.Detections.Count} ({dt.Source})");
             Report(dt.Notes, "detections kept with a note");
             double readSeconds = sw.Elapsed.TotalSeconds;
             var r = CocoEvaluator.Evaluate(gt, dt.Detections);
             double evalSeconds = sw.Elapsed.TotalSeconds - readSeconds;
-            foreach (var line in r.SummaryLines) Console.WriteLine(line);
-            Console.WriteLine();
-            Console.WriteLine("Per-category bbox AP (IoU .50:.95, area all, maxDets 100), in percent:");
-            foreach (var line in CocoMetricsFile.PerCategoryTable(r)) Console.WriteLine(line);
+            foreach (var line in r.SummaryLines) Out.Text.WriteLine(line);
+            Out.Text.WriteLine();
+            Out.Text.WriteLine("Per-category bbox AP (IoU .50:.95, area all, maxDets 100), in percent:");
+            foreach (var line in CocoMetricsFile.PerCategoryTable(r)) Out.Text.WriteLine(line);
             if (p.GetValue(output) is string o)
             {
                 CocoMetricsFile.Write(o, r);
-                Console.WriteLine($"wrote {o}");
+                Out.Text.WriteLine($"wrote {o}");
             }
-            Console.WriteLine(FormattableString.Invariant($"read in {readSeconds:F2} s, evaluated in {evalSeconds:F2} s"));
+            Out.Text.WriteLine(FormattableString.Invariant($"read in {readSeconds:F2} s, evaluated in {evalSeconds:F2} s"));
             return 0;
         }));
         return cmd;

@@ -10,17 +10,8 @@ public class EvaluateCliTests
     static (int Code, string Text) Run(params string[] args)
     {
         var writer = new StringWriter();
-        var previous = Console.Out;
-        try
-        {
-            Console.SetOut(writer);
-            int rc = SocoCli.Run(args);
-            return (rc, writer.ToString());
-        }
-        finally
-        {
-            Console.SetOut(previous);
-        }
+        int rc = SocoCli.Run(args, writer);
+        return (rc, writer.ToString());
     }
 
     [Fact]
