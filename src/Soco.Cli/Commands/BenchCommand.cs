@@ -89,8 +89,13 @@ public static class BenchCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads for the CPU side", DefaultValueFactory = _ => Environment.ProcessorCount };
         var tol = new Option<double>("--tolerance") { Description = "Largest relative error (‖Δ‖/‖x‖ per tensor) accepted for gradients and updated weights", DefaultValueFactory = _ => 2e-3 };
         var width = new Option<int>("--width") { Description = "ResNet-50 base width (64 = released)", DefaultValueFactory = _ => 64 };
+        var dump = new Option<string?>("--dump")
+        {
+            Description = "Write the initial weights, the fixed inputs and the device's gradients and weights after the step to this .pth " +
+                          "(bench/gpu/reference.py --mode parity runs PyTorch on them and gives the verdict; the exit code then only says the run worked)",
+        };
         var cmd = new Command("parity", "SoCo_FPN loss, gradients, EMA and one LARS step on --device against the CPU (same weights, same fixed inputs, TF32 off)")
-            { device, json, batch, threads, tol, width };
+            { device, json, batch, threads, tol, width, dump };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             TorchRuntime.SetThreads(p.GetValue(threads));
@@ -119,7 +124,17 @@ public static class BenchCommand
             double devSeconds = clock.Elapsed.TotalSeconds;
 
             double lossDiff = Math.Abs(cpu.Loss - other.Loss);
+            // Every tensor's numbers, so that reference.py can hold each against PyTorch's own CUDA-vs-CPU difference.
             var rows = new List<Dictionary<string, object>>();
+            void Row(string kind, string name, Tensor a, Tensor b)
+            {
+                var (rel, abs) = Compare(a, b);
+                using var scope = NewDisposeScope();
+                rows.Add(new() { ["kind"] = kind, ["name"] = name, ["rel"] = rel, ["max_abs"] = abs,
+                    ["diff_norm"] = (a.to(float64) - b.to(float64)).norm().item<double>(), ["ref_norm"] = a.to(float64).norm().item<double>() });
+            }
+            foreach (var (name, g) in cpu.Grads) Row("grad", name, g, other.Grads[name]);
+            foreach (var (name, w) in cpu.Weights) Row(cpu.Grads.ContainsKey(name) ? "step" : "ema", name, w, other.Weights[name]);
             double worstGrad = 0, worstWeight = 0, worstTarget = 0, maxAbsGrad = 0;
             string worstGradName = "", worstWeightName = "", worstTargetName = "";
             foreach (var (name, g) in cpu.Grads)
@@ -144,15 +159,39 @@ public static class BenchCommand
                 ["lars_step_worst_rel"] = worstWeight, ["lars_step_worst_name"] = worstWeightName,
                 ["ema_target_worst_rel"] = worstTarget, ["ema_target_worst_name"] = worstTargetName,
                 ["tolerance_rel"] = t, ["pass"] = ok, ["cpu_seconds"] = cpuSeconds, ["device_seconds"] = devSeconds,
+                ["tensors"] = rows,
             };
             Out.Text.WriteLine(string.Create(Inv,
                 $"parity {dev} vs cpu, batch {n}: loss {cpu.Loss:R} vs {other.Loss:R} (|Δ| {lossDiff:E2}); gradients of {cpu.Grads.Count} tensors: worst ‖Δ‖/‖g‖ {worstGrad:E2} ({worstGradName}), max |Δ| {maxAbsGrad:E2}; " +
                 $"after one LARS step: worst {worstWeight:E2}; EMA targets: worst {worstTarget:E2}; tolerance {t:E1} → {(ok ? "PASS" : "FAIL")}"));
             WriteJson(p.GetValue(json), r);
+            if (p.GetValue(dump) is string dumpPath)
+            {
+                // Same names as PyTorch's reference model (tools/torch_model_fixtures.py SocoFPN), so it loads them strictly.
+                var d = new Dictionary<string, Tensor>();
+                foreach (var (k, v) in snapshot) d["state." + k] = v;
+                var ins = new[] { ("v1", cpuBatch.View1), ("v2", cpuBatch.OtherViews[0]), ("v3", cpuBatch.OtherViews[1]),
+                    ("b1_12", cpuBatch.View1Boxes[0]), ("b1_13", cpuBatch.View1Boxes[1]), ("b2", cpuBatch.OtherBoxes[0]), ("b3", cpuBatch.OtherBoxes[1]),
+                    ("c12", cpuBatch.Correspondences[0]), ("c13", cpuBatch.Correspondences[1]) };
+                foreach (var (k, v) in ins) d["in." + k] = v;
+                foreach (var (k, v) in other.Grads) d["dev.grad." + k] = v;
+                foreach (var (k, v) in other.Weights) d["dev.after." + k] = v;
+                d["dev.loss"] = tensor(other.Loss, float64);
+                d["cpu.loss"] = tensor(cpu.Loss, float64);
+                d["cfg.lr"] = tensor(ParityLearningRate, float64);
+                d["cfg.weight_decay"] = tensor(ParityWeightDecay, float64);
+                d["cfg.total_steps"] = tensor(cfg.TotalSteps);
+                d["cfg.base_momentum"] = tensor(cfg.BaseMomentum, float64);
+                SocoFeatures.SavePth(d, dumpPath);
+                Out.Text.WriteLine($"wrote {d.Count} tensors to {dumpPath} (the verdict: bench/gpu/reference.py --mode parity)");
+                return double.IsFinite(other.Loss) ? 0 : 1;
+            }
             return ok ? 0 : 1;
         }));
         return cmd;
     }
+
+    const double ParityLearningRate = 0.5, ParityWeightDecay = 1e-5;
 
     sealed record Pass(double Loss, Dictionary<string, Tensor> Grads, Dictionary<string, Tensor> Weights);
 
@@ -160,8 +199,8 @@ public static class BenchCommand
     /// online gradients and every parameter after the step, all copied to the CPU.</summary>
     static Pass RunOnce(SocoFpn model, Modeling.SocoBatch cpuBatch, Device device)
     {
-        using var lars = Lars.ForSoco(model.OnlineParameters(), 1e-5);
-        lars.LearningRate = 0.5;
+        using var lars = Lars.ForSoco(model.OnlineParameters(), ParityWeightDecay);
+        lars.LearningRate = ParityLearningRate;
         using var pause = new FinalizerPause();
         using var scope = NewDisposeScope();
         var b = ToDevice(cpuBatch, device);
@@ -195,8 +234,13 @@ public static class BenchCommand
         var precision = new Option<string>("--precision") { Description = "fp32 | bf16", DefaultValueFactory = _ => "fp32" };
         var pooling = new Option<string>("--pooling") { Description = "every_level (official) | assigned_levels", DefaultValueFactory = _ => "every_level" };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var breakdown = new Option<bool>("--breakdown")
+        {
+            Description = "Time each phase of the timed steps (forward online, EMA, forward target, loss, backward, optimiser; the device " +
+                          "synchronised at each boundary) and RoIAlign alone on the step's pyramid shapes",
+        };
         var cmd = new Command("step", "SoCo_FPN R50 training step (forward with EMA + target, backward, LARS) on fixed synthetic views: images/s")
-            { device, json, batch, steps, warmup, precision, pooling, threads };
+            { device, json, batch, steps, warmup, precision, pooling, threads, breakdown };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             TorchRuntime.SetThreads(p.GetValue(threads));
@@ -224,16 +268,31 @@ public static class BenchCommand
             var b = ToDevice(SyntheticBatch(n, 4, 1), dev);
             var times = new List<double>();
             double lastLoss = double.NaN;
+            bool split = p.GetValue(breakdown);
+            var phases = new Dictionary<string, double>();
+            var lap = new Stopwatch();
+            void Sync() { if (dev.type == DeviceType.CUDA) torch.cuda.synchronize(dev); }
+            void Mark(string phase)
+            {
+                Sync();
+                phases[phase] = phases.GetValueOrDefault(phase) + lap.Elapsed.TotalSeconds;
+                lap.Restart();
+            }
             for (int s = 0; s < warm + timed; s++)
             {
                 var clock = Stopwatch.StartNew();
+                bool timedSplit = split && s >= warm;
                 using (var pause = new FinalizerPause())
                 using (var scope = NewDisposeScope())
                 {
                     lars.ZeroGrad();
+                    if (timedSplit) { Sync(); lap.Restart(); model.PhaseEnded = Mark; }
                     var loss = model.forward(b);
+                    model.PhaseEnded = null;
                     loss.backward();
+                    if (timedSplit) Mark("backward");
                     lars.Step();
+                    if (timedSplit) Mark("optimizer");
                     if (dev.type == DeviceType.CUDA) torch.cuda.synchronize(dev);
                     if (s == warm + timed - 1) lastLoss = loss.item<float>();
                 }
@@ -249,12 +308,60 @@ public static class BenchCommand
                 ["steps"] = timed, ["median_step_seconds"] = median, ["min_step_seconds"] = times[0], ["images_per_second"] = n / median,
                 ["last_loss"] = lastLoss, ["rss_mb"] = Environment.WorkingSet >> 20,
             };
+            if (split)
+            {
+                var ms = phases.ToDictionary(kv => kv.Key, kv => 1000 * kv.Value / timed);
+                r["phase_ms"] = ms;
+                r["roi_align_ms"] = RoiAlignTiming(n, dev, 5);
+                double total = ms.Values.Sum();
+                Out.Text.WriteLine($"phase (mean of {timed} steps, synchronised) | ms | share");
+                foreach (var (k, v) in ms) Out.Text.WriteLine(string.Create(Inv, $"  {k,-16} | {v,8:F1} | {100 * v / total,5:F1} %"));
+                Out.Text.WriteLine(string.Create(Inv, $"  {"sum",-16} | {total,8:F1} |"));
+                foreach (var (k, v) in (Dictionary<string, double>)r["roi_align_ms"]) Out.Text.WriteLine(string.Create(Inv, $"  roi_align {k,-22} | {v,8:F2} ms"));
+            }
             Out.Text.WriteLine(string.Create(Inv,
                 $"SoCo_FPN R50 step on {dev}, batch {n}, {p.GetValue(precision)}, {p.GetValue(pooling)}: median {median:F4} s (min {times[0]:F4}) over {timed} steps = {n / median:F1} images/s; last loss {lastLoss:F4}"));
             WriteJson(p.GetValue(json), r);
             return double.IsFinite(lastLoss) ? 0 : 1;
         }));
         return cmd;
+    }
+
+    /// <summary>RoIAlign alone (7×7, aligned, adaptive grid, as the model calls it) on one 224 view's P2..P5 shapes (N×256×56..7)
+    /// with N×4 boxes: forward of the four levels, and forward + backward (what one online box list costs); mean ms over
+    /// <paramref name="reps"/> after one warm-up. The step makes 16 such level calls online and 16 in the target.</summary>
+    static Dictionary<string, double> RoiAlignTiming(int n, Device dev, int reps)
+    {
+        using var pause = new FinalizerPause();
+        using var scope = NewDisposeScope();
+        var boxes = SyntheticBatch(n, 4, 3).View1Boxes[0].to(dev);
+        float[] host;
+        using (var c = boxes.cpu().contiguous()) host = c.data<float>().ToArray();
+        var feats = new[] { 56, 28, 14, 7 }.Select(sz => randn(n, 256, sz, sz, device: dev).requires_grad_(true)).ToArray();
+        void Sync() { if (dev.type == DeviceType.CUDA) torch.cuda.synchronize(dev); }
+        double Time(bool backward)
+        {
+            double total = 0;
+            for (int i = 0; i <= reps; i++)
+            {
+                using var inner = NewDisposeScope();
+                Sync();
+                var clock = Stopwatch.StartNew();
+                Tensor? sum = null;
+                foreach (var f in feats)
+                {
+                    var y = RoiPooling.PoolOneLevel(f, boxes, 7, true, -1, host);
+                    var t = y.sum();
+                    sum = sum is null ? t : sum.Plus(t);
+                }
+                if (backward) sum!.backward();
+                Sync();
+                if (i > 0) total += clock.Elapsed.TotalSeconds;
+                foreach (var f in feats) f.grad?.zero_();
+            }
+            return 1000 * total / reps;
+        }
+        return new Dictionary<string, double> { ["forward_4_levels"] = Time(false), ["forward_backward_4_levels"] = Time(true) };
     }
 
     /// <summary>Fixed synthetic inputs of the released SoCo_FPN shapes (views 224/224/112, L boxes per list, a

@@ -150,6 +150,11 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
 
     Dictionary<Tensor, float[]>? _hostBoxes;
 
+    /// <summary>Called with a phase name as each part of the training forward ends (<c>forward_online</c>, <c>ema</c>,
+    /// <c>forward_target</c>, <c>loss</c>); null in normal use. `soco bench step --breakdown` sets it to synchronise the
+    /// device and read a clock, to attribute the step time (docs/gpu.md).</summary>
+    public Action<string>? PhaseEnded { get; set; }
+
     /// <summary>The host copy of a box list of the batch being run (null outside <see cref="ForwardWithOutputs"/>).</summary>
     protected float[]? HostBoxes(Tensor boxes) => _hostBoxes is not null && _hostBoxes.TryGetValue(boxes, out var h) ? h : null;
 
@@ -165,8 +170,10 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         var q1 = Embed(batch.View1, batch.View1Boxes, false, masks1);
         var qo = new Tensor[pairs];
         for (int p = 0; p < pairs; p++) qo[p] = Embed(batch.OtherViews[p], [batch.OtherBoxes[p]], false, masksO is null ? null : [masksO[p]])[0];
+        PhaseEnded?.Invoke("forward_online");
 
         if (UpdateTargetInForward) UpdateTargetNetwork();
+        PhaseEnded?.Invoke("ema");
 
         Tensor[] z1;
         var zo = new Tensor[pairs];
@@ -175,6 +182,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
             z1 = Embed(batch.View1, batch.View1Boxes, true, masks1);
             for (int p = 0; p < pairs; p++) zo[p] = Embed(batch.OtherViews[p], [batch.OtherBoxes[p]], true, masksO is null ? null : [masksO[p]])[0];
         }
+        PhaseEnded?.Invoke("forward_target");
 
         Tensor? loss = null;
         for (int p = 0; p < pairs; p++)
@@ -184,6 +192,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
             var term = SocoLoss.Pair(q1[p], zo[p], c).Plus(SocoLoss.Pair(qo[p], z1[p], c.transpose(1, 2)));
             loss = loss is null ? term : loss.Plus(term);
         }
+        PhaseEnded?.Invoke("loss");
         return new SocoOutput(loss!, q1, qo, z1, zo);
     }
 
