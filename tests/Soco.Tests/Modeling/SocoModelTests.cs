@@ -68,6 +68,28 @@ public class SocoModelTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void PhaseEndedMarksTheForwardPhasesInOrderAtTheirBoundaries()
+    {
+        // `soco bench step --breakdown` attributes step time by these marks: each must come once, in the forward's order,
+        // the EMA update between the online and the target forward, and the loss last.
+        using var f = new TorchFixture("soco_fpn.pt");
+        using var scope = NewDisposeScope();
+        var model = new SocoFpn(Tiny());
+        var sd = f.Prefixed("state");
+        sd["ema_step"] = f["in.ema_step"];
+        model.load_state_dict(sd, strict: true);
+        model.train();
+        var seen = new List<(string Phase, long EmaStep)>();
+        model.PhaseEnded = phase => seen.Add((phase, model.EmaStep));
+        var loss = model.forward(FpnBatch(f));
+        Assert.Equal([("forward_online", 3L), ("ema", 4L), ("forward_target", 4L), ("loss", 4L)], seen);
+        model.PhaseEnded = null;
+        var again = model.forward(FpnBatch(f));
+        Assert.Equal(4, seen.Count);
+        Assert.True(double.IsFinite(loss.item<float>()) && double.IsFinite(again.item<float>()));
+    }
+
+    [Fact]
     public void SocoFpnStarLossMatchesPyTorch()
     {
         using var f = new TorchFixture("soco_fpn_star.pt");
