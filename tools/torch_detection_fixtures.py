@@ -87,9 +87,118 @@ def box_ops_fixture():
     save("box_ops.pt", d)
 
 
+# ---------------------------------------------------------------------------------------------- step 2: parts
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.image_list import ImageList
+from torchvision.ops import MultiScaleRoIAlign
+from torchvision.ops.poolers import LevelMapper
+
+
+def anchors_fixture():
+    d = {}
+    sizes = ((32,), (64,), (128,), (256,), (512,))
+    ratios = ((0.5, 1.0, 2.0),) * 5
+    gen = AnchorGenerator(sizes, ratios)
+    for l, a in enumerate(gen.cell_anchors):
+        d[f"cell.{l}"] = a
+    # a small padded batch: 96x128 with feature maps as an FPN would give them (P6 2x2 -> stride 48 x 64)
+    images = ImageList(torch.zeros(2, 3, 96, 128), [(90, 120), (96, 100)])
+    feats = [torch.zeros(2, 1, h, w) for h, w in ((24, 32), (12, 16), (6, 8), (3, 4), (2, 2))]
+    out = gen(images, feats)
+    d["small.anchors"] = out[0]
+    assert torch.equal(out[0], out[1])
+    # the P6 of an 800x1216 batch (13x19: stride 800 // 13 = 61 vertically, 64 horizontally)
+    gen6 = AnchorGenerator(((512,),), ((0.5, 1.0, 2.0),))
+    d["p6.anchors"] = gen6(ImageList(torch.zeros(1, 3, 800, 1216), [(800, 1216)]), [torch.zeros(1, 1, 13, 19)])[0]
+    # several sizes and ratios on one level (sizes-minor order)
+    genm = AnchorGenerator(((16, 40),), ((0.25, 1.0, 3.0),))
+    d["multi.cell"] = genm.cell_anchors[0]
+    d["multi.anchors"] = genm(ImageList(torch.zeros(1, 3, 40, 56), [(40, 56)]), [torch.zeros(1, 1, 5, 7)])[0]
+    save("anchors.pt", d)
+
+
+def coder_matcher_sampler_fixture():
+    g = torch.Generator().manual_seed(202)
+    d = {}
+    # box coder: positive-size boxes; codes with dw/dh beyond the clamp; per-class (N, 4k) codes
+    props = random_boxes(40, g) + torch.tensor([0.0, 0.0, 2.0, 2.0])
+    gts = random_boxes(40, g) + torch.tensor([0.0, 0.0, 1.0, 1.0])
+    d["coder.proposals"], d["coder.gt"] = props, gts
+    for name, w in (("rpn", (1.0, 1.0, 1.0, 1.0)), ("roi", (10.0, 10.0, 5.0, 5.0))):
+        coder = det_utils.BoxCoder(w)
+        d[f"coder.{name}.encoded"] = coder.encode_single(gts, props)
+        codes = torch.randn(40, 12, generator=g) * 3
+        codes[0, 2] = 9.0  # above log(1000/16) * 1 and * 5: clamped
+        codes[1, 3] = 30.0
+        codes[2, 2] = -12.0  # no lower clamp
+        d[f"coder.{name}.codes"] = codes
+        d[f"coder.{name}.decoded"] = coder.decode(codes, [props])  # (40, 3, 4)
+        d[f"coder.{name}.roundtrip"] = coder.decode_single(coder.encode_single(gts, props), props)
+    # matcher: 6 gt boxes, 300 predictions; duplicated predictions make exact ties for a gt's best IoU,
+    # and one gt overlaps nothing (its best IoU is 0: every prediction "ties" at 0)
+    gt = clustered_boxes(5, g)
+    gt = torch.cat([gt, torch.tensor([[900.0, 900.0, 950.0, 960.0]])])
+    preds = torch.cat([clustered_boxes(290, g), gt[:3] + 0.5, gt[:3] + 0.5, torch.tensor([[0.0, 0.0, 1.0, 1.0]] * 4)])
+    q = box_ops.box_iou(gt[:5], preds)
+    d["matcher.quality"] = q
+    for name, m in (("rpn", det_utils.Matcher(0.7, 0.3, True)), ("roi", det_utils.Matcher(0.5, 0.5, False)),
+                    ("mid", det_utils.Matcher(0.6, 0.2, True))):
+        d[f"matcher.{name}"] = m(q)
+    qfar = box_ops.box_iou(gt, preds)
+    d["matcher.far.quality"] = qfar
+    d["matcher.far.rpn"] = det_utils.Matcher(0.7, 0.3, True)(qfar)
+    # sampler counts: torchvision's numbers of positives / negatives for several label mixes
+    rows = []
+    for bs, frac in ((256, 0.5), (512, 0.25), (16, 0.3)):
+        s = det_utils.BalancedPositiveNegativeSampler(bs, frac)
+        for npos, nneg, nign in ((10, 1000, 50), (300, 1000, 5), (0, 20, 3), (400, 10, 0), (5, 0, 7)):
+            labels = torch.cat([torch.ones(npos), torch.zeros(nneg), -torch.ones(nign)])
+            labels = labels[torch.randperm(labels.numel(), generator=g)]
+            pos, neg = s([labels])
+            assert bool((labels[pos[0].bool()] >= 1).all()) and bool((labels[neg[0].bool()] == 0).all())
+            rows.append([bs, frac, npos, nneg, nign, int(pos[0].sum()), int(neg[0].sum())])
+    d["sampler.counts"] = torch.tensor(rows, dtype=torch.float64)
+    save("parts.pt", d)
+
+
+def pooler_fixture():
+    g = torch.Generator().manual_seed(303)
+    d = {}
+    sizes = [(480, 600), (452, 560)]  # unpadded; batch padded to 480x608
+    feats = [torch.randn(2, 2, 480 // s, 608 // s, generator=g) for s in (4, 8, 16, 32)]
+    boxes = []
+    for i, (h, w) in enumerate(sizes):
+        # sides from 4 px to ~560 px so every level 2..5 is used, plus boxes exactly at the level boundaries
+        side = torch.exp(torch.rand(30, generator=g) * math.log(560 / 4)) * 4
+        aspect = torch.exp((torch.rand(30, generator=g) - 0.5) * 1.5)
+        bw, bh = side * aspect.sqrt(), side / aspect.sqrt()
+        x1 = torch.rand(30, generator=g) * (w - bw).clamp(min=1)
+        y1 = torch.rand(30, generator=g) * (h - bh).clamp(min=1)
+        b = torch.stack([x1, y1, x1 + bw, y1 + bh], 1)
+        if i == 0:
+            b = torch.cat([b, torch.tensor([[10.0, 10.0, 122.0, 122.0], [0.0, 0.0, 224.0, 224.0], [5.0, 5.0, 453.0, 453.0],
+                                            [0.0, 0.0, 111.9, 112.0], [1.0, 2.0, 3.0, 2.0]])])
+        boxes.append(b)
+    pooler = MultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2)
+    out = pooler({str(i): f for i, f in enumerate(feats)}, boxes, sizes)
+    for i, f in enumerate(feats):
+        d[f"feat.{i}"] = f
+    for i, b in enumerate(boxes):
+        d[f"boxes.{i}"] = b
+    d["image_sizes"] = torch.tensor(sizes)
+    d["scales"] = torch.tensor(pooler.scales, dtype=torch.float64)
+    d["levels"] = pooler.map_levels(boxes)
+    d["out"] = out
+    save("pooler.pt", d)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     box_ops_fixture()
+    anchors_fixture()
+    coder_matcher_sampler_fixture()
+    pooler_fixture()
 
 
 if __name__ == "__main__":
