@@ -193,12 +193,107 @@ def pooler_fixture():
     save("pooler.pt", d)
 
 
+# ---------------------------------------------------------------------------------------------- step 3: RPN
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+
+
+class RecordingSampler(det_utils.BalancedPositiveNegativeSampler):
+    """torchvision's sampler drawing from a fixed generator; the masks it returns are saved so the C# side can compute
+    the losses on the very same sample (the subsets themselves come from a different generator there)."""
+
+    def __init__(self, *a, gen):
+        super().__init__(*a)
+        self.gen = gen
+        self.masks = None
+
+    def __call__(self, matched_idxs):
+        pos_idx, neg_idx = [], []
+        for m in matched_idxs:
+            positive = torch.where(m >= 1)[0]
+            negative = torch.where(m == 0)[0]
+            num_pos = min(positive.numel(), int(self.batch_size_per_image * self.positive_fraction))
+            num_neg = min(negative.numel(), self.batch_size_per_image - num_pos)
+            p = positive[torch.randperm(positive.numel(), generator=self.gen)[:num_pos]]
+            n = negative[torch.randperm(negative.numel(), generator=self.gen)[:num_neg]]
+            pm = torch.zeros_like(m, dtype=torch.uint8)
+            nm = torch.zeros_like(m, dtype=torch.uint8)
+            pm[p] = 1
+            nm[n] = 1
+            pos_idx.append(pm)
+            neg_idx.append(nm)
+        self.masks = (pos_idx, neg_idx)
+        return pos_idx, neg_idx
+
+
+def rpn_fixture():
+    g = torch.Generator().manual_seed(404)
+    d = {}
+    sizes = [(60, 90), (64, 72)]
+    images = ImageList(torch.zeros(2, 3, 64, 96), sizes)
+    feats = [torch.randn(2, 4, h, w, generator=g) for h, w in ((16, 24), (8, 12), (4, 6), (2, 3), (1, 2))]
+    anchor_gen = AnchorGenerator(((32,), (64,), (128,), (256,), (512,)), ((0.5, 1.0, 2.0),) * 5)
+    for depth in (1, 2):
+        head = RPNHead(4, 3, conv_depth=depth)
+        with torch.no_grad():
+            for k, p in head.named_parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * (0.3 if k.endswith("weight") else 0.1))
+        for k, v in head.state_dict().items():
+            d[f"depth{depth}.head.{k}"] = v
+        logits, deltas = head(feats)
+        for l in range(5):
+            d[f"depth{depth}.logits.{l}"], d[f"depth{depth}.deltas.{l}"] = logits[l].detach(), deltas[l].detach()
+    # the RPN itself (depth 2): small top-k numbers so the finest levels are cut and the coarse ones are not
+    rpn = RegionProposalNetwork(anchor_gen, head, 0.7, 0.3, 256, 0.5,
+                                dict(training=300, testing=200), dict(training=250, testing=150), 0.7)
+    for i, f in enumerate(feats):
+        d[f"feat.{i}"] = f
+    d["image_sizes"] = torch.tensor(sizes)
+    rpn.eval()
+    with torch.no_grad():
+        boxes, _ = rpn(images, {str(i): f for i, f in enumerate(feats)})
+        # scores: recompute through filter_proposals (forward returns boxes only)
+        objectness, pred = rpn.head(feats)
+        anchors = rpn.anchor_generator(images, feats)
+        npl = [o[0].shape[0] * o[0].shape[1] * o[0].shape[2] for o in objectness]
+        obj, pb = det_utils.concat_box_prediction_layers(objectness, pred) if hasattr(det_utils, "concat_box_prediction_layers") else \
+            torchvision.models.detection.rpn.concat_box_prediction_layers(objectness, pred)
+        props = rpn.box_coder.decode(pb.detach(), anchors).view(2, -1, 4)
+        fb, fs = rpn.filter_proposals(props, obj, images.image_sizes, npl)
+    for i in range(2):
+        assert torch.equal(fb[i], boxes[i])
+        d[f"eval.boxes.{i}"], d[f"eval.scores.{i}"] = fb[i], fs[i]
+    d["eval.objectness"] = obj
+    # training: proposals with the training top-k, labels, targets and the losses on a recorded sample
+    gt = [torch.tensor([[5.0, 6.0, 30.0, 35.0], [35.0, 10.0, 70.0, 55.0], [2.0, 40.0, 15.0, 59.0]]),
+          torch.tensor([[10.0, 15.0, 45.0, 60.0]])]
+    for i, b in enumerate(gt):
+        d[f"train.gt.{i}"] = b
+    rpn.fg_bg_sampler = RecordingSampler(256, 0.5, gen=torch.Generator().manual_seed(5))
+    rpn.train()
+    boxes_t, losses = rpn(images, {str(i): f for i, f in enumerate(feats)}, [dict(boxes=b) for b in gt])
+    for i in range(2):
+        d[f"train.boxes.{i}"] = boxes_t[i].detach()
+        d[f"train.pos.{i}"] = rpn.fg_bg_sampler.masks[0][i].bool()
+        d[f"train.neg.{i}"] = rpn.fg_bg_sampler.masks[1][i].bool()
+    labels, matched = rpn.assign_targets_to_anchors(anchors, [dict(boxes=b) for b in gt])
+    for i in range(2):
+        d[f"train.labels.{i}"] = labels[i]
+        d[f"train.targets.{i}"] = rpn.box_coder.encode([matched[i]], [anchors[i]])[0]
+    d["train.loss_objectness"] = losses["loss_objectness"].detach()
+    d["train.loss_rpn_box_reg"] = losses["loss_rpn_box_reg"].detach()
+    # an image without boxes: all anchors background
+    labels_e, _ = rpn.assign_targets_to_anchors(anchors[:1], [dict(boxes=torch.zeros(0, 4))])
+    assert bool((labels_e[0] == 0).all())
+    save("rpn.pt", d)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     box_ops_fixture()
     anchors_fixture()
     coder_matcher_sampler_fixture()
     pooler_fixture()
+    rpn_fixture()
 
 
 if __name__ == "__main__":
