@@ -26,7 +26,7 @@ assert torchvision.__version__.startswith("0.14"), f"reference is torchvision 0.
 def save(name, d):
     for k, v in d.items():
         assert isinstance(v, torch.Tensor), k
-    d = {k: v.contiguous() for k, v in d.items()}
+    d = {k: v.detach().clone().contiguous() for k, v in d.items()}  # own storage each: PyBridge mis-reads offset views
     path = os.path.join(OUT, name)
     torch.save(d, path, _use_new_zipfile_serialization=True)
     print(f"{name}: {len(d)} tensors, {os.path.getsize(path) / 1024:.1f} KiB")
@@ -287,6 +287,91 @@ def rpn_fixture():
     save("rpn.pt", d)
 
 
+# ---------------------------------------------------------------------------------------------- step 4: ROI heads
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor
+from torchvision.models.detection.roi_heads import RoIHeads
+
+
+def roi_heads_fixture():
+    g = torch.Generator().manual_seed(505)
+    d = {}
+    C, F_, K = 4, 16, 5  # channels, box-head width, classes incl. background
+    sizes = [(250, 310), (256, 280)]  # unpadded; batch padded to 256x320
+    feats = [torch.randn(2, C, 256 // s, 320 // s, generator=g) for s in (4, 8, 16, 32)]
+    for i, f in enumerate(feats):
+        d[f"feat.{i}"] = f
+    d["image_sizes"] = torch.tensor(sizes)
+    # proposals: sides 8..250 px so several levels are used; gt boxes with labels 1..4
+    props, gts, labels = [], [], []
+    for i, (h, w) in enumerate(sizes):
+        n = 70 if i == 0 else 50
+        side = torch.exp(torch.rand(n, generator=g) * math.log(250 / 8)) * 8
+        asp = torch.exp((torch.rand(n, generator=g) - 0.5))
+        bw, bh = (side * asp.sqrt()).clamp(max=w - 1), (side / asp.sqrt()).clamp(max=h - 1)
+        x1, y1 = torch.rand(n, generator=g) * (w - bw), torch.rand(n, generator=g) * (h - bh)
+        props.append(torch.stack([x1, y1, x1 + bw, y1 + bh], 1))
+        ng = 4 if i == 0 else 2
+        gsel = props[-1][torch.randperm(n, generator=g)[:ng]] + torch.randn(ng, 4, generator=g) * 4
+        gts.append(box_ops.clip_boxes_to_image(gsel, (h, w)))
+        labels.append(torch.randint(1, K, (ng,), generator=g))
+        d[f"proposals.{i}"], d[f"gt.{i}"], d[f"gt_labels.{i}"] = props[-1], gts[-1], labels[-1]
+    pooler = MultiScaleRoIAlign(["0", "1", "2", "3"], 7, 2)
+    head = FastRCNNConvFCHead((C, 7, 7), [C] * 4, [F_], norm_layer=torch.nn.BatchNorm2d)
+    pred = FastRCNNPredictor(F_, K)
+    with torch.no_grad():
+        for m, wscale in ((head, 0.3), (pred, 0.08)):  # a sharp predictor: well separated scores, several labels
+            for k, p in m.named_parameters():
+                r = torch.randn(p.shape, generator=g)
+                p.copy_(r * wscale if p.dim() > 1 else (1 + 0.2 * r if k.endswith("weight") else 0.1 * r))  # BN gamma near 1
+        for m in head.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    for k, v in head.state_dict().items():
+        d[f"box_head.{k}"] = v.clone()
+    for k, v in pred.state_dict().items():
+        d[f"box_predictor.{k}"] = v.clone()
+    rh = RoIHeads(pooler, head, pred, 0.5, 0.5, 512, 0.25, None, 0.05, 0.5, 30)
+    fmap = {str(i): f for i, f in enumerate(feats)}
+    # inference (BN running statistics)
+    rh.eval()
+    with torch.no_grad():
+        dets, _ = rh(fmap, props, sizes)
+        bf = rh.box_head(rh.box_roi_pool(fmap, props, sizes))
+        logits, deltas = rh.box_predictor(bf)
+    d["eval.logits"], d["eval.deltas"] = logits, deltas
+    for i in range(2):
+        d[f"eval.boxes.{i}"], d[f"eval.scores.{i}"], d[f"eval.labels.{i}"] = dets[i]["boxes"], dets[i]["scores"], dets[i]["labels"]
+    # training (BN batch statistics) on a recorded sample
+    rh.fg_bg_sampler = RecordingSampler(512, 0.25, gen=torch.Generator().manual_seed(6))
+    rh.train()
+    targets = [dict(boxes=b, labels=l) for b, l in zip(gts, labels)]
+    sp, matched, slabels, stargets = rh.select_training_samples([p.clone() for p in props], targets)
+    for i in range(2):
+        d[f"train.pos.{i}"] = rh.fg_bg_sampler.masks[0][i].bool()
+        d[f"train.neg.{i}"] = rh.fg_bg_sampler.masks[1][i].bool()
+        d[f"train.sampled.{i}"], d[f"train.labels.{i}"], d[f"train.targets.{i}"] = sp[i], slabels[i], stargets[i]
+    # the full labels before sampling (proposals + gt appended)
+    with_gt = rh.add_gt_proposals([p.clone() for p in props], gts)
+    m_all, l_all = rh.assign_targets_to_proposals(with_gt, gts, labels)
+    for i in range(2):
+        d[f"train.all_labels.{i}"], d[f"train.all_matched.{i}"] = l_all[i], m_all[i]
+    bf = rh.box_head(rh.box_roi_pool(fmap, sp, sizes))
+    logits, deltas = rh.box_predictor(bf)
+    loss_cls, loss_box = torchvision.models.detection.roi_heads.fastrcnn_loss(logits, deltas, slabels, stargets)
+    d["train.logits"] = logits.detach()
+    d["train.loss_classifier"], d["train.loss_box_reg"] = loss_cls.detach(), loss_box.detach()
+    (loss_cls + loss_box).backward()
+    for k, p in head.named_parameters():
+        d[f"grad.box_head.{k}"] = p.grad.clone()
+    for k, p in pred.named_parameters():
+        d[f"grad.box_predictor.{k}"] = p.grad.clone()
+    for k, v in head.state_dict().items():
+        if "running" in k:
+            d[f"after.box_head.{k}"] = v.clone()
+    save("roi_heads.pt", d)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     box_ops_fixture()
@@ -294,6 +379,7 @@ def main():
     coder_matcher_sampler_fixture()
     pooler_fixture()
     rpn_fixture()
+    roi_heads_fixture()
 
 
 if __name__ == "__main__":
