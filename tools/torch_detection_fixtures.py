@@ -372,6 +372,143 @@ def roi_heads_fixture():
     save("roi_heads.pt", d)
 
 
+# ---------------------------------------------------------------------------------------------- step 5: whole model
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.faster_rcnn import FasterRCNN
+from torchvision.models.detection.transform import GeneralizedRCNNTransform, _resize_image_and_masks
+from torchvision.models.resnet import Bottleneck
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+
+class TinyResNet(torch.nn.Module):
+    """torchvision's ResNet-50 layout (its own Bottleneck blocks, stride in the 3x3, torchvision names and child order)
+    with the stem width a parameter instead of 64, so a whole detector fits in a small fixture."""
+
+    def __init__(self, width):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.inplanes = width
+        self.layer1 = self._make_layer(width, 3, 1)
+        self.layer2 = self._make_layer(width * 2, 4, 2)
+        self.layer3 = self._make_layer(width * 4, 6, 2)
+        self.layer4 = self._make_layer(width * 8, 3, 2)
+
+    def _make_layer(self, planes, blocks, stride):
+        nn = torch.nn
+        downsample = None
+        if stride != 1 or self.inplanes != planes * 4:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4))
+        layers = [Bottleneck(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * 4
+        layers += [Bottleneck(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+
+def randomize(model, g, predictor_scale):
+    """Seeded weights with O(1) activations everywhere (He-scaled convs / linears, BN statistics away from 0/1)."""
+    with torch.no_grad():
+        for k, v in model.state_dict().items():
+            if k.endswith("num_batches_tracked"):
+                continue
+            r = torch.randn(v.shape, generator=g)
+            if k.endswith("running_var"):
+                v.copy_(torch.rand(v.shape, generator=g) + 0.5)
+            elif k.endswith("running_mean"):
+                v.copy_(0.1 * r)
+            elif v.dim() > 1:
+                fan_in = v[0].numel()
+                scale = predictor_scale if "box_predictor" in k else math.sqrt(2.0 / fan_in)
+                v.copy_(r * scale)
+            elif k.endswith("weight"):
+                v.copy_(1 + 0.2 * r)
+            else:
+                v.copy_(0.1 * r)
+
+
+def calibrate_bn(model, images):
+    """Sets every BatchNorm's running statistics to the batch statistics of `images` (one cumulative pass), so a
+    randomly weighted deep network keeps O(1) activations in eval mode, as a trained one does."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    with torch.no_grad():
+        model.eval()
+        batch, _ = model.transform(images)
+        model.backbone.train()
+        feats = model.backbone(batch.tensors)
+        model.backbone.eval()
+        feats = model.backbone(batch.tensors)
+        props, _ = model.rpn(batch, feats)
+        model.roi_heads.box_head.train()
+        model.roi_heads.box_head(model.roi_heads.box_roi_pool(feats, props, batch.image_sizes))
+    for m in bns:
+        m.momentum = 0.1
+        # A channel that is (nearly) dead on these images would divide rounding noise by sqrt(eps): give every
+        # channel a variance floor, as a trained network's statistics over many images have.
+        m.running_var.add_(0.1)
+    model.eval()
+
+
+def photo(name, size):
+    import cv2
+    path = os.path.join(os.path.dirname(__file__), "..", "samples", "photos", name)
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    # contiguous CHW, as torchvision's to_tensor / read_image give it: a channels-last view would send
+    # interpolate to PyTorch's channels-last bilinear kernel, which rounds differently
+    return (torch.from_numpy(small[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255).contiguous()
+
+
+def faster_rcnn_fixture():
+    d = {}
+    # resize arithmetic of GeneralizedRCNNTransform (float32 scale, floor), at 800 / 1333 and at a small setting
+    rows = []
+    for h, w in ((427, 640), (375, 500), (480, 640), (640, 359), (333, 1500), (1000, 1000), (801, 1201), (97, 131), (5, 900)):
+        for mn, mx in ((800, 1333), (128, 200), (640, 1333)):
+            img, _ = _resize_image_and_masks(torch.zeros(1, h, w), float(mn), float(mx), None, None)
+            rows.append([h, w, mn, mx, img.shape[-2], img.shape[-1]])
+    d["resize.cases"] = torch.tensor(rows)
+    # bilinear resampling itself (align_corners False, no antialias): up, down, mixed and unchanged axes
+    gb = torch.Generator().manual_seed(607)
+    src = torch.rand(3, 13, 17, generator=gb) * 4 - 2
+    d["bilinear.in"] = src
+    for i, (h, w) in enumerate(((29, 40), (7, 9), (13, 30), (26, 17), (1, 1))):
+        d[f"bilinear.out.{i}"] = torch.nn.functional.interpolate(src[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+
+    g = torch.Generator().manual_seed(606)
+    torch.manual_seed(606)
+    width, fpn_ch, K = 2, 16, 5
+    body = TinyResNet(width)
+    backbone = BackboneWithFPN(body, {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"},
+                               [width * 4, width * 8, width * 16, width * 32], fpn_ch,
+                               extra_blocks=LastLevelMaxPool(), norm_layer=torch.nn.BatchNorm2d)
+    anchor_gen = AnchorGenerator(((32,), (64,), (128,), (256,), (512,)), ((0.5, 1.0, 2.0),) * 5)
+    rpn_head = RPNHead(fpn_ch, 3, conv_depth=2)
+    box_head = FastRCNNConvFCHead((fpn_ch, 7, 7), [fpn_ch] * 4, [32], norm_layer=torch.nn.BatchNorm2d)
+    model = FasterRCNN(backbone, num_classes=None, min_size=128, max_size=200, rpn_anchor_generator=anchor_gen, rpn_head=rpn_head,
+                       box_head=box_head, box_predictor=FastRCNNPredictor(32, K))
+    randomize(model, g, 0.15)
+    images = [photo("dog.jpg", (80, 60)), photo("horses.jpg", (56, 72))]  # (W, H) for cv2: 60x80 and 72x56
+    calibrate_bn(model, images)
+    with torch.no_grad():
+        out = model(images)
+        batch, _ = model.transform(images)
+    for i, im in enumerate(images):
+        d[f"image.{i}"] = im
+        d[f"out.boxes.{i}"], d[f"out.scores.{i}"], d[f"out.labels.{i}"] = out[i]["boxes"], out[i]["scores"], out[i]["labels"]
+    d["batch.sizes"] = torch.tensor([list(s) for s in batch.image_sizes])
+    d["batch.sampled"] = batch.tensors[:, :, ::8, ::8]
+    d["batch.shape"] = torch.tensor(batch.tensors.shape)
+    for k, v in model.state_dict().items():
+        d[f"state.{k}"] = v
+    save("faster_rcnn_tiny.pt", d)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     box_ops_fixture()
@@ -380,6 +517,7 @@ def main():
     pooler_fixture()
     rpn_fixture()
     roi_heads_fixture()
+    faster_rcnn_fixture()
 
 
 if __name__ == "__main__":

@@ -80,6 +80,17 @@ public static class BoxOps
         return (boxes * f).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Maps boxes from an image of size <paramref name="from"/> to one of size <paramref name="to"/> (torchvision's
+    /// <c>resize_boxes</c>: per-axis ratio new/old computed in float32, then multiplied).
+    /// </summary>
+    public static Tensor ResizeBoxes(Tensor boxes, (long Height, long Width) from, (long Height, long Width) to)
+    {
+        float ry = (float)to.Height / (float)from.Height;
+        float rx = (float)to.Width / (float)from.Width;
+        return ScaleBoxes(boxes, rx, ry);
+    }
+
     internal static void CheckBoxes(Tensor boxes, string name)
     {
         ArgumentNullException.ThrowIfNull(boxes, name);
