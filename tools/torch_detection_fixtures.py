@@ -458,7 +458,7 @@ def photo(name, size):
     import cv2
     path = os.path.join(os.path.dirname(__file__), "..", "samples", "photos", name)
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    small = bgr if size is None else cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     # contiguous CHW, as torchvision's to_tensor / read_image give it: a channels-last view would send
     # interpolate to PyTorch's channels-last bilinear kernel, which rounds differently
     return (torch.from_numpy(small[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255).contiguous()

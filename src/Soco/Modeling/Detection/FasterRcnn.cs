@@ -110,6 +110,16 @@ public sealed class FasterRcnn : nn.Module
             throw new ArgumentException($"{images.Count} images need as many gt box lists ({gtBoxes.Count}), label lists ({gtLabels.Count}) and generators ({random.Count}).");
         for (int i = 0; i < gtLabels.Count; i++)
         {
+            if (gtBoxes[i].numel() > 0)
+            {
+                // torchvision refuses degenerate boxes in training too: they give infinite regression targets.
+                var b = gtBoxes[i].detach().to(float64).cpu().reshape(-1, 4).data<double>().ToArray();
+                for (int k = 0; k < b.Length / 4; k++)
+                    if (!(b[4 * k + 2] > b[4 * k] && b[4 * k + 3] > b[4 * k + 1]))
+                        throw new ArgumentException($"image {i}: gt box {k} [{b[4 * k]}, {b[4 * k + 1]}, {b[4 * k + 2]}, {b[4 * k + 3]}] has no positive width and height (or is not finite).");
+            }
+            if (gtLabels[i].shape[0] != gtBoxes[i].shape[0])
+                throw new ArgumentException($"image {i}: {gtBoxes[i].shape[0]} gt boxes but {gtLabels[i].shape[0]} labels.");
             if (gtLabels[i].numel() == 0) continue;
             long lo = gtLabels[i].min().item<long>(), hi = gtLabels[i].max().item<long>();
             if (lo < 1 || hi >= Config.NumClasses)
