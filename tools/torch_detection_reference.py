@@ -44,6 +44,14 @@ with torch.no_grad():
         for k in ("boxes", "scores", "labels"):
             io[f"faster.{k}.{i}"] = d[k].clone()
     print("detections per image:", [int(d["scores"].numel()) for d in dets])
+    # The same model in float64: the value both float32 implementations approximate, so a test can tell whether our
+    # float32 error is of the size PyTorch's own is (deep random networks amplify summation-order differences).
+    faster64 = faster.double()
+    dets64 = faster64([im.double() for im in images])
+    for i, d in enumerate(dets64):
+        for k in ("boxes", "scores", "labels"):
+            io[f"faster64.{k}.{i}"] = d[k].clone()
+    faster.float()
 for i, im in enumerate(images):
     io[f"image.{i}"] = im.clone()
 torch.save({k: v.clone() for k, v in faster.state_dict().items()}, os.path.join(out, "faster.pth"), _use_new_zipfile_serialization=True)

@@ -82,7 +82,8 @@ public static class Nms
         {
             var current = idxs.EqScalar(c).WhereTrue();
             var kept = Apply(boxes.index_select(0, current), scores.index_select(0, current), iouThreshold);
-            keepMask.index_fill_(0, current.index_select(0, kept), true);
+            using var yes = true.ToScalar();
+            keepMask.index_fill_(0, current.index_select(0, kept), yes);
         }
         var keepIdx = keepMask.WhereTrue();
         var order = scores.detach().index_select(0, keepIdx).sort(0, descending: true, stable: true).Indices;

@@ -1,4 +1,6 @@
 using Soco.Data;
+using Soco.Modeling;
+using Soco.Ops;
 using Soco.Modeling.Detection;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -99,8 +101,8 @@ public class DetectorPartsTests(ITestOutputHelper log)
             Assert.Equal((int)v[5], pos.sum().item<long>());
             Assert.Equal((int)v[6], neg.sum().item<long>());
             Assert.Equal(((int)v[5], (int)v[6]), sampler.Counts(npos, nneg));
-            Assert.True(labels.masked_select(pos).ge(1.ToScalar()).all().item<bool>(), "a sampled positive is not a positive");
-            Assert.True(labels.masked_select(neg).eq(0.ToScalar()).all().item<bool>(), "a sampled negative is not a negative");
+            Assert.True(labels.masked_select(pos).Ge(1.0).all().item<bool>(), "a sampled positive is not a positive");
+            Assert.True(labels.masked_select(neg).EqScalar(0).all().item<bool>(), "a sampled negative is not a negative");
             // Same (seed, epoch, sample) → same examples.
             var (pos2, neg2) = sampler.Sample(labels, SampleRandom.For(7, 0, r));
             Assert.True(pos.eq(pos2).all().item<bool>() && neg.eq(neg2).all().item<bool>());
@@ -115,9 +117,9 @@ public class DetectorPartsTests(ITestOutputHelper log)
         for (int e = 0; e < 60; e++)
         {
             var (p, n) = s.Sample(many, SampleRandom.For(1, e, 0));
-            hits.add_(p.to(float32).add(n.to(float32), 1.ToScalar()), 1.ToScalar());
+            hits.PlusInPlace(p.to(float32).Plus(n.to(float32)));
         }
-        Assert.True(hits.narrow(0, 0, 300).gt(0.ToScalar()).all().item<bool>(), "some positive was never sampled in 60 draws");
+        Assert.True(hits.narrow(0, 0, 300).GtScalar(0).all().item<bool>(), "some positive was never sampled in 60 draws");
         log.WriteLine($"positives picked per candidate over 60 draws: min {hits.narrow(0, 0, 300).min().item<float>()}, max {hits.narrow(0, 0, 300).max().item<float>()} (expected 25.6)");
     }
 

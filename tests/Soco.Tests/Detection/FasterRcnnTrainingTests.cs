@@ -1,4 +1,5 @@
 using Soco.Data;
+using Soco.Modeling;
 using Soco.Modeling.Detection;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -28,7 +29,7 @@ public class FasterRcnnTrainingTests(ITestOutputHelper log)
             opt.zero_grad();
             var losses = model.Losses([image], [boxes], [labels], [SampleRandom.For(seed, s, 0)]);
             Assert.Equal(["loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"], losses.Keys);
-            var total = losses["loss_objectness"].add(losses["loss_rpn_box_reg"], 1.ToScalar()).add(losses["loss_classifier"], 1.ToScalar()).add(losses["loss_box_reg"], 1.ToScalar());
+            var total = losses["loss_objectness"].Plus(losses["loss_rpn_box_reg"]).Plus(losses["loss_classifier"]).Plus(losses["loss_box_reg"]);
             total.backward();
             opt.step();
             totals[s] = total.item<float>();

@@ -1,5 +1,6 @@
 using Soco.Data;
 using Soco.Modeling;
+using Soco.Ops;
 using Soco.Modeling.Detection;
 using TorchSharp;
 using Xunit.Abstractions;
@@ -76,7 +77,7 @@ public class RoiHeadsTests(ITestOutputHelper log)
         var (lc, lb) = heads.FastRcnnLoss(logits, deltas, samples.Labels, samples.RegressionTargets);
         Expect.Close(f["train.loss_classifier"], lc, 1e-5, "classifier loss");
         Expect.Close(f["train.loss_box_reg"], lb, 1e-5, "box loss");
-        lc.add(lb, 1.ToScalar()).backward();
+        lc.Plus(lb).backward();
         var head = (ConvFcBoxHead)heads.BoxHead;
         var expected = f.Prefixed("grad.box_head").ToDictionary(kv => TorchvisionNames.ConvFcBoxHeadKey(kv.Key)!, kv => kv.Value);
         double worst = Soco.Tests.Modeling.Parity.CheckGrads(log, "box head gradients", head, expected, 1e-4);
@@ -100,9 +101,9 @@ public class RoiHeadsTests(ITestOutputHelper log)
         for (int i = 0; i < 2; i++)
         {
             // Fewer candidates than 512: everything not ignored is taken, positives capped at 128.
-            long expected = f[$"train.all_labels.{i}"].ge(0.ToScalar()).sum().item<long>();
+            long expected = f[$"train.all_labels.{i}"].Ge(0.0).sum().item<long>();
             Assert.Equal(expected, samples.Labels[i].shape[0]);
-            Assert.True(samples.Labels[i].ge(0.ToScalar()).all().item<bool>());
+            Assert.True(samples.Labels[i].Ge(0.0).all().item<bool>());
         }
         var (lc, lb) = heads.ForwardTrain(feats, props, sizes, gt, gtLabels, [SampleRandom.For(11, 0, 0), SampleRandom.For(11, 0, 1)]);
         Assert.True(lc.isfinite().item<bool>() && lb.isfinite().item<bool>());

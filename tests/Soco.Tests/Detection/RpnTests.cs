@@ -1,4 +1,5 @@
 using Soco.Data;
+using Soco.Modeling;
 using Soco.Modeling.Detection;
 using Soco.Structures;
 using TorchSharp;
@@ -111,7 +112,7 @@ public class RpnTests(ITestOutputHelper log)
 
         // Our own sample (SampleRandom): same counts, finite losses that train the head.
         Assert.NotNull(outp.ObjectnessLoss);
-        var total = outp.ObjectnessLoss!.add(outp.BoxLoss!, 1.ToScalar());
+        var total = outp.ObjectnessLoss!.Plus(outp.BoxLoss!);
         Assert.True(total.isfinite().item<bool>());
         total.backward();
         Assert.All(rpn.Head.parameters(), p => Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0));
