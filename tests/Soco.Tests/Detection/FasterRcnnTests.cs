@@ -166,14 +166,20 @@ public class FasterRcnnTests(ITestOutputHelper log)
                 double bd = Expect.Close(io[$"faster.boxes.{i}"], dets[i].Boxes, 0.05, $"{file} image {i} boxes");
                 double sd = Expect.Close(es, dets[i].Scores, 5e-4, $"{file} image {i} scores");
                 string line = $"{file} image {i} ({images[i].shape[1]}×{images[i].shape[2]}): all {es.shape[0]} detections, same labels in the same order; vs torchvision fp32: boxes max |diff| {bd:E2} px, scores {sd:E2}";
-                if (io.ContainsKey($"faster64.boxes.{i}") && io[$"faster64.labels.{i}"].shape[0] == es.shape[0]
-                    && io[$"faster64.labels.{i}"].eq(io[$"faster.labels.{i}"]).all().item<bool>())
+                if (io.ContainsKey($"faster64.boxes.{i}"))
                 {
-                    var b64 = io[$"faster64.boxes.{i}"];
-                    var s64 = io[$"faster64.scores.{i}"];
-                    double oursB = Parity.Error(dets[i].Boxes, b64).MaxAbs, torchB = Parity.Error(io[$"faster.boxes.{i}"], b64).MaxAbs;
-                    double oursS = Parity.Error(dets[i].Scores, s64).MaxAbs, torchS = Parity.Error(es, s64).MaxAbs;
-                    line += $"; vs fp64: boxes ours {oursB:E2} / torchvision {torchB:E2} px, scores ours {oursS:E2} / torchvision {torchS:E2}";
+                    // The float64 model's ranking drifts from float32's after some rank (scores a few 1e-4 apart swap);
+                    // compare over the leading detections where both float32 results and float64 agree on the labels.
+                    var l32 = io[$"faster.labels.{i}"].data<long>().ToArray();
+                    var l64 = io[$"faster64.labels.{i}"].data<long>().ToArray();
+                    int k = 0;
+                    while (k < Math.Min(l32.Length, l64.Length) && l32[k] == l64[k]) k++;
+                    Assert.True(k >= 10, $"float32 and float64 torchvision agree on only {k} leading detections");
+                    var b64 = io[$"faster64.boxes.{i}"].narrow(0, 0, k);
+                    var s64 = io[$"faster64.scores.{i}"].narrow(0, 0, k);
+                    double oursB = Parity.Error(dets[i].Boxes.narrow(0, 0, k), b64).MaxAbs, torchB = Parity.Error(io[$"faster.boxes.{i}"].narrow(0, 0, k), b64).MaxAbs;
+                    double oursS = Parity.Error(dets[i].Scores.narrow(0, 0, k), s64).MaxAbs, torchS = Parity.Error(es.narrow(0, 0, k), s64).MaxAbs;
+                    line += $"; first {k} vs fp64: boxes ours {oursB:E2} / torchvision {torchB:E2} px, scores ours {oursS:E2} / torchvision {torchS:E2}";
                     Assert.True(oursB <= 2 * torchB + 1e-3, $"boxes: ours {oursB:E2} px from fp64, torchvision's fp32 {torchB:E2}");
                     Assert.True(oursS <= 2 * torchS + 1e-5, $"scores: ours {oursS:E2} from fp64, torchvision's fp32 {torchS:E2}");
                 }
