@@ -1,0 +1,169 @@
+using Soco.Data;
+using Soco.Ops;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Soco.Modeling.Detection;
+
+/// <summary>Shape of a Faster R-CNN R-FPN detector (defaults: torchvision 0.14's <c>fasterrcnn_resnet50_fpn_v2</c>, COCO's 91 classes).</summary>
+public sealed record FasterRcnnConfig
+{
+    /// <summary>Classes including background (index 0).</summary>
+    public int NumClasses { get; init; } = 91;
+    public ResNetConfig Backbone { get; init; } = ResNetConfig.R50;
+    public int FpnChannels { get; init; } = 256;
+    /// <summary>RPN head convs: 2 as torchvision's v2 models, 1 as Detectron2.</summary>
+    public int RpnConvDepth { get; init; } = 2;
+    public int BoxHeadConvDim { get; init; } = 256;
+    public int BoxHeadFcDim { get; init; } = 1024;
+    public int[] MinSizes { get; init; } = [800];
+    public int MaxSize { get; init; } = 1333;
+    public float[] PixelMean { get; init; } = [0.485f, 0.456f, 0.406f];
+    public float[] PixelStd { get; init; } = [0.229f, 0.224f, 0.225f];
+    public RpnOptions Rpn { get; init; } = new();
+    public RoiHeadsOptions RoiHeads { get; init; } = new();
+}
+
+/// <summary>
+/// Faster R-CNN with a ResNet-FPN backbone, assembled from the parts in this folder as torchvision 0.14's
+/// <c>FasterRCNN</c> / <c>GeneralizedRCNN</c> runs them (docs/detection-parts.md §Whole model): transform → ResNet C2–C5
+/// → FPN P2–P6 (BN, P6 = max-pool) → RPN on P2–P6 → RoI heads on P2–P5 → boxes mapped back to the original images.
+/// Module names: <c>backbone</c> (torchvision ResNet names), <c>fpn</c>, <c>rpn.head</c>, <c>roi_heads.box_head</c>,
+/// <c>roi_heads.box_predictor</c>; <see cref="TorchvisionNames.FasterRcnnKey"/> maps torchvision's state-dict keys.
+/// </summary>
+public sealed class FasterRcnn : nn.Module
+{
+    readonly ResNet backbone;
+    readonly Fpn fpn;
+    readonly RegionProposalNetwork rpn;
+    readonly RoiHeads roi_heads;
+
+    public FasterRcnn(FasterRcnnConfig? config = null) : base(nameof(FasterRcnn))
+    {
+        Config = config ?? new FasterRcnnConfig();
+        backbone = new ResNet(Config.Backbone);
+        fpn = new Fpn(backbone.OutChannels, Config.FpnChannels, withP6: true);
+        var anchors = AnchorGenerator.FpnDefault();
+        rpn = new RegionProposalNetwork(anchors, new RpnHead(Config.FpnChannels, anchors.NumAnchorsPerLocation[0], Config.RpnConvDepth), Config.Rpn);
+        var boxHead = new ConvFcBoxHead(Config.FpnChannels, Config.BoxHeadConvDim, 7, Config.BoxHeadFcDim);
+        roi_heads = new RoiHeads(new MultiScaleRoiAlign(7, 2), boxHead, new FastRcnnPredictor(Config.BoxHeadFcDim, Config.NumClasses), Config.RoiHeads);
+        Transform = new DetectionTransform(Config.MinSizes, Config.MaxSize, Config.PixelMean, Config.PixelStd);
+        register_module("backbone", backbone);
+        register_module("fpn", fpn);
+        register_module("rpn", rpn);
+        register_module("roi_heads", roi_heads);
+    }
+
+    public FasterRcnnConfig Config { get; }
+    public DetectionTransform Transform { get; }
+    public ResNet Backbone => backbone;
+    public Fpn Fpn => fpn;
+    public RegionProposalNetwork Rpn => rpn;
+    public RoiHeads RoiHeads => roi_heads;
+
+    /// <summary>
+    /// Detections for <paramref name="images"/> (each 3×H×W float RGB in [0, 1]) in original-image pixels. Runs in
+    /// whatever mode the module is in; call <c>eval()</c> first for inference (BatchNorm running statistics).
+    /// </summary>
+    public Detections[] Detect(IReadOnlyList<Tensor> images)
+    {
+        using var scope = NewDisposeScope();
+        var (batch, _) = Transform.Apply(images);
+        var result = DetectBatch(batch, images.Select(im => (im.shape[1], im.shape[2])).ToList());
+        foreach (var d in result)
+        {
+            d.Boxes.MoveToOuterDisposeScope();
+            d.Scores.MoveToOuterDisposeScope();
+            d.Labels.MoveToOuterDisposeScope();
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Detections for an already transformed batch (normalised, resized, padded); boxes are mapped from each image's
+    /// resized size to <paramref name="originalSizes"/>.
+    /// </summary>
+    public Detections[] DetectBatch(Structures.ImageList batch, IReadOnlyList<(long Height, long Width)> originalSizes)
+    {
+        if (originalSizes.Count != batch.Count) throw new ArgumentException($"{originalSizes.Count} original sizes for a batch of {batch.Count}.", nameof(originalSizes));
+        using var scope = NewDisposeScope();
+        var feats = fpn.forward(backbone.forward(batch.Tensor));
+        var proposals = rpn.Forward(batch, feats).Boxes;
+        var dets = roi_heads.ForwardInference(feats.Take(4).ToList(), proposals, batch.ImageSizes);
+        var result = new Detections[batch.Count];
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var boxes = DetectionTransform.BoxesToOriginal(dets[i].Boxes, batch.ImageSizes[i], originalSizes[i]);
+            result[i] = new Detections(boxes.MoveToOuterDisposeScope(), dets[i].Scores.MoveToOuterDisposeScope(), dets[i].Labels.MoveToOuterDisposeScope());
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Training losses (<c>loss_objectness</c>, <c>loss_rpn_box_reg</c>, <c>loss_classifier</c>, <c>loss_box_reg</c>) for
+    /// images with their gt boxes (original pixels, K×4) and labels (1…NumClasses−1). <paramref name="random"/> holds one
+    /// generator per image (seeded by seed, epoch, sample): it picks the short side and the RPN / RoI samples.
+    /// </summary>
+    public Dictionary<string, Tensor> Losses(IReadOnlyList<Tensor> images, IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels, IReadOnlyList<SampleRandom> random)
+    {
+        if (gtBoxes.Count != images.Count || gtLabels.Count != images.Count || random.Count != images.Count)
+            throw new ArgumentException($"{images.Count} images need as many gt box lists ({gtBoxes.Count}), label lists ({gtLabels.Count}) and generators ({random.Count}).");
+        for (int i = 0; i < gtLabels.Count; i++)
+        {
+            if (gtBoxes[i].numel() > 0)
+            {
+                // torchvision refuses degenerate boxes in training too: they give infinite regression targets.
+                var b = gtBoxes[i].detach().to(float64).cpu().reshape(-1, 4).data<double>().ToArray();
+                for (int k = 0; k < b.Length / 4; k++)
+                    if (!(b[4 * k + 2] > b[4 * k] && b[4 * k + 3] > b[4 * k + 1]))
+                        throw new ArgumentException($"image {i}: gt box {k} [{b[4 * k]}, {b[4 * k + 1]}, {b[4 * k + 2]}, {b[4 * k + 3]}] has no positive width and height (or is not finite).");
+            }
+            if (gtLabels[i].shape[0] != gtBoxes[i].shape[0])
+                throw new ArgumentException($"image {i}: {gtBoxes[i].shape[0]} gt boxes but {gtLabels[i].shape[0]} labels.");
+            if (gtLabels[i].numel() == 0) continue;
+            long lo = gtLabels[i].min().item<long>(), hi = gtLabels[i].max().item<long>();
+            if (lo < 1 || hi >= Config.NumClasses)
+                throw new ArgumentException($"image {i}: gt label {(lo < 1 ? lo : hi)} is outside 1..{Config.NumClasses - 1} (0 is background).");
+        }
+        using var scope = NewDisposeScope();
+        var (batch, boxes) = Transform.Apply(images, gtBoxes, random.Select(r => r.Fork(1)).ToList());
+        var feats = fpn.forward(backbone.forward(batch.Tensor));
+        var rpnOut = rpn.Forward(batch, feats, boxes!, random.Select(r => r.Fork(2)).ToList());
+        var (lc, lb) = roi_heads.ForwardTrain(feats.Take(4).ToList(), rpnOut.Boxes.Select(b => b.detach()).ToList(), batch.ImageSizes, boxes!, gtLabels,
+            random.Select(r => r.Fork(3)).ToList());
+        var losses = new Dictionary<string, Tensor>
+        {
+            ["loss_objectness"] = rpnOut.ObjectnessLoss!.MoveToOuterDisposeScope(),
+            ["loss_rpn_box_reg"] = rpnOut.BoxLoss!.MoveToOuterDisposeScope(),
+            ["loss_classifier"] = lc.MoveToOuterDisposeScope(),
+            ["loss_box_reg"] = lb.MoveToOuterDisposeScope(),
+        };
+        return losses;
+    }
+
+    /// <summary>
+    /// Loads a torchvision Faster R-CNN state dict (keys as <c>fasterrcnn_resnet50_fpn_v2().state_dict()</c>). Returns the
+    /// torchvision keys that have no place here (mask branch keys, for instance); throws if one of our tensors is
+    /// missing from <paramref name="state"/> or a shape differs.
+    /// </summary>
+    public IReadOnlyList<string> LoadTorchvisionState(IReadOnlyDictionary<string, Tensor> state)
+    {
+        var own = state_dict();
+        var unused = new List<string>();
+        var loaded = new HashSet<string>();
+        using var noGrad = no_grad();
+        foreach (var (key, value) in state)
+        {
+            var ours = TorchvisionNames.FasterRcnnKey(key);
+            if (ours is null || !own.TryGetValue(ours, out var target)) { unused.Add(key); continue; }
+            if (!target.shape.SequenceEqual(value.shape))
+                throw new ArgumentException($"torchvision tensor {key} has shape [{string.Join(", ", value.shape)}], ours ({ours}) [{string.Join(", ", target.shape)}].");
+            target.copy_(value);
+            loaded.Add(ours);
+        }
+        var missing = own.Keys.Where(k => !loaded.Contains(k)).ToList();
+        if (missing.Count > 0)
+            throw new ArgumentException($"the state dict lacks {missing.Count} tensors of the detector, e.g. {string.Join(", ", missing.Take(5))}.");
+        return unused;
+    }
+}

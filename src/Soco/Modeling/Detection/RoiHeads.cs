@@ -1,0 +1,228 @@
+using Soco.Data;
+using Soco.Ops;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Soco.Modeling.Detection;
+
+/// <summary>Settings of the box branch (defaults: torchvision 0.14's Faster R-CNN).</summary>
+public sealed record RoiHeadsOptions
+{
+    public double ForegroundIou { get; init; } = 0.5;
+    public double BackgroundIou { get; init; } = 0.5;
+    public int BatchSizePerImage { get; init; } = 512;
+    public double PositiveFraction { get; init; } = 0.25;
+    public double ScoreThreshold { get; init; } = 0.05;
+    public double NmsThreshold { get; init; } = 0.5;
+    public int DetectionsPerImage { get; init; } = 100;
+    /// <summary>Boxes narrower or shorter than this are dropped at inference (torchvision 1e-2).</summary>
+    public double MinSize { get; init; } = 1e-2;
+    /// <summary>Smooth-L1 β of the box loss (torchvision 1/9; 0 = L1, Detectron2's default).</summary>
+    public double BoxLossBeta { get; init; } = 1.0 / 9;
+}
+
+/// <summary>Detections of one image: boxes K×4 (resized-image pixels), scores K, labels K (int64, 1…, 0 is background).</summary>
+public sealed record Detections(Tensor Boxes, Tensor Scores, Tensor Labels);
+
+/// <summary>The RoIs a training step uses: per image the sampled proposals, their class labels and regression targets.</summary>
+public sealed record RoiSamples(Tensor[] Proposals, Tensor[] Labels, Tensor[] RegressionTargets);
+
+/// <summary>
+/// The box branch of Faster R-CNN (torchvision 0.14 <c>RoIHeads</c>; docs/detection-parts.md §ROI heads): proposals →
+/// multi-scale RoIAlign → box head (the project's 4conv-1fc <see cref="ConvFcBoxHead"/>, or any module giving K×F) →
+/// <see cref="FastRcnnPredictor"/>. Training appends the gt boxes to the proposals, matches (0.5 / 0.5, no low-quality
+/// matches), samples 512 per image with 25 % positives and returns the Fast R-CNN losses; inference decodes every
+/// class, clips, thresholds, removes tiny boxes and runs NMS per class.
+/// <para><see cref="MaskHead"/> is where the mask branch will attach; it is not implemented yet.</para>
+/// </summary>
+public sealed class RoiHeads : nn.Module
+{
+    readonly nn.Module<Tensor, Tensor> box_head;
+    readonly FastRcnnPredictor box_predictor;
+
+    public RoiHeads(MultiScaleRoiAlign pooler, nn.Module<Tensor, Tensor> boxHead, FastRcnnPredictor predictor, RoiHeadsOptions? options = null) : base(nameof(RoiHeads))
+    {
+        Pooler = pooler ?? throw new ArgumentNullException(nameof(pooler));
+        box_head = boxHead ?? throw new ArgumentNullException(nameof(boxHead));
+        box_predictor = predictor ?? throw new ArgumentNullException(nameof(predictor));
+        Options = options ?? new RoiHeadsOptions();
+        Coder = BoxCoder.Roi();
+        Matcher = new Matcher(Options.ForegroundIou, Options.BackgroundIou, false);
+        Sampler = new BalancedSampler(Options.BatchSizePerImage, Options.PositiveFraction);
+        register_module("box_head", box_head);
+        register_module("box_predictor", box_predictor);
+    }
+
+    public MultiScaleRoiAlign Pooler { get; }
+    public nn.Module<Tensor, Tensor> BoxHead => box_head;
+    public FastRcnnPredictor Predictor => box_predictor;
+    public RoiHeadsOptions Options { get; }
+    public BoxCoder Coder { get; }
+    public Matcher Matcher { get; }
+    public BalancedSampler Sampler { get; }
+
+    /// <summary>The mask branch (next issue). Must stay null until it is implemented; a set value is refused at forward.</summary>
+    public nn.Module? MaskHead { get; init; }
+
+    /// <summary>
+    /// Training: losses over a sample of <paramref name="proposals"/> + gt boxes (<paramref name="gtBoxes"/>, labels
+    /// <paramref name="gtLabels"/> ≥ 1, one sampler generator per image in <paramref name="random"/>). Returns
+    /// (classifier loss, box loss).
+    /// </summary>
+    public (Tensor Classifier, Tensor Box) ForwardTrain(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> proposals, IReadOnlyList<(long Height, long Width)> imageSizes,
+        IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels, IReadOnlyList<SampleRandom> random)
+    {
+        RefuseMaskHead();
+        using var scope = NewDisposeScope();
+        var samples = SelectTrainingSamples(proposals, gtBoxes, gtLabels, random);
+        var (logits, deltas) = Predict(features, samples.Proposals, imageSizes);
+        var (lc, lb) = FastRcnnLoss(logits, deltas, samples.Labels, samples.RegressionTargets);
+        return (lc.MoveToOuterDisposeScope(), lb.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Inference: detections per image (resized-image coordinates).</summary>
+    public Detections[] ForwardInference(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> proposals, IReadOnlyList<(long Height, long Width)> imageSizes)
+    {
+        RefuseMaskHead();
+        using var scope = NewDisposeScope();
+        var (logits, deltas) = Predict(features, proposals, imageSizes);
+        var dets = Postprocess(logits, deltas, proposals, imageSizes);
+        foreach (var d in dets)
+        {
+            d.Boxes.MoveToOuterDisposeScope();
+            d.Scores.MoveToOuterDisposeScope();
+            d.Labels.MoveToOuterDisposeScope();
+        }
+        return dets;
+    }
+
+    /// <summary>Pool, box head, predictor: class logits (ΣK)×C and deltas (ΣK)×4C.</summary>
+    public (Tensor ClassLogits, Tensor BoxDeltas) Predict(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> proposals, IReadOnlyList<(long Height, long Width)> imageSizes)
+    {
+        using var scope = NewDisposeScope();
+        var pooled = Pooler.Forward(features, proposals, imageSizes);
+        var (logits, deltas) = box_predictor.forward(box_head.forward(pooled));
+        return (logits.MoveToOuterDisposeScope(), deltas.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// torchvision's <c>assign_targets_to_proposals</c>: per image the matched gt index (clamped to ≥ 0) and the class
+    /// label (gt label, 0 below the background threshold, −1 between thresholds). An image without gt is all background.
+    /// </summary>
+    public (Tensor[] MatchedIdxs, Tensor[] Labels) AssignTargets(IReadOnlyList<Tensor> proposals, IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels)
+    {
+        if (proposals.Count != gtBoxes.Count || gtBoxes.Count != gtLabels.Count)
+            throw new ArgumentException($"{proposals.Count} proposal lists, {gtBoxes.Count} gt box lists and {gtLabels.Count} gt label lists must agree.");
+        var matched = new Tensor[proposals.Count];
+        var labels = new Tensor[proposals.Count];
+        for (int i = 0; i < proposals.Count; i++)
+        {
+            using var scope = NewDisposeScope();
+            var p = proposals[i];
+            if (gtBoxes[i].numel() == 0)
+            {
+                matched[i] = zeros(p.shape[0], dtype: int64, device: p.device).MoveToOuterDisposeScope();
+                labels[i] = zeros(p.shape[0], dtype: int64, device: p.device).MoveToOuterDisposeScope();
+                continue;
+            }
+            if (gtLabels[i].shape[0] != gtBoxes[i].shape[0])
+                throw new ArgumentException($"image {i}: {gtBoxes[i].shape[0]} gt boxes but {gtLabels[i].shape[0]} labels.");
+            var m = Matcher.Match(BoxOps.BoxIou(gtBoxes[i].to(p.dtype), p));
+            var clamped = m.ClampMinInt(0);
+            var lab = gtLabels[i].to(int64).index_select(0, clamped);
+            lab.MaskedFillInPlace(m.EqScalar(Matcher.BelowLowThreshold), 0L);
+            lab.MaskedFillInPlace(m.EqScalar(Matcher.BetweenThresholds), -1L);
+            matched[i] = clamped.MoveToOuterDisposeScope();
+            labels[i] = lab.MoveToOuterDisposeScope();
+        }
+        return (matched, labels);
+    }
+
+    /// <summary>The sampled indices (ascending) given sampler masks: <c>where(pos | neg)</c>.</summary>
+    public static Tensor SampledIndices(Tensor positive, Tensor negative) => positive.logical_or(negative).WhereTrue();
+
+    /// <summary>
+    /// torchvision's <c>select_training_samples</c>: gt boxes appended to each image's proposals, targets assigned,
+    /// a balanced sample drawn (from <paramref name="random"/>, or from the given masks when
+    /// <paramref name="masks"/> is set), regression targets encoded with weights (10, 10, 5, 5).
+    /// </summary>
+    public RoiSamples SelectTrainingSamples(IReadOnlyList<Tensor> proposals, IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels,
+        IReadOnlyList<SampleRandom>? random, IReadOnlyList<(Tensor Positive, Tensor Negative)>? masks = null)
+    {
+        if (random is null && masks is null) throw new ArgumentException("training samples need one random generator per image (or given sample masks).");
+        using var scope = NewDisposeScope();
+        var dtype = proposals[0].dtype;
+        var withGt = proposals.Select((p, i) => cat([p.detach(), gtBoxes[i].to(dtype)], 0)).ToArray();
+        var (matched, labels) = AssignTargets(withGt, gtBoxes, gtLabels);
+        var outP = new Tensor[proposals.Count];
+        var outL = new Tensor[proposals.Count];
+        var outT = new Tensor[proposals.Count];
+        for (int i = 0; i < proposals.Count; i++)
+        {
+            var (pos, neg) = masks is not null ? masks[i] : Sampler.Sample(labels[i], random![i]);
+            var idx = SampledIndices(pos, neg).to(withGt[i].device);
+            outP[i] = withGt[i].index_select(0, idx);
+            outL[i] = labels[i].index_select(0, idx);
+            var gt = gtBoxes[i].numel() == 0 ? zeros(1, 4, dtype: dtype, device: withGt[i].device) : gtBoxes[i].to(dtype);
+            outT[i] = Coder.Encode(gt.index_select(0, matched[i].index_select(0, idx)), outP[i]);
+        }
+        foreach (var t in outP.Concat(outL).Concat(outT)) t.MoveToOuterDisposeScope();
+        return new RoiSamples(outP, outL, outT);
+    }
+
+    /// <summary>
+    /// torchvision's <c>fastrcnn_loss</c>: cross-entropy mean over the sampled RoIs; smooth-L1 (β
+    /// <see cref="RoiHeadsOptions.BoxLossBeta"/>) on the gt class's deltas of the positives, summed and divided by the
+    /// number of sampled RoIs.
+    /// </summary>
+    public (Tensor Classifier, Tensor Box) FastRcnnLoss(Tensor classLogits, Tensor boxDeltas, IReadOnlyList<Tensor> labels, IReadOnlyList<Tensor> regressionTargets)
+    {
+        using var scope = NewDisposeScope();
+        var lab = cat(labels.ToList(), 0);
+        var targets = cat(regressionTargets.ToList(), 0);
+        var classification = nn.functional.cross_entropy(classLogits, lab);
+        var pos = lab.GtScalar(0).WhereTrue();
+        long n = classLogits.shape[0];
+        var reg = boxDeltas.reshape(n, boxDeltas.shape[^1] / 4, 4);
+        var posReg = reg.index_select(0, pos).gather(1, lab.index_select(0, pos).view(-1, 1, 1).expand(-1, 1, 4)).squeeze(1);
+        var box = RegionProposalNetwork.SmoothL1Sum(posReg, targets.index_select(0, pos), Options.BoxLossBeta).Div((double)Math.Max(lab.numel(), 1));
+        return (classification.MoveToOuterDisposeScope(), box.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>torchvision's <c>postprocess_detections</c> (per image; boxes stay in resized-image coordinates).</summary>
+    public Detections[] Postprocess(Tensor classLogits, Tensor boxDeltas, IReadOnlyList<Tensor> proposals, IReadOnlyList<(long Height, long Width)> imageSizes)
+    {
+        using var scope = NewDisposeScope();
+        long numClasses = classLogits.shape[^1];
+        var predBoxes = Coder.Decode(boxDeltas.detach(), cat(proposals.Select(p => p.detach()).ToList(), 0));
+        var predScores = nn.functional.softmax(classLogits.detach(), -1);
+        var result = new Detections[proposals.Count];
+        long offset = 0;
+        for (int i = 0; i < proposals.Count; i++)
+        {
+            long k = proposals[i].shape[0];
+            var boxes = BoxOps.ClipBoxesToImage(predBoxes.narrow(0, offset, k), imageSizes[i]);
+            var scores = predScores.narrow(0, offset, k);
+            offset += k;
+            var labels = ExplicitScalars.Arange(numClasses, int64, classLogits.device).view(1, -1).expand_as(scores);
+            // Drop the background column, flatten proposal-major, class-minor.
+            boxes = boxes.narrow(1, 1, numClasses - 1).reshape(-1, 4);
+            scores = scores.narrow(1, 1, numClasses - 1).reshape(-1);
+            labels = labels.narrow(1, 1, numClasses - 1).reshape(-1);
+            var keep = scores.GtScalar(Options.ScoreThreshold).WhereTrue();
+            (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
+            keep = BoxOps.RemoveSmallBoxes(boxes, Options.MinSize);
+            (boxes, scores, labels) = (boxes.index_select(0, keep), scores.index_select(0, keep), labels.index_select(0, keep));
+            keep = Nms.Batched(boxes, scores, labels, Options.NmsThreshold);
+            keep = keep.narrow(0, 0, Math.Min(keep.shape[0], Options.DetectionsPerImage));
+            result[i] = new Detections(boxes.index_select(0, keep).MoveToOuterDisposeScope(), scores.index_select(0, keep).MoveToOuterDisposeScope(),
+                labels.index_select(0, keep).MoveToOuterDisposeScope());
+        }
+        return result;
+    }
+
+    void RefuseMaskHead()
+    {
+        if (MaskHead is not null) throw new NotSupportedException("the mask branch is not implemented yet; build the ROI heads without a mask head.");
+    }
+}
