@@ -70,7 +70,7 @@ public static class ProposalGeneration
     /// </summary>
     public static GenerateSummary Run(IReadOnlyList<ImageEntry> todo, int inShard, int skipped,
         Func<ImageEntry, RgbImage> load, Func<IProposalGenerator> makeGenerator, ProposalStore store, GenerateOptions options,
-        Action<ProposalRecord>? onRecord = null, CancellationToken cancel = default)
+        Action<ProposalRecord>? onRecord = null, CancellationToken cancel = default, IReadOnlyList<ProposalRecord>? sourceFailures = null)
     {
         options.Validate();
         var sw = Stopwatch.StartNew();
@@ -110,6 +110,12 @@ public static class ProposalGeneration
         using (var writer = store.OpenWriter(options.ShardCount > 1 ? $"s{options.ShardIndex:D3}of{options.ShardCount:D3}" : ""))
         {
             var lastFlush = Stopwatch.StartNew();
+            foreach (var f in sourceFailures ?? [])
+            {
+                writer.Add(f);
+                failed++;
+                onRecord?.Invoke(f);
+            }
             foreach (var r in results.GetConsumingEnumerable())
             {
                 writer.Add(r);
