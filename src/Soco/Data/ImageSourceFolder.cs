@@ -59,7 +59,8 @@ public sealed class FolderImageSource : FileImageSource
             _problems.Add(new SourceProblem(rel, dir, $"cannot list the folder ({why})"));
             return;
         }
-        foreach (var d in dirs!)
+        // Real folders before links, then by name: a folder reached both ways is listed under its real path.
+        foreach (var d in dirs!.OrderBy(d => new DirectoryInfo(d).LinkTarget is not null).ThenBy(d => d, StringComparer.Ordinal))
         {
             string name = Path.GetFileName(d);
             if (name.StartsWith('.')) continue;

@@ -99,9 +99,9 @@ public sealed class CheckpointStore
     /// <summary>Test hook: wraps the stream a checkpoint is written to (e.g. to simulate a full disk).</summary>
     public Func<Stream, Stream>? WrapStream { get; init; }
 
-    /// <summary>Rolling checkpoints of steps below this belong to an earlier part of the run's history (other data,
-    /// <c>--allow-data-change</c>): rotation never deletes them.</summary>
-    public long KeepBelowStep { get; init; }
+    /// <summary>Rolling checkpoints of steps up to this one belong to an earlier part of the run's history (other data,
+    /// <c>--allow-data-change</c>; this is the step it resumed from): rotation never deletes them.</summary>
+    public long KeepUpToStep { get; init; }
 
     /// <summary>Where unreadable checkpoints are moved by <c>--restart</c> (kept, never deleted).</summary>
     public const string UnreadableFolder = "unreadable";
@@ -148,12 +148,12 @@ public sealed class CheckpointStore
     /// <summary>
     /// Keeps the newest <see cref="KeepLast"/> rolling checkpoints of this stretch of the run, up to the one just written.
     /// Never deleted: checkpoints of later steps (another history, e.g. after resuming from an older checkpoint by hand)
-    /// and of steps before <see cref="KeepBelowStep"/> (an earlier stretch on other data).
+    /// and of steps up to <see cref="KeepUpToStep"/> (an earlier stretch on other data).
     /// </summary>
     void Prune(long savedStep)
     {
         var rolling = System.IO.Directory.GetFiles(Directory, "ckpt_step_*.pth").Where(f => !AtomicFile.IsTemp(f))
-            .Select(f => (Path: f, Step: StepOf(f))).Where(x => x.Step is long s && s <= savedStep && s >= KeepBelowStep)
+            .Select(f => (Path: f, Step: StepOf(f))).Where(x => x.Step is long s && s <= savedStep && s > KeepUpToStep)
             .OrderByDescending(x => x.Step).ToList();
         foreach (var (f, _) in rolling.Skip(KeepLast))
             try { File.Delete(f); } catch (IOException) { }

@@ -136,7 +136,15 @@ public sealed class PretrainRun : IDisposable
     {
         string dir = options.RunDirectory;
         string configPath = Path.Combine(dir, ConfigFile);
-        PretrainConfig? saved = File.Exists(configPath) ? PretrainConfigs.Parse(File.ReadAllText(configPath), configPath) : null;
+        PretrainConfig? saved;
+        try
+        {
+            saved = File.Exists(configPath) ? PretrainConfigs.Parse(File.ReadAllText(configPath), configPath) : null;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{configPath} is damaged ({e.Message}); the run's config cannot be checked. Restore it, or start the run in another --out");
+        }
         config ??= saved ?? throw new ArgumentException($"{dir} holds no run ({ConfigFile} missing): give a --config");
         config.Validate();
         if (saved is not null && PretrainConfigs.Differences(saved, config) is { Count: > 0 } diff)
@@ -293,7 +301,7 @@ public sealed class PretrainRun : IDisposable
             _resume.Dispose();
         }
         long step = StepsDone;
-        var store = new CheckpointStore(RunDirectory, Config.KeepLast) { WrapStream = Options.CheckpointStreamWrapper, KeepBelowStep = _segmentStart };
+        var store = new CheckpointStore(RunDirectory, Config.KeepLast) { WrapStream = Options.CheckpointStreamWrapper, KeepUpToStep = _segmentStart };
         var dataset = new SocoDataset(_source, _proposals, Recipe, Config.Seed, Note);
         var loader = new SocoLoader(dataset, Sampler, new LoaderOptions { Workers = Options.Workers });
         using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), step, Note);
