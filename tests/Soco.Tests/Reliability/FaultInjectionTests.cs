@@ -41,7 +41,8 @@ public class FaultInjectionTests(ITestOutputHelper log) : IDisposable
     {
         string run = _data["run"];
         using (var held = FolderLock.Acquire(run, "a test holding the folder"))
-        using (var p = ChildCli.Start(["pretrain", "--config", "demo", "--images", _data.Images, "--proposals", _data.Proposals, "--out", run]))
+        using (var p = ChildCli.Start(["pretrain", "--config", "demo", .. TrainingData.TinyOverrides.SelectMany(o => new[] { "--set", o }), "--images", _data.Images,
+                   "--proposals", _data.Proposals, "--out", run, "--threads", "1", "--workers", "1", "--stop-after", "1"]))
         {
             Assert.Equal(2, p.Wait());
             string o = ReliabilityCases.Flat(p.Output);

@@ -196,7 +196,12 @@ public class ReliabilityCases(ITestOutputHelper log) : IDisposable
         string keep = _data["keep.pth"];
         File.Copy(from, keep);
         Train(config, _data.Options(run) with { ResumeFrom = keep, StopAfterStep = 7 });
-        Assert.Contains("ckpt_step_00000008.pth", CheckpointNames(run));
+        var names = CheckpointNames(run);
+        log.WriteLine(string.Join(", ", names));
+        Assert.Contains("ckpt_step_00000008.pth", names);
+        // … and the new history keeps its own newest two (by name, step 8 would count as one of them and push out 6).
+        Assert.Contains("ckpt_step_00000006.pth", names);
+        Assert.Contains("ckpt_step_00000007.pth", names);
     }
 
     // ---- 4. unlistable subfolder, 9. symlink loop
