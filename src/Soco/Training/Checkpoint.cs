@@ -180,6 +180,17 @@ public sealed class CheckpointStore
         return (null, bad);
     }
 
+    /// <summary>Moves every checkpoint into the subfolder <paramref name="name"/> (made unique), where neither rotation nor a
+    /// later save of the same name can touch them; returns the folder.</summary>
+    public string MoveHistoryAside(string name)
+    {
+        string dir = System.IO.Path.Combine(Directory, name);
+        for (int k = 1; System.IO.Directory.Exists(dir); k++) dir = System.IO.Path.Combine(Directory, $"{name}.{k}");
+        System.IO.Directory.CreateDirectory(dir);
+        foreach (var f in Files()) File.Move(f, System.IO.Path.Combine(dir, System.IO.Path.GetFileName(f)));
+        return dir;
+    }
+
     /// <summary>Moves a checkpoint into <c>checkpoints/unreadable/</c> (never over another file); returns where it went.</summary>
     public string MoveAside(string path)
     {

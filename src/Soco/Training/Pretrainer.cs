@@ -223,8 +223,11 @@ public sealed class PretrainRun : IDisposable
                 }
                 if (dataDiff.Count > 0)
                 {
+                    // The new data maps steps to other epochs, so its epoch checkpoints would overwrite the old ones of the
+                    // same name: the old history moves to its own folder, kept whole.
+                    string kept = store.MoveHistoryAside($"data-until-step-{resume.Meta.Step}");
                     notes.Add($"--allow-data-change: continuing from step {resume.Meta.Step} on other data ({string.Join("; ", dataDiff)}); " +
-                              "the checkpoints written before are kept");
+                              $"the checkpoints written before are kept in {kept}");
                     segments.Add(new DataSegment(resume.Meta.Step, data));
                 }
             }
