@@ -8,7 +8,7 @@ namespace Soco.IO;
 /// process id, the start time of that process, the host and the command. It is created with CreateNew (atomic: of two
 /// processes starting at once exactly one gets it). A lock whose owner no longer runs on this host (killed with
 /// SIGKILL, power loss) is stale: the next writer takes it over and says so. A lock held by a live process is an error
-/// naming that process. Removed on <see cref="Dispose"/>.
+/// naming that process. Removed on <see cref="Dispose"/>, with the folder when the lock created it and it is still empty.
 /// </summary>
 public sealed class FolderLock : IDisposable
 {
@@ -17,12 +17,14 @@ public sealed class FolderLock : IDisposable
     sealed record Owner(int Pid, long StartTicks, string Host, string Command);
 
     readonly string _path;
+    readonly string? _createdFolder;
     bool _released;
 
-    FolderLock(string path, string? tookOverFrom)
+    FolderLock(string path, string? tookOverFrom, string? createdFolder)
     {
         _path = path;
         TookOverFrom = tookOverFrom;
+        _createdFolder = createdFolder;
     }
 
     /// <summary>Description of the stale lock this one replaced (null when there was none), for the log.</summary>
@@ -32,6 +34,7 @@ public sealed class FolderLock : IDisposable
     /// <exception cref="IOException">Another live process holds it (the message names it).</exception>
     public static FolderLock Acquire(string folder, string command)
     {
+        string? created = Directory.Exists(folder) ? null : folder;
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, FileName);
         var me = Process.GetCurrentProcess();
@@ -46,7 +49,7 @@ public sealed class FolderLock : IDisposable
                     JsonSerializer.Serialize(fs, mine);
                     fs.Flush(flushToDisk: true);
                 }
-                return new FolderLock(path, tookOver);
+                return new FolderLock(path, tookOver, created);
             }
             catch (IOException) when (File.Exists(path))
             {
@@ -121,5 +124,12 @@ public sealed class FolderLock : IDisposable
         if (_released) return;
         _released = true;
         try { File.Delete(_path); } catch (IOException) { }
+        // A command that could not start leaves no empty folder behind (one it created only to hold the lock).
+        if (_createdFolder is not null)
+            try
+            {
+                if (!Directory.EnumerateFileSystemEntries(_createdFolder).Any()) Directory.Delete(_createdFolder);
+            }
+            catch (IOException) { }
     }
 }

@@ -75,7 +75,7 @@ public class ReliabilityCases(ITestOutputHelper log) : IDisposable
         var r = Train(config, _data.Options(run) with { Images = more, AllowDataChange = true });
         Assert.Equal(PretrainStop.Finished, r.Stop);
         string kept = Path.Combine(run, CheckpointStore.Folder, "data-until-step-4");
-        var names = Directory.GetFiles(kept).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        var names = Directory.GetFiles(kept).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray();
         log.WriteLine($"kept: {string.Join(", ", names)}; now: {string.Join(", ", Directory.GetFiles(Path.Combine(run, CheckpointStore.Folder)).Select(Path.GetFileName))}");
         Assert.Equal(["ckpt_step_00000002.pth", "ckpt_step_00000004.pth"], names);
         var info = PretrainRun.ReadRunInfo(run)!;
@@ -177,7 +177,7 @@ public class ReliabilityCases(ITestOutputHelper log) : IDisposable
 
         var r = Train(config, _data.Options(run) with { Restart = true, StopAfterStep = 2 });
         Assert.Equal(2, r.StepsDone);
-        var moved = Directory.GetFiles(Path.Combine(dir, CheckpointStore.UnreadableFolder)).Select(Path.GetFileName).Order().ToArray();
+        var moved = Directory.GetFiles(Path.Combine(dir, CheckpointStore.UnreadableFolder)).Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(["ckpt_step_00000002.pth", "ckpt_step_00000004.pth"], moved);        // kept, not deleted
         Assert.Equal(4, MetricsLog.Read(metrics + MetricsLog.ReplacedSuffix).Count);      // the old history is kept
         Assert.Equal(2, MetricsLog.Read(metrics).Count);
@@ -233,6 +233,7 @@ public class ReliabilityCases(ITestOutputHelper log) : IDisposable
     [Fact]
     public void AnUnlistableSubfolderIsRecordedNotDropped()
     {
+        if (OperatingSystem.IsWindows()) return;   // folder permissions as tested here are POSIX modes
         using var tmp = new TestPaths.TempDir();
         string root = tmp["images"], locked = Path.Combine(root, "locked");
         Directory.CreateDirectory(locked);
