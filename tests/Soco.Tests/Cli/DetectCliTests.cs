@@ -159,6 +159,21 @@ public class DetectCliTests
     }
 
     [Fact]
+    public void ClassNamesGivenAtImportNameTheDetections()
+    {
+        using var dir = new TestPaths.TempDir();
+        File.WriteAllLines(dir["names.txt"], ["person", "bus", "car", "dog"]);
+        string model = dir["named.pth"];
+        Ok("import", "--from", Fx("fasterrcnn_v2_tiny.pth"), "--out", model, "--min-size", "128", "--max-size", "200", "--class-names", dir["names.txt"]);
+        Assert.Equal(["__background__", "person", "bus", "car", "dog"], DetectorModelFile.Load(model).ClassNames);
+        // The fixture model's best detection on the dog photo is label 2 (see golden.pt): printed with its name.
+        Assert.Contains("best bus 0.398", Ok("detect", "--checkpoint", model, "--image", Fx("dog.png"), "--out", dir["d.json"]));
+        File.WriteAllLines(dir["three.txt"], ["person", "bus", "car"]);
+        CliRunner.UserError(["import", "--from", Fx("fasterrcnn_v2_tiny.pth"), "--out", dir["x.pth"], "--class-names", dir["three.txt"]], "3 class names", "4 classes");
+        Assert.False(File.Exists(dir["x.pth"]));
+    }
+
+    [Fact]
     public void EvaluateCheckpointEqualsEvaluatingDetectsOutput()
     {
         using var dir = new TestPaths.TempDir();
