@@ -10,7 +10,8 @@ public sealed record CocoResults(string Source, IReadOnlyList<CocoDetection> Det
 /// Reads a COCO results file (a list of <c>{image_id, category_id, bbox, score}</c>) against its ground truth.
 /// Any record that would make the score wrong stops the read with an error naming it: an image or category the
 /// ground truth lacks (pycocotools asserts on the first and silently drops the second), a missing or non-numeric
-/// field. Nothing is skipped silently. Records are read with a forward-only reader (a results file for COCO val
+/// field. Nothing is skipped silently. An <c>image_id</c> may also be a string: the file name without extension of one
+/// ground-truth image (what `soco detect` writes), refused when no image or several images have that stem. Records are read with a forward-only reader (a results file for COCO val
 /// holds ~500,000 of them); a record that does not read cleanly is parsed again on its own to say what is wrong.
 /// </summary>
 public static class CocoResultsReader
