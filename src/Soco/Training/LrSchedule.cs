@@ -1,3 +1,5 @@
+using Soco.Solver;
+
 namespace Soco.Training;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace Soco.Training;
 /// remaining <c>TotalSteps − WarmupSteps</c>. Iteration t (0-based) uses
 /// <c>peak/m · ((m − 1)·t/T_w + 1)</c> for t ≤ T_w and <c>final + (peak − final)·(1 + cos(π·(t − T_w)/T))/2</c> after.
 /// </summary>
-public sealed record WarmupCosineSchedule(double PeakLr, long WarmupSteps, long TotalSteps, double FinalLr = 1e-6, double WarmupMultiplier = 100)
+public sealed record WarmupCosineSchedule(double PeakLr, long WarmupSteps, long TotalSteps, double FinalLr = 1e-6, double WarmupMultiplier = 100) : ILrSchedule
 {
     /// <summary>The peak lr of the official scaling rule: <c>base_lr · total_batch / 256</c>.</summary>
     public static double ScaledLr(double baseLr, int totalBatch) => baseLr * totalBatch / 256.0;
