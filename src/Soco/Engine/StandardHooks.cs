@@ -63,24 +63,39 @@ public sealed class MetricsHook(MetricsLog log, TensorBoardWriter? tensorBoard =
 /// <summary>
 /// The checkpoint policy (detectron2's <c>PeriodicCheckpointer</c>, with SoCo's rules): after a step that ends an epoch
 /// whose number is a multiple of <paramref name="saveFreqEpochs"/> or ends the run, save as that epoch's checkpoint; else
-/// every <paramref name="everySteps"/> steps (0: never) a rolling one; and when the loop stops early (cancellation,
-/// stop-after) a rolling one unless this step was just saved. Writing is <paramref name="save"/>'s (step done, epoch
-/// or null) — the task's atomic checkpoint code; it returns the file written.
+/// every <paramref name="everySteps"/> steps (0: never) a rolling one; when the loop stops early (cancellation,
+/// stop-after) a rolling one unless this step was just saved; and when it was cancelled outside a step's end (a
+/// cancelled wait for data) a rolling one if steps were done since the last save, so they are not lost. Writing is
+/// <paramref name="save"/>'s (steps done, epoch or null) — the task's atomic checkpoint code; it returns the file written.
 /// </summary>
 public sealed class CheckpointHook(Func<long, int?, string> save, long stepsPerEpoch, int saveFreqEpochs, long everySteps) : IHook
 {
+    long _savedAt;
+
     /// <summary>The last checkpoint this hook wrote (null before the first).</summary>
     public string? LastSaved { get; private set; }
+
+    public void BeforeTrain(Trainer trainer) => _savedAt = trainer.Iter;
 
     public void AfterStep(Trainer trainer)
     {
         long step = trainer.Iter;
         bool epochEnd = stepsPerEpoch > 0 && step % stepsPerEpoch == 0;
         int epochsDone = stepsPerEpoch > 0 ? (int)(step / stepsPerEpoch) : 0;
-        bool saved = false;
-        if (epochEnd && (epochsDone % saveFreqEpochs == 0 || step == trainer.MaxIter)) { LastSaved = save(step, epochsDone); saved = true; }
-        else if (everySteps > 0 && step % everySteps == 0) { LastSaved = save(step, null); saved = true; }
-        if (trainer.Stopping is not null && !saved) LastSaved = save(step, null);
+        if (epochEnd && (epochsDone % saveFreqEpochs == 0 || step == trainer.MaxIter)) Save(step, epochsDone);
+        else if (everySteps > 0 && step % everySteps == 0) Save(step, null);
+        if (trainer.Stopping is not null && _savedAt != step) Save(step, null);
+    }
+
+    public void AfterTrain(Trainer trainer)
+    {
+        if (trainer.Stopping == TrainStop.Cancelled && trainer.Iter > _savedAt) Save(trainer.Iter, null);
+    }
+
+    void Save(long step, int? epoch)
+    {
+        LastSaved = save(step, epoch);
+        _savedAt = step;
     }
 }
 

@@ -131,11 +131,15 @@ public class TrainerTests : IDisposable
         {
             OnForward = (t, _) => { if (t.Iter == 1) { cts.Cancel(); cts.Token.ThrowIfCancellationRequested(); } },
         };
-        var trainer = new Trainer(task, opt, 10, [new Recorder("a", calls)]);
+        var saves = new List<(long Step, int? Epoch)>();
+        var checkpoint = new CheckpointHook((s, e) => { saves.Add((s, e)); return $"ck{s}"; }, stepsPerEpoch: 5, saveFreqEpochs: 1, everySteps: 0);
+        var trainer = new Trainer(task, opt, 10, [new Recorder("a", calls), checkpoint]);
         Assert.Equal(TrainStop.Cancelled, trainer.Train(cts.Token));
         Assert.Equal(1, trainer.Iter);
         Assert.Equal("a.after-train 1", calls[^1]);
         Assert.DoesNotContain("a.after-step 2 loss True", calls);
+        // The step done before the cancelled wait is not lost: saved once the loop ended.
+        Assert.Equal([(1L, (int?)null)], saves);
     }
 
     [Fact]
