@@ -48,6 +48,7 @@ public static class DemoCommand
         {
             Options = new GenerateOptions { Workers = workers },
         });
+        if (ProposalsCommands.Stopped != 0) return ProposalsCommands.Stopped;   // a stop signal: rerun `soco demo` to continue
 
         Out.Ansi.Write(new Rule("[bold]2. filter ratio3size0308post[/]").LeftJustified());
         var filter = ProposalFilter.Released;
@@ -73,6 +74,7 @@ public static class DemoCommand
         {
             Images = images, Proposals = filtered, RunDirectory = pretrainDir, Threads = 1, Workers = Math.Clamp(workers, 1, 2),
         });
+        if (pre.Stop == PretrainStop.Cancelled) return PretrainCommand.Stopped != 0 ? PretrainCommand.Stopped : 130;
 
         // Export: the files detectors start from (configs/detectron2/ holds the fine-tuning configs that read them).
         Out.Ansi.Write(new Rule("[bold]5. export for detectors[/]").LeftJustified());

@@ -21,8 +21,10 @@ public static class PretrainCommand
         var workers = new Option<int>("--workers") { Description = "Loader threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var maxSteps = new Option<long?>("--stop-after") { Description = "Stop (with a checkpoint) once the run has done this many steps in total" };
         var show = new Option<bool>("--show-config") { Description = "Print the resolved config and exit" };
+        var allowData = new Option<bool>("--allow-data-change") { Description = "Continue a run on other --images/--proposals than it was made with (refused otherwise); earlier checkpoints are kept" };
+        var restart = new Option<bool>("--restart") { Description = "Move unreadable checkpoints to checkpoints/unreadable/ (kept) and continue from the newest readable one, or from step 0" };
         var cmd = new Command("pretrain", "SoCo pretraining: LARS, warm-up + cosine, atomic checkpoints, exact resume, metrics/TensorBoard/curves")
-            { config, set, images, proposals, output, resume, device, threads, workers, maxSteps, show };
+            { config, set, images, proposals, output, resume, device, threads, workers, maxSteps, show, allowData, restart };
         cmd.SetAction(p => SocoCli.Guard(() => Checked(() =>
         {
             string run = p.GetValue(output)!;
@@ -39,6 +41,7 @@ public static class PretrainCommand
             string? from = p.GetValue(resume);
             if (resumeGiven && from is null && !new CheckpointStore(run, 1).Any())
                 throw new ArgumentException($"--resume: {run} holds no checkpoint to resume from");
+            Stopped = 0;
             var options = new PretrainOptions
             {
                 Images = p.GetValue(images) ?? info?.Images ?? throw new ArgumentException("--images is required for a new run"),
@@ -49,9 +52,12 @@ public static class PretrainCommand
                 Workers = p.GetValue(workers),
                 StopAfterStep = p.GetValue(maxSteps),
                 ResumeFrom = from,
+                AllowDataChange = p.GetValue(allowData),
+                Restart = p.GetValue(restart),
+                RequireCheckpoint = resumeGiven && from is null,
             };
             var r = Execute(cfg, options);
-            return r.Stop == PretrainStop.Cancelled ? 130 : 0;
+            return r.Stop == PretrainStop.Cancelled ? (Stopped != 0 ? Stopped : 130) : 0;
         })));
         return cmd;
     }
@@ -70,7 +76,7 @@ public static class PretrainCommand
         }
     }
 
-    /// <summary>Opens the run, trains with a progress display (Ctrl+C stops at a step boundary with a checkpoint), prints a summary.</summary>
+    /// <summary>Opens the run, trains with a progress display (Ctrl+C, SIGTERM or SIGHUP stop at a step boundary with a checkpoint), prints a summary.</summary>
     internal static PretrainResult Execute(PretrainConfig? config, PretrainOptions options)
     {
         using var run = PretrainRun.Open(config, options with { Log = options.Log ?? Out.Info });
@@ -85,9 +91,7 @@ public static class PretrainCommand
             Summary(run, done);
             return done;
         }
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
-        Console.CancelKeyPress += onCancel;
+        using var signals = new StopSignals("stopping at the next step boundary with a checkpoint (run the same command again to resume)");
         try
         {
             long stopAt = Math.Min(run.TotalSteps, options.StopAfterStep ?? run.TotalSteps);
@@ -100,16 +104,19 @@ public static class PretrainCommand
                 {
                     double rate = (m.Step - first) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
                     tick(1, string.Create(CultureInfo.InvariantCulture, $"step {m.Step}/{run.TotalSteps} loss {m.Loss:F4} lr {m.Lr:E2} {rate:F2} step/s"));
-                }, cts.Token);
+                }, signals.Token);
             });
             Summary(run, result);
             return result;
         }
         finally
         {
-            Console.CancelKeyPress -= onCancel;
+            Stopped = signals.Token.IsCancellationRequested ? signals.ExitCode : 0;
         }
     }
+
+    /// <summary>Exit code of the last <see cref="Execute"/> when a signal stopped it (0: it was not stopped by one).</summary>
+    internal static int Stopped { get; private set; }
 
     static void Summary(PretrainRun run, PretrainResult r)
     {

@@ -71,10 +71,12 @@ public static partial class ProposalsCommands
     {
         var from = new Option<string>("--from") { Description = "SoCo proposal JSON, e.g. train_ratio3size0308post.json", Required = true };
         var output = new Option<string>("--out") { Description = "Folder of the new store", Required = true };
-        var cmd = new Command("import", "Read an official (or our) SoCo proposal JSON into a store") { from, output };
+        var merge = new Option<bool>("--merge-duplicates") { Description = "An image key that occurs more than once keeps the boxes of every occurrence (by default such a file is refused)" };
+        var cmd = new Command("import", "Read an official (or our) SoCo proposal JSON into a store") { from, output, merge };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
-            var r = ProposalJson.Import(p.GetValue(from)!, p.GetValue(output)!);
+            var r = ProposalJson.Import(p.GetValue(from)!, p.GetValue(output)!, mergeDuplicates: p.GetValue(merge));
+            if (r.MergedKeys > 0) Out.Warn($"{r.MergedKeys} image key(s) occurred more than once: their boxes were merged (--merge-duplicates)");
             foreach (var w in r.Warnings) Out.Warn(w);
             if (r.DroppedBoxes > r.Warnings.Count) Out.Warn($"... {r.DroppedBoxes - r.Warnings.Count} more bad boxes dropped");
             Out.Info($"imported {r.Images} images, {r.Boxes} proposals" + (r.DroppedBoxes > 0 ? $" ({r.DroppedBoxes} bad boxes dropped)" : "") + $" into {p.GetValue(output)}");

@@ -30,8 +30,9 @@ public static partial class ProposalsCommands
         var fixHsv = new Option<bool>("--fix-hsv") { Description = "soco mode: HSV histograms in the right ranges (official: H, S land in one bin)" };
         var adjacency = new Option<bool>("--adjacency") { Description = "soco mode: true region adjacency (official: a corner of one bbox inside the other)" };
         var flushEvery = new Option<int>("--flush-every") { Description = "Write a part after this many images (also every 15 s)", DefaultValueFactory = _ => 64 };
+        var strict = new Option<bool>("--strict") { Description = "Exit with code 3 when any image failed (by default failures are recorded and the exit code is 0)" };
         var cmd = new Command("generate", "Run selective search on every image into a resumable proposal store")
-            { images, output, mode, workers, shard, maxSide, maxPixels, minSide, exif, retry, fixHsv, adjacency, flushEvery };
+            { images, output, mode, workers, shard, maxSide, maxPixels, minSide, exif, retry, fixHsv, adjacency, flushEvery, strict };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             var (si, sn) = ParseShard(p.GetValue(shard)!);
@@ -45,8 +46,10 @@ public static partial class ProposalsCommands
                 },
                 Decode = new DecodeOptions { ApplyExifOrientation = p.GetValue(exif), MaxPixels = p.GetValue(maxPixels), MinSide = p.GetValue(minSide) },
             };
-            RunGenerate(request);
-            return 0;
+            var s = RunGenerate(request);
+            if (Stopped != 0) return Stopped;
+            int failedImages = StoreFailures(request.Store);
+            return p.GetValue(strict) && failedImages > 0 ? 3 : 0;
         }));
         return cmd;
     }
@@ -59,40 +62,30 @@ public static partial class ProposalsCommands
         return (i, n);
     }
 
-    /// <summary>Runs generation with a progress bar, Ctrl+C saving finished work, and a summary table.</summary>
+    /// <summary>Runs generation with a progress bar, a stop signal (Ctrl+C, SIGTERM, SIGHUP) saving finished work, and a summary table.</summary>
     internal static GenerateSummary RunGenerate(ProposalPipeline.Request request)
     {
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        using var signals = new StopSignals("finishing the images in flight and saving them (run the same command again to resume)");
+        using var plan = ProposalPipeline.Prepare(request);
+        Out.Info($"proposals ({request.Mode}) → {request.Store}: {plan.InShard} image(s) in this shard, {plan.Skipped} already done, " +
+                 $"{plan.Todo.Count} to process with {Math.Min(request.Options.Workers, Math.Max(plan.Todo.Count, 1))} worker(s)");
+        var failures = new List<ProposalRecord>();
+        var summary = Out.WithProgress("selective search", plan.Todo.Count + plan.SourceFailures.Count, tick => plan.Run(r =>
         {
-            e.Cancel = true;
-            cts.Cancel();
-            Out.Warn("stopping: finishing the images in flight and saving them (run the same command again to resume)");
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            using var plan = ProposalPipeline.Prepare(request);
-            Out.Info($"proposals ({request.Mode}) → {request.Store}: {plan.InShard} image(s) in this shard, {plan.Skipped} already done, " +
-                     $"{plan.Todo.Count} to process with {Math.Min(request.Options.Workers, Math.Max(plan.Todo.Count, 1))} worker(s)");
-            var failures = new List<ProposalRecord>();
-            var summary = Out.WithProgress("selective search", plan.Todo.Count, tick => plan.Run(r =>
+            if (r.IsFailure)
             {
-                if (r.IsFailure)
-                {
-                    failures.Add(r);
-                    Out.Warn($"{r.Location}: {r.FailureReason} (recorded, skipped)");
-                }
-                tick(1, null);
-            }, cts.Token));
-            PrintSummary(summary, failures);
-            return summary;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+                failures.Add(r);
+                Out.Warn($"{r.Location}: {r.FailureReason} (recorded, skipped)");
+            }
+            tick(1, null);
+        }, signals.Token));
+        PrintSummary(summary, failures);
+        Stopped = signals.Token.IsCancellationRequested ? signals.ExitCode : 0;
+        return summary;
     }
+
+    /// <summary>Exit code of the last <see cref="RunGenerate"/> when a signal stopped it (0: it ran to the end).</summary>
+    internal static int Stopped { get; private set; }
 
     static void PrintSummary(GenerateSummary s, List<ProposalRecord> failures)
     {
@@ -100,5 +93,13 @@ public static partial class ProposalsCommands
         t.AddRow(s.InShard.ToString(), s.Done.ToString(), s.Skipped.ToString(), s.Failed.ToString(), s.Proposals.ToString(),
             $"{s.Elapsed.TotalSeconds:F1} s", $"{s.ImagesPerSecond:F2}");
         Out.Ansi.Write(t);
+    }
+
+    /// <summary>Failed images the store records (this run's and earlier ones'), printed as the last line so scripts can read it.</summary>
+    static int StoreFailures(string store)
+    {
+        int n = ProposalStore.Open(store).ReadAll().Count(r => r.IsFailure);
+        Console.Out.WriteLine($"failed images in {store}: {n}" + (n > 0 ? " (soco proposals info lists them; --retry-failed retries them)" : ""));
+        return n;
     }
 }

@@ -32,6 +32,23 @@ public interface IImageSource : IDisposable
     /// gives an <see cref="ImageDecodeException"/> (a per-image failure, like a corrupt image).
     /// </summary>
     byte[] ReadBytes(ImageEntry entry);
+
+    /// <summary>
+    /// Parts of the source that hold no entry because they could not be read as a whole: a subfolder that cannot be
+    /// listed, a symbolic-link loop. Never dropped silently: generation records each like an unreadable image.
+    /// </summary>
+    IReadOnlyList<SourceProblem> Problems => [];
+}
+
+/// <summary>A part of an image source that yields no image (see <see cref="IImageSource.Problems"/>).</summary>
+/// <param name="RelativePath">Folder path inside the source ('/' separators).</param>
+/// <param name="Location">Full path, for messages.</param>
+/// <param name="Reason">What went wrong.</param>
+public sealed record SourceProblem(string RelativePath, string Location, string Reason)
+{
+    /// <summary>The key it is recorded under in a proposal store: the path with a trailing '/', which no image key
+    /// (a file name up to its first '.') can equal.</summary>
+    public string Key => RelativePath + "/";
 }
 
 /// <summary>A source that cannot be opened: missing folder or file, no images, bad map line, duplicate keys.</summary>

@@ -25,5 +25,8 @@ public abstract class FileImageSource : IImageSource
         return ImageSources.ReadFile(entry.Location);
     }
 
+    /// <summary>Parts of the source that could not be read as a whole (see <see cref="IImageSource.Problems"/>).</summary>
+    public virtual IReadOnlyList<SourceProblem> Problems => [];
+
     public void Dispose() { }
 }

@@ -38,7 +38,8 @@ public static class ProposalSelection
 
     /// <summary>
     /// Spec §4.4: each box independently with probability <paramref name="prob"/> gets
-    /// <c>x1' = x1 + j0·w, y1' = y1 + j1·h, x2' = x1' + w(1+j2) − 1, y2' = y1' + h(1+j3) − 1</c>, j ~ U(−r, r).
+    /// <c>x1' = x1 + j0·w, y1' = y1 + j1·h, x2' = x1' + w(1+j2) − 1, y2' = y1' + h(1+j3) − 1</c>, j ~ U(−r, r);
+    /// x2' and y2' never below x1' and y1' (a fix: the official formula inverts one-pixel-wide boxes).
     /// </summary>
     public static List<Box> Jitter(IReadOnlyList<Box> boxes, double prob, double ratio, SampleRandom rng)
     {
@@ -54,7 +55,11 @@ public static class ProposalSelection
             double j2 = rng.Uniform(-ratio, ratio), j3 = rng.Uniform(-ratio, ratio);
             double w = b.Width, h = b.Height;
             double x1 = b.X1 + j0 * w, y1 = b.Y1 + j1 * h;
-            result.Add(new Box(x1, y1, x1 + w * (1 + j2) - 1, y1 + h * (1 + j3) - 1, b.Id));
+            // The official formula inverts a one-pixel-wide (or -high) box whenever it shrinks it (w(1+j2) − 1 < 0 for
+            // w = 1, j2 < 0), and RoIAlign then pools an inverted box (docs/reliability.md). Such a box keeps its jittered
+            // corner and zero extent; every box of two pixels or more is the official one (for ratios ≤ 0.5).
+            double x2 = Math.Max(x1, x1 + w * (1 + j2) - 1), y2 = Math.Max(y1, y1 + h * (1 + j3) - 1);
+            result.Add(new Box(x1, y1, x2, y2, b.Id));
         }
         return result;
     }

@@ -8,6 +8,16 @@ public static class AtomicFile
 {
     public const string TempSuffix = ".tmp";
 
+    static readonly AsyncLocal<Func<string, Stream, Stream>?> _wrap = new();
+
+    /// <summary>Test hook: wraps the temporary file's stream of every write on this async flow (e.g. a simulated full
+    /// disk at one write site); the argument is the target path. Null in normal use.</summary>
+    public static Func<string, Stream, Stream>? WrapForTesting
+    {
+        get => _wrap.Value;
+        set => _wrap.Value = value;
+    }
+
     /// <summary>Writes through <paramref name="write"/> into a temporary file, fsyncs it and renames it to <paramref name="path"/>.</summary>
     public static void Write(string path, Action<Stream> write)
     {
@@ -18,7 +28,9 @@ public static class AtomicFile
         {
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                write(fs);
+                var target = _wrap.Value?.Invoke(path, fs) ?? fs;
+                write(target);
+                target.Flush();
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, path, overwrite: true);

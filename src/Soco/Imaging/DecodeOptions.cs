@@ -27,4 +27,11 @@ public sealed record DecodeOptions
 
     /// <summary>Refuse images whose width or height is below this (checked from the header).</summary>
     public int MinSide { get; init; } = 1;
+
+    /// <summary>Throws <see cref="ArgumentException"/> for limits no image could meet (a negative --max-pixels would refuse every image).</summary>
+    public void Validate()
+    {
+        if (MaxPixels < 1) throw new ArgumentException($"--max-pixels must be ≥ 1, got {MaxPixels}");
+        if (MinSide < 1) throw new ArgumentException($"--min-side must be ≥ 1, got {MinSide}");
+    }
 }

@@ -146,6 +146,11 @@ public static class CheckpointReader
         {
             throw new InvalidDataException($"{path}: cannot be read: {e.Message}");
         }
+        catch (InvalidCastException)
+        {
+            // The unpickler casts the top-level object to a dictionary; say what the file holds instead.
+            throw new InvalidDataException($"{path}: holds {PickleTopLevel.Describe(path)}; a checkpoint is a dictionary of tensors (a state dict or a SoCo checkpoint)");
+        }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException or Razorvine.Pickle.PickleException)
         {
             throw new InvalidDataException($"{path}: truncated or damaged checkpoint ({e.Message})");

@@ -97,10 +97,19 @@ public static class SocoFeatures
     /// <summary>Reads a flat {name: tensor} .pth written by <c>torch.save</c> (zip format) or by <see cref="SavePth"/>.</summary>
     public static Dictionary<string, Tensor> LoadPth(string path)
     {
-        var h = PyTorchUnpickler.UnpickleStateDict(path);
+        System.Collections.Hashtable h;
+        try
+        {
+            h = PyTorchUnpickler.UnpickleStateDict(path);
+        }
+        catch (InvalidCastException)
+        {
+            throw new InvalidDataException($"{path}: holds {Soco.Interop.PickleTopLevel.Describe(path)}; expected a dictionary of tensors");
+        }
         var d = new Dictionary<string, Tensor>();
         foreach (DictionaryEntry e in h)
-            d[(string)e.Key] = e.Value as Tensor ?? throw new InvalidDataException($"{path}: entry '{e.Key}' is not a tensor.");
+            d[e.Key as string ?? throw new InvalidDataException($"{path}: a key of the dictionary is not a string ({e.Key?.GetType().Name ?? "null"})")] =
+                e.Value as Tensor ?? throw new InvalidDataException($"{path}: entry '{e.Key}' is not a tensor.");
         return d;
     }
 }

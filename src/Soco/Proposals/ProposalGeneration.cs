@@ -70,7 +70,7 @@ public static class ProposalGeneration
     /// </summary>
     public static GenerateSummary Run(IReadOnlyList<ImageEntry> todo, int inShard, int skipped,
         Func<ImageEntry, RgbImage> load, Func<IProposalGenerator> makeGenerator, ProposalStore store, GenerateOptions options,
-        Action<ProposalRecord>? onRecord = null, CancellationToken cancel = default)
+        Action<ProposalRecord>? onRecord = null, CancellationToken cancel = default, IReadOnlyList<ProposalRecord>? sourceFailures = null)
     {
         options.Validate();
         var sw = Stopwatch.StartNew();
@@ -79,6 +79,9 @@ public static class ProposalGeneration
         using var results = new BlockingCollection<ProposalRecord>(boundedCapacity: Math.Max(4, options.Workers * 4));
         var workers = new Thread[Math.Min(options.Workers, Math.Max(1, todo.Count))];
         Exception? fatal = null;
+        // Set when the writer fails (a full disk): workers stop and a worker blocked on a full queue is released, so the
+        // queue is never disposed under a running thread. A user's cancel still lets in-flight images be saved.
+        using var abort = new CancellationTokenSource();
         for (int w = 0; w < workers.Length; w++)
         {
             workers[w] = new Thread(() =>
@@ -86,12 +89,16 @@ public static class ProposalGeneration
                 try
                 {
                     var generator = makeGenerator();
-                    while (!cancel.IsCancellationRequested)
+                    while (!cancel.IsCancellationRequested && !abort.IsCancellationRequested)
                     {
                         int i = Interlocked.Increment(ref next);
                         if (i >= todo.Count) break;
-                        results.Add(ProcessOne(todo[i], load, generator, options.MaxSide, store.Info.RectConvention));
+                        results.Add(ProcessOne(todo[i], load, generator, options.MaxSide, store.Info.RectConvention), abort.Token);
                     }
+                }
+                catch (OperationCanceledException) when (abort.IsCancellationRequested)
+                {
+                    // The writer failed; its error is the one reported.
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -107,9 +114,17 @@ public static class ProposalGeneration
         }) { IsBackground = true };
         closer.Start();
 
+        try
+        {
         using (var writer = store.OpenWriter(options.ShardCount > 1 ? $"s{options.ShardIndex:D3}of{options.ShardCount:D3}" : ""))
         {
             var lastFlush = Stopwatch.StartNew();
+            foreach (var f in sourceFailures ?? [])
+            {
+                writer.Add(f);
+                failed++;
+                onRecord?.Invoke(f);
+            }
             foreach (var r in results.GetConsumingEnumerable())
             {
                 writer.Add(r);
@@ -122,6 +137,16 @@ public static class ProposalGeneration
                 }
                 onRecord?.Invoke(r);
             }
+        }
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"{e.Message}. The images saved before are kept in {store.Directory}; free space and run the same command again to do the rest", e);
+        }
+        finally
+        {
+            abort.Cancel();
+            closer.Join();
         }
         if (fatal is not null) throw new InvalidOperationException("a proposal worker stopped: " + fatal.Message, fatal);
         return new GenerateSummary(inShard, done, skipped, failed, proposals, sw.Elapsed);

@@ -40,14 +40,20 @@ public static class ProposalJson
         return keys.Length;
     }
 
-    /// <summary>Outcome of an import: images and boxes taken, boxes dropped and why (first few).</summary>
-    public sealed record ImportResult(int Images, long Boxes, long DroppedBoxes, IReadOnlyList<string> Warnings);
+    /// <summary>Outcome of an import: images and boxes taken, boxes dropped and why (first few), keys that occurred more
+    /// than once (merged only when asked).</summary>
+    public sealed record ImportResult(int Images, long Boxes, long DroppedBoxes, IReadOnlyList<string> Warnings)
+    {
+        public int MergedKeys { get; init; }
+    }
 
     /// <summary>
     /// Reads a SoCo proposal JSON file into a new store. Malformed structure is an error naming the file and the
     /// position; a box that is not four finite integers with w, h ≥ 0 is dropped with a warning (the image stays).
+    /// A key that occurs more than once (JSON allows it; a dictionary keeps only one) is refused, naming the keys, unless
+    /// <paramref name="mergeDuplicates"/>: then the boxes of all its occurrences are kept, in file order.
     /// </summary>
-    public static ImportResult Import(string jsonPath, string storeDirectory, int flushEvery = 4096)
+    public static ImportResult Import(string jsonPath, string storeDirectory, int flushEvery = 4096, bool mergeDuplicates = false)
     {
         if (!File.Exists(jsonPath)) throw new FileNotFoundException($"proposal file not found: {jsonPath}");
         var info = new ProposalStoreInfo
@@ -57,12 +63,50 @@ public static class ProposalJson
             RectConvention = "soco",
             CreatedBy = "soco proposals import",
         };
+        using var folderLock = FolderLock.Acquire(storeDirectory, "soco proposals import");
+        bool existed = ProposalStore.Exists(storeDirectory);
         var store = ProposalStore.OpenOrCreate(storeDirectory, info);
         if (store.PartFiles().Length > 0)
             throw new ProposalStoreException($"{storeDirectory} already holds imported proposals; import into an empty folder");
+        var duplicates = new List<string>();
+        var duplicateKeys = new HashSet<string>(StringComparer.Ordinal);
+        var result = ImportPass(jsonPath, store, flushEvery, null, (key, _) =>
+        {
+            if (duplicateKeys.Add(key) && duplicates.Count < 5) duplicates.Add(key);
+        });
+        int duplicateCount = duplicateKeys.Count;
+        if (duplicateCount == 0) return result;
+
+        // Undo the pass: the store was empty, so every part is this import's.
+        foreach (var part in store.PartFiles()) File.Delete(part);
+        if (!mergeDuplicates)
+        {
+            if (!existed) TryRemoveStore(storeDirectory);
+            throw new FormatException($"{jsonPath}: {duplicateCount} image key(s) occur more than once, e.g. {string.Join(", ", duplicates.Select(k => $"'{k}'"))}; " +
+                "a JSON reader keeps only one of them (data lost). Nothing was imported. Fix the file, or pass --merge-duplicates to keep the boxes of every occurrence.");
+        }
+        return ImportPass(jsonPath, store, flushEvery, duplicateKeys, (_, _) => { }) with { MergedKeys = duplicateCount };
+    }
+
+    static void TryRemoveStore(string dir)
+    {
+        try
+        {
+            foreach (var f in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories))
+                if (Path.GetFileName(f) != FolderLock.FileName) File.Delete(f);
+        }
+        catch (IOException) { }
+    }
+
+    /// <summary>One streaming pass: records of keys in <paramref name="hold"/> are merged in memory and written last; every
+    /// key seen before is reported to <paramref name="onDuplicate"/>.</summary>
+    static ImportResult ImportPass(string jsonPath, ProposalStore store, int flushEvery, HashSet<string>? hold, Action<string, int> onDuplicate)
+    {
         var warnings = new List<string>();
         long boxes = 0, dropped = 0;
         int images = 0;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var held = new Dictionary<string, List<ProposalRect>>(StringComparer.Ordinal);
         using var writer = store.OpenWriter("import");
         Read(jsonPath, (key, values) =>
         {
@@ -82,10 +126,18 @@ public static class ProposalJson
                 rects.Add(new ProposalRect((int)v[0], (int)v[1], (int)v[2], (int)v[3]));
             }
             boxes += rects.Count;
-            images++;
+            if (!seen.Add(key)) onDuplicate(key, rects.Count);
+            else images++;
+            if (hold is not null && hold.Contains(key))
+            {
+                if (held.TryGetValue(key, out var list)) list.AddRange(rects);
+                else held[key] = rects;
+                return;
+            }
             writer.Add(new ProposalRecord(key, jsonPath, 0, 0, rects.ToArray()));
             if (writer.Buffered >= flushEvery) writer.Flush();
         });
+        foreach (var (key, rects) in held) writer.Add(new ProposalRecord(key, jsonPath, 0, 0, rects.ToArray()));
         writer.Flush();
         return new ImportResult(images, boxes, dropped, warnings);
     }

@@ -1,5 +1,6 @@
 using Soco.Data;
 using Soco.Imaging;
+using Soco.IO;
 
 namespace Soco.Proposals;
 
@@ -19,8 +20,11 @@ public static class ProposalPipeline
     /// <summary>An opened source and store with the images still to do; <see cref="Run"/> does them.</summary>
     public sealed class Plan : IDisposable
     {
-        internal Plan(Request request, IImageSource source, ProposalStore store, List<ImageEntry> todo, int inShard, int skipped)
+        internal Plan(Request request, IImageSource source, ProposalStore store, List<ImageEntry> todo, int inShard, int skipped,
+            IReadOnlyList<ProposalRecord> sourceFailures, IDisposable? storeLock)
         {
+            SourceFailures = sourceFailures;
+            _lock = storeLock;
             Request = request;
             Source = source;
             Store = store;
@@ -35,32 +39,51 @@ public static class ProposalPipeline
         public IReadOnlyList<ImageEntry> Todo { get; }
         public int InShard { get; }
         public int Skipped { get; }
+        /// <summary>Folders of the source that could not be listed and link loops, recorded as failures by <see cref="Run"/>.</summary>
+        public IReadOnlyList<ProposalRecord> SourceFailures { get; }
+        readonly IDisposable? _lock;
 
         /// <summary>Processes the remaining images; <paramref name="onRecord"/> runs on the calling thread after each one.</summary>
         public GenerateSummary Run(Action<ProposalRecord>? onRecord = null, CancellationToken cancel = default) =>
             ProposalGeneration.Run(Todo, InShard, Skipped,
                 entry => Source.Decode(entry, Request.Decode),
                 () => ProposalModes.Create(Request.Mode, Request.Switches),
-                Store, Request.Options, onRecord, cancel);
+                Store, Request.Options, onRecord, cancel, SourceFailures);
 
-        public void Dispose() => Source.Dispose();
+        public void Dispose()
+        {
+            Source.Dispose();
+            _lock?.Dispose();
+        }
     }
 
     /// <summary>Opens the source and the store (creating or resuming it) and works out what is left to do.</summary>
     public static Plan Prepare(Request request)
     {
         request.Options.Validate();
+        request.Decode.Validate();
         var info = ProposalModes.Describe(request.Mode, request.Switches, request.Options.MaxSide);
         var source = ImageSources.Open(request.Images);
+        IDisposable? storeLock = null;
         try
         {
+            // One writer per store: a second one would delete the first one's in-flight temporary files.
+            storeLock = FolderLock.Acquire(request.Store, "soco proposals generate");
             var store = ProposalStore.OpenOrCreate(request.Store, info);
             var (todo, inShard, skipped) = ProposalGeneration.Plan(source.Entries, store, request.Options);
-            return new Plan(request, source, store, todo, inShard, skipped);
+            var failures = new List<ProposalRecord>();
+            if (source.Problems.Count > 0 && request.Options.ShardIndex == 0)
+            {
+                var have = new HashSet<string>(store.ReadAll().Where(r => !r.IsFailure || !request.Options.RetryFailed).Select(r => r.Key), StringComparer.Ordinal);
+                foreach (var pr in source.Problems)
+                    if (!have.Contains(pr.Key)) failures.Add(ProposalRecord.Failure(pr.Key, pr.Location, pr.Reason));
+            }
+            return new Plan(request, source, store, todo, inShard, skipped, failures, storeLock);
         }
         catch
         {
             source.Dispose();
+            storeLock?.Dispose();
             throw;
         }
     }

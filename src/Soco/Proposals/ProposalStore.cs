@@ -296,12 +296,27 @@ public sealed class ProposalStoreWriter : IDisposable
     public void Flush()
     {
         if (_buffer.Count == 0) return;
-        _store.WritePart($"part-{_prefix}-{_sequence:D6}.bin", _buffer);
+        try
+        {
+            _store.WritePart($"part-{_prefix}-{_sequence:D6}.bin", _buffer);
+        }
+        catch
+        {
+            _failed = true;
+            throw;
+        }
         _sequence++;
         _buffer.Clear();
     }
 
-    public void Dispose() => Flush();
+    bool _failed;
+
+    /// <summary>Writes what is buffered, unless a write already failed (a full disk): then the error that stopped the
+    /// run stands, and a rerun redoes those images.</summary>
+    public void Dispose()
+    {
+        if (!_failed) Flush();
+    }
 }
 
 public sealed class ProposalStoreException(string message) : Exception(message);

@@ -99,6 +99,13 @@ public sealed class CheckpointStore
     /// <summary>Test hook: wraps the stream a checkpoint is written to (e.g. to simulate a full disk).</summary>
     public Func<Stream, Stream>? WrapStream { get; init; }
 
+    /// <summary>Rolling checkpoints of steps up to this one belong to an earlier part of the run's history (other data,
+    /// <c>--allow-data-change</c>; this is the step it resumed from): rotation never deletes them.</summary>
+    public long KeepUpToStep { get; init; }
+
+    /// <summary>Where unreadable checkpoints are moved by <c>--restart</c> (kept, never deleted).</summary>
+    public const string UnreadableFolder = "unreadable";
+
     public static string StepName(long step) => $"ckpt_step_{step:D8}.pth";
     public static string EpochName(int epoch) => $"ckpt_epoch_{epoch}.pth";
 
@@ -126,16 +133,74 @@ public sealed class CheckpointStore
             PyTorchPickler.PickleStateDict(target, dict, leaveOpen: true);
             target.Flush();
         });
-        if (epoch is null) Prune();
+        if (epoch is null) Prune(step);
         return path;
     }
 
-    void Prune()
+    /// <summary>The step of a rolling checkpoint's file name, or null.</summary>
+    public static long? StepOf(string path)
+    {
+        string n = System.IO.Path.GetFileName(path);
+        return n.StartsWith("ckpt_step_", StringComparison.Ordinal) && n.EndsWith(".pth", StringComparison.Ordinal) &&
+               long.TryParse(n["ckpt_step_".Length..^4], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long s) ? s : null;
+    }
+
+    /// <summary>
+    /// Keeps the newest <see cref="KeepLast"/> rolling checkpoints of this stretch of the run, up to the one just written.
+    /// Never deleted: checkpoints of later steps (another history, e.g. after resuming from an older checkpoint by hand)
+    /// and of steps up to <see cref="KeepUpToStep"/> (an earlier stretch on other data).
+    /// </summary>
+    void Prune(long savedStep)
     {
         var rolling = System.IO.Directory.GetFiles(Directory, "ckpt_step_*.pth").Where(f => !AtomicFile.IsTemp(f))
-            .OrderByDescending(f => f, StringComparer.Ordinal).ToList();
-        foreach (var f in rolling.Skip(KeepLast))
+            .Select(f => (Path: f, Step: StepOf(f))).Where(x => x.Step is long s && s <= savedStep && s > KeepUpToStep)
+            .OrderByDescending(x => x.Step).ToList();
+        foreach (var (f, _) in rolling.Skip(KeepLast))
             try { File.Delete(f); } catch (IOException) { }
+    }
+
+    /// <summary>
+    /// The newest checkpoint that loads, and every newer one that does not (path and reason). The caller decides what an
+    /// unreadable one means; nothing is moved or deleted here.
+    /// </summary>
+    public (Checkpoint? Latest, List<(string Path, string Reason)> Unreadable) LoadNewestReadable()
+    {
+        var bad = new List<(string, string)>();
+        foreach (var f in Files())
+        {
+            try
+            {
+                return (Load(f), bad);
+            }
+            catch (InvalidDataException e)
+            {
+                bad.Add((f, e.Message));
+            }
+        }
+        return (null, bad);
+    }
+
+    /// <summary>Moves every checkpoint into the subfolder <paramref name="name"/> (made unique), where neither rotation nor a
+    /// later save of the same name can touch them; returns the folder.</summary>
+    public string MoveHistoryAside(string name)
+    {
+        string dir = System.IO.Path.Combine(Directory, name);
+        for (int k = 1; System.IO.Directory.Exists(dir); k++) dir = System.IO.Path.Combine(Directory, $"{name}.{k}");
+        System.IO.Directory.CreateDirectory(dir);
+        foreach (var f in Files()) File.Move(f, System.IO.Path.Combine(dir, System.IO.Path.GetFileName(f)));
+        return dir;
+    }
+
+    /// <summary>Moves a checkpoint into <c>checkpoints/unreadable/</c> (never over another file); returns where it went.</summary>
+    public string MoveAside(string path)
+    {
+        string dir = System.IO.Path.Combine(Directory, UnreadableFolder);
+        System.IO.Directory.CreateDirectory(dir);
+        string target = System.IO.Path.Combine(dir, System.IO.Path.GetFileName(path));
+        for (int k = 1; File.Exists(target); k++)
+            target = System.IO.Path.Combine(dir, $"{System.IO.Path.GetFileNameWithoutExtension(path)}.{k}{System.IO.Path.GetExtension(path)}");
+        File.Move(path, target);
+        return target;
     }
 
     /// <summary>Removes temporary files a killed writer left.</summary>

@@ -41,10 +41,28 @@ public sealed class MetricsLog : IDisposable
 
     readonly StreamWriter _writer;
 
-    public MetricsLog(string path, long keepUpToStep)
+    /// <summary>File beside <c>metrics.jsonl</c> that keeps the lines a resume replaced: history is never thrown away.</summary>
+    public const string ReplacedSuffix = ".replaced";
+
+    public MetricsLog(string path, long keepUpToStep, Action<string>? note = null)
     {
         Path = path;
-        History = Read(path).Where(m => m.Step <= keepUpToStep).ToList();
+        var all = Read(path);
+        History = all.Where(m => m.Step <= keepUpToStep).ToList();
+        var cut = all.Where(m => m.Step > keepUpToStep).ToList();
+        if (cut.Count > 0)
+        {
+            // Steps after the checkpoint are redone (identically after a kill; differently after --restart or an
+            // explicit --resume): the old lines are appended to metrics.jsonl.replaced before the file is cut back.
+            string replaced = path + ReplacedSuffix;
+            using (var w = new StreamWriter(new FileStream(replaced, FileMode.Append, FileAccess.Write, FileShare.Read), new System.Text.UTF8Encoding(false)))
+            {
+                foreach (var m in cut) w.Write(Serialize(m) + "\n");
+                w.Flush();
+                ((FileStream)w.BaseStream).Flush(flushToDisk: true);
+            }
+            note?.Invoke($"{cut.Count} metrics line(s) after step {keepUpToStep} (steps {cut[0].Step}–{cut[^1].Step}) will be redone; the old lines are kept in {replaced}");
+        }
         AtomicFile.WriteAllText(path, string.Concat(History.Select(m => Serialize(m) + "\n")));
         _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read), new System.Text.UTF8Encoding(false));
     }

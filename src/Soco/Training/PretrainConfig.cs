@@ -224,17 +224,32 @@ public static class PretrainConfigs
         return FromObject(obj, what, overrides);
     }
 
+    /// <summary>Values computed from other keys: setting one would be accepted and ignored, so it is refused with what to set instead.</summary>
+    static readonly Dictionary<string, string> Derived = new(StringComparer.Ordinal)
+    {
+        ["total_batch"] = "it is batch_size × accumulate: set batch_size and accumulate (e.g. --set batch_size=128 --set accumulate=16 for 2048)",
+        ["model_pairs"] = "it follows from model: set model (c4 → 1 pair, fpn → 2, fpn_star → 3) and a recipe with as many view pairs",
+        ["backbone_config"] = "set depth and base_width",
+        ["pooling_mode"] = "set pooling (every_level or assigned_levels)",
+        ["view_recipe"] = "set recipe and image_size",
+        ["lars_options"] = "set sgd_momentum, trust_coefficient and lars_eps",
+    };
+
     static PretrainConfig FromObject(JsonObject obj, string what, IEnumerable<string>? overrides)
     {
-        var known = Info.Properties.ToDictionary(p => p.Name, StringComparer.Ordinal);
+        var known = Info.Properties.Where(p => !Derived.ContainsKey(p.Name)).ToDictionary(p => p.Name, StringComparer.Ordinal);
         foreach (var (key, _) in obj)
+        {
+            if (Derived.TryGetValue(key, out var instead)) throw new ArgumentException($"config {what}: '{key}' is derived and cannot be set; {instead}");
             if (!known.ContainsKey(key)) throw new ArgumentException($"config {what}: unknown key '{key}'{Suggest(key, known.Keys)}");
+        }
         foreach (var o in overrides ?? [])
         {
             int eq = o.IndexOf('=');
             if (eq <= 0) throw new ArgumentException($"override '{o}' must be key=value (e.g. epochs=10)");
             string key = Normalize(o[..eq]);
             string value = o[(eq + 1)..].Trim();
+            if (Derived.TryGetValue(key, out var instead)) throw new ArgumentException($"config key '{key}' is derived and cannot be set; {instead}");
             if (!known.TryGetValue(key, out var prop)) throw new ArgumentException($"unknown config key '{o[..eq].Trim()}'{Suggest(key, known.Keys)}");
             obj[key] = ParseValue(key, value, prop.PropertyType);
         }

@@ -32,6 +32,14 @@ public sealed record PretrainOptions
     public Action<string>? Log { get; init; }
     /// <summary>Test hook: wraps checkpoint streams (simulated full disk).</summary>
     public Func<Stream, Stream>? CheckpointStreamWrapper { get; init; }
+    /// <summary>Continue a run with other images or proposals than it was made with (<c>--allow-data-change</c>);
+    /// otherwise such a resume is refused, naming what differs.</summary>
+    public bool AllowDataChange { get; init; }
+    /// <summary>Move unreadable checkpoints aside (to <c>checkpoints/unreadable/</c>, never deleted) and continue
+    /// from the newest readable one, or from step 0 (<c>--restart</c>); otherwise an unreadable checkpoint stops the run.</summary>
+    public bool Restart { get; init; }
+    /// <summary>A checkpoint must be there to resume from (bare <c>--resume</c>): none is an error, not a fresh start.</summary>
+    public bool RequireCheckpoint { get; init; }
 }
 
 public enum PretrainStop { Finished, AlreadyFinished, StepLimit, Cancelled }
@@ -65,9 +73,14 @@ public sealed class PretrainRun : IDisposable
     readonly Dictionary<string, ProposalRecord>? _proposals;
     Checkpoint? _resume;
     readonly StreamWriter _log;
+    readonly FolderLock _lock;
+    readonly long _segmentStart;
 
-    PretrainRun(PretrainConfig config, PretrainOptions options, IImageSource source, Dictionary<string, ProposalRecord>? proposals, Checkpoint? resume, StreamWriter log)
+    PretrainRun(PretrainConfig config, PretrainOptions options, IImageSource source, Dictionary<string, ProposalRecord>? proposals, Checkpoint? resume, StreamWriter log,
+        FolderLock folderLock, long segmentStart)
     {
+        _lock = folderLock;
+        _segmentStart = segmentStart;
         Config = config;
         Options = options;
         _source = source;
@@ -105,8 +118,33 @@ public sealed class PretrainRun : IDisposable
     public static PretrainRun Open(PretrainConfig? config, PretrainOptions options)
     {
         string dir = options.RunDirectory;
+        // One process per run folder: two would interleave metrics, rotate each other's checkpoints and remove each
+        // other's temporary files. The lock is taken before anything is read, so what is read stays true.
+        var folderLock = FolderLock.Acquire(dir, "soco pretrain");
+        try
+        {
+            return OpenLocked(config, options, folderLock);
+        }
+        catch
+        {
+            folderLock.Dispose();
+            throw;
+        }
+    }
+
+    static PretrainRun OpenLocked(PretrainConfig? config, PretrainOptions options, FolderLock folderLock)
+    {
+        string dir = options.RunDirectory;
         string configPath = Path.Combine(dir, ConfigFile);
-        PretrainConfig? saved = File.Exists(configPath) ? PretrainConfigs.Parse(File.ReadAllText(configPath), configPath) : null;
+        PretrainConfig? saved;
+        try
+        {
+            saved = File.Exists(configPath) ? PretrainConfigs.Parse(File.ReadAllText(configPath), configPath) : null;
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidDataException($"{configPath} is damaged ({e.Message}); the run's config cannot be checked. Restore it, or start the run in another --out");
+        }
         config ??= saved ?? throw new ArgumentException($"{dir} holds no run ({ConfigFile} missing): give a --config");
         config.Validate();
         if (saved is not null && PretrainConfigs.Differences(saved, config) is { Count: > 0 } diff)
@@ -127,6 +165,7 @@ public sealed class PretrainRun : IDisposable
         }
         else notes.Add("no proposal store given: every view uses one whole-image box (a smoke test, not SoCo's training signal)");
 
+        if (folderLock.TookOverFrom is { } stale) notes.Add($"{dir}: took over {stale}");
         var store = new CheckpointStore(dir, config.KeepLast);
         Checkpoint? resume = null;
         if (options.ResumeFrom is { } from)
@@ -137,8 +176,24 @@ public sealed class PretrainRun : IDisposable
         else
         {
             store.RemoveTemporaries();
-            resume = store.LoadLatest(notes.Add);
+            var (latest, unreadable) = store.LoadNewestReadable();
+            if (unreadable.Count > 0)
+            {
+                if (!options.Restart)
+                {
+                    latest?.Dispose();
+                    throw new InvalidDataException($"{unreadable.Count} checkpoint(s) of {dir} cannot be read: " +
+                        string.Join("; ", unreadable.Select(u => u.Reason)) + ". Nothing was changed. " +
+                        (latest is null ? "No readable checkpoint is left. " : $"The newest readable one is {latest.Path} (step {latest.Meta.Step}). ") +
+                        "Rerun with --restart to move the unreadable ones to " + Path.Combine(store.Directory, CheckpointStore.UnreadableFolder) +
+                        " (kept, not deleted) and continue from " + (latest is null ? "step 0" : $"step {latest.Meta.Step}") + ".");
+                }
+                foreach (var u in unreadable) notes.Add($"--restart: moved the unreadable checkpoint {u.Path} to {store.MoveAside(u.Path)}");
+            }
+            resume = latest;
         }
+        if (resume is null && options.RequireCheckpoint)
+            throw new ArgumentException($"--resume: {dir} holds no checkpoint to resume from");
         if (resume is not null)
         {
             var ckConfig = PretrainConfigs.Parse(resume.Meta.Config, resume.Path);
@@ -149,24 +204,75 @@ public sealed class PretrainRun : IDisposable
             }
         }
 
+        // The data a run continues with must be the data it was made with (the step/epoch mapping, the warm-up and every
+        // sample depend on it): a resume with other images or proposals is refused unless asked for explicitly.
+        var data = DataIdentity.Of(options.Images, source, options.Proposals, proposals);
+        var previous = ReadRunInfo(dir);
+        var segments = new List<DataSegment>(previous?.Segments ?? []);
+        if (resume is not null)
+        {
+            if (previous?.Data is { } before)
+            {
+                var dataDiff = before.Differences(data);
+                if (dataDiff.Count > 0 && !options.AllowDataChange)
+                {
+                    resume.Dispose();
+                    throw new ArgumentException($"{dir} was trained on other data than given now: {string.Join("; ", dataDiff)}. " +
+                        "Resuming would change the step/epoch mapping and every sample. Give the run's own --images/--proposals (or omit them), " +
+                        "use another --out, or pass --allow-data-change to continue this run on the new data from step " + resume.Meta.Step + ".");
+                }
+                if (dataDiff.Count > 0)
+                {
+                    // The new data maps steps to other epochs, so its epoch checkpoints would overwrite the old ones of the
+                    // same name: the old history moves to its own folder, kept whole.
+                    string kept = store.MoveHistoryAside($"data-until-step-{resume.Meta.Step}");
+                    notes.Add($"--allow-data-change: continuing from step {resume.Meta.Step} on other data ({string.Join("; ", dataDiff)}); " +
+                              $"the checkpoints written before are kept in {kept}");
+                    segments.Add(new DataSegment(resume.Meta.Step, data));
+                }
+            }
+            else notes.Add($"{Path.Combine(dir, RunFile)} records no data fingerprint (made by an older version): the data cannot be checked this time");
+        }
+        else segments.Clear();
+        if (segments.Count == 0) segments.Add(new DataSegment(0, data));
+
         Directory.CreateDirectory(dir);
         if (saved is null) AtomicFile.WriteAllText(configPath, PretrainConfigs.ToJson(config));
         AtomicFile.WriteAllText(Path.Combine(dir, RunFile), JsonSerializer.Serialize(new RunInfo(Path.GetFullPath(options.Images),
-            options.Proposals is null ? null : Path.GetFullPath(options.Proposals)), PretrainConfigs.Json));
+            options.Proposals is null ? null : Path.GetFullPath(options.Proposals)) { Data = data, Segments = segments }, PretrainConfigs.Json));
+        foreach (var pr in source.Problems) notes.Add($"warning: {pr.Location}: {pr.Reason}");
+        if (proposals is not null && ProposalStore.Open(options.Proposals!).Info is { } pinfo && pinfo.Generator != "imported" && !pinfo.Parameters.ContainsKey("filter"))
+            notes.Add($"note: {options.Proposals} is an unfiltered store (every selective-search box, including one-pixel-wide ones); SoCo trains on " +
+                      $"filtered proposals: soco proposals filter --store {options.Proposals} --out <filtered> --strategy ratio3size0308post");
         var log = new StreamWriter(new FileStream(Path.Combine(dir, LogFile), FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
-        var run = new PretrainRun(config, options, source, proposals, resume, log);
+        var run = new PretrainRun(config, options, source, proposals, resume, log, folderLock, segments[^1].FromStep);
         foreach (var n in notes) run.Note(n);
         if (resume is not null) run.Note($"resuming from {resume.Path} (step {resume.Meta.Step} of {run.TotalSteps})");
         return run;
     }
 
     /// <summary>Images and proposals a run was started with (<c>run.json</c>), so a resume needs only the folder.</summary>
-    public sealed record RunInfo(string Images, string? Proposals);
+    /// <param name="Data">What the data is (counts and fingerprints), checked on every resume.</param>
+    /// <param name="Segments">From which step on each data was used (more than one only after <c>--allow-data-change</c>);
+    /// checkpoint rotation never deletes the checkpoints of an earlier segment.</param>
+    public sealed record RunInfo(string Images, string? Proposals)
+    {
+        public DataIdentity? Data { get; init; }
+        public IReadOnlyList<DataSegment>? Segments { get; init; }
+    }
 
     public static RunInfo? ReadRunInfo(string runDirectory)
     {
         string p = Path.Combine(runDirectory, RunFile);
-        return File.Exists(p) ? JsonSerializer.Deserialize<RunInfo>(File.ReadAllText(p), PretrainConfigs.Json) : null;
+        if (!File.Exists(p)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<RunInfo>(File.ReadAllText(p), PretrainConfigs.Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{p} is damaged ({e.Message}); restore it or give --images and --proposals again");
+        }
     }
 
     void Note(string line)
@@ -198,10 +304,10 @@ public sealed class PretrainRun : IDisposable
             _resume.Dispose();
         }
         long step = StepsDone;
-        var store = new CheckpointStore(RunDirectory, Config.KeepLast) { WrapStream = Options.CheckpointStreamWrapper };
+        var store = new CheckpointStore(RunDirectory, Config.KeepLast) { WrapStream = Options.CheckpointStreamWrapper, KeepUpToStep = _segmentStart };
         var dataset = new SocoDataset(_source, _proposals, Recipe, Config.Seed, Note);
         var loader = new SocoLoader(dataset, Sampler, new LoaderOptions { Workers = Options.Workers, PinMemory = device.type == DeviceType.CUDA });
-        using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), step);
+        using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), step, Note);
         using var tb = new TensorBoardWriter(Path.Combine(RunDirectory, TensorBoardFolder), step > 0 ? step + 1 : null);
         string curves = Path.Combine(RunDirectory, CurvesFile);
         string? lastCheckpoint = ResumedFrom;
@@ -212,6 +318,8 @@ public sealed class PretrainRun : IDisposable
         int a = Config.Accumulate;
         var stop = PretrainStop.Finished;
         int unpaused = 0;
+        long savedAt = step;
+        double lastLr = 0, lastStepLoss = 0;
 
         string Save(int? epoch, double lr, double loss)
         {
@@ -228,7 +336,9 @@ public sealed class PretrainRun : IDisposable
             };
             try
             {
-                return lastCheckpoint = store.Save(Checkpoint.Capture(model, lars, meta), step, epoch);
+                lastCheckpoint = store.Save(Checkpoint.Capture(model, lars, meta), step, epoch);
+                savedAt = step;
+                return lastCheckpoint;
             }
             catch (IOException e)
             {
@@ -262,7 +372,17 @@ public sealed class PretrainRun : IDisposable
                             using var data = batches.Current;
                             if (micro == 0) firstBatch = data.BatchIndex;
                             model.UpdateTargetInForward = micro == 0;
-                            var loss = model.forward(BatchAdapter.ToModelBatch(data, Recipe, device));
+                            CheckBoxes(data, step + 1);
+                            Tensor loss;
+                            try
+                            {
+                                loss = model.forward(BatchAdapter.ToModelBatch(data, Recipe, device));
+                            }
+                            catch (ArgumentException e)
+                            {
+                                // A data error surfaces deep in the model; say where it came from, so it can be found and fixed.
+                                throw new InvalidDataException($"step {step + 1} (epoch {epoch}, batch {data.BatchIndex}; images {ImagesOf(data)}): {e.Message}", e);
+                            }
                             (a > 1 ? loss.mul(microScale) : loss).backward();
                             // Read after the backward is queued (on a GPU, reading waits for the queued work), still
                             // before the optimiser step: a NaN/Inf loss never reaches the weights.
@@ -286,6 +406,8 @@ public sealed class PretrainRun : IDisposable
                     };
                     firstLoss ??= m.Loss;
                     lastLoss = m.Loss;
+                    lastLr = lr;
+                    lastStepLoss = m.Loss;
                     sessionSeconds += stepSeconds;
                     sessionData += dataSeconds;
                     metrics.Append(m);
@@ -313,7 +435,9 @@ public sealed class PretrainRun : IDisposable
         }
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
+            // Stopped while waiting for data: the steps done since the last checkpoint are saved, not lost.
             stop = PretrainStop.Cancelled;
+            if (step > savedAt) Save(null, lastLr, lastStepLoss);
         }
         finally
         {
@@ -325,6 +449,34 @@ public sealed class PretrainRun : IDisposable
              (unpaused > 0 ? $"; the finalizer thread could not be held in {unpaused} step(s) (see FinalizerPause)" : ""));
         return new PretrainResult(RunDirectory, stop, step, TotalSteps, n, lastCheckpoint, firstLoss, lastLoss,
             sessionSeconds > 0 ? n / sessionSeconds : 0, sessionSeconds > 0 ? sessionData / sessionSeconds : 0);
+    }
+
+    /// <summary>The images of a batch, for messages.</summary>
+    string ImagesOf(Data.SocoBatch data)
+    {
+        var idx = data.Index.data<long>().ToArray();
+        return string.Join(", ", idx.Select(i => i >= 0 && i < _source.Entries.Count ? _source.Entries[(int)i].Location : $"#{i}"));
+    }
+
+    /// <summary>Every box the model is about to pool must be finite and not inverted; a bad one is named with its image and step.</summary>
+    void CheckBoxes(Data.SocoBatch data, long stepNumber)
+    {
+        var idx = data.Index.data<long>().ToArray();
+        foreach (var (lists, side) in new[] { (data.Boxes1, "view 1"), (data.BoxesK, "partner view") })
+            for (int p = 0; p < lists.Length; p++)
+            {
+                var v = lists[p].data<float>().ToArray();
+                int perSample = v.Length / Math.Max(1, idx.Length);
+                for (int i = 0; i + 4 < v.Length; i += 5)
+                {
+                    float x1 = v[i], y1 = v[i + 1], x2 = v[i + 2], y2 = v[i + 3];
+                    if (float.IsFinite(x1) && float.IsFinite(y1) && float.IsFinite(x2) && float.IsFinite(y2) && x2 >= x1 && y2 >= y1) continue;
+                    long sample = idx[Math.Min(idx.Length - 1, i / Math.Max(1, perSample))];
+                    string image = sample >= 0 && sample < _source.Entries.Count ? _source.Entries[(int)sample].Location : $"#{sample}";
+                    throw new InvalidDataException($"step {stepNumber} (epoch {data.Epoch}, batch {data.BatchIndex}): image {image} gives a bad box in {side} of pair {p + 1}: " +
+                        $"[{x1}, {y1}, {x2}, {y2}] (normalised; inverted or not finite). The last checkpoint is intact; check this image's proposals.");
+                }
+            }
     }
 
     string Title(long step) =>
@@ -339,6 +491,7 @@ public sealed class PretrainRun : IDisposable
         _resume = null;
         _source.Dispose();
         _log.Dispose();
+        _lock.Dispose();
     }
 }
 
