@@ -6,6 +6,7 @@ using Soco.IO;
 using Soco.Modeling;
 using Soco.Proposals;
 using Soco.Runtime;
+using Soco.Solver;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,9 +1,8 @@
-using Soco.Solver;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Soco.Training;
+namespace Soco.Solver;
 
 /// <summary>LARS settings (spec §6): SGD momentum 0.9 (dampening 0, no Nesterov), trust coefficient 0.001, eps 1e-8.</summary>
 public sealed record LarsOptions
@@ -74,7 +73,7 @@ public sealed class Lars : IOptimizer
     }
 
     /// <summary>One LARS + SGD-momentum update with <see cref="LearningRate"/>. Every scalar operand is an explicit
-    /// <see cref="Scalar"/> held for the whole step (see <see cref="FinalizerPause"/> for why).</summary>
+    /// <see cref="Scalar"/> held for the whole step (see <c>FinalizerPause</c> for why).</summary>
     public void Step()
     {
         using var _ = no_grad();
