@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Soco.Modeling;
 using Soco.Runtime;
+using Soco.Solver;
 using Soco.Training;
 using TorchSharp;
 using static TorchSharp.torch;

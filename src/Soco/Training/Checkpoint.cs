@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Soco.IO;
 using Soco.Modeling;
+using Soco.Solver;
 using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;

@@ -77,7 +77,43 @@ public sealed class MetricsLog : IDisposable
         _writer.Flush();
     }
 
+    /// <summary>Appends a step given as named scalars (the engine's <c>EventStorage</c>): the line has the layout of
+    /// <see cref="Serialize"/> — <c>step</c>, the <see cref="StepMetrics"/> keys present in their order, any other
+    /// scalars in the order given, <c>time_utc</c> — so old and new run folders read alike.</summary>
+    public void Append(long step, IReadOnlyList<(string Name, double Value)> scalars, DateTime timeUtc)
+    {
+        string line = SerializeRow(step, scalars, timeUtc);
+        History.Add(JsonSerializer.Deserialize<StepMetrics>(line, Json)!);
+        _writer.Write(line + "\n");
+        _writer.Flush();
+    }
+
     public static string Serialize(StepMetrics m) => JsonSerializer.Serialize(m, Json);
+
+    /// <summary>Keys of <see cref="StepMetrics"/> between <c>step</c> and <c>time_utc</c>, in the order it writes them.</summary>
+    static readonly string[] KnownKeys = ["epoch", "batch", "loss", "lr", "ema_momentum", "step_seconds", "data_seconds", "rss_mb"];
+
+    public static string SerializeRow(long step, IReadOnlyList<(string Name, double Value)> scalars, DateTime timeUtc)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("step", step);
+            var ordered = KnownKeys.SelectMany(k => scalars.Where(s => s.Name == k))
+                .Concat(scalars.Where(s => Array.IndexOf(KnownKeys, s.Name) < 0 && s.Name is not ("step" or "time_utc")));
+            foreach (var (name, value) in ordered)
+            {
+                w.WritePropertyName(name);
+                // As JsonSerializer with AllowNamedFloatingPointLiterals: finite numbers shortest round-trip, others as strings.
+                if (double.IsFinite(value)) w.WriteNumberValue(value);
+                else w.WriteStringValue(double.IsNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
+            }
+            w.WriteString("time_utc", timeUtc);
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
 
     /// <summary>The steps of a metrics file (unreadable lines, e.g. a half-written last one, are skipped).</summary>
     public static List<StepMetrics> Read(string path)

@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Soco.Data;
 using Soco.Modeling;
+using Soco.Solver;
 
 namespace Soco.Training;
 

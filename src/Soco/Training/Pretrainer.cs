@@ -1,10 +1,12 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Soco.Data;
+using Soco.Engine;
 using Soco.IO;
 using Soco.Modeling;
 using Soco.Proposals;
 using Soco.Runtime;
+using Soco.Solver;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -303,42 +305,31 @@ public sealed class PretrainRun : IDisposable
                 Note($"note: checkpoint EMA counter {model.EmaStep} differs from its step {_resume.Meta.Step}");
             _resume.Dispose();
         }
-        long step = StepsDone;
+        long sessionStart = StepsDone;
         var store = new CheckpointStore(RunDirectory, Config.KeepLast) { WrapStream = Options.CheckpointStreamWrapper, KeepUpToStep = _segmentStart };
         var dataset = new SocoDataset(_source, _proposals, Recipe, Config.Seed, Note);
         var loader = new SocoLoader(dataset, Sampler, new LoaderOptions { Workers = Options.Workers, PinMemory = device.type == DeviceType.CUDA });
-        using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), step, Note);
-        using var tb = new TensorBoardWriter(Path.Combine(RunDirectory, TensorBoardFolder), step > 0 ? step + 1 : null);
-        string curves = Path.Combine(RunDirectory, CurvesFile);
+        using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), sessionStart, Note);
+        using var tb = new TensorBoardWriter(Path.Combine(RunDirectory, TensorBoardFolder), sessionStart > 0 ? sessionStart + 1 : null);
         string? lastCheckpoint = ResumedFrom;
-        long sessionStart = step;
-        double? firstLoss = null, lastLoss = null;
-        double sessionSeconds = 0, sessionData = 0;
-        var plotClock = Stopwatch.StartNew();
-        int a = Config.Accumulate;
-        var stop = PretrainStop.Finished;
-        int unpaused = 0;
-        long savedAt = step;
-        double lastLr = 0, lastStepLoss = 0;
+        var task = new PretrainStep(this, model, loader, device, cancel);
 
-        string Save(int? epoch, double lr, double loss)
+        string Save(long step, int? epoch)
         {
             using var scope = NewDisposeScope();
             // A checkpoint must be one to go back to: weights that overflowed in the last update are not saved.
             if (model.parameters().FirstOrDefault(p => !isfinite(p).all().item<bool>()) is not null)
-                throw new TrainingDivergedException($"the weights became NaN or infinite in step {step} (loss {loss}); nothing saved. " +
+                throw new TrainingDivergedException($"the weights became NaN or infinite in step {step} (loss {task.LastLoss}); nothing saved. " +
                     (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.") +
                     " Lower base_lr or check the images, then rerun to resume from it.");
             var meta = new CheckpointMeta
             {
-                Step = step, Epoch = (int)(step / StepsPerEpoch), Batch = (int)(step % StepsPerEpoch) * a, TotalSteps = TotalSteps,
-                EmaStep = model.EmaStep, Lr = lr, Loss = loss, Model = Config.Model, Config = PretrainConfigs.ToJson(Config), SavedUtc = DateTime.UtcNow,
+                Step = step, Epoch = (int)(step / StepsPerEpoch), Batch = (int)(step % StepsPerEpoch) * Config.Accumulate, TotalSteps = TotalSteps,
+                EmaStep = model.EmaStep, Lr = task.LastLr, Loss = task.LastLoss, Model = Config.Model, Config = PretrainConfigs.ToJson(Config), SavedUtc = DateTime.UtcNow,
             };
             try
             {
-                lastCheckpoint = store.Save(Checkpoint.Capture(model, lars, meta), step, epoch);
-                savedAt = step;
-                return lastCheckpoint;
+                return lastCheckpoint = store.Save(Checkpoint.Capture(model, lars, meta), step, epoch);
             }
             catch (IOException e)
             {
@@ -347,108 +338,148 @@ public sealed class PretrainRun : IDisposable
             }
         }
 
+        // Pretraining on the engine: the step is PretrainStep's; schedule, logs, checkpoint policy and the caller's
+        // progress are hooks, in the order the logs were always written (metrics line and event, then checkpoint).
+        IHook[] hooks =
+        [
+            new LrScheduleHook(Schedule), task,
+            new MetricsHook(metrics, tb, TensorBoardTags, Path.Combine(RunDirectory, CurvesFile), Title, Options.PlotEverySeconds),
+            new CheckpointHook(Save, StepsPerEpoch, Config.SaveFreq, Config.CheckpointSteps),
+            new ProgressHook(_ => onStep?.Invoke(metrics.History[^1])),
+        ];
+        var trainer = new Trainer(task, lars, TotalSteps, hooks, sessionStart, Config.Accumulate)
+        {
+            StopAfter = Options.StopAfterStep,
+            DescribeNonFiniteLoss = (step, _, value) => $"the loss is {value} at step {step} (epoch {task.Epoch}, batch {task.BatchIndex}); stopped before the optimiser step. " +
+                (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.") +
+                " Lower base_lr or check the images, then rerun to resume from it.",
+        };
+        TrainStop ended;
         try
         {
-            for (int epoch = (int)(step / StepsPerEpoch); epoch < Config.Epochs && stop == PretrainStop.Finished; epoch++)
-            {
-                int startBatch = (int)(step % StepsPerEpoch) * a;
-                using var batches = loader.Epoch(epoch, startBatch, cancel).GetEnumerator();
-                while (step < (long)(epoch + 1) * StepsPerEpoch)
-                {
-                    var clock = Stopwatch.StartNew();
-                    double dataSeconds = 0, lossSum = 0, lr = Schedule.At(step), momentum = model.NextMomentum;
-                    int firstBatch = 0;
-                    using (var pause = new FinalizerPause())
-                    using (var microScale = (1.0 / a).ToScalar())
-                    using (var scope = NewDisposeScope())
-                    {
-                        lars.LearningRate = lr;
-                        lars.ZeroGrad();
-                        for (int micro = 0; micro < a; micro++)
-                        {
-                            var wait = Stopwatch.StartNew();
-                            if (!batches.MoveNext()) throw new InvalidOperationException($"the loader ended early in epoch {epoch}");
-                            dataSeconds += wait.Elapsed.TotalSeconds;
-                            using var data = batches.Current;
-                            if (micro == 0) firstBatch = data.BatchIndex;
-                            model.UpdateTargetInForward = micro == 0;
-                            CheckBoxes(data, step + 1);
-                            Tensor loss;
-                            try
-                            {
-                                loss = model.forward(BatchAdapter.ToModelBatch(data, Recipe, device));
-                            }
-                            catch (ArgumentException e)
-                            {
-                                // A data error surfaces deep in the model; say where it came from, so it can be found and fixed.
-                                throw new InvalidDataException($"step {step + 1} (epoch {epoch}, batch {data.BatchIndex}; images {ImagesOf(data)}): {e.Message}", e);
-                            }
-                            (a > 1 ? loss.mul(microScale) : loss).backward();
-                            // Read after the backward is queued (on a GPU, reading waits for the queued work), still
-                            // before the optimiser step: a NaN/Inf loss never reaches the weights.
-                            double value = loss.item<float>();
-                            if (!double.IsFinite(value))
-                                throw new TrainingDivergedException($"the loss is {value} at step {step + 1} (epoch {epoch}, batch {data.BatchIndex}); stopped before the optimiser step. " +
-                                    (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.") +
-                                    " Lower base_lr or check the images, then rerun to resume from it.");
-                            lossSum += value;
-                        }
-                        model.UpdateTargetInForward = true;
-                        lars.Step();
-                        if (!pause.Paused) unpaused++;
-                    }
-                    step++;
-                    double stepSeconds = clock.Elapsed.TotalSeconds;
-                    var m = new StepMetrics
-                    {
-                        Step = step, Epoch = epoch, Batch = firstBatch, Loss = lossSum / a, Lr = lr, EmaMomentum = momentum,
-                        StepSeconds = stepSeconds, DataSeconds = dataSeconds, RssMb = Environment.WorkingSet >> 20, TimeUtc = DateTime.UtcNow,
-                    };
-                    firstLoss ??= m.Loss;
-                    lastLoss = m.Loss;
-                    lastLr = lr;
-                    lastStepLoss = m.Loss;
-                    sessionSeconds += stepSeconds;
-                    sessionData += dataSeconds;
-                    metrics.Append(m);
-                    tb.Scalars(step, [("loss", (float)m.Loss), ("lr", (float)lr), ("ema_momentum", (float)momentum), ("step_seconds", (float)stepSeconds), ("data_wait_seconds", (float)dataSeconds)]);
-
-                    bool epochEnd = step % StepsPerEpoch == 0;
-                    int epochsDone = (int)(step / StepsPerEpoch);
-                    bool saved = false;
-                    if (epochEnd && (epochsDone % Config.SaveFreq == 0 || step == TotalSteps)) { Save(epochsDone, lr, m.Loss); saved = true; }
-                    else if (Config.CheckpointSteps > 0 && step % Config.CheckpointSteps == 0) { Save(null, lr, m.Loss); saved = true; }
-                    if (step < TotalSteps && (cancel.IsCancellationRequested || step >= Options.StopAfterStep))
-                    {
-                        stop = cancel.IsCancellationRequested ? PretrainStop.Cancelled : PretrainStop.StepLimit;
-                        if (!saved) Save(null, lr, m.Loss);
-                    }
-                    onStep?.Invoke(m);
-                    if (plotClock.Elapsed.TotalSeconds >= Options.PlotEverySeconds)
-                    {
-                        CurvePlot.Save(metrics.History, curves, Title(step));
-                        plotClock.Restart();
-                    }
-                    if (stop != PretrainStop.Finished) break;
-                }
-            }
+            ended = trainer.Train(cancel);
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        catch (NonFiniteLossException e)
         {
-            // Stopped while waiting for data: the steps done since the last checkpoint are saved, not lost.
-            stop = PretrainStop.Cancelled;
-            if (step > savedAt) Save(null, lastLr, lastStepLoss);
+            throw new TrainingDivergedException(e.Message);
         }
-        finally
+        var stop = ended switch
         {
-            if (metrics.History.Count > 0) CurvePlot.Save(metrics.History, curves, Title(step));
-        }
-        StepsDone = step;
+            TrainStop.Cancelled => PretrainStop.Cancelled,
+            TrainStop.StepLimit => PretrainStop.StepLimit,
+            TrainStop.AlreadyFinished => PretrainStop.AlreadyFinished,
+            _ => PretrainStop.Finished,
+        };
+        long step = StepsDone = trainer.Iter;
         long n = step - sessionStart;
+        double sessionSeconds = task.SessionSeconds, sessionData = task.SessionDataSeconds;
+        int unpaused = trainer.UnpausedSteps;
         Note($"session: {n} steps, {(sessionSeconds > 0 ? n / sessionSeconds : 0):F2} steps/s, data wait {(sessionSeconds > 0 ? 100 * sessionData / sessionSeconds : 0):F1} % of step time; stopped: {stop}" +
              (unpaused > 0 ? $"; the finalizer thread could not be held in {unpaused} step(s) (see FinalizerPause)" : ""));
-        return new PretrainResult(RunDirectory, stop, step, TotalSteps, n, lastCheckpoint, firstLoss, lastLoss,
+        return new PretrainResult(RunDirectory, stop, step, TotalSteps, n, lastCheckpoint, task.FirstLoss, n > 0 ? task.LastLoss : null,
             sessionSeconds > 0 ? n / sessionSeconds : 0, sessionSeconds > 0 ? sessionData / sessionSeconds : 0);
+    }
+
+    /// <summary>The TensorBoard tags of a pretraining run (scalar → tag), as its event files always had them.</summary>
+    static readonly (string Scalar, string Tag)[] TensorBoardTags =
+        [("loss", "loss"), ("lr", "lr"), ("ema_momentum", "ema_momentum"), ("step_seconds", "step_seconds"), ("data_seconds", "data_wait_seconds")];
+
+    /// <summary>
+    /// SoCo pretraining as the engine's run_step: each micro-batch is the loader's next batch of the step's epoch through
+    /// the model (online forward, the target network's EMA update on the first micro-batch only, target forward, loss).
+    /// As a hook it records the step's epoch, first batch, EMA momentum and data wait, and closes the epoch's loader.
+    /// </summary>
+    sealed class PretrainStep(PretrainRun run, SocoModel model, SocoLoader loader, Device device, CancellationToken cancel) : IRunStep, IHook
+    {
+        IEnumerator<Data.SocoBatch>? _batches;
+        int _batchesEpoch = -1;
+        Data.SocoBatch? _data;
+        double _dataSeconds, _momentum;
+        int _firstBatch;
+
+        public int Epoch { get; private set; }
+        public int BatchIndex { get; private set; }
+        public double? FirstLoss { get; private set; }
+        public double LastLoss { get; private set; }
+        public double LastLr { get; private set; }
+        public double SessionSeconds { get; private set; }
+        public double SessionDataSeconds { get; private set; }
+
+        public void BeforeStep(Trainer trainer)
+        {
+            _dataSeconds = 0;
+            _momentum = model.NextMomentum;
+            Epoch = (int)(trainer.Iter / run.StepsPerEpoch);
+        }
+
+        public TorchSharp.torch.Tensor Forward(Trainer trainer, int micro)
+        {
+            ReleaseBatch();
+            if (_batchesEpoch != Epoch)
+            {
+                _batches?.Dispose();
+                _batches = loader.Epoch(Epoch, (int)(trainer.Iter % run.StepsPerEpoch) * trainer.Accumulate, cancel).GetEnumerator();
+                _batchesEpoch = Epoch;
+            }
+            var wait = Stopwatch.StartNew();
+            if (!_batches!.MoveNext()) throw new InvalidOperationException($"the loader ended early in epoch {Epoch}");
+            _dataSeconds += wait.Elapsed.TotalSeconds;
+            var data = _data = _batches.Current;
+            BatchIndex = data.BatchIndex;
+            if (micro == 0) _firstBatch = data.BatchIndex;
+            model.UpdateTargetInForward = micro == 0;
+            run.CheckBoxes(data, trainer.Iter + 1);
+            try
+            {
+                return model.forward(BatchAdapter.ToModelBatch(data, run.Recipe, device));
+            }
+            catch (ArgumentException e)
+            {
+                // A data error surfaces deep in the model; say where it came from, so it can be found and fixed.
+                throw new InvalidDataException($"step {trainer.Iter + 1} (epoch {Epoch}, batch {data.BatchIndex}; images {run.ImagesOf(data)}): {e.Message}", e);
+            }
+        }
+
+        public void BeforeOptimizerStep(Trainer trainer)
+        {
+            ReleaseBatch();
+            model.UpdateTargetInForward = true;
+        }
+
+        public void AfterStep(Trainer trainer)
+        {
+            var s = trainer.Storage;
+            s.Put("epoch", Epoch);
+            s.Put("batch", _firstBatch);
+            s.Put("ema_momentum", _momentum);
+            s.Put("data_seconds", _dataSeconds);
+            LastLoss = s["loss"];
+            LastLr = s["lr"];
+            FirstLoss ??= LastLoss;
+            SessionSeconds += s["step_seconds"];
+            SessionDataSeconds += _dataSeconds;
+            if (trainer.Iter % run.StepsPerEpoch == 0) CloseEpoch();
+        }
+
+        public void AfterTrain(Trainer trainer)
+        {
+            ReleaseBatch();
+            CloseEpoch();
+            model.UpdateTargetInForward = true;
+        }
+
+        void ReleaseBatch()
+        {
+            _data?.Dispose();
+            _data = null;
+        }
+
+        void CloseEpoch()
+        {
+            _batches?.Dispose();
+            _batches = null;
+            _batchesEpoch = -1;
+        }
     }
 
     /// <summary>The images of a batch, for messages.</summary>

@@ -1,4 +1,5 @@
 using Soco.Modeling;
+using Soco.Solver;
 using Soco.Training;
 using TorchSharp;
 using Xunit.Abstractions;

@@ -1,6 +1,7 @@
 using Soco.Interop;
 using Soco.Modeling;
 using Soco.Runtime;
+using Soco.Solver;
 using Soco.Training;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Soco.Solver;
 using Soco.Training;
 
 namespace Soco.Tests.Training;

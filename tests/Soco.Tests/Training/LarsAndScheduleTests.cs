@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Soco.Modeling;
 using Soco.Runtime;
+using Soco.Solver;
 using Soco.Training;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -1,6 +1,7 @@
 using Soco.Modeling;
 using Soco.Proposals;
 using Soco.Runtime;
+using Soco.Solver;
 using Soco.Training;
 using TorchSharp;
 using Xunit.Abstractions;

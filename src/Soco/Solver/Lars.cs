@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Soco.Training;
+namespace Soco.Solver;
 
 /// <summary>LARS settings (spec §6): SGD momentum 0.9 (dampening 0, no Nesterov), trust coefficient 0.001, eps 1e-8.</summary>
 public sealed record LarsOptions
@@ -26,7 +26,7 @@ public sealed record LarsGroup(string Name, IReadOnlyList<(string Name, Paramete
 /// class rather than a TorchSharp <c>OptimizerHelper</c>: the momentum buffers are saved and restored by parameter name
 /// (<see cref="StateDict"/>), which makes a checkpoint independent of parameter order and readable by PyTorch.
 /// </summary>
-public sealed class Lars : IDisposable
+public sealed class Lars : IOptimizer
 {
     readonly Tensor?[][] _buffers;
 
@@ -59,6 +59,11 @@ public sealed class Lars : IDisposable
     /// <summary>The learning rate of the next <see cref="Step"/> (both groups share it).</summary>
     public double LearningRate { get; set; }
 
+    public IReadOnlyList<string> GroupNames => Groups.Select(g => g.Name).ToList();
+
+    /// <summary>Every group uses <see cref="LearningRate"/> (the official LARS has one lr).</summary>
+    public double GroupLearningRate(int group) => group >= 0 && group < Groups.Count ? LearningRate : throw new ArgumentOutOfRangeException(nameof(group));
+
     /// <summary>Zeroes every gradient (PyTorch 1.6 <c>zero_grad()</c>: in place, not set to none).</summary>
     public void ZeroGrad()
     {
@@ -68,7 +73,7 @@ public sealed class Lars : IDisposable
     }
 
     /// <summary>One LARS + SGD-momentum update with <see cref="LearningRate"/>. Every scalar operand is an explicit
-    /// <see cref="Scalar"/> held for the whole step (see <see cref="FinalizerPause"/> for why).</summary>
+    /// <see cref="Scalar"/> held for the whole step (see <c>FinalizerPause</c> for why).</summary>
     public void Step()
     {
         using var _ = no_grad();
@@ -106,37 +111,12 @@ public sealed class Lars : IDisposable
     }
 
     /// <summary>Momentum buffers by parameter name (<c>momentum_buffer.&lt;name&gt;</c>), copied to the CPU.</summary>
-    public Dictionary<string, Tensor> StateDict()
-    {
-        var d = new Dictionary<string, Tensor>();
-        for (int gi = 0; gi < Groups.Count; gi++)
-            for (int pi = 0; pi < Groups[gi].Parameters.Count; pi++)
-                if (_buffers[gi][pi] is { } b)
-                    d["momentum_buffer." + Groups[gi].Parameters[pi].Name] = b.detach().cpu().clone();
-        return d;
-    }
+    public Dictionary<string, Tensor> StateDict() => ParameterBuffers.Save(Groups.Select(g => g.Parameters).ToList(), _buffers, Sgd.BufferPrefix);
 
     /// <summary>Restores momentum buffers saved by <see cref="StateDict"/>; a buffer for an unknown parameter or of the
     /// wrong shape is an error (the checkpoint belongs to another model).</summary>
-    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state)
-    {
-        var slots = new Dictionary<string, (int G, int P)>();
-        for (int gi = 0; gi < Groups.Count; gi++)
-            for (int pi = 0; pi < Groups[gi].Parameters.Count; pi++)
-                slots[Groups[gi].Parameters[pi].Name] = (gi, pi);
-        foreach (var row in _buffers)
-            for (int i = 0; i < row.Length; i++) { row[i]?.Dispose(); row[i] = null; }
-        foreach (var (key, t) in state)
-        {
-            const string prefix = "momentum_buffer.";
-            if (!key.StartsWith(prefix, StringComparison.Ordinal)) continue;
-            string name = key[prefix.Length..];
-            if (!slots.TryGetValue(name, out var s)) throw new InvalidDataException($"optimiser state has a momentum buffer for '{name}', which this model does not train");
-            var w = Groups[s.G].Parameters[s.P].Parameter;
-            if (!t.shape.SequenceEqual(w.shape)) throw new InvalidDataException($"momentum buffer of '{name}' is [{string.Join(", ", t.shape)}], the parameter is [{string.Join(", ", w.shape)}]");
-            _buffers[s.G][s.P] = t.to(w.dtype, w.device).clone();
-        }
-    }
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state) =>
+        ParameterBuffers.Load(Groups.Select(g => g.Parameters).ToList(), _buffers, Sgd.BufferPrefix, state);
 
     public void Dispose()
     {
