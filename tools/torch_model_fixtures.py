@@ -5,7 +5,7 @@ Run with Debian's reference stack (python3-torch 1.13, python3-torchvision 0.14)
 
     /usr/bin/python3 tools/torch_model_fixtures.py [out_dir]     # default tests/fixtures/model
 
-The reference modules below are written from shared/spec/soco-reference.md §5 (ResNet v1.5 with torchvision names,
+The reference modules below are written from docs/soco-reference.md §5 (ResNet v1.5 with torchvision names,
 mmdet-style FPN with BN, FastRCNNConvFCHead, the MLP with BN1d on an (N, C, 1) view, SoCo_FPN / SoCo_C4 forward order,
 EMA and loss); RoIAlign is torchvision.ops.roi_align itself. Every module is tiny (widths 4-16) so the fixtures stay
 small; weights are seeded here and saved with the outputs, so the C# side loads them instead of re-drawing them.
@@ -444,7 +444,7 @@ def soco_boxes(gen, n, l):
 
 
 def soco_corr(gen, n, l, levels=4):
-    """A correspondence built as spec §4.8: each box's id at one level in each view, sentinels elsewhere."""
+    """A correspondence built as docs/soco-reference.md §4.8: each box's id at one level in each view, sentinels elsewhere."""
     c = torch.zeros(n, levels * l, levels * l)
     for b in range(n):
         a1 = torch.full((levels * l,), -1.)
@@ -491,7 +491,7 @@ def soco_fpn_fixture():
 
 
 def soco_fpn_star_fixture():
-    """SoCo*: the SoCo_FPN model with a third pair (V4 = 112-like view sharing V2's boxes, spec §4.12d/§5.10).
+    """SoCo*: the SoCo_FPN model with a third pair (V4 = 112-like view sharing V2's boxes, docs/soco-reference.md §4.12d/§5.10).
     Loss only (the per-parameter gradients are covered by soco_fpn.pt), so the weights come from a seed the C# test
     cannot share: they are saved too, but without gradients the file stays small."""
     gen = torch.Generator().manual_seed(7)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden fixtures for SoCo's colour ops (spec §4.10) on fixed parameters, with torchvision's PIL code paths.
+"""Golden fixtures for SoCo's colour ops (docs/soco-reference.md §4.10) on fixed parameters, with torchvision's PIL code paths.
 
 Usage: /usr/bin/python3 tools/torchvision_color_fixtures.py <repo root>
 Needs Pillow 9.4 and torchvision (Debian python3-torchvision 0.14; its PIL colour functions are those of 0.7).

@@ -15,7 +15,7 @@ The model is bench/model's reference (tools/torch_model_fixtures.py: SoCo_FPN as
 is torchvision.ops.roi_align, every box pooled on every level, EMA then target forward) at the released sizes (R50,
 FPN 256, head 256/1024, MLPs 4096/256). One change to run it on a GPU: that module's boxes_to_rois builds its batch
 index column on the CPU, so it is replaced here by the same arithmetic on the boxes' device. The optimiser is LARS as
-spec §6 and the official wrapper (trust ratio on conv/linear weights, no decay or adaptation on 1-D parameters, SGD
+docs/soco-reference.md §6 and the official wrapper (trust ratio on conv/linear weights, no decay or adaptation on 1-D parameters, SGD
 momentum 0.9), evaluated with tensor ops only, as ours. bf16 = torch.autocast(bfloat16) around the forward (the
 official runs used apex O1 fp16; our bf16 runs only the convolutions in bf16). Same fixed synthetic inputs as ours
 (views 224/224/112, 4 boxes per list, each box at one random level per view), same warm-up and timing (CUDA
@@ -67,7 +67,7 @@ T.boxes_to_rois = boxes_to_rois
 
 
 class Lars:
-    """LARS over SGD with momentum (spec §6): weights get decay + trust ratio 0.001·‖w‖/(‖g‖+1e-8) (1 if a norm is 0)."""
+    """LARS over SGD with momentum (docs/soco-reference.md §6): weights get decay + trust ratio 0.001·‖w‖/(‖g‖+1e-8) (1 if a norm is 0)."""
 
     def __init__(self, params, lr, wd=1e-5, momentum=0.9, trust=0.001, eps=1e-8):
         self.groups = [[p for p in params if p.dim() != 1], [p for p in params if p.dim() == 1]]

@@ -27,7 +27,7 @@ Tensor Boxes()
 }
 Tensor Corr()
 {
-    // each box at one random level in each view (spec §4.8)
+    // each box at one random level in each view (docs/soco-reference.md §4.8)
     var c = zeros(batch, 4 * L, 4 * L);
     var rng = new Random(1);
     for (int n = 0; n < batch; n++)

@@ -7,7 +7,7 @@ Run it with 2+ threads or batch >= 4: with one thread and fewer than 16 RoIs PyT
 to its slow non-oneDNN path (measured: batch 2, 1 thread took 43 s a step against 9 s for batch 8, 2 threads).
 The reference modules are tools/torch_model_fixtures.py's at released sizes (R50, FPN 256, head 256/1024, MLPs
 4096/256). Every nn.Linear is routed through an equivalent 1x1 convolution: Debian's torch runs matrix products on a
-slow reference BLAS here (shared/notes/torchsharp.md), and a comparison would otherwise measure that BLAS.
+slow reference BLAS here (docs/torchsharp.md), and a comparison would otherwise measure that BLAS.
 """
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SoCo's FPN view recipe (ImageAsymBboxAwareMultiJitter1, spec §4.12b) in Python, step by step as the spec gives it,
+"""SoCo's FPN view recipe (ImageAsymBboxAwareMultiJitter1, docs/soco-reference.md §4.12b) in Python, step by step as the spec gives it,
 with PIL + torchvision transforms (the official stack), timed on one core.
 
 Usage: /usr/bin/python3 bench/views/reference.py <images dir> <proposal json> <passes>

@@ -143,7 +143,7 @@ public static class ModelCommands
         return tensor(chw, [1, 3, size, size]);
     }
 
-    /// <summary>Pixel boxes [x1, y1, x2, y2] (inclusive) → normalised by the image size, as spec §4.7 normalises view boxes.</summary>
+    /// <summary>Pixel boxes [x1, y1, x2, y2] (inclusive) → normalised by the image size, as docs/soco-reference.md §4.7 normalises view boxes.</summary>
     static Tensor ReadBoxes(string path, int w, int h)
     {
         double[][]? boxes;

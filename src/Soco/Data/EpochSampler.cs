@@ -1,7 +1,7 @@
 namespace Soco.Data;
 
 /// <summary>
-/// The order of samples in an epoch, as PyTorch's <c>DistributedSampler</c> + <c>DataLoader(drop_last)</c> (spec §3):
+/// The order of samples in an epoch, as PyTorch's <c>DistributedSampler</c> + <c>DataLoader(drop_last)</c> (docs/soco-reference.md §3):
 /// a permutation drawn from (seed, epoch) — the same on every run and every rank —, padded by wrapping to a multiple
 /// of the world size, rank r taking positions r, r + world, …; then cut into batches, the last partial batch dropped
 /// when <see cref="DropLast"/>. <see cref="Batches"/> can start at any batch, for resuming mid-epoch.

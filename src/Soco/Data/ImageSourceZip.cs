@@ -7,7 +7,7 @@ using Soco.Imaging;
 namespace Soco.Data;
 
 /// <summary>
-/// Images inside a zip, SoCo's "zip mode" (spec §3): <c>train.zip</c> plus <c>train_map.txt</c>, one line per image,
+/// Images inside a zip, SoCo's "zip mode" (docs/soco-reference.md §3): <c>train.zip</c> plus <c>train_map.txt</c>, one line per image,
 /// <c>&lt;path in the zip&gt;&lt;TAB or spaces&gt;&lt;class index&gt;</c>; entries keep the map's order. Without a
 /// map file, every image entry of the zip (sorted by name; <c>__MACOSX</c> and hidden names skipped).
 /// A map path that is not in the zip as written is looked up with one consistent prefix added or removed (a zip made

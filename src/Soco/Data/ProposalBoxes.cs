@@ -3,17 +3,17 @@ using Soco.Proposals;
 
 namespace Soco.Data;
 
-/// <summary>The proposals of one image as pixel boxes with ids, ready for the view pipeline (spec §3, §3.1).</summary>
+/// <summary>The proposals of one image as pixel boxes with ids, ready for the view pipeline (docs/soco-reference.md §3, §3.1).</summary>
 /// <param name="Boxes">Inclusive pixel boxes with ids 1…n (the proposal's position in the stored list + 1).</param>
 /// <param name="WholeImage">True when there was no usable proposal and the single box is the whole image.</param>
 /// <param name="Warning">What was wrong with the input (dropped or clipped boxes), for the log; null when all was fine.</param>
 public sealed record ProposalBoxes(IReadOnlyList<Box> Boxes, bool WholeImage, string? Warning)
 {
     /// <summary>
-    /// Converts SoCo rects <c>[x, y, w, h]</c> (w = max − min) to <c>[x, y, x+w−1, y+h−1]</c> (spec §3, keeping the
+    /// Converts SoCo rects <c>[x, y, w, h]</c> (w = max − min) to <c>[x, y, x+w−1, y+h−1]</c> (docs/soco-reference.md §3, keeping the
     /// one-pixel-short PITFALL), numbers them 1…n, and makes bad input harmless: non-finite values, negative sizes
     /// and boxes with no pixel (x2 &lt; x1) or entirely outside the image are dropped; boxes sticking out are clipped
-    /// to the image. No usable box → the whole image <c>[0, 0, W−1, H−1]</c> with id 1 (spec §3.1).
+    /// to the image. No usable box → the whole image <c>[0, 0, W−1, H−1]</c> with id 1 (docs/soco-reference.md §3.1).
     /// </summary>
     public static ProposalBoxes Prepare(IReadOnlyList<(double X, double Y, double W, double H)> rects, int imageW, int imageH)
     {

@@ -5,7 +5,7 @@ namespace Soco.Data;
 /// <summary>
 /// The random generator of one sample: xoshiro256** seeded through SplitMix64 from (seed, epoch, sample index)
 /// (design.md "Habits"), so a sample's views depend on nothing else: not on the worker that builds it, the worker
-/// count, the batch it lands in, or what ran before (unlike the official loader, spec §10.10). Not thread-safe: one
+/// count, the batch it lands in, or what ran before (unlike the official loader, docs/soco-reference.md §10.10). Not thread-safe: one
 /// instance per sample. <see cref="Fork"/> gives independent child streams (one per view), so adding a draw in one
 /// step does not shift the draws of the others.
 /// </summary>

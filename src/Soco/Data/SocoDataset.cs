@@ -14,7 +14,7 @@ public sealed class SocoDataset
     readonly object _logGate = new();
     int _missingProposals;
 
-    /// <param name="proposals">Proposals by image key; null or a missing key → the whole image (spec §3.1).</param>
+    /// <param name="proposals">Proposals by image key; null or a missing key → the whole image (docs/soco-reference.md §3.1).</param>
     /// <param name="log">Receives one line per problem (unreadable image replaced, bad proposals); called from worker threads, serialised.</param>
     public SocoDataset(IImageSource source, IReadOnlyDictionary<string, ProposalRecord>? proposals, ViewRecipe recipe, long seed,
         Action<string>? log = null, DecodeOptions? decode = null, bool keepDetails = false)

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Soco.Data;
 
 /// <summary>
-/// One batch in the shapes of spec §4.12, stacked over N samples: per view an image tensor [N, 3, S, S] float32;
+/// One batch in the shapes of docs/soco-reference.md §4.12, stacked over N samples: per view an image tensor [N, 3, S, S] float32;
 /// per pair (1, k) the V1 box list <c>b1_1k</c> [N, L, 5], the partner's <c>bk</c> [N, L, 5] and the correspondence
 /// [N, M, M]; dataset indices and class labels [N] int64. The caller owns the tensors: dispose the batch (they were
 /// made on a loader thread, outside any dispose scope of the caller).

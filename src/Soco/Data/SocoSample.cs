@@ -4,7 +4,7 @@ using Soco.Imaging;
 namespace Soco.Data;
 
 /// <summary>
-/// The box lists and correspondence of a view pair (1, <see cref="View"/>) as the model takes them (spec §4.12):
+/// The box lists and correspondence of a view pair (1, <see cref="View"/>) as the model takes them (docs/soco-reference.md §4.12):
 /// <see cref="Boxes1"/> (<c>b1_1k</c>) and <see cref="BoxesK"/> (<c>bk</c>) are L×5 row-major float32
 /// <c>[x1, y1, x2, y2, id]</c> normalised and flipped; <see cref="Correspondence"/> is M×M row-major (M = P·L = 16 for
 /// the FPN recipes, L = 4 for C4).
@@ -28,7 +28,7 @@ public sealed record SampleDetails(IReadOnlyList<ViewDetails> Views, IReadOnlyLi
 
 /// <summary>
 /// One training sample of a recipe: per view a normalised float32 CHW image, per pair its box lists and
-/// correspondence, the dataset index and class label (spec §4.12's return tuples).
+/// correspondence, the dataset index and class label (docs/soco-reference.md §4.12's return tuples).
 /// </summary>
 public sealed class SocoSample
 {

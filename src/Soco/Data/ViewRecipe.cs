@@ -1,6 +1,6 @@
 namespace Soco.Data;
 
-/// <summary>How a view is cut from the image (spec §4.1).</summary>
+/// <summary>How a view is cut from the image (docs/soco-reference.md §4.1).</summary>
 public enum ViewKind
 {
     /// <summary>The whole image resized to Size×Size, aspect ignored (V1).</summary>
@@ -11,7 +11,7 @@ public enum ViewKind
     ResizeOf,
 }
 
-/// <summary>The BYOL colour pipelines of spec §4.10.</summary>
+/// <summary>The BYOL colour pipelines of docs/soco-reference.md §4.10.</summary>
 public sealed record ColorPipeline(string Name, double JitterProb, double Brightness, double Contrast, double Saturation, double Hue,
     double GrayscaleProb, double BlurProb, double BlurSigmaMin, double BlurSigmaMax, double SolarizeProb)
 {
@@ -28,12 +28,12 @@ public sealed record ViewSpec(ViewKind Kind, int Size, ColorPipeline Color, doub
 
 /// <summary>
 /// A view pair (1, <paramref name="View"/>) (1-based view numbers). <paramref name="ReuseOf"/> ≠ 0: the pair copies the
-/// selection of pair (1, ReuseOf) — box list of V1 and the partner's boxes with its crop (SoCo* pair (1,4), spec §4.12d).
+/// selection of pair (1, ReuseOf) — box list of V1 and the partner's boxes with its crop (SoCo* pair (1,4), docs/soco-reference.md §4.12d).
 /// </summary>
 public sealed record PairSpec(int View, int ReuseOf = 0);
 
 /// <summary>
-/// A per-sample view recipe (spec §4.12): the views, the pairs, and the shared parameters. The four released recipes
+/// A per-sample view recipe (docs/soco-reference.md §4.12): the views, the pairs, and the shared parameters. The four released recipes
 /// are the static members; <see cref="ByName"/> finds them by the official class names.
 /// </summary>
 public sealed record ViewRecipe(string Name, IReadOnlyList<ViewSpec> Views, IReadOnlyList<PairSpec> Pairs, bool Jitter, bool AwareLevels)
@@ -47,7 +47,7 @@ public sealed record ViewRecipe(string Name, IReadOnlyList<ViewSpec> Views, IRea
     public double CutoutProb { get; init; } = 0.5;
     public double CutoutRatioMin { get; init; } = 0.1;
     public double CutoutRatioMax { get; init; } = 0.3;
-    /// <summary>Upper bound of the cutout square's coordinates: the constructor size (224) even for a 112 view (spec §4.11).</summary>
+    /// <summary>Upper bound of the cutout square's coordinates: the constructor size (224) even for a 112 view (docs/soco-reference.md §4.11).</summary>
     public int CutoutClampSize { get; init; } = 224;
     public IReadOnlyList<int> AwareRange { get; init; } = Geometry.Correspondence.AwareRange;
 
@@ -80,7 +80,7 @@ public sealed record ViewRecipe(string Name, IReadOnlyList<ViewSpec> Views, IRea
     public static IReadOnlyList<ViewRecipe> All { get; } = [C4, Fpn, FpnCutout, FpnStar];
 
     /// <summary>
-    /// The paper's V3 (spec §4.12 "[paper] vs code"): V3 is V2 downsampled to 112 and pair (1,3) reuses pair (1,2),
+    /// The paper's V3 (docs/soco-reference.md §4.12 "[paper] vs code"): V3 is V2 downsampled to 112 and pair (1,3) reuses pair (1,2),
     /// instead of an independent 112 crop. Applies to the FPN recipes (b), (c).
     /// </summary>
     public ViewRecipe WithPaperV3()

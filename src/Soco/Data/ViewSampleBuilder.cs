@@ -5,7 +5,7 @@ namespace Soco.Data;
 
 /// <summary>
 /// Builds one <see cref="SocoSample"/> of a <see cref="ViewRecipe"/> from a decoded image and its proposals, in the
-/// order of spec §4: crops and proposal selection with retries (§4.1–4.3), jitter of the V1 copies (§4.4), clipping
+/// order of docs/soco-reference.md §4: crops and proposal selection with retries (§4.1–4.3), jitter of the V1 copies (§4.4), clipping
 /// (§4.5), padding (§4.6), int-resized and normalised boxes (§4.7), levels and correspondence (§4.8), flips (§4.9),
 /// colour (§4.10), ToTensor + Normalize, cutout (§4.11). Every draw comes from the sample's <see cref="SampleRandom"/>:
 /// stream 1 for the geometry, one stream per view for its flip and colour, one per view for its cutout.
@@ -109,7 +109,7 @@ public sealed class ViewSampleBuilder
                 var common = ProposalSelection.CommonIds(c1, ck);
                 if (common.Count == 0)
                 {
-                    // Python would raise here (spec §4.6); only reachable when one side fell back: both views whole.
+                    // Python would raise here (docs/soco-reference.md §4.6); only reachable when one side fell back: both views whole.
                     c1 = [plain[0].WholeView(1)];
                     ck = [plain[k - 1].WholeView(1)];
                     common = [1];

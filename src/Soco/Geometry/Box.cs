@@ -2,14 +2,14 @@ namespace Soco.Geometry;
 
 /// <summary>
 /// A pixel box <c>[x1, y1, x2, y2, id]</c> with inclusive pixel indices (width = x2 − x1 + 1), float64 as in SoCo's
-/// pipeline (spec §0); <see cref="Id"/> is the proposal id (1…n, spec §3.1) that builds correspondences.
+/// pipeline (docs/soco-reference.md §0); <see cref="Id"/> is the proposal id (1…n, docs/soco-reference.md §3.1) that builds correspondences.
 /// </summary>
 public readonly record struct Box(double X1, double Y1, double X2, double Y2, int Id)
 {
     public double Width => X2 - X1 + 1;
     public double Height => Y2 - Y1 + 1;
 
-    /// <summary>SoCo's overlap test (spec §4.2, §4.5): strict inequalities on inclusive coordinates.</summary>
+    /// <summary>SoCo's overlap test (docs/soco-reference.md §4.2, §4.5): strict inequalities on inclusive coordinates.</summary>
     public bool OverlapsStrictly(Box other) =>
         X1 < other.X2 && other.X1 < X2 && Y1 < other.Y2 && other.Y1 < Y2;
 
@@ -25,8 +25,8 @@ public readonly record struct Box(double X1, double Y1, double X2, double Y2, in
 }
 
 /// <summary>
-/// A normalised box <c>[x1/w, y1/h, x2/w, y2/h, id]</c> relative to a view's crop (spec §0, §4.7): a box covering the
-/// whole view is <c>[0, 0, (w−1)/w, (h−1)/h]</c>. After a flip <c>x1' = 1 − x2, x2' = 1 − x1</c> (spec §4.9).
+/// A normalised box <c>[x1/w, y1/h, x2/w, y2/h, id]</c> relative to a view's crop (docs/soco-reference.md §0, §4.7): a box covering the
+/// whole view is <c>[0, 0, (w−1)/w, (h−1)/h]</c>. After a flip <c>x1' = 1 − x2, x2' = 1 − x1</c> (docs/soco-reference.md §4.9).
 /// </summary>
 public readonly record struct NormBox(double X1, double Y1, double X2, double Y2, int Id)
 {

@@ -1,6 +1,6 @@
 namespace Soco.Geometry;
 
-/// <summary>FPN level assignment and correspondence matrices (spec §4.8).</summary>
+/// <summary>FPN level assignment and correspondence matrices (docs/soco-reference.md §4.8).</summary>
 public static class Correspondence
 {
     /// <summary><c>aware_range</c> with <c>aware_start 0, aware_end 4</c>: upper box sizes of P2…P5, in view pixels.</summary>
@@ -22,7 +22,7 @@ public static class Correspondence
         return range.Count - 1;
     }
 
-    /// <summary>The sentinel of view number <paramref name="view"/> (1-based): −1 for V1, −2 for V2, … (spec §4.8).</summary>
+    /// <summary>The sentinel of view number <paramref name="view"/> (1-based): −1 for V1, −2 for V2, … (docs/soco-reference.md §4.8).</summary>
     public static int Sentinel(int view) => -view;
 
     /// <summary>Assignment vector of length P·L: index level·L + box, box id at its level, the view's sentinel elsewhere.</summary>

@@ -3,20 +3,20 @@ using Soco.Data;
 namespace Soco.Geometry;
 
 /// <summary>
-/// SoCo's crop parameter tuple <c>(i, j, h, w, H, W)</c> (spec §0): top row <see cref="I"/>, left column
+/// SoCo's crop parameter tuple <c>(i, j, h, w, H, W)</c> (docs/soco-reference.md §0): top row <see cref="I"/>, left column
 /// <see cref="J"/>, crop size <see cref="H"/>×<see cref="W"/> in original pixels, original image size
 /// <see cref="ImageH"/>×<see cref="ImageW"/>. The crop covers columns j…j+w−1 and rows i…i+h−1.
 /// </summary>
 public readonly record struct CropParams(int I, int J, int H, int W, int ImageH, int ImageW)
 {
-    /// <summary>The crop rectangle in original-image coordinates, <c>[j, i, j+w−1, i+h−1]</c> (spec §4.2).</summary>
+    /// <summary>The crop rectangle in original-image coordinates, <c>[j, i, j+w−1, i+h−1]</c> (docs/soco-reference.md §4.2).</summary>
     public Box Rect => new(J, I, J + W - 1, I + H - 1, 0);
 
-    /// <summary><c>WholeImageResizedParams</c>: <c>(0, 0, H, W, H, W)</c> (spec §4.1).</summary>
+    /// <summary><c>WholeImageResizedParams</c>: <c>(0, 0, H, W, H, W)</c> (docs/soco-reference.md §4.1).</summary>
     public static CropParams Whole(int imageW, int imageH) => new(0, 0, imageH, imageW, imageH, imageW);
 
     /// <summary>
-    /// torchvision 0.7 <c>RandomResizedCrop.get_params</c> (spec §4.1): up to 10 attempts of area' = U(scale)·H·W,
+    /// torchvision 0.7 <c>RandomResizedCrop.get_params</c> (docs/soco-reference.md §4.1): up to 10 attempts of area' = U(scale)·H·W,
     /// log r = U(log ratio), w = round(√(area'·r)), h = round(√(area'/r)) (Python rounding: half to even), accepted if
     /// 0 &lt; w ≤ W and 0 &lt; h ≤ H, then i = randint[0, H−h], j = randint[0, W−w]; else a central crop clamped to
     /// the ratio range.

@@ -2,7 +2,7 @@ using Soco.Data;
 
 namespace Soco.Geometry;
 
-/// <summary>Choosing, jittering, clipping and padding the proposals of a view pair (spec §4.2–§4.6).</summary>
+/// <summary>Choosing, jittering, clipping and padding the proposals of a view pair (docs/soco-reference.md §4.2–§4.6).</summary>
 public static class ProposalSelection
 {
     /// <summary>

@@ -6,7 +6,7 @@ namespace Soco.Geometry;
 /// The geometry of one view: crop <see cref="Crop"/> of the original image, resized to
 /// <see cref="Size"/>×<see cref="Size"/> (PIL bilinear, aspect ignored), mirrored when <see cref="Flipped"/>.
 /// One object moves pixels (<see cref="ApplyImage"/>) and boxes (<see cref="ClipToView"/> →
-/// <see cref="Normalize"/> → <see cref="ApplyFlip"/>) together, with SoCo's conventions (spec §4.5–§4.9), and maps
+/// <see cref="Normalize"/> → <see cref="ApplyFlip"/>) together, with SoCo's conventions (docs/soco-reference.md §4.5–§4.9), and maps
 /// view coordinates back to the original image (<see cref="BackProject"/>).
 /// </summary>
 public sealed record ViewTransform(CropParams Crop, int Size, bool Flipped = false)
@@ -47,7 +47,7 @@ public sealed record ViewTransform(CropParams Crop, int Size, bool Flipped = fal
         return box.Intersect(rect).Translate(-Crop.J, -Crop.I);
     }
 
-    /// <summary>The whole view as a crop-relative box <c>[0, 0, w−1, h−1]</c> (the clipping fallback, spec §4.5).</summary>
+    /// <summary>The whole view as a crop-relative box <c>[0, 0, w−1, h−1]</c> (the clipping fallback, docs/soco-reference.md §4.5).</summary>
     public Box WholeView(int id = 1) => new(0, 0, Crop.W - 1, Crop.H - 1, id);
 
     /// <summary>Spec §4.7: crop-relative box → <c>[x/w, y/h]</c> (before any flip).</summary>

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Soco.Imaging;
 
 /// <summary>
-/// The colour operations of SoCo's BYOL-style view pipeline (spec §4.10), with the definitions torchvision applies to
+/// The colour operations of SoCo's BYOL-style view pipeline (docs/soco-reference.md §4.10), with the definitions torchvision applies to
 /// PIL images, bit-exact to Pillow 9.4's C code (Blend.c, Convert.c, BoxBlur.c). Every operation works in place on
 /// an <see cref="RgbImage"/> the caller owns; the factors are the already-drawn random values.
 /// </summary>
@@ -763,7 +763,7 @@ public static class ColorOps
     }
 }
 
-/// <summary>Cutout on a normalised CHW tensor (spec §4.11): zeroing = painting the ImageNet mean colour.</summary>
+/// <summary>Cutout on a normalised CHW tensor (docs/soco-reference.md §4.11): zeroing = painting the ImageNet mean colour.</summary>
 public static class Cutout
 {
     /// <summary>Sets the inclusive square [x1, x2]×[y1, y2] (clipped to the S×S view) to zero in all 3 channels.</summary>

@@ -35,7 +35,7 @@ public sealed record LoadedModel(SocoArch Arch, SocoConfig Config, Dictionary<st
 
 /// <summary>
 /// Reads SoCo weights: the official checkpoint layout (<c>{"opt", "model": {"module.*": ...}, "optimizer",
-/// "scheduler", "epoch"}</c>, spec §6.1) and our own model files (<see cref="ModelFile"/>). Every failure is a clear
+/// "scheduler", "epoch"}</c>, docs/soco-reference.md §6.1) and our own model files (<see cref="ModelFile"/>). Every failure is a clear
 /// message saying what the file is and what was expected.
 /// </summary>
 public static class CheckpointReader
@@ -104,7 +104,7 @@ public static class CheckpointReader
             var state = Tensors(official, path, stripModule: true);
             foreach (var k in UnusedOfficialKeys) state.Remove(k);
             var (arch, config) = SocoArchitecture.Infer(state, path, hint ?? fromOpt);
-            // The official code does not save the EMA counter (spec §6.1, a bug); the scheduler's iteration count is
+            // The official code does not save the EMA counter (docs/soco-reference.md §6.1, a bug); the scheduler's iteration count is
             // the number of updates done, so that is what the counter resumes from.
             long k0 = root["scheduler"] is IDictionary s && s["last_epoch"] is int le ? le : 0;
             state["ema_step"] = tensor(k0);

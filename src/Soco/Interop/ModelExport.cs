@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace Soco.Interop;
 
-/// <summary>The files a detector can start from (spec §7).</summary>
+/// <summary>The files a detector can start from (docs/soco-reference.md §7).</summary>
 public enum ExportFormat { Detectron2C4, Detectron2Fpn, Mmdet, PyTorch }
 
 /// <summary>Writes a SoCo model's weights in the layouts Detectron2, mmdetection and PyTorch load.</summary>

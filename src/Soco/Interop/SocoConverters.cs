@@ -1,7 +1,7 @@
 namespace Soco.Interop;
 
 /// <summary>
-/// The official SoCo converters' renaming tables (shared/spec/soco-reference.md §7; <c>converter_detectron2/*.py</c>,
+/// The official SoCo converters' renaming tables (docs/soco-reference.md §7; <c>converter_detectron2/*.py</c>,
 /// <c>converter_mmdetection/*.py</c>), as pure functions on the official model's state-dict names without the
 /// <c>module.</c> prefix (<c>encoder.*</c>, <c>neck.*</c>, <c>head.*</c>). Python's <c>str.replace</c> replaces every
 /// occurrence, as <see cref="string.Replace(string, string)"/> does, and the order of the replacements is kept.

@@ -19,7 +19,7 @@ public sealed class ConvNorm : Module<Tensor, Tensor>, IConvPrecision
         ResetParameters();
     }
 
-    /// <summary>mmcv default: Kaiming-normal, fan_out, relu gain (std √(2/(out·k·k))); BN γ=1, β=0 (spec §5.3).</summary>
+    /// <summary>mmcv default: Kaiming-normal, fan_out, relu gain (std √(2/(out·k·k))); BN γ=1, β=0 (docs/soco-reference.md §5.3).</summary>
     public void ResetParameters()
     {
         using var _ = no_grad();
@@ -38,7 +38,7 @@ public sealed class ConvNorm : Module<Tensor, Tensor>, IConvPrecision
 }
 
 /// <summary>
-/// mmdetection-style FPN as SoCo configures it (spec §5.3): lateral 1×1 conv+BN per input level, top-down
+/// mmdetection-style FPN as SoCo configures it (docs/soco-reference.md §5.3): lateral 1×1 conv+BN per input level, top-down
 /// nearest upsampling to the exact size of the level below (<c>size=</c>, not scale 2), 3×3 conv+BN outputs.
 /// Returns P2..P5 for C2..C5, plus P6 = max-pool(P5, kernel 1, stride 2) when <see cref="WithP6"/> (mmdet's
 /// <c>num_outs = 5</c> without extra convs; parameter-free, so state dicts are unchanged).

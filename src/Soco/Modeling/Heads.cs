@@ -6,7 +6,7 @@ using static TorchSharp.torch.nn;
 namespace Soco.Modeling;
 
 /// <summary>
-/// SoCo's R-CNN box head (<c>FastRCNNConvFCHead</c>, spec §5.5): 4 × [3×3 conv (no bias) → BN → ReLU], flatten
+/// SoCo's R-CNN box head (<c>FastRCNNConvFCHead</c>, docs/soco-reference.md §5.5): 4 × [3×3 conv (no bias) → BN → ReLU], flatten
 /// (channel-major), FC → ReLU. Names <c>conv1..conv4, bn1..bn4, fc1</c>. PyTorch default init (TorchSharp's
 /// constructors use the same Kaiming-uniform(a=√5) rule). Released sizes: 256 channels, 7×7 RoIs, 1024-d output.
 /// </summary>
@@ -61,7 +61,7 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>, IConvPrecision
 }
 
 /// <summary>
-/// SoCo's projector / predictor MLP (spec §5.6): Linear(in, hidden) → BatchNorm1d(hidden) → ReLU → Linear(hidden, out).
+/// SoCo's projector / predictor MLP (docs/soco-reference.md §5.6): Linear(in, hidden) → BatchNorm1d(hidden) → ReLU → Linear(hidden, out).
 /// Names <c>linear1, bn1, linear2</c> (official <c>mlps.MLP</c>). The official code runs the BN on an (N, C, 1) view;
 /// BatchNorm1d over a 2-D batch is the same statistic.
 /// </summary>

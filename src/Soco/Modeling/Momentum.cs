@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace Soco.Modeling;
 
-/// <summary>The target network's momentum schedule (spec §5.7), BYOL's cosine ramp from m0 to 1.</summary>
+/// <summary>The target network's momentum schedule (docs/soco-reference.md §5.7), BYOL's cosine ramp from m0 to 1.</summary>
 public static class MomentumSchedule
 {
     /// <summary><c>m_k = 1 − (1 − m0)·(cos(π·k/K) + 1)/2</c>.</summary>
@@ -21,7 +21,7 @@ public static class MomentumSchedule
 
 /// <summary>
 /// Exponential moving average of an online module's <em>parameters</em> into a target module of the same
-/// architecture (spec §5.7): <c>ξ ← m·ξ + (1 − m)·θ</c>. Buffers (BN running statistics) are neither copied nor
+/// architecture (docs/soco-reference.md §5.7): <c>ξ ← m·ξ + (1 − m)·θ</c>. Buffers (BN running statistics) are neither copied nor
 /// averaged. Target parameters are frozen (<c>requires_grad = false</c>).
 /// </summary>
 public static class TargetNetwork
@@ -64,7 +64,7 @@ public static class TargetNetwork
     }
 }
 
-/// <summary>SoCo's loss (spec §5.9), BYOL's <c>2 − 2cos</c> without the constant, weighted by the correspondence.</summary>
+/// <summary>SoCo's loss (docs/soco-reference.md §5.9), BYOL's <c>2 − 2cos</c> without the constant, weighted by the correspondence.</summary>
 public static class SocoLoss
 {
     /// <summary>

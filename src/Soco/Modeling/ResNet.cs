@@ -119,7 +119,7 @@ public sealed class Bottleneck : Module<Tensor, Tensor>, IConvPrecision
 }
 
 /// <summary>
-/// ResNet backbone returning C2..C5 (spec §5.1). Parameter names equal torchvision's (<c>conv1, bn1,
+/// ResNet backbone returning C2..C5 (docs/soco-reference.md §5.1). Parameter names equal torchvision's (<c>conv1, bn1,
 /// layer{1..4}.{b}.conv{1,2,3}, .bn{1,2,3}, .downsample.{0,1}</c>) without <c>fc</c>, so state dicts move both ways
 /// (drop torchvision's <c>fc.*</c> keys, or load non-strict).
 /// Init (official <c>contrast/resnet.py</c>): conv ~ N(0, √(2/(k·k·out))), BN γ=1 β=0, then every block's last BN γ = 0.
@@ -171,7 +171,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
         return nn.Sequential(mods);
     }
 
-    /// <summary>He fan-out normal for convs, BN γ=1 β=0, zero γ on each block's last BN (spec §5.1).</summary>
+    /// <summary>He fan-out normal for convs, BN γ=1 β=0, zero γ on each block's last BN (docs/soco-reference.md §5.1).</summary>
     public void ResetParameters()
     {
         using var _ = no_grad();
@@ -217,7 +217,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
         return outs;
     }
 
-    /// <summary>Stem → layer1..layer3: the stride-16 C4 map (SoCo_C4 pools here, spec §5.2).</summary>
+    /// <summary>Stem → layer1..layer3: the stride-16 C4 map (SoCo_C4 pools here, docs/soco-reference.md §5.2).</summary>
     public Tensor ForwardToC4(Tensor x)
     {
         using var scope = NewDisposeScope();

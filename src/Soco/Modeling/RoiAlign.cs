@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Soco.Modeling;
 
 /// <summary>
-/// RoIAlign with torchvision 0.14 semantics (spec §5.4), written with tensor ops so autograd differentiates it
+/// RoIAlign with torchvision 0.14 semantics (docs/soco-reference.md §5.4), written with tensor ops so autograd differentiates it
 /// (with respect to the feature map; like torchvision, no gradient flows to the boxes).
 /// <para>
 /// Bilinear sampling is separable: for each RoI the pooled map is <c>Ay · F · Axᵀ</c>, where row <c>ph</c> of

@@ -6,7 +6,7 @@ namespace Soco.Modeling;
 /// <summary>
 /// Multi-level RoI pooling. Two policies:
 /// <list type="bullet">
-/// <item>SoCo's (spec §5.4, §5.8): every box is pooled on every pyramid level, from normalised boxes scaled by each
+/// <item>SoCo's (docs/soco-reference.md §5.4, §5.8): every box is pooled on every pyramid level, from normalised boxes scaled by each
 /// level's actual size (<see cref="PoolEveryLevel"/>).</item>
 /// <item>Detector-style: each box is pooled only on its assigned level (<see cref="PoolAssigned"/>,
 /// <see cref="PoolNormalizedAssigned"/>), with torchvision's <c>LevelMapper</c> rule available as

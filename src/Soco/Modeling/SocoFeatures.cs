@@ -13,7 +13,7 @@ public static class SocoFeatures
 {
     /// <summary>
     /// Online network of <paramref name="model"/> on one normalised image (3×H×W or 1×3×H×W) and boxes (L×4 or L×5,
-    /// normalised <c>[x1, y1, x2, y2(, id)]</c> as in spec §4.7; may be null or empty). Keys:
+    /// normalised <c>[x1, y1, x2, y2(, id)]</c> as in docs/soco-reference.md §4.7; may be null or empty). Keys:
     /// <list type="bullet">
     /// <item><c>c2..c5</c>: backbone maps (1×C×h×w); for FPN models also <c>p2..p5</c>.</item>
     /// <item>FPN: <c>head.p{l}</c> (L×1024 box-head output) and <c>projection.p{l}</c> (L×256 projector output, before

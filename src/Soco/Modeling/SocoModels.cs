@@ -8,7 +8,7 @@ namespace Soco.Modeling;
 /// <summary>Which (box, level) slots the FPN models run through head, projector and predictor.</summary>
 public enum LevelPooling
 {
-    /// <summary>The official behaviour (spec §5.8): every box on every level, each level its own BN batch.</summary>
+    /// <summary>The official behaviour (docs/soco-reference.md §5.8): every box on every level, each level its own BN batch.</summary>
     EveryLevel,
 
     /// <summary>
@@ -57,8 +57,8 @@ public sealed record SocoOutput(Tensor Loss, Tensor[] View1Predictions, Tensor[]
 
 /// <summary>
 /// Shared machinery of the three SoCo models: online and target networks, the EMA with its step counter (a
-/// registered buffer <c>ema_step</c>, so it is saved and restored — the official code loses it on resume, spec §6.1),
-/// the forward order of spec §5.8 and the loss of §5.9.
+/// registered buffer <c>ema_step</c>, so it is saved and restored — the official code loses it on resume, docs/soco-reference.md §6.1),
+/// the forward order of docs/soco-reference.md §5.8 and the loss of §5.9.
 /// </summary>
 public abstract class SocoModel : Module<SocoBatch, Tensor>
 {
@@ -124,7 +124,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
 
     public override Tensor forward(SocoBatch batch) => ForwardWithOutputs(batch).Loss;
 
-    /// <summary>The training forward (spec §5.8): online view 1 (all its lists), online other views, EMA update,
+    /// <summary>The training forward (docs/soco-reference.md §5.8): online view 1 (all its lists), online other views, EMA update,
     /// target view 1, target other views; then the symmetric loss summed over pairs.</summary>
     public SocoOutput ForwardWithOutputs(SocoBatch batch)
     {
@@ -239,7 +239,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
 }
 
 /// <summary>
-/// SoCo_C4 (spec §5.2): stem → layer3 (C4) → RoIAlign 14×14 aligned on C4 → layer4 on the RoIs → 7×7 average →
+/// SoCo_C4 (docs/soco-reference.md §5.2): stem → layer3 (C4) → RoIAlign 14×14 aligned on C4 → layer4 on the RoIs → 7×7 average →
 /// projector (2048 → 4096 → 256) → predictor. Names <c>encoder, projector, predictor, encoder_k, projector_k</c>,
 /// plus the buffer <c>ema_step</c>. The official unused MoCo queue buffers are not created.
 /// </summary>
@@ -303,7 +303,7 @@ public sealed class SocoC4 : SocoModel
 }
 
 /// <summary>
-/// SoCo_FPN (spec §5.3–5.9): ResNet → FPN P2..P5 → RoIAlign 7×7 per level → conv-fc box head → projector
+/// SoCo_FPN (docs/soco-reference.md §5.3–5.9): ResNet → FPN P2..P5 → RoIAlign 7×7 per level → conv-fc box head → projector
 /// (1024 → 4096 → 256) → predictor. Names <c>encoder, neck, head, projector, predictor, encoder_k, neck_k, head_k,
 /// projector_k</c>, plus the buffer <c>ema_step</c>. Two view pairs (V1–V2, V1–V3).
 /// </summary>
@@ -433,7 +433,7 @@ public class SocoFpn : SocoModel
     }
 }
 
-/// <summary>SoCo_FPN_Star (SoCo*, spec §5.10): the SoCo_FPN model with a third pair (V1–V4).</summary>
+/// <summary>SoCo_FPN_Star (SoCo*, docs/soco-reference.md §5.10): the SoCo_FPN model with a third pair (V1–V4).</summary>
 public sealed class SocoFpnStar : SocoFpn
 {
     public SocoFpnStar(SocoConfig? config = null) : base(nameof(SocoFpnStar), config) { }

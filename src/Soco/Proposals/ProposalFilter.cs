@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace Soco.Proposals;
 
 /// <summary>
-/// SoCo's proposal filters (shared/spec/soco-reference.md §2, official <c>filters.py</c>), parsed from the strategy
+/// SoCo's proposal filters (docs/soco-reference.md §2, official <c>filters.py</c>), parsed from the strategy
 /// names the official scripts use: <c>none</c>, <c>ratioR</c>, <c>sizeXX</c>, <c>ratioRsizeAABB</c>, each optionally
 /// followed by <c>post</c> (the step that refills images left with no proposal: <c>ratio3</c>, else <c>none</c>).
 /// Rects are SoCo's <c>(x, y, w, h)</c>; every filter first requires w ≥ 32 and h ≥ 32; order is preserved.

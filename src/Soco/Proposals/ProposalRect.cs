@@ -2,7 +2,7 @@ namespace Soco.Proposals;
 
 /// <summary>
 /// A proposal rectangle as SoCo's JSON stores it: <c>[x, y, w, h]</c> in pixels of the original image.
-/// Which convention w and h follow depends on the generator (shared/spec/selective-search.md): SoCo's selective search
+/// Which convention w and h follow depends on the generator (docs/selective-search.md): SoCo's selective search
 /// writes <c>w = max_x − min_x</c> (one less than the pixel extent), OpenCV's writes the full extent.
 /// The store keeps the numbers exactly as the generator gave them.
 /// </summary>

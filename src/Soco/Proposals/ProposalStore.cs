@@ -46,7 +46,7 @@ public sealed record ProposalStoreInfo
 /// (<c>parts/part-*.bin</c>), each holding a batch of image records, deflate-compressed, written atomically
 /// (temporary file, fsync, rename). A killed run leaves only whole parts; a re-run skips the keys they hold.
 /// Parts from several machines (<c>--shard i/n</c>) can be copied into one folder: names never collide.
-/// Only (W, H) and the rects are stored, never a per-pixel label map (shared/spec/soco-reference.md §1.2).
+/// Only (W, H) and the rects are stored, never a per-pixel label map (docs/soco-reference.md §1.2).
 /// </summary>
 public sealed class ProposalStore
 {

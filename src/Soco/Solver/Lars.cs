@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Soco.Solver;
 
-/// <summary>LARS settings (spec §6): SGD momentum 0.9 (dampening 0, no Nesterov), trust coefficient 0.001, eps 1e-8.</summary>
+/// <summary>LARS settings (docs/soco-reference.md §6): SGD momentum 0.9 (dampening 0, no Nesterov), trust coefficient 0.001, eps 1e-8.</summary>
 public sealed record LarsOptions
 {
     public double Momentum { get; init; } = 0.9;
@@ -16,7 +16,7 @@ public sealed record LarsOptions
 public sealed record LarsGroup(string Name, IReadOnlyList<(string Name, Parameter Parameter)> Parameters, double WeightDecay, bool Adapt);
 
 /// <summary>
-/// SoCo's LARS (spec §6): a wrapper around SGD with momentum. Per step, per parameter with a gradient:
+/// SoCo's LARS (docs/soco-reference.md §6): a wrapper around SGD with momentum. Per step, per parameter with a gradient:
 /// <list type="number">
 /// <item>if the group's weight decay wd &gt; 0: <c>g ← g + wd·w</c>;</item>
 /// <item>if the group adapts: <c>trust = c·‖w‖ / (‖g‖ + eps)</c> when both whole-tensor L2 norms are &gt; 0, else 1; <c>g ← trust·g</c>;</item>
@@ -42,7 +42,7 @@ public sealed class Lars : IOptimizer
     }
 
     /// <summary>
-    /// The official groups (spec §6) over the online parameters: every 1-D parameter (biases, BN γ/β) → {weight decay 0,
+    /// The official groups (docs/soco-reference.md §6) over the online parameters: every 1-D parameter (biases, BN γ/β) → {weight decay 0,
     /// LARS off}; every other (conv and linear weights) → {<paramref name="weightDecay"/>, LARS on}.
     /// </summary>
     public static Lars ForSoco(IEnumerable<(string Name, Parameter Parameter)> onlineParameters, double weightDecay, LarsOptions? options = null)

@@ -7,7 +7,7 @@ public interface ILrSchedule
 }
 
 /// <summary>
-/// SoCo's learning-rate schedule (spec §6), stepped every iteration: linear warm-up from <c>peak/multiplier</c> to
+/// SoCo's learning-rate schedule (docs/soco-reference.md §6), stepped every iteration: linear warm-up from <c>peak/multiplier</c> to
 /// <c>peak</c> over <see cref="WarmupSteps"/> iterations, then cosine from <c>peak</c> to <see cref="FinalLr"/> over the
 /// remaining <c>TotalSteps − WarmupSteps</c>. Iteration t (0-based) uses
 /// <c>peak/m · ((m − 1)·t/T_w + 1)</c> for t ≤ T_w and <c>final + (peak − final)·(1 + cos(π·(t − T_w)/T))/2</c> after.

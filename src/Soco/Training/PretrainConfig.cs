@@ -10,7 +10,7 @@ using Soco.Solver;
 namespace Soco.Training;
 
 /// <summary>
-/// Everything that decides a pretraining run's numbers (spec §6 and the official scripts). Keys are snake_case, as the
+/// Everything that decides a pretraining run's numbers (docs/soco-reference.md §6 and the official scripts). Keys are snake_case, as the
 /// official argparse names where one exists. The five released runs and a small demo are JSON presets in
 /// <c>configs/</c>; <see cref="PretrainConfigs"/> loads them, applies <c>key=value</c> overrides and validates.
 /// </summary>
@@ -19,7 +19,7 @@ public sealed record PretrainConfig
     /// <summary>Free text (where the values come from).</summary>
     public string Description { get; init; } = "";
 
-    // ---- model (spec §5)
+    // ---- model (docs/soco-reference.md §5)
     /// <summary>c4 | fpn | fpn_star.</summary>
     public string Model { get; init; } = "fpn";
     /// <summary>ResNet depth (18, 34, 50, 101, 152).</summary>
@@ -39,7 +39,7 @@ public sealed record PretrainConfig
     /// <summary>m0 of the target network's momentum schedule (<c>--contrast_momentum</c>).</summary>
     public double ContrastMomentum { get; init; } = 0.99;
 
-    // ---- data (spec §4)
+    // ---- data (docs/soco-reference.md §4)
     /// <summary>View recipe: official class name or alias (c4, fpn, fpn-cutout, fpn-star; +PaperV3).</summary>
     public string Recipe { get; init; } = "ImageAsymBboxAwareMultiJitter1";
     /// <summary>Side of view 1 (<c>--image_size</c>, 224). Other view sizes, the FPN level bounds and the cutout clamp
@@ -47,7 +47,7 @@ public sealed record PretrainConfig
     public int ImageSize { get; init; } = 224;
     public long Seed { get; init; } = 0;
 
-    // ---- optimisation (spec §6)
+    // ---- optimisation (docs/soco-reference.md §6)
     public int Epochs { get; init; } = 100;
     public int WarmupEpochs { get; init; } = 10;
     /// <summary>Images per forward pass (per GPU in the official runs).</summary>

@@ -53,7 +53,7 @@ public sealed record PretrainResult(string RunDirectory, PretrainStop Stop, long
 public sealed class TrainingDivergedException(string message) : InvalidOperationException(message);
 
 /// <summary>
-/// A pretraining run in a folder (spec §6): LARS with the official parameter groups, the scaled lr with warm-up and
+/// A pretraining run in a folder (docs/soco-reference.md §6): LARS with the official parameter groups, the scaled lr with warm-up and
 /// cosine per iteration, gradient accumulation, checkpoints (model online + target + EMA counter, momentum buffers,
 /// schedule and loader position, torch RNG) written atomically, auto-resume that continues exactly, and logs
 /// (<c>metrics.jsonl</c>, TensorBoard events under <c>tb/</c>, <c>curves.png</c>, <c>log.txt</c>).

@@ -117,7 +117,7 @@ public class ReliabilityCases(ITestOutputHelper log) : IDisposable
             for (int k = 0; k < n; k++)
             {
                 int x = rng.NextInt(w), y = rng.NextInt(h);
-                // SoCo's rect: w = max − min, so w = 1 is a box one pixel wide after the −1 of spec §3 … and w = 0 is dropped as empty.
+                // SoCo's rect: w = max − min, so w = 1 is a box one pixel wide after the −1 of docs/soco-reference.md §3 … and w = 0 is dropped as empty.
                 int rw = rng.NextInt(4) == 0 ? 1 : rng.NextInt(Math.Max(1, w - x)), rh = rng.NextInt(4) == 0 ? 1 : rng.NextInt(Math.Max(1, h - y));
                 rects.Add(new ProposalRect(x, y, rw, rh));
             }

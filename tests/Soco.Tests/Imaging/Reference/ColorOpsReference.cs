@@ -3,7 +3,7 @@ using Soco.Imaging;
 namespace Soco.Tests.Imaging.Reference;
 
 /// <summary>
-/// The colour operations of SoCo's BYOL-style view pipeline (spec §4.10), with the definitions torchvision applies to
+/// The colour operations of SoCo's BYOL-style view pipeline (docs/soco-reference.md §4.10), with the definitions torchvision applies to
 /// PIL images, bit-exact to Pillow 9.4's C code (Blend.c, Convert.c, BoxBlur.c). Every operation works in place on
 /// an <see cref="RgbImage"/> the caller owns; the factors are the already-drawn random values.
 /// </summary>
