@@ -43,10 +43,21 @@ public static class Out
         public void Dispose() => Redirected.Value = previous;
     }
 
-    public static void Error(string message) => Ansi.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
-    public static void Warn(string message) => Ansi.MarkupLine($"[yellow]warning:[/] {Markup.Escape(message)}");
-    public static void Info(string message) => Ansi.MarkupLine(Markup.Escape(message));
-    public static void Ok(string message) => Ansi.MarkupLine($"[green]{Markup.Escape(message)}[/]");
+    public static void Error(string message) => Line("[red]error:[/] ", "error: ", message, "");
+    public static void Warn(string message) => Line("[yellow]warning:[/] ", "warning: ", message, "");
+    public static void Info(string message) => Line("", "", message, "");
+    public static void Ok(string message) => Line("[green]", "", message, "[/]");
+
+    /// <summary>
+    /// One message line. Into a pipe, a file or a test's writer it is written whole, never wrapped: a script (or a test)
+    /// that looks for the <c>error:</c> line must find the file name and the problem on it, whatever the path length.
+    /// </summary>
+    static void Line(string markupPrefix, string plainPrefix, string message, string markupSuffix)
+    {
+        if (Redirected.Value is { } target) target.Writer.WriteLine(plainPrefix + message);
+        else if (Console.IsOutputRedirected) Console.Out.WriteLine(plainPrefix + message);
+        else AnsiConsole.Console.MarkupLine(markupPrefix + Markup.Escape(message) + markupSuffix);
+    }
 
     /// <summary>
     /// Runs <paramref name="work"/> with a progress bar (description, bar, count, rate, ETA) on a terminal, and with a
