@@ -18,6 +18,7 @@ public static class SocoCli
         root.Add(ViewsCommand.Build());
         root.Add(PretrainCommand.Build());
         root.Add(EvaluateCommand.Build());
+        root.Add(DetectCommand.Build());
         root.Add(BenchCommand.Build());
         return root;
     }

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Diagnostics;
 using Soco.Data.Coco;
 using Soco.Evaluation;
+using Soco.Interop;
+using Soco.Runtime;
 
 namespace Soco.Cli.Commands;
 
@@ -14,21 +16,46 @@ public static class EvaluateCommand
     public static Command Build()
     {
         var data = new Option<string>("--data") { Description = "Ground truth: COCO instances JSON (images, annotations, categories)", Required = true };
-        var detections = new Option<string>("--detections") { Description = "Detections: COCO results JSON, a list of {image_id, category_id, bbox [x, y, w, h], score}", Required = true };
+        var detections = new Option<string?>("--detections") { Description = "Detections: COCO results JSON, a list of {image_id, category_id, bbox [x, y, w, h], score} (image_id a number, or a file name without extension)" };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Detector model file to run on the annotated images first (instead of --detections)" };
+        var images = new Option<string?>("--images") { Description = "With --checkpoint: the folder holding the ground truth's images (by file_name)" };
         var output = new Option<string?>("--out") { Description = "Metrics JSON to write: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (fractions) and per_category" };
-        var cmd = new Command("evaluate", "Score detections as pycocotools' COCOeval (bbox): the 12 COCO numbers and AP per category") { data, detections, output };
+        var cmd = new Command("evaluate", "Score detections as pycocotools' COCOeval (bbox): the 12 COCO numbers and AP per category; with --checkpoint, run the detector first")
+            { data, detections, checkpoint, images, output };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
+            string? dtPath = p.GetValue(detections), ckpt = p.GetValue(checkpoint), imgDir = p.GetValue(images);
+            if ((dtPath is null) == (ckpt is null)) throw new ArgumentException("give either --detections <results.json> or --checkpoint <model> --images <folder>");
+            if (ckpt is not null && imgDir is null) throw new ArgumentException("--checkpoint needs --images <folder> (where the ground truth's images are)");
+            if (ckpt is null && imgDir is not null) throw new ArgumentException("--images goes with --checkpoint");
             var sw = Stopwatch.StartNew();
             var gt = CocoInstancesReader.Read(p.GetValue(data)!);
             Out.Text.WriteLine($"ground truth: {gt.Images.Count} images, {gt.Annotations.Count} annotations, {gt.Categories.Count} categories ({gt.Source})");
             Report(gt.Skipped, "ground-truth records skipped");
             Report(gt.Notes, "ground-truth records kept with a note");
-            var dt = CocoResultsReader.Read(p.GetValue(detections)!, gt);
-            Out.Text.WriteLine($"detections: {dt.Detections.Count} ({dt.Source})");
-            Report(dt.Notes, "detections kept with a note");
+            IReadOnlyList<CocoDetection> found;
+            if (ckpt is not null)
+            {
+                TorchRuntime.EnsureLoaded();
+                var spec = DetectorModelFile.Load(ckpt);
+                using var model = spec.CreateModel();
+                Out.Text.WriteLine($"detector: {spec.Source} ({spec.Origin}), {spec.Config.NumClasses - 1} classes");
+                var run = Out.WithProgress("detect", gt.Images.Count, step => DetectorEvaluation.Detect(model, gt, imgDir!, n => step(n, null)));
+                Report(run.Notes, "images with a note");
+                if (run.OtherCategories > 0)
+                    Out.Warn($"{run.OtherCategories} detections of labels the ground truth has no category for ({string.Join(", ", run.OtherLabels.Take(10))}) left out, as pycocotools evaluates the ground truth's categories only");
+                found = run.Detections;
+                Out.Text.WriteLine($"detections: {found.Count} (from {ckpt} on {imgDir})");
+            }
+            else
+            {
+                var dt = CocoResultsReader.Read(dtPath!, gt);
+                Out.Text.WriteLine($"detections: {dt.Detections.Count} ({dt.Source})");
+                Report(dt.Notes, "detections kept with a note");
+                found = dt.Detections;
+            }
             double readSeconds = sw.Elapsed.TotalSeconds;
-            var r = CocoEvaluator.Evaluate(gt, dt.Detections);
+            var r = CocoEvaluator.Evaluate(gt, found);
             double evalSeconds = sw.Elapsed.TotalSeconds - readSeconds;
             foreach (var line in r.SummaryLines) Out.Text.WriteLine(line);
             Out.Text.WriteLine();
@@ -39,7 +66,7 @@ public static class EvaluateCommand
                 CocoMetricsFile.Write(o, r);
                 Out.Text.WriteLine($"wrote {o}");
             }
-            Out.Text.WriteLine(FormattableString.Invariant($"read in {readSeconds:F2} s, evaluated in {evalSeconds:F2} s"));
+            Out.Text.WriteLine(FormattableString.Invariant($"read{(ckpt is null ? "" : " and detected")} in {readSeconds:F2} s, evaluated in {evalSeconds:F2} s"));
             return 0;
         }));
         return cmd;

@@ -36,14 +36,40 @@ public static class ModelCommands
 
     public static Command Import()
     {
-        var from = new Option<string>("--from") { Description = "Official SoCo checkpoint (ckpt_epoch_*.pth or current.pth from main_pretrain.py)", Required = true };
+        var from = new Option<string>("--from") { Description = "Official SoCo checkpoint (ckpt_epoch_*.pth or current.pth from main_pretrain.py), or a torchvision fasterrcnn/maskrcnn_resnet50_fpn_v2 state_dict", Required = true };
         var output = new Option<string>("--out") { Description = "Our model file (.pth) to write", Required = true };
         var arch = ArchOption("Architecture, when the checkpoint does not say (FPN and FPN* have the same weights)");
-        var cmd = new Command("import", "Read an official SoCo checkpoint into our model file (to export, inspect or keep training)") { from, output, arch };
+        var names = new Option<string?>("--class-names") { Description = "Detector: text file with one class name per line for labels 1…K−1 (default: torchvision's COCO names for 91 classes, 'class i' otherwise)" };
+        var minSize = new Option<int>("--min-size") { Description = "Detector: short side images are resized to (torchvision: 800)", DefaultValueFactory = _ => 800 };
+        var maxSize = new Option<int>("--max-size") { Description = "Detector: longest side after resizing at most (torchvision: 1333)", DefaultValueFactory = _ => 1333 };
+        var cmd = new Command("import", "Read an official SoCo checkpoint, or a torchvision Faster/Mask R-CNN v2 state_dict, into our model file") { from, output, arch, names, minSize, maxSize };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             TorchRuntime.EnsureLoaded();
-            var m = CheckpointReader.Read(p.GetValue(from)!, p.GetValue(arch) is string a ? SocoArchitecture.Parse(a) : null);
+            string source = p.GetValue(from)!;
+            var root = Directory.Exists(source) ? null : CheckpointReader.Unpickle(source);
+            if (root is not null && TorchvisionDetectorState.Recognises(root))
+            {
+                if (p.GetValue(minSize) <= 0 || p.GetValue(maxSize) < p.GetValue(minSize))
+                    throw new ArgumentException($"--min-size {p.GetValue(minSize)} / --max-size {p.GetValue(maxSize)}: need 0 < min ≤ max");
+                IReadOnlyList<string>? classNames = p.GetValue(names) is string nf ? ReadClassNames(nf) : null;
+                var d = TorchvisionDetectorState.Read(source, root, classNames, p.GetValue(minSize), p.GetValue(maxSize));
+                DetectorModelFile.Save(p.GetValue(output)!, d);
+                var c = d.Config;
+                var dt = new Table().AddColumns("", "");
+                dt.AddRow("from", Markup.Escape($"{source} ({d.Origin})"));
+                dt.AddRow("model", Markup.Escape($"Faster R-CNN ResNet-{c.Backbone.Depth} width {c.Backbone.BaseWidth}, FPN {c.FpnChannels}, RPN convs {c.RpnConvDepth}, box head {c.BoxHeadConvDim}/{c.BoxHeadFcDim}"));
+                dt.AddRow("classes", Markup.Escape($"{c.NumClasses - 1} + background ({string.Join(", ", d.ClassNames.Skip(1).Take(5))}{(c.NumClasses > 6 ? ", ..." : "")})"));
+                dt.AddRow("transform", $"short side {c.MinSizes[^1]}, max {c.MaxSize}");
+                dt.AddRow("tensors", $"{d.State.Count} loaded");
+                if (d.Kept.Count > 0) dt.AddRow("kept", Markup.Escape($"{d.Kept.Count} mask-branch tensors (roi_heads.mask_*), unused by detect; kept for the mask head"));
+                dt.AddRow("written", Markup.Escape(p.GetValue(output)!));
+                Out.Ansi.Write(dt);
+                return 0;
+            }
+            if (p.GetValue(names) is not null) throw new ArgumentException($"--class-names applies to a torchvision detector state_dict; {source} is not one");
+            var m = root is null ? CheckpointReader.Read(source, p.GetValue(arch) is string a0 ? SocoArchitecture.Parse(a0) : null)
+                : CheckpointReader.Read(source, root, p.GetValue(arch) is string a ? SocoArchitecture.Parse(a) : null);
             using var model = m.CreateModel();   // proves every tensor fits the architecture
             ModelFile.Save(p.GetValue(output)!, m.Arch, m.Config, m.State, m.Epoch);
             var t = new Table().AddColumns("", "");
@@ -57,6 +83,14 @@ public static class ModelCommands
             return 0;
         }));
         return cmd;
+    }
+
+    static IReadOnlyList<string> ReadClassNames(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"class names file not found: {path}");
+        var lines = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        if (lines.Length == 0) throw new FormatException($"{path}: no class names (one per line, for labels 1, 2, ...)");
+        return lines;
     }
 
     public static Command Features()

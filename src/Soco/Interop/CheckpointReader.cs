@@ -53,7 +53,12 @@ public static class CheckpointReader
                 ?? throw new InvalidDataException($"{path}: a folder without a readable checkpoint (expected a pretraining run folder with checkpoints/ckpt_*.pth)");
             path = latest.Path;
         }
-        var root = Unpickle(path);
+        return Read(path, Unpickle(path), hint);
+    }
+
+    /// <summary>The model in an already unpickled file (<see cref="Unpickle"/>), for callers that look at it first.</summary>
+    public static LoadedModel Read(string path, Hashtable root, SocoArch? hint = null)
+    {
         if (root[Soco.Training.Checkpoint.MetaKey] is Tensor)
         {
             // Our pretraining checkpoint: {"model.*", "optimizer.*", "rng.torch", "meta_json"}.
@@ -68,6 +73,10 @@ public static class CheckpointReader
         }
         if (root["soco_net"] is IDictionary meta && root["model"] is IDictionary ours)
         {
+            string kind = ModelFile.KindOf(meta);
+            if (kind == DetectorModelFile.Kind)
+                throw new InvalidDataException($"{path}: a detector model file, not a SoCo pretraining model; use it with `soco detect` or `soco evaluate --checkpoint`");
+            if (kind != ModelFile.PretrainingKind) throw new InvalidDataException(ModelFile.UnknownKindMessage(path, kind));
             var arch = SocoArchitecture.Parse((string)meta["arch"]!);
             var state = Tensors(ours, path, stripModule: false);
             var (_, config) = SocoArchitecture.Infer(state, path, arch);
@@ -102,6 +111,8 @@ public static class CheckpointReader
             notes["ema_step"] = k0 + " (from the scheduler's iteration count: the official checkpoint does not store it)";
             return new LoadedModel(arch, config, state, path, "official", root["epoch"] is int ep ? ep : null, notes);
         }
+        if (TorchvisionDetectorState.Recognises(root))
+            throw new InvalidDataException($"{path}: a torchvision detector state_dict, not a SoCo checkpoint; `soco import --from {path}` turns it into a detector model file");
         var flat = Tensors(root, path, stripModule: true);
         if (flat.ContainsKey("conv1.weight") && flat.Keys.Any(k => k.StartsWith("layer1.", StringComparison.Ordinal)))
             throw new InvalidDataException($"{path}: this is a plain ResNet state dict (torchvision names: conv1, layer1..4), not a SoCo checkpoint; " +

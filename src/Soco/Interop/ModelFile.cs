@@ -16,6 +16,15 @@ public static class ModelFile
 {
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
+    /// <summary>The kind of a model file written without a "kind" entry (every file before detectors existed).</summary>
+    public const string PretrainingKind = "pretraining";
+
+    /// <summary>"pretraining" (no "kind" entry), "detector" (<see cref="DetectorModelFile"/>), or whatever a newer version wrote.</summary>
+    public static string KindOf(IDictionary meta) => meta["kind"] as string ?? PretrainingKind;
+
+    public static string UnknownKindMessage(string path, string kind) =>
+        $"{path}: a SoCo.NET model file of kind '{kind}', which this version does not read (it knows '{PretrainingKind}' and '{DetectorModelFile.Kind}'; written by a newer SoCo.NET?)";
+
     public static void Save(string path, SocoArch arch, SocoConfig config, IReadOnlyDictionary<string, Tensor> state, long? epoch = null)
     {
         var model = new Hashtable();

@@ -80,7 +80,9 @@ public class CocoDataTests
     [InlineData("""[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3], "score": 0.5}]""", "detection #0: \"bbox\" must be [x, y, w, h]")]
     [InlineData("""[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4], "score": NaN}]""", "detection #0: \"score\" must be a finite number")]
     [InlineData("""[{"image_id": 1, "category_id": 3, "bbox": [1, Infinity, 3, 4], "score": 0.5}]""", "detection #0: \"bbox\" holds a value that is not a finite number")]
-    [InlineData("""[{"image_id": "a.jpg", "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5}]""", "detection #0: \"image_id\" must be an integer")]
+    [InlineData("""[{"image_id": true, "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5}]""", "detection #0: \"image_id\" must be an integer")]
+    // A string image_id is a file name stem (what `soco detect` writes); "a.jpg" is no image's stem.
+    [InlineData("""[{"image_id": "a.jpg", "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5}]""", "detection #0: image_id \"a.jpg\" is the file name stem of no image")]
     [InlineData("""[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]}]""", "detection #0: no \"score\"")]
     [InlineData("""{"annotations": []}""", "expected a list of detections")]
     [InlineData("""[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5}, {"image_id": 1""", ": not valid JSON")]

@@ -10,7 +10,8 @@ public sealed record CocoResults(string Source, IReadOnlyList<CocoDetection> Det
 /// Reads a COCO results file (a list of <c>{image_id, category_id, bbox, score}</c>) against its ground truth.
 /// Any record that would make the score wrong stops the read with an error naming it: an image or category the
 /// ground truth lacks (pycocotools asserts on the first and silently drops the second), a missing or non-numeric
-/// field. Nothing is skipped silently. Records are read with a forward-only reader (a results file for COCO val
+/// field. Nothing is skipped silently. An <c>image_id</c> may also be a string: the file name without extension of one
+/// ground-truth image (what `soco detect` writes), refused when no image or several images have that stem. Records are read with a forward-only reader (a results file for COCO val
 /// holds ~500,000 of them); a record that does not read cleanly is parsed again on its own to say what is wrong.
 /// </summary>
 public static class CocoResultsReader
@@ -21,6 +22,7 @@ public static class CocoResultsReader
         var dets = new List<CocoDetection>();
         var notes = new List<string>();
         var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 256 });
+        Dictionary<string, List<CocoImage>>? stems = null;
         try
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
@@ -38,7 +40,13 @@ public static class CocoResultsReader
                 bool bad = false;
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
                 {
-                    if (reader.ValueTextEquals("image_id"u8)) { reader.Read(); if (Id(ref reader, out imageId)) have |= 1; else bad = true; }
+                    if (reader.ValueTextEquals("image_id"u8))
+                    {
+                        reader.Read();
+                        if (reader.TokenType == JsonTokenType.String) { imageId = ByStem(reader.GetString()!, truth, ref stems, Where()); have |= 1; }
+                        else if (Id(ref reader, out imageId)) have |= 1;
+                        else bad = true;
+                    }
                     else if (reader.ValueTextEquals("category_id"u8)) { reader.Read(); if (Id(ref reader, out catId)) have |= 2; else bad = true; }
                     else if (reader.ValueTextEquals("score"u8)) { reader.Read(); if (Number(ref reader, out score)) have |= 4; else bad = true; }
                     else if (reader.ValueTextEquals("bbox"u8))
@@ -58,7 +66,7 @@ public static class CocoResultsReader
                     else reader.Skip();
                 }
                 if (bad || have != 15)
-                    throw Explain(bytes.AsMemory(start, (int)reader.BytesConsumed - start), Where(), truth);
+                    throw Explain(bytes.AsMemory(start, (int)reader.BytesConsumed - start), Where(), truth, ref stems);
                 if (!truth.ImagesById.ContainsKey(imageId)) throw new InvalidDataException($"{Where()}: {UnknownImage(imageId, truth)}");
                 if (!truth.CategoriesById.ContainsKey(catId)) throw new InvalidDataException($"{Where()}: {UnknownCategory(catId, truth)}");
                 if (box[2] <= 0 || box[3] <= 0)
@@ -91,12 +99,15 @@ public static class CocoResultsReader
     }
 
     /// <summary>The error for a record that did not read cleanly, found by checking it field by field.</summary>
-    static InvalidDataException Explain(ReadOnlyMemory<byte> record, string where, CocoDataset truth)
+    static InvalidDataException Explain(ReadOnlyMemory<byte> record, string where, CocoDataset truth, ref Dictionary<string, List<CocoImage>>? stems)
     {
         using var doc = JsonDocument.Parse(record);
         var e = doc.RootElement;
         InvalidDataException Bad(string what) => new($"{where}: {what}");
-        if (!CocoJson.TryId(e, "image_id", out long imageId, out string? err)) return Bad(err!);
+        long imageId;
+        string? err;
+        if (e.TryGetProperty("image_id", out var idText) && idText.ValueKind == JsonValueKind.String) imageId = ByStem(idText.GetString()!, truth, ref stems, where);
+        else if (!CocoJson.TryId(e, "image_id", out imageId, out err)) return Bad(err!);
         if (!truth.ImagesById.ContainsKey(imageId)) return Bad(UnknownImage(imageId, truth));
         if (!CocoJson.TryId(e, "category_id", out long catId, out err)) return Bad(err!);
         if (!truth.CategoriesById.ContainsKey(catId)) return Bad(UnknownCategory(catId, truth));
@@ -104,6 +115,27 @@ public static class CocoResultsReader
         if (!e.TryGetProperty("score", out var s)) return Bad("no \"score\"");
         if (!CocoJson.TryNumber(s, out _)) return Bad($"\"score\" must be a finite number, got {CocoJson.Short(s)}");
         return Bad("could not be read (a field appears twice?)");
+    }
+
+    /// <summary>
+    /// A string image_id (what `soco detect` writes for single files: the file name without extension) → the id of the
+    /// ground-truth image whose file name has that stem; unknown or ambiguous stems stop the read, since guessing
+    /// would score detections against the wrong image.
+    /// </summary>
+    static long ByStem(string stem, CocoDataset truth, ref Dictionary<string, List<CocoImage>>? stems, string where)
+    {
+        stems ??= truth.Images.GroupBy(i => Path.GetFileNameWithoutExtension(i.FileName), StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        if (!stems.TryGetValue(stem, out var found))
+        {
+            string example = truth.Images.Count > 0 ? $" (e.g. \"{Path.GetFileNameWithoutExtension(truth.Images[0].FileName)}\" for {truth.Images[0].FileName})" : "";
+            throw new InvalidDataException($"{where}: image_id \"{stem}\" is the file name stem of no image of the ground truth {truth.Source}{example}; " +
+                "a string image_id is matched to the file name without extension");
+        }
+        if (found.Count > 1)
+            throw new InvalidDataException($"{where}: image_id \"{stem}\" is ambiguous ({string.Join(", ", found.Take(4).Select(i => $"{i.FileName} id {i.Id}"))} " +
+                $"have that file name stem in {truth.Source}); use the numeric image ids");
+        return found[0].Id;
     }
 
     static string UnknownImage(long imageId, CocoDataset truth) =>
