@@ -36,12 +36,11 @@ public sealed record FinetuneConfig
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; } = 2.5e-5;
     public double WeightDecayNorm { get; init; } = 0;
-    /// <summary>RPN proposals kept per image before and after NMS (Detectron2's FPN defaults 2000/1000 in training,
-    /// 1000/1000 in inference; torchvision counts pre-NMS per level, as does our RPN).</summary>
+    /// <summary>RPN proposals kept per image before and after NMS in training (Detectron2's FPN defaults 2000/1000;
+    /// torchvision counts pre-NMS per level, as does our RPN). Inference keeps the detector model file's settings
+    /// (1000/1000), so evaluation during training scores what <c>soco evaluate --checkpoint</c> will.</summary>
     public int RpnPreNmsTopkTrain { get; init; } = 2000;
     public int RpnPostNmsTopkTrain { get; init; } = 1000;
-    public int RpnPreNmsTopkTest { get; init; } = 1000;
-    public int RpnPostNmsTopkTest { get; init; } = 1000;
     /// <summary>RoIs sampled per image for the box head's losses (Detectron2's 512).</summary>
     public int RoiBatchSizePerImage { get; init; } = 512;
     public long Seed { get; init; } = 0;
@@ -58,7 +57,7 @@ public sealed record FinetuneConfig
         Need(RpnConvDepth >= 1, "rpn_conv_depth must be at least 1");
         Need(MinSizes.Length > 0 && MinSizes.All(s => s > 0), "min_sizes must be a non-empty list of positive sizes");
         Need(MaxSize > 0 && TestSize > 0, "max_size and test_size must be positive");
-        Need(RpnPreNmsTopkTrain > 0 && RpnPostNmsTopkTrain > 0 && RpnPreNmsTopkTest > 0 && RpnPostNmsTopkTest > 0 && RoiBatchSizePerImage > 0, "RPN top-k and RoI batch sizes must be positive");
+        Need(RpnPreNmsTopkTrain > 0 && RpnPostNmsTopkTrain > 0 && RoiBatchSizePerImage > 0, "RPN top-k and RoI batch sizes must be positive");
         Need(ImagesPerStep > 0, "images_per_step must be positive");
         Need(MaxIter > 0, "max_iter must be positive");
         Need(BaseLr > 0 && double.IsFinite(BaseLr), "base_lr must be positive");
@@ -73,8 +72,8 @@ public sealed record FinetuneConfig
         Backbone = new ResNetConfig { Depth = Depth, BaseWidth = BaseWidth },
         FpnChannels = FpnChannels, RpnConvDepth = RpnConvDepth, BoxHeadConvDim = BoxHeadConvDim, BoxHeadFcDim = BoxHeadFcDim,
         MinSizes = training ? MinSizes : [TestSize], MaxSize = MaxSize,
-        Rpn = new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain, PreNmsTopNTest = RpnPreNmsTopkTest, PostNmsTopNTest = RpnPostNmsTopkTest },
-        RoiHeads = new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage },
+        Rpn = training ? new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain } : new RpnOptions(),
+        RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage } : new RoiHeadsOptions(),
     };
 }
 

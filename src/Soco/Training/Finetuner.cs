@@ -201,7 +201,10 @@ public static class DetectorInit
 
     /// <summary>Counts per top-level part (backbone, fpn, rpn, roi_heads.box_head, roi_heads.box_predictor).</summary>
     static string Summary(IEnumerable<string> keys) => string.Join(", ", keys.GroupBy(k =>
-        k.StartsWith("roi_heads.", StringComparison.Ordinal) ? string.Join('.', k.Split('.').Take(2)) : k.Split('.')[0]).Select(g => $"{g.Key} {g.Count()}"));
+        k.StartsWith("roi_heads.", StringComparison.Ordinal) ? string.Join('.', k.Split('.').Take(2)) : k.Split('.')[0])
+        .OrderBy(g => Array.IndexOf(Parts, g.Key) is int i && i >= 0 ? i : Parts.Length).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
+
+    static readonly string[] Parts = ["backbone", "fpn", "rpn", "roi_heads.box_head", "roi_heads.box_predictor"];
 }
 
 /// <summary>
