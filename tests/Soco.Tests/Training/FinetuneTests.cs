@@ -153,7 +153,8 @@ public class FinetuneTests
         using var dir = new TestPaths.TempDir();
         string pre = Pretrain(dir);
         string run = dir["ft"];
-        Ok("finetune", "--config", "finetune_demo", "--init", pre, "--train", Gt, "--train-images", VocImages, "--out", run, "--threads", "1");
+        Ok("finetune", "--config", "finetune_demo", "--init", pre, "--train", Gt, "--train-images", VocImages, "--val", Gt, "--val-images", VocImages,
+            "--out", run, "--threads", "1");
         var first = LossLines(run)[0].Split(' ');
         var last = LossLines(run)[^1].Split(' ');
         log.WriteLine($"loss {first[1]} → {last[1]}");
@@ -165,6 +166,26 @@ public class FinetuneTests
         double ap50 = m.RootElement.GetProperty("AP50").GetDouble();
         log.WriteLine($"AP50 {ap50}");
         Assert.True(ap50 >= MinAp50, $"AP50 {ap50} < {MinAp50}");
+        // The run's own evaluation (--val, after the last step) scores what evaluate --checkpoint scores.
+        using var lastLine = JsonDocument.Parse(File.ReadLines(Path.Combine(run, FinetuneRun.MetricsFile)).Last());
+        Assert.Equal(ap50, lastLine.RootElement.GetProperty("val_AP50").GetDouble(), 12);
+        Assert.Equal(m.RootElement.GetProperty("AP").GetDouble(), lastLine.RootElement.GetProperty("val_AP").GetDouble(), 12);
+    }
+
+    [Fact]
+    public void BadInputIsAClearError()
+    {
+        using var dir = new TestPaths.TempDir();
+        CliRunner.UserError(["finetune", "--config", "finetune_demo", "--init", dir["missing.pth"], "--train", Gt, "--train-images", VocImages, "--out", dir["a"]],
+            "missing.pth", "no such file");
+        CliRunner.UserError(["finetune", "--config", "finetune_demo", "--set", "nope=1", "--train", Gt, "--train-images", VocImages, "--out", dir["b"]],
+            "nope", "unknown key");
+        CliRunner.UserError(["finetune", "--config", "finetune_demo", "--train", Gt, "--train-images", dir["nowhere"], "--out", dir["c"]],
+            "2011_000003.jpg", "nowhere");
+        // A run folder refuses another config.
+        Ok(["finetune", "--config", "finetune_demo", .. Small, "--set", "max_iter=1", "--set", "steps=[]", "--train", Gt, "--train-images", VocImages, "--out", dir["d"], "--threads", "1"]);
+        CliRunner.UserError(["finetune", "--config", "finetune_demo", .. Small, "--set", "max_iter=2", "--set", "steps=[]", "--train", Gt, "--train-images", VocImages, "--out", dir["d"]],
+            "another config");
     }
 
     /// <summary>See docs/finetune.md for the measured figure this bound comes from.</summary>
