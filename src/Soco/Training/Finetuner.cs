@@ -40,6 +40,9 @@ public sealed record FinetuneOptions
 public sealed record FinetuneResult(string RunDirectory, TrainStop Stop, long StepsDone, long TotalSteps, long StepsThisSession,
     string? LastCheckpoint, string? ModelFile, double? FirstLoss, double? LastLoss, double StepsPerSecond, IReadOnlyDictionary<string, double>? LastEval);
 
+/// <summary>The training data of a run (<c>run.json</c>), checked on resume.</summary>
+public sealed record FinetuneDataInfo(string Train, string TrainImages, int Images, int Boxes, string Fingerprint);
+
 /// <summary>One training image: its file, its usable gt boxes (x1, y1, x2, y2 in original pixels) and labels (category ids).</summary>
 public sealed record DetectionSample(string Path, long ImageId, float[] Boxes, long[] Labels);
 
@@ -80,6 +83,16 @@ public sealed class DetectionTrainData
     public IReadOnlyList<DetectionSample> Samples { get; }
     /// <summary>Images without a usable box (left out of training, as Detectron2 does).</summary>
     public IReadOnlyList<string> SkippedImages { get; }
+
+    /// <summary>SHA-256 of what training reads: every sample's file name, boxes and labels, in order.</summary>
+    public string Fingerprint()
+    {
+        var text = new StringBuilder();
+        foreach (var s in Samples)
+            text.Append(System.IO.Path.GetFileName(s.Path)).Append('|').AppendJoin(',', s.Boxes.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))
+                .Append('|').AppendJoin(',', s.Labels).Append('\n');
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
+    }
 
     /// <summary>Reads annotations: a COCO JSON file, or a VOC folder (its JPEGImages/ the default image folder).</summary>
     public static (CocoDataset Truth, string Images) Open(string annotations, string? images)
@@ -220,6 +233,7 @@ public sealed class FinetuneRun : IDisposable
     public const string ModelFileName = "model_final.pth";
     public const string MetricsFile = "metrics.jsonl";
     public const string LogFile = "log.txt";
+    public const string RunFile = "run.json";
     static readonly string[] LossNames = ["loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"];
 
     readonly FolderLock _lock;
@@ -276,8 +290,23 @@ public sealed class FinetuneRun : IDisposable
                 latest?.Dispose();
                 throw new InvalidDataException($"{unreadable.Count} checkpoint(s) of {dir} cannot be read: {string.Join("; ", unreadable.Select(u => u.Reason))}. Move them away to resume from an older one.");
             }
+            // The training data a run continues with must be the data it was made with (every step's images and
+            // boxes depend on it): a resume on other annotations is refused, naming both.
+            string runInfoPath = Path.Combine(dir, RunFile);
+            var info = new FinetuneDataInfo(Path.GetFullPath(options.Train), Path.GetFullPath(images), data.Samples.Count, NumBoxes(data), data.Fingerprint());
+            if (latest is not null && File.Exists(runInfoPath))
+            {
+                var before = JsonSerializer.Deserialize<FinetuneDataInfo>(File.ReadAllText(runInfoPath), FinetuneConfigs.Json);
+                if (before is not null && before.Fingerprint != info.Fingerprint)
+                {
+                    latest.Dispose();
+                    throw new ArgumentException($"{dir} was trained on other data ({before.Train}: {before.Images} images, {before.Boxes} boxes) than given now " +
+                        $"({info.Train}: {info.Images} images, {info.Boxes} boxes); resuming would change every step. Give the run's own --train/--train-images or use another --out");
+                }
+            }
             Directory.CreateDirectory(dir);
             if (saved is null) AtomicFile.WriteAllText(configPath, FinetuneConfigs.ToJson(config));
+            AtomicFile.WriteAllText(runInfoPath, JsonSerializer.Serialize(info, FinetuneConfigs.Json));
             var log = new StreamWriter(new FileStream(Path.Combine(dir, LogFile), FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
             var run = new FinetuneRun(config, options, data, val, valImages, latest, log, folderLock);
             foreach (var n in truth.Notes.Concat(truth.Skipped.Select(s => "skipped record: " + s))) run.Note(n);

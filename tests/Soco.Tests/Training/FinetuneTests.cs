@@ -182,6 +182,14 @@ public class FinetuneTests
             "nope", "unknown key");
         CliRunner.UserError(["finetune", "--config", "finetune_demo", "--train", Gt, "--train-images", dir["nowhere"], "--out", dir["c"]],
             "2011_000003.jpg", "nowhere");
+        // A stopped run refuses to continue on other annotations.
+        Ok(["finetune", "--config", "finetune_demo", .. Small, "--train", Gt, "--train-images", VocImages, "--out", dir["e"], "--threads", "1", "--stop-after", "1"]);
+        var other = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(File.ReadAllText(Gt))!;
+        var anns = other["annotations"].EnumerateArray().Skip(1).ToList();
+        other["annotations"] = JsonSerializer.SerializeToElement(anns);
+        File.WriteAllText(dir["other.json"], JsonSerializer.Serialize(other));
+        CliRunner.UserError(["finetune", "--config", "finetune_demo", .. Small, "--train", dir["other.json"], "--train-images", VocImages, "--out", dir["e"]],
+            "other data", "voc_gt.json: 3 images, 9 boxes");
         // A run folder refuses another config.
         Ok(["finetune", "--config", "finetune_demo", .. Small, "--set", "max_iter=1", "--set", "steps=[]", "--train", Gt, "--train-images", VocImages, "--out", dir["d"], "--threads", "1"]);
         CliRunner.UserError(["finetune", "--config", "finetune_demo", .. Small, "--set", "max_iter=2", "--set", "steps=[]", "--train", Gt, "--train-images", VocImages, "--out", dir["d"]],
