@@ -17,6 +17,7 @@ public static class SocoCli
         root.Add(ModelCommands.Features());
         root.Add(ViewsCommand.Build());
         root.Add(PretrainCommand.Build());
+        root.Add(FinetuneCommand.Build());
         root.Add(EvaluateCommand.Build());
         root.Add(DetectCommand.Build());
         root.Add(BenchCommand.Build());

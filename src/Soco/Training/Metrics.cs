@@ -47,9 +47,12 @@ public sealed class MetricsLog : IDisposable
     public MetricsLog(string path, long keepUpToStep, Action<string>? note = null)
     {
         Path = path;
-        var all = Read(path);
-        History = all.Where(m => m.Step <= keepUpToStep).ToList();
-        var cut = all.Where(m => m.Step > keepUpToStep).ToList();
+        var all = ReadLines(path);
+        History = all.Where(m => m.Metrics.Step <= keepUpToStep).Select(m => m.Metrics).ToList();
+        // The kept lines are rewritten as they were read: a line can hold scalars StepMetrics has no field for (a
+        // task's named losses, evaluation numbers), which re-serialising would drop.
+        var kept = all.Where(m => m.Metrics.Step <= keepUpToStep).Select(m => m.Line).ToList();
+        var cut = all.Where(m => m.Metrics.Step > keepUpToStep).Select(m => m.Metrics).ToList();
         if (cut.Count > 0)
         {
             // Steps after the checkpoint are redone (identically after a kill; differently after --restart or an
@@ -63,7 +66,7 @@ public sealed class MetricsLog : IDisposable
             }
             note?.Invoke($"{cut.Count} metrics line(s) after step {keepUpToStep} (steps {cut[0].Step}–{cut[^1].Step}) will be redone; the old lines are kept in {replaced}");
         }
-        AtomicFile.WriteAllText(path, string.Concat(History.Select(m => Serialize(m) + "\n")));
+        AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
         _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read), new System.Text.UTF8Encoding(false));
     }
 
@@ -116,16 +119,19 @@ public sealed class MetricsLog : IDisposable
     }
 
     /// <summary>The steps of a metrics file (unreadable lines, e.g. a half-written last one, are skipped).</summary>
-    public static List<StepMetrics> Read(string path)
+    public static List<StepMetrics> Read(string path) => ReadLines(path).Select(m => m.Metrics).ToList();
+
+    /// <summary>The parsed lines of a metrics file with their text (unparsable lines left out).</summary>
+    static List<(StepMetrics Metrics, string Line)> ReadLines(string path)
     {
-        var list = new List<StepMetrics>();
+        var list = new List<(StepMetrics, string)>();
         if (!File.Exists(path)) return list;
         foreach (var line in File.ReadLines(path))
         {
             if (string.IsNullOrWhiteSpace(line)) continue;
             try
             {
-                if (JsonSerializer.Deserialize<StepMetrics>(line, Json) is { } m) list.Add(m);
+                if (JsonSerializer.Deserialize<StepMetrics>(line, Json) is { } m) list.Add((m, line));
             }
             catch (JsonException) { }
         }

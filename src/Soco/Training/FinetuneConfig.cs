@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Soco.Modeling;
+using Soco.Modeling.Detection;
+
+namespace Soco.Training;
+
+/// <summary>
+/// A detector fine-tuning recipe (<c>configs/finetune/*.json</c>): the detector's shape, Detectron2's solver (SGD,
+/// warm-up + steps, images per step) and the training input (multi-scale short side, max size, flip). The released
+/// SoCo recipe is <c>soco_fpn_1x</c> (docs/soco-reference.md §8).
+/// </summary>
+public sealed record FinetuneConfig
+{
+    public string Description { get; init; } = "";
+    public int Depth { get; init; } = 50;
+    public int BaseWidth { get; init; } = 64;
+    public int FpnChannels { get; init; } = 256;
+    public int RpnConvDepth { get; init; } = 1;
+    public int BoxHeadConvDim { get; init; } = 256;
+    public int BoxHeadFcDim { get; init; } = 1024;
+    /// <summary>Short sides drawn per image in training (one, seeded by seed, epoch and sample).</summary>
+    public int[] MinSizes { get; init; } = [640, 672, 704, 736, 768, 800];
+    public int MaxSize { get; init; } = 1333;
+    /// <summary>Short side of inference (evaluation and the saved model file).</summary>
+    public int TestSize { get; init; } = 800;
+    public bool Flip { get; init; } = true;
+    public int ImagesPerStep { get; init; } = 16;
+    public double BaseLr { get; init; } = 0.02;
+    public long MaxIter { get; init; } = 90000;
+    public long[] Steps { get; init; } = [60000, 80000];
+    public double Gamma { get; init; } = 0.1;
+    public long WarmupIters { get; init; } = 1000;
+    public double WarmupFactor { get; init; } = 0.001;
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; } = 2.5e-5;
+    public double WeightDecayNorm { get; init; } = 0;
+    /// <summary>RPN proposals kept per image before and after NMS in training (Detectron2's FPN defaults 2000/1000;
+    /// torchvision counts pre-NMS per level, as does our RPN). Inference keeps the detector model file's settings
+    /// (1000/1000), so evaluation during training scores what <c>soco evaluate --checkpoint</c> will.</summary>
+    public int RpnPreNmsTopkTrain { get; init; } = 2000;
+    public int RpnPostNmsTopkTrain { get; init; } = 1000;
+    /// <summary>RoIs sampled per image for the box head's losses (Detectron2's 512).</summary>
+    public int RoiBatchSizePerImage { get; init; } = 512;
+    public long Seed { get; init; } = 0;
+    public long CheckpointPeriod { get; init; } = 5000;
+    public int KeepLast { get; init; } = 2;
+    /// <summary>Evaluate on --val every this many steps (and after the last); 0 → after the last only.</summary>
+    public long EvalPeriod { get; init; } = 0;
+
+    public void Validate()
+    {
+        void Need(bool ok, string what) { if (!ok) throw new ArgumentException($"finetune config: {what}"); }
+        Need(Depth is 18 or 34 or 50 or 101 or 152, $"depth {Depth} is not a ResNet depth (18, 34, 50, 101, 152)");
+        Need(BaseWidth > 0 && FpnChannels > 0 && BoxHeadConvDim > 0 && BoxHeadFcDim > 0, "widths must be positive");
+        Need(RpnConvDepth >= 1, "rpn_conv_depth must be at least 1");
+        Need(MinSizes.Length > 0 && MinSizes.All(s => s > 0), "min_sizes must be a non-empty list of positive sizes");
+        Need(MaxSize > 0 && TestSize > 0, "max_size and test_size must be positive");
+        Need(RpnPreNmsTopkTrain > 0 && RpnPostNmsTopkTrain > 0 && RoiBatchSizePerImage > 0, "RPN top-k and RoI batch sizes must be positive");
+        Need(ImagesPerStep > 0, "images_per_step must be positive");
+        Need(MaxIter > 0, "max_iter must be positive");
+        Need(BaseLr > 0 && double.IsFinite(BaseLr), "base_lr must be positive");
+        Need(Steps.Zip(Steps.Skip(1)).All(p => p.First <= p.Second), "steps must be increasing");
+        Need(CheckpointPeriod >= 0 && EvalPeriod >= 0 && KeepLast >= 1, "checkpoint_period/eval_period ≥ 0, keep_last ≥ 1");
+    }
+
+    /// <summary>The detector this recipe trains, for <paramref name="numClasses"/> classes (background included).</summary>
+    public FasterRcnnConfig Detector(int numClasses, bool training) => new()
+    {
+        NumClasses = numClasses,
+        Backbone = new ResNetConfig { Depth = Depth, BaseWidth = BaseWidth },
+        FpnChannels = FpnChannels, RpnConvDepth = RpnConvDepth, BoxHeadConvDim = BoxHeadConvDim, BoxHeadFcDim = BoxHeadFcDim,
+        MinSizes = training ? MinSizes : [TestSize], MaxSize = MaxSize,
+        Rpn = training ? new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain } : new RpnOptions(),
+        RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage } : new RoiHeadsOptions(),
+    };
+}
+
+/// <summary>Presets (<c>configs/finetune/&lt;name&gt;.json</c>), files and <c>key=value</c> overrides for <see cref="FinetuneConfig"/>.</summary>
+public static class FinetuneConfigs
+{
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true,
+    };
+
+    public static string? PresetFolder() => PretrainConfigs.PresetFolder() is { } d && Directory.Exists(Path.Combine(d, "finetune")) ? Path.Combine(d, "finetune") : null;
+
+    public static IReadOnlyList<string> PresetNames() =>
+        PresetFolder() is { } dir ? Directory.GetFiles(dir, "*.json").Select(f => Path.GetFileNameWithoutExtension(f)!).Order().ToList() : [];
+
+    public static FinetuneConfig Load(string presetOrPath, IEnumerable<string>? overrides = null)
+    {
+        string path = presetOrPath;
+        if (!File.Exists(path))
+        {
+            string? p = PresetFolder() is { } dir ? Path.Combine(dir, presetOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? presetOrPath : presetOrPath + ".json") : null;
+            path = p is not null && File.Exists(p) ? p
+                : throw new FileNotFoundException($"no finetune config file or preset '{presetOrPath}'; presets: {string.Join(", ", PresetNames())}");
+        }
+        return Parse(File.ReadAllText(path), path, overrides);
+    }
+
+    public static FinetuneConfig Parse(string json, string what, IEnumerable<string>? overrides = null)
+    {
+        JsonObject obj;
+        try { obj = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
+                ?? throw new ArgumentException($"config {what} must be a JSON object"); }
+        catch (JsonException e) { throw new ArgumentException($"config {what} is not valid JSON: {e.Message}"); }
+        var known = typeof(FinetuneConfig).GetProperties().Select(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name)).ToHashSet();
+        foreach (var o in overrides ?? [])
+        {
+            int eq = o.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"--set {o}: expected key=value");
+            string key = o[..eq].Trim(), value = o[(eq + 1)..].Trim();
+            if (!known.Contains(key)) throw new ArgumentException($"--set {o}: unknown key '{key}'; keys: {string.Join(", ", known.Order())}");
+            JsonNode? node;
+            try { node = JsonNode.Parse(value); } catch (JsonException) { node = JsonValue.Create(value); }
+            obj[key] = node;
+        }
+        FinetuneConfig config;
+        try { config = obj.Deserialize<FinetuneConfig>(Json) ?? throw new ArgumentException($"config {what} is empty"); }
+        catch (JsonException e) { throw new ArgumentException($"config {what}: {e.Message}"); }
+        config.Validate();
+        return config;
+    }
+
+    public static string ToJson(FinetuneConfig c) => JsonSerializer.Serialize(c, Json);
+}

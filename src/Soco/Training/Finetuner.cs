@@ -1,0 +1,494 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Soco.Data;
+using Soco.Data.Coco;
+using Soco.Data.Voc;
+using Soco.Engine;
+using Soco.Evaluation;
+using Soco.Imaging;
+using Soco.Interop;
+using Soco.IO;
+using Soco.Modeling.Detection;
+using Soco.Runtime;
+using Soco.Solver;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Soco.Training;
+
+/// <summary>Where and how a fine-tuning run executes (not part of its numbers, except threads and device, which
+/// change floating-point reduction order).</summary>
+public sealed record FinetuneOptions
+{
+    /// <summary>COCO instances JSON, or a Pascal VOC folder (Annotations/ + JPEGImages/).</summary>
+    public required string Train { get; init; }
+    /// <summary>Folder of the training images (by file_name); null → a VOC folder's JPEGImages/.</summary>
+    public string? TrainImages { get; init; }
+    public string? Val { get; init; }
+    public string? ValImages { get; init; }
+    /// <summary>"none", one of our SoCo checkpoints / model files / run folders, or a torchvision ResNet state_dict.</summary>
+    public string Init { get; init; } = "none";
+    public required string RunDirectory { get; init; }
+    public string Device { get; init; } = "cpu";
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    public long? StopAfterStep { get; init; }
+    public double PlotEverySeconds { get; init; } = 15;
+    public Action<string>? Log { get; init; }
+}
+
+public sealed record FinetuneResult(string RunDirectory, TrainStop Stop, long StepsDone, long TotalSteps, long StepsThisSession,
+    string? LastCheckpoint, string? ModelFile, double? FirstLoss, double? LastLoss, double StepsPerSecond, IReadOnlyDictionary<string, double>? LastEval);
+
+/// <summary>The training data of a run (<c>run.json</c>), checked on resume.</summary>
+public sealed record FinetuneDataInfo(string Train, string TrainImages, int Images, int Boxes, string Fingerprint);
+
+/// <summary>One training image: its file, its usable gt boxes (x1, y1, x2, y2 in original pixels) and labels (category ids).</summary>
+public sealed record DetectionSample(string Path, long ImageId, float[] Boxes, long[] Labels);
+
+/// <summary>
+/// Detection training data (Detectron2's <c>DatasetMapper</c> for boxes): the usable boxes of each annotated image (crowd
+/// boxes left out, as Detectron2's mapper drops <c>iscrowd</c> instances; images left with none skipped and counted, as
+/// its <c>filter_empty_annotations</c>), an order of the images per epoch seeded by (seed, epoch), and per sample a
+/// decode, a seeded horizontal flip that moves the boxes, and the generator the detector draws its short side and
+/// RPN/RoI samples from (seeded by seed, epoch and sample).
+/// </summary>
+public sealed class DetectionTrainData
+{
+    public DetectionTrainData(CocoDataset truth, string imageFolder, long seed, bool flip)
+    {
+        Truth = truth;
+        Seed = seed;
+        Flip = flip;
+        var byImage = truth.Annotations.Where(a => !a.IsCrowd && a.W > 0 && a.H > 0).GroupBy(a => a.ImageId).ToDictionary(g => g.Key, g => g.ToList());
+        var samples = new List<DetectionSample>();
+        var skipped = new List<string>();
+        foreach (var im in truth.Images)
+        {
+            if (!byImage.TryGetValue(im.Id, out var anns)) { skipped.Add($"{im.FileName} (image id {im.Id})"); continue; }
+            string path = System.IO.Path.Combine(imageFolder, im.FileName);
+            if (!File.Exists(path)) throw new FileNotFoundException($"{truth.Source}: image id {im.Id} names {im.FileName}, which is not in {imageFolder}");
+            samples.Add(new DetectionSample(path, im.Id,
+                anns.SelectMany(a => new[] { (float)a.X, (float)a.Y, (float)(a.X + a.W), (float)(a.Y + a.H) }).ToArray(),
+                anns.Select(a => a.CategoryId).ToArray()));
+        }
+        if (samples.Count == 0) throw new ArgumentException($"{truth.Source}: no image has a usable (non-crowd, positive-size) box; nothing to train on");
+        Samples = samples;
+        SkippedImages = skipped;
+    }
+
+    public CocoDataset Truth { get; }
+    public long Seed { get; }
+    public bool Flip { get; }
+    public IReadOnlyList<DetectionSample> Samples { get; }
+    /// <summary>Images without a usable box (left out of training, as Detectron2 does).</summary>
+    public IReadOnlyList<string> SkippedImages { get; }
+
+    /// <summary>SHA-256 of what training reads: every sample's file name, boxes and labels, in order.</summary>
+    public string Fingerprint()
+    {
+        var text = new StringBuilder();
+        foreach (var s in Samples)
+            text.Append(System.IO.Path.GetFileName(s.Path)).Append('|').AppendJoin(',', s.Boxes.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))
+                .Append('|').AppendJoin(',', s.Labels).Append('\n');
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
+    /// <summary>Reads annotations: a COCO JSON file, or a VOC folder (its JPEGImages/ the default image folder).</summary>
+    public static (CocoDataset Truth, string Images) Open(string annotations, string? images)
+    {
+        if (Directory.Exists(annotations))
+            return (VocDatasetReader.Read(annotations), images ?? System.IO.Path.Combine(annotations, "JPEGImages"));
+        if (!File.Exists(annotations)) throw new FileNotFoundException($"annotations not found: {annotations}");
+        return (CocoInstancesReader.Read(annotations), images ?? throw new ArgumentException($"{annotations}: give the folder of its images (--train-images / --val-images)"));
+    }
+
+    int[]? _order;
+    long _orderEpoch = -1;
+
+    /// <summary>The sample at global position <paramref name="position"/> (step × images per step + slot): its epoch and index.</summary>
+    public (long Epoch, int Index) At(long position)
+    {
+        long epoch = position / Samples.Count;
+        if (_orderEpoch != epoch)
+        {
+            var r = SampleRandom.For(Seed, epoch, -1);
+            var order = Enumerable.Range(0, Samples.Count).ToArray();
+            for (int i = order.Length - 1; i > 0; i--)
+            {
+                int j = r.NextInt(i + 1);
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+            _order = order;
+            _orderEpoch = epoch;
+        }
+        return (epoch, _order![(int)(position % Samples.Count)]);
+    }
+
+    /// <summary>The image (3×H×W float RGB in [0, 1]), boxes (K×4), labels (K) and generator of a sample in an epoch.</summary>
+    public (Tensor Image, Tensor Boxes, Tensor Labels, SampleRandom Random) Load(long epoch, int index)
+    {
+        var s = Samples[index];
+        var random = SampleRandom.For(Seed, epoch, index);
+        var img = ImageDecoder.Decode(s.Path);
+        var image = DetectorInference.ToTensor(img);
+        var b = (float[])s.Boxes.Clone();
+        if (Flip && random.Fork(7).Bernoulli(0.5))
+        {
+            image = image.flip(2);
+            for (int k = 0; k < b.Length; k += 4)
+                (b[k], b[k + 2]) = (img.Width - b[k + 2], img.Width - b[k]);
+        }
+        // Boxes reaching past the decoded image (annotation tolerance) are clipped to it; Detectron2 clips too.
+        for (int k = 0; k < b.Length; k += 4)
+        {
+            b[k] = Math.Clamp(b[k], 0, img.Width); b[k + 2] = Math.Clamp(b[k + 2], 0, img.Width);
+            b[k + 1] = Math.Clamp(b[k + 1], 0, img.Height); b[k + 3] = Math.Clamp(b[k + 3], 0, img.Height);
+        }
+        return (image, tensor(b, [s.Labels.Length, 4]), tensor(s.Labels), random);
+    }
+}
+
+/// <summary>Puts pretrained weights into a fresh detector and says which tensors came from where (docs/detection.md).</summary>
+public static class DetectorInit
+{
+    /// <summary>Loads <paramref name="source"/> ("none", a SoCo checkpoint / model file / run folder, or a torchvision
+    /// ResNet state_dict) into <paramref name="model"/>; returns log lines.</summary>
+    public static List<string> Apply(FasterRcnn model, string source)
+    {
+        var lines = new List<string>();
+        if (source.Equals("none", StringComparison.OrdinalIgnoreCase))
+        {
+            lines.Add("init: none (every tensor starts from its seeded initialisation)");
+            return lines;
+        }
+        Dictionary<string, Tensor> mapped;
+        string what;
+        if (!Directory.Exists(source) && !File.Exists(source))
+            throw new FileNotFoundException($"--init {source}: no such file or folder (give a SoCo checkpoint, model file or run folder, a torchvision ResNet .pth, or none)");
+        var root = Directory.Exists(source) ? null : CheckpointReader.Unpickle(source);
+        if (root is not null && root.Contains("layer1.0.conv1.weight") && root.Contains("conv1.weight"))
+        {
+            // torchvision ResNet state_dict: our backbone uses torchvision's names; its fc has no place in a detector.
+            what = "torchvision ResNet state_dict";
+            mapped = new Dictionary<string, Tensor>();
+            foreach (System.Collections.DictionaryEntry e in root)
+                if (e.Key is string k && e.Value is Tensor t && !k.StartsWith("fc.", StringComparison.Ordinal)) mapped["backbone." + k] = t;
+        }
+        else
+        {
+            var loaded = CheckpointReader.Read(source);
+            what = $"SoCo {loaded.Layout} weights ({loaded.Source})";
+            // The online network only: encoder → backbone, neck (FPN, BN after lateral and output convs) → fpn, head
+            // (4conv-1fc with BN) → the RoI box head, where Detectron2 puts SoCo's pretrained head (docs/soco-reference.md §8).
+            mapped = new Dictionary<string, Tensor>();
+            foreach (var (k, t) in loaded.State)
+            {
+                string? ours = k.StartsWith("encoder.", StringComparison.Ordinal) ? "backbone." + k["encoder.".Length..]
+                    : k.StartsWith("neck.", StringComparison.Ordinal) ? "fpn." + k["neck.".Length..]
+                    : k.StartsWith("head.", StringComparison.Ordinal) ? "roi_heads.box_head." + k["head.".Length..] : null;
+                if (ours is not null) mapped[ours] = t;
+            }
+        }
+        var own = model.state_dict();
+        var loadedKeys = new List<string>();
+        var shapeMismatch = new List<string>();
+        using (no_grad())
+            foreach (var (k, t) in mapped)
+            {
+                if (!own.TryGetValue(k, out var target)) { shapeMismatch.Add($"{k} (no such tensor in the detector)"); continue; }
+                if (!target.shape.SequenceEqual(t.shape)) { shapeMismatch.Add($"{k} [{string.Join(",", t.shape)}] vs detector [{string.Join(",", target.shape)}]"); continue; }
+                target.copy_(t);
+                loadedKeys.Add(k);
+            }
+        if (loadedKeys.Count(k => k.StartsWith("backbone.", StringComparison.Ordinal)) == 0)
+            throw new ArgumentException($"--init {source}: {what} gives no backbone tensor that fits this detector (depth/base_width of the config differ from the checkpoint's?)" +
+                (shapeMismatch.Count > 0 ? $"; e.g. {shapeMismatch[0]}" : ""));
+        var fresh = own.Keys.Where(k => !loadedKeys.Contains(k)).ToList();
+        lines.Add($"init: {what}: loaded {loadedKeys.Count} tensors ({Summary(loadedKeys)})");
+        lines.Add($"init: {fresh.Count} tensors start fresh ({Summary(fresh)})");
+        if (shapeMismatch.Count > 0)
+            lines.Add($"init: {shapeMismatch.Count} pretrained tensors do not fit and were not loaded: {string.Join("; ", shapeMismatch.Take(8))}{(shapeMismatch.Count > 8 ? "; ..." : "")}");
+        return lines;
+    }
+
+    /// <summary>Counts per top-level part (backbone, fpn, rpn, roi_heads.box_head, roi_heads.box_predictor).</summary>
+    static string Summary(IEnumerable<string> keys) => string.Join(", ", keys.GroupBy(k =>
+        k.StartsWith("roi_heads.", StringComparison.Ordinal) ? string.Join('.', k.Split('.').Take(2)) : k.Split('.')[0])
+        .OrderBy(g => Array.IndexOf(Parts, g.Key) is int i && i >= 0 ? i : Parts.Length).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
+
+    static readonly string[] Parts = ["backbone", "fpn", "rpn", "roi_heads.box_head", "roi_heads.box_predictor"];
+}
+
+/// <summary>
+/// A detector fine-tuning run in a folder, on the engine (docs/detection.md): run_step = a batch of training images
+/// through <see cref="FasterRcnn.Losses"/> (the four losses summed, each logged by name), SGD with Detectron2's parameter
+/// groups and warm-up + multi-step lr, checkpoints (model, momentum buffers, step) written atomically with exact resume,
+/// metrics.jsonl / TensorBoard / curves.png / log.txt, evaluation on a validation set, and the final detector model file
+/// (<c>model_final.pth</c>) that <c>soco detect</c> and <c>soco evaluate --checkpoint</c> read.
+/// </summary>
+public sealed class FinetuneRun : IDisposable
+{
+    public const string ConfigFile = "config.json";
+    public const string ModelFileName = "model_final.pth";
+    public const string MetricsFile = "metrics.jsonl";
+    public const string LogFile = "log.txt";
+    public const string RunFile = "run.json";
+    static readonly string[] LossNames = ["loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"];
+
+    readonly FolderLock _lock;
+    readonly StreamWriter _log;
+    Checkpoint? _resume;
+
+    FinetuneRun(FinetuneConfig config, FinetuneOptions options, DetectionTrainData data, CocoDataset? val, string? valImages, Checkpoint? resume, StreamWriter log, FolderLock folderLock)
+    {
+        Config = config; Options = options; Data = data; Val = val; ValImages = valImages; _resume = resume; _log = log; _lock = folderLock;
+        StepsDone = resume?.Meta.Step ?? 0;
+        long maxCat = Math.Max(data.Truth.Categories.Count == 0 ? 0 : data.Truth.Categories.Max(c => c.Id), data.Samples.SelectMany(s => s.Labels).Max());
+        NumClasses = (int)maxCat + 1;
+        var names = Enumerable.Range(0, NumClasses).Select(i => i == 0 ? "__background__" : $"class {i}").ToArray();
+        foreach (var c in data.Truth.Categories) names[c.Id] = c.Name;
+        ClassNames = names;
+    }
+
+    public FinetuneConfig Config { get; }
+    public FinetuneOptions Options { get; }
+    public DetectionTrainData Data { get; }
+    public CocoDataset? Val { get; }
+    public string? ValImages { get; }
+    public long StepsDone { get; private set; }
+    public long TotalSteps => Config.MaxIter;
+    /// <summary>Largest category id + 1 (labels are the datasets' category ids, kept as they are; 0 is background).</summary>
+    public int NumClasses { get; }
+    public IReadOnlyList<string> ClassNames { get; }
+    public string RunDirectory => Options.RunDirectory;
+    public string? ResumedFrom => _resume?.Path;
+
+    /// <summary>Opens (or starts) the run: config saved or checked, data read, newest checkpoint found.</summary>
+    public static FinetuneRun Open(FinetuneConfig? config, FinetuneOptions options)
+    {
+        string dir = options.RunDirectory;
+        var folderLock = FolderLock.Acquire(dir, "soco finetune");
+        try
+        {
+            string configPath = Path.Combine(dir, ConfigFile);
+            var saved = File.Exists(configPath) ? FinetuneConfigs.Parse(File.ReadAllText(configPath), configPath) : null;
+            config ??= saved ?? throw new ArgumentException($"{dir} holds no fine-tuning run ({ConfigFile} missing): give a --config");
+            config.Validate();
+            if (saved is not null && FinetuneConfigs.ToJson(saved) != FinetuneConfigs.ToJson(config))
+                throw new ArgumentException($"{dir} holds a run with another config ({configPath}); resume it with its own config (omit --set changes) or use another --out");
+            var (truth, images) = DetectionTrainData.Open(options.Train, options.TrainImages);
+            var data = new DetectionTrainData(truth, images, config.Seed, config.Flip);
+            CocoDataset? val = null;
+            string? valImages = null;
+            if (options.Val is not null) (val, valImages) = DetectionTrainData.Open(options.Val, options.ValImages);
+            var store = new CheckpointStore(dir, config.KeepLast);
+            store.RemoveTemporaries();
+            var (latest, unreadable) = store.LoadNewestReadable();
+            if (unreadable.Count > 0)
+            {
+                latest?.Dispose();
+                throw new InvalidDataException($"{unreadable.Count} checkpoint(s) of {dir} cannot be read: {string.Join("; ", unreadable.Select(u => u.Reason))}. Move them away to resume from an older one.");
+            }
+            // The training data a run continues with must be the data it was made with (every step's images and
+            // boxes depend on it): a resume on other annotations is refused, naming both.
+            string runInfoPath = Path.Combine(dir, RunFile);
+            var info = new FinetuneDataInfo(Path.GetFullPath(options.Train), Path.GetFullPath(images), data.Samples.Count, NumBoxes(data), data.Fingerprint());
+            if (latest is not null && File.Exists(runInfoPath))
+            {
+                var before = JsonSerializer.Deserialize<FinetuneDataInfo>(File.ReadAllText(runInfoPath), FinetuneConfigs.Json);
+                if (before is not null && before.Fingerprint != info.Fingerprint)
+                {
+                    latest.Dispose();
+                    throw new ArgumentException($"{dir} was trained on other data ({before.Train}: {before.Images} images, {before.Boxes} boxes) than given now " +
+                        $"({info.Train}: {info.Images} images, {info.Boxes} boxes); resuming would change every step. Give the run's own --train/--train-images or use another --out");
+                }
+            }
+            Directory.CreateDirectory(dir);
+            if (saved is null) AtomicFile.WriteAllText(configPath, FinetuneConfigs.ToJson(config));
+            AtomicFile.WriteAllText(runInfoPath, JsonSerializer.Serialize(info, FinetuneConfigs.Json));
+            var log = new StreamWriter(new FileStream(Path.Combine(dir, LogFile), FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+            var run = new FinetuneRun(config, options, data, val, valImages, latest, log, folderLock);
+            foreach (var n in truth.Notes.Concat(truth.Skipped.Select(s => "skipped record: " + s))) run.Note(n);
+            if (data.SkippedImages.Count > 0)
+                run.Note($"{data.SkippedImages.Count} of {truth.Images.Count} training images have no usable box and are skipped: {string.Join(", ", data.SkippedImages.Take(5))}{(data.SkippedImages.Count > 5 ? ", ..." : "")}");
+            run.Note($"{data.Samples.Count} training images, {NumBoxes(data)} boxes, {run.NumClasses - 1} label slots (category ids 1..{run.NumClasses - 1})");
+            if (latest is not null) run.Note($"resuming from {latest.Path} (step {latest.Meta.Step} of {config.MaxIter})");
+            return run;
+        }
+        catch
+        {
+            folderLock.Dispose();
+            throw;
+        }
+    }
+
+    static int NumBoxes(DetectionTrainData d) => d.Samples.Sum(s => s.Labels.Length);
+
+    void Note(string line)
+    {
+        _log.WriteLine($"{DateTime.UtcNow:O} {line}");
+        Options.Log?.Invoke(line);
+    }
+
+    /// <summary>Runs the remaining steps; <paramref name="onStep"/> sees the engine after every step (for progress).</summary>
+    public FinetuneResult Run(Action<Trainer>? onStep = null, CancellationToken cancel = default)
+    {
+        string modelPath = Path.Combine(RunDirectory, ModelFileName);
+        if (StepsDone >= TotalSteps && File.Exists(modelPath))
+            return new FinetuneResult(RunDirectory, TrainStop.AlreadyFinished, StepsDone, TotalSteps, 0, ResumedFrom, modelPath, null, _resume?.Meta.Loss, 0, null);
+        TorchRuntime.SetThreads(Options.Threads);
+        var device = TorchRuntime.ResolveDevice(Options.Device);
+        torch.manual_seed(Config.Seed);
+        using var model = new FasterRcnn(Config.Detector(NumClasses, training: true));
+        if (_resume is null)
+            foreach (var line in DetectorInit.Apply(model, Options.Init)) Note(line);
+        model.to(device);
+        model.train();
+        using var sgd = Sgd.ForDetector(model, Config.Momentum, Config.WeightDecay, Config.WeightDecayNorm);
+        if (_resume is not null)
+        {
+            var sd = _resume.Section(Checkpoint.ModelPrefix);
+            var missing = model.state_dict().Keys.Where(k => !sd.ContainsKey(k)).ToList();
+            if (missing.Count > 0 || sd.Count != model.state_dict().Count)
+                throw new InvalidDataException($"checkpoint {_resume.Path} does not fit this detector ({missing.Count} tensors missing, e.g. {missing.FirstOrDefault()})");
+            model.load_state_dict(sd.ToDictionary(kv => kv.Key, kv => kv.Value.to(device)), strict: true);
+            sgd.LoadStateDict(_resume.Section(Checkpoint.OptimizerPrefix));
+            _resume.Dispose();
+        }
+        long sessionStart = StepsDone;
+        var schedule = new WarmupMultiStepSchedule(Config.BaseLr, Config.MaxIter, Config.Steps, Config.Gamma, Config.WarmupIters, Config.WarmupFactor);
+        var store = new CheckpointStore(RunDirectory, Config.KeepLast);
+        using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), sessionStart, Note);
+        using var tb = new TensorBoardWriter(Path.Combine(RunDirectory, PretrainRun.TensorBoardFolder), sessionStart > 0 ? sessionStart + 1 : null);
+        var task = new DetectionStep(this, model, device);
+        string? lastCheckpoint = ResumedFrom;
+
+        string Save(long step, int? epoch)
+        {
+            var d = new Dictionary<string, Tensor>();
+            foreach (var (k, v) in model.state_dict()) d[Checkpoint.ModelPrefix + k] = v.detach().cpu();
+            foreach (var (k, v) in sgd.StateDict()) d[Checkpoint.OptimizerPrefix + k] = v.cpu();
+            var meta = new CheckpointMeta
+            {
+                Step = step, TotalSteps = TotalSteps, Lr = task.LastLr, Loss = task.LastLoss, Model = DetectorModelFile.Arch,
+                Config = FinetuneConfigs.ToJson(Config), SavedUtc = DateTime.UtcNow,
+            };
+            d[Checkpoint.MetaKey] = torch.tensor(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(meta, PretrainConfigs.Json)));
+            return lastCheckpoint = store.Save(d, step, null);
+        }
+
+        var eval = new EvalHook(this, model, Config.EvalPeriod);
+        IHook[] hooks =
+        [
+            new LrScheduleHook(schedule), task, eval,
+            new MetricsHook(metrics, tb, null, Path.Combine(RunDirectory, PretrainRun.CurvesFile), s => $"fine-tune {Config.Depth}×{Config.BaseWidth}: step {s}/{TotalSteps}", Options.PlotEverySeconds),
+            new CheckpointHook(Save, 0, 1, Config.CheckpointPeriod),
+            new ProgressHook(t => onStep?.Invoke(t)),
+        ];
+        var trainer = new Trainer(task, sgd, TotalSteps, hooks, sessionStart) { StopAfter = Options.StopAfterStep };
+        TrainStop stop;
+        try
+        {
+            stop = trainer.Train(cancel);
+        }
+        catch (NonFiniteLossException e)
+        {
+            throw new TrainingDivergedException(e.Message + (lastCheckpoint is null ? " No checkpoint was written yet." : $" The last good checkpoint is {lastCheckpoint}."));
+        }
+        StepsDone = trainer.Iter;
+        string? written = null;
+        if (StepsDone >= TotalSteps)
+        {
+            if (lastCheckpoint is null || CheckpointStore.StepOf(lastCheckpoint) != StepsDone) Save(StepsDone, null);
+            model.eval();
+            var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu());
+            DetectorModelFile.Save(modelPath, new DetectorModel(Config.Detector(NumClasses, training: false), ClassNames, state, [], modelPath,
+                $"soco finetune ({Options.Init}, {StepsDone} steps)"));
+            written = modelPath;
+            Note($"wrote {modelPath}");
+        }
+        long n = StepsDone - sessionStart;
+        Note($"session: {n} steps in {task.SessionSeconds:F1} s; stopped: {stop}");
+        return new FinetuneResult(RunDirectory, stop, StepsDone, TotalSteps, n, lastCheckpoint, written, task.FirstLoss, n > 0 ? task.LastLoss : null,
+            task.SessionSeconds > 0 ? n / task.SessionSeconds : 0, eval.Last);
+    }
+
+    /// <summary>The run_step: <see cref="FinetuneConfig.ImagesPerStep"/> images (in the seeded epoch order) through the
+    /// detector's losses; the sum is the step's loss, each term a named scalar.</summary>
+    sealed class DetectionStep(FinetuneRun run, FasterRcnn model, Device device) : IRunStep, IHook
+    {
+        readonly Dictionary<string, double> _terms = [];
+        public double? FirstLoss { get; private set; }
+        public double LastLoss { get; private set; }
+        public double LastLr { get; private set; }
+        public double SessionSeconds { get; private set; }
+
+        public Tensor Forward(Trainer trainer, int micro)
+        {
+            int b = run.Config.ImagesPerStep;
+            var images = new List<Tensor>(); var boxes = new List<Tensor>(); var labels = new List<Tensor>(); var random = new List<SampleRandom>();
+            for (int j = 0; j < b; j++)
+            {
+                var (epoch, index) = run.Data.At(trainer.Iter * b + j);
+                var (im, bx, lb, r) = run.Data.Load(epoch, index);
+                images.Add(im.to(device)); boxes.Add(bx.to(device)); labels.Add(lb.to(device)); random.Add(r);
+            }
+            var losses = model.Losses(images, boxes, labels, random);
+            Tensor total = losses[LossNames[0]];
+            for (int i = 1; i < LossNames.Length; i++) total = total + losses[LossNames[i]];
+            foreach (var k in LossNames) _terms[k] = losses[k].detach().to(float32).item<float>();
+            return total;
+        }
+
+        public void AfterStep(Trainer trainer)
+        {
+            var s = trainer.Storage;
+            foreach (var k in LossNames) s.Put(k, _terms[k]);
+            LastLoss = s["loss"];
+            LastLr = s["lr"];
+            FirstLoss ??= LastLoss;
+            SessionSeconds += s["step_seconds"];
+        }
+    }
+
+    /// <summary>Scores the detector on --val (COCO bbox AP) every <c>period</c> steps and after the last; the 12 numbers
+    /// become scalars <c>val_AP</c>, <c>val_AP50</c>, ….</summary>
+    sealed class EvalHook(FinetuneRun run, FasterRcnn model, long period) : IHook
+    {
+        public IReadOnlyDictionary<string, double>? Last { get; private set; }
+
+        public void AfterStep(Trainer trainer)
+        {
+            if (run.Val is null) return;
+            if (!(trainer.Iter == trainer.MaxIter || (period > 0 && trainer.Iter % period == 0))) return;
+            var stats = Evaluate();
+            foreach (var (k, v) in stats) trainer.Storage.Put("val_" + k, v);
+            Last = stats;
+            run.Note($"step {trainer.Iter}: val AP {stats["AP"]:F4}, AP50 {stats["AP50"]:F4}, AP75 {stats["AP75"]:F4}");
+        }
+
+        Dictionary<string, double> Evaluate()
+        {
+            // Inference settings (short side) as the saved model file will have them.
+            using var probe = new FasterRcnn(run.Config.Detector(run.NumClasses, training: false));
+            using (no_grad())
+            {
+                var own = probe.state_dict();
+                foreach (var (k, v) in model.state_dict()) own[k].copy_(v.cpu());
+            }
+            probe.eval();
+            var detections = DetectorEvaluation.Detect(probe, run.Val!, run.ValImages!);
+            var result = CocoEvaluator.Evaluate(run.Val!, detections.Detections);
+            return CocoEvalResult.StatNames.Select((n, i) => (n, result.Stats[i])).ToDictionary(x => x.n, x => x.Item2);
+        }
+    }
+
+    public void Dispose()
+    {
+        _resume?.Dispose();
+        _resume = null;
+        _log.Dispose();
+        _lock.Dispose();
+    }
+}
