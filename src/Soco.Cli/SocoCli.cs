@@ -50,6 +50,8 @@ public static class SocoCli
                                        or InvalidDataException or ProposalStoreException or ImageDecodeException or Soco.Data.ImageSourceException or IOException or InvalidOperationException)
         {
             Out.Error(e.Message);
+            // SOCO_DEBUG=1 adds where it happened, for reports of what looks like an internal error.
+            if (Environment.GetEnvironmentVariable("SOCO_DEBUG") == "1") Out.ErrorText.WriteLine(e.ToString());
             return 2;
         }
     }

@@ -10,7 +10,8 @@ namespace Soco.Cli.Commands;
 
 /// <summary>
 /// `soco demo`: the README's main job on the embedded sample photos. Each stage reuses what is already done.
-/// Stages: proposals → filter → export → pretraining (demo preset); the model export joins next.
+/// Stages: proposals → filter → export → pretraining (demo preset) → export for detectors → fine-tuning a detector on
+/// samples/voc (finetune_demo preset) → a picture of its detections.
 /// </summary>
 public static class DemoCommand
 {
@@ -20,22 +21,26 @@ public static class DemoCommand
         var output = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var workers = new Option<int>("--workers") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var set = new Option<string[]>("--set") { Description = "Override a key of the demo preset, key=value (repeatable), e.g. --set epochs=2 for a short run", AllowMultipleArgumentsPerToken = false };
-        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → pretraining (demo preset) → export for detectors") { images, output, workers, set };
-        cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers), p.GetValue(set) ?? []))));
+        var finetuneSet = new Option<string[]>("--finetune-set") { Description = "Override a key of the finetune_demo preset, key=value (repeatable), e.g. --finetune-set max_iter=20 --finetune-set steps=[]", AllowMultipleArgumentsPerToken = false };
+        var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → pretraining (demo preset) → export for detectors → a detector fine-tuned from it on the labelled sample photos → a picture of its detections") { images, output, workers, set, finetuneSet };
+        cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers), p.GetValue(set) ?? [], p.GetValue(finetuneSet) ?? []))));
         return cmd;
     }
 
     /// <summary>samples/photos of the repository this binary was built from (or of the current folder).</summary>
-    static string DefaultImages()
+    static string DefaultImages() => Samples("photos");
+
+    /// <summary>samples/&lt;name&gt; of the repository this binary was built from (or of the current folder).</summary>
+    static string Samples(string name)
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "Soco.slnx")) && Directory.Exists(Path.Combine(d.FullName, "samples", "photos")))
-                    return Path.Combine(d.FullName, "samples", "photos");
-        throw new DirectoryNotFoundException("samples/photos not found: run from the repository, or pass --images");
+                if (File.Exists(Path.Combine(d.FullName, "Soco.slnx")) && Directory.Exists(Path.Combine(d.FullName, "samples", name)))
+                    return Path.Combine(d.FullName, "samples", name);
+        throw new DirectoryNotFoundException($"samples/{name} not found: run from the repository" + (name == "photos" ? ", or pass --images" : ""));
     }
 
-    static int Run(string images, string output, int workers, string[] overrides)
+    static int Run(string images, string output, int workers, string[] overrides, string[] finetuneOverrides)
     {
         var sw = Stopwatch.StartNew();
         string proposals = Path.Combine(output, "proposals");
@@ -98,6 +103,26 @@ public static class DemoCommand
             }
         }
 
+        // Fine-tuning: a Faster R-CNN FPN detector from the pretrained backbone, FPN and box head, on the three labelled
+        // sample photos (samples/voc: person, bus, car), then its detections drawn on one of them. The same commands a
+        // user runs (`soco finetune`, `soco detect`); a finished run is reused, an unfinished one resumed.
+        string finetuneDir = Path.Combine(output, "finetune"), picture = Path.Combine(output, "detections.png");
+        string? modelFile = null;
+        if (pre.LastCheckpoint is not null)
+        {
+            Out.Ansi.Write(new Rule("[bold]6. fine-tune a detector (finetune_demo preset) on samples/voc[/]").LeftJustified());
+            string voc = Samples("voc"), vocImages = Path.Combine(voc, "JPEGImages");
+            int rc = SocoCli.Run(["finetune", "--config", "finetune_demo", .. finetuneOverrides.SelectMany(o => new[] { "--set", o }),
+                "--init", pretrainDir, "--train", voc, "--train-images", vocImages, "--out", finetuneDir, "--threads", "1"]);
+            if (rc != 0) return rc;
+            modelFile = Path.Combine(finetuneDir, "model_final.pth");
+
+            Out.Ansi.Write(new Rule("[bold]7. detect[/]").LeftJustified());
+            string photo = Directory.EnumerateFiles(vocImages).Order(StringComparer.Ordinal).First();
+            rc = SocoCli.Run(["detect", "--checkpoint", modelFile, "--image", photo, "--out", picture, "--score-threshold", "0.5"]);
+            if (rc != 0) return rc;
+        }
+
         Out.Ansi.Write(new Rule("[bold]summary[/]").LeftJustified());
         var t = new Table().AddColumns("output", "what it shows");
         t.AddRow(Markup.Escape(raw), Markup.Escape($"raw proposals: {gen.InShard} images ({gen.Done} now, {gen.Skipped} reused, {gen.Failed} failed)"));
@@ -109,6 +134,12 @@ public static class DemoCommand
         if (pre.LastCheckpoint is not null) t.AddRow(Markup.Escape(pre.LastCheckpoint), "checkpoint: online + target networks, EMA counter, LARS momentum, loader position (resumable)");
         t.AddRow(Markup.Escape(Path.Combine(pretrainDir, PretrainRun.CurvesFile)), "loss and learning-rate curves");
         foreach (var (path, what) in exports) t.AddRow(Markup.Escape(path), Markup.Escape(what));
+        if (modelFile is not null)
+        {
+            t.AddRow(Markup.Escape(finetuneDir), "detector fine-tuning run: config.json, metrics.jsonl (four losses), tb/, curves.png, checkpoints/");
+            t.AddRow(Markup.Escape(modelFile), "the fine-tuned detector (soco detect / soco evaluate --checkpoint read it)");
+            t.AddRow(Markup.Escape(picture), "its detections (score ≥ 0.5) drawn on a labelled sample photo");
+        }
         Out.Ansi.Write(t);
         Out.Info($"demo finished in {sw.Elapsed.TotalSeconds:F0} s.");
         return 0;

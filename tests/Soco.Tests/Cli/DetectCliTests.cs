@@ -124,6 +124,14 @@ public class DetectCliTests
         var dogTop = all.Where(r => r.ImageId == "dog").Where(r => r.Score > 0.3).Take(5).ToList();
         Assert.Equal(dogTop.Select(r => r.Score), single.Select(r => r.Score));
 
+        // An image with no detection above the threshold is a normal result: an empty list and an undecorated picture.
+        string none = dir["none.json"];
+        Ok("detect", "--checkpoint", model, "--image", Fx("dog.png"), "--out", none, "--score-threshold", "0.999999");
+        Assert.Empty(ReadResults(none));
+        string nonePic = dir["none.png"];
+        Ok("detect", "--checkpoint", model, "--image", Fx("dog.png"), "--out", nonePic, "--score-threshold", "0.999999");
+        Assert.Equal(ImageDecoder.Decode(Fx("dog.png")).Width, ImageDecoder.Decode(nonePic).Width);
+
         string pic = dir["dog.png"];
         var output = Ok("detect", "--checkpoint", model, "--image", Fx("dog.png"), "--out", pic, "--max-detections", "3");
         var src = ImageDecoder.Decode(Fx("dog.png"));

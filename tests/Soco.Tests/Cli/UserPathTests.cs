@@ -45,7 +45,8 @@ public class UserPathTests(ITestOutputHelper log) : IDisposable
         Directory.CreateDirectory(images);
         foreach (var p in new[] { "aero1.jpg", "apple.jpg", "butterfly.jpg", "messi5.jpg", "orange.jpg", "squirrel_cls.jpg", "dog.jpg", "plant.jpg" })
             File.Copy(TestPaths.Photo(p), Path.Combine(images, p));
-        var (_, text) = Ok("demo", "--images", images, "--out", output, "--workers", "1", "--set", "epochs=2", "--set", "warmup_epochs=1");
+        var (_, text) = Ok("demo", "--images", images, "--out", output, "--workers", "1", "--set", "epochs=2", "--set", "warmup_epochs=1",
+            "--finetune-set", "max_iter=6", "--finetune-set", "steps=[4,5]", "--finetune-set", "warmup_iters=2", "--finetune-set", "checkpoint_period=3");
         log.WriteLine(text);
 
         string raw = Path.Combine(output, "proposals", "raw"), filtered = Path.Combine(output, "proposals", "ratio3size0308post");
@@ -79,12 +80,23 @@ public class UserPathTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(trained.State.Keys.Count(k => k.StartsWith("encoder.", StringComparison.Ordinal)), backbone.Count);
         foreach (var (k, v) in backbone)
             Assert.True(v.equal(trained.State["encoder." + k]).all().item<bool>(), $"{k} differs from the checkpoint's encoder");
+        // The detector: fine-tuned from the pretraining run (its backbone, FPN and box head loaded), saved as a model
+        // file, and its detections drawn on a labelled sample photo.
+        string finetune = Path.Combine(output, "finetune");
+        Assert.Contains("loaded 194 tensors", text);
+        Assert.Equal(6, MetricsLog.Read(Path.Combine(finetune, "metrics.jsonl")).Count);
+        Assert.True(File.Exists(Path.Combine(finetune, "model_final.pth")));
+        var picture = ImageDecoder.Decode(Path.Combine(output, "detections.png"));
+        Assert.Equal(ImageDecoder.Decode(Path.Combine(TestPaths.Samples, "voc", "JPEGImages", "2011_000003.jpg")).Width, picture.Width);
+        Assert.Contains(Path.Combine(output, "detections.png"), text);
         Assert.Contains("demo finished", text);
 
-        var (_, again) = Ok("demo", "--images", images, "--out", output, "--workers", "1", "--set", "epochs=2", "--set", "warmup_epochs=1");
+        var (_, again) = Ok("demo", "--images", images, "--out", output, "--workers", "1", "--set", "epochs=2", "--set", "warmup_epochs=1",
+            "--finetune-set", "max_iter=6", "--finetune-set", "steps=[4,5]", "--finetune-set", "warmup_iters=2", "--finetune-set", "checkpoint_period=3");
         Assert.Contains("already finished", again);
         Assert.Contains("8 reused", again);
         Assert.Equal(4, MetricsLog.Read(Path.Combine(pretrain, PretrainRun.MetricsFile)).Count);
+        Assert.Equal(6, MetricsLog.Read(Path.Combine(finetune, "metrics.jsonl")).Count);
     }
 
     /// <summary>`soco proposals recall` on samples/voc prints README's figures (mean best IoU and recall per mode).</summary>

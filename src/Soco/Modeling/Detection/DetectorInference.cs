@@ -63,6 +63,8 @@ public static class DetectorInference
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var d = model.Detect([ToTensor(image)])[0];
+        // TorchSharp's data<T>().ToArray() throws on an empty tensor: an image without detections is a normal result.
+        if (d.Scores.numel() == 0) return [];
         var boxes = d.Boxes.to(float32).cpu().contiguous().data<float>().ToArray();
         var scores = d.Scores.to(float32).cpu().data<float>().ToArray();
         var labels = d.Labels.to(int64).cpu().data<long>().ToArray();
