@@ -1,3 +1,4 @@
+using Soco.Modeling;
 using Soco.Ops;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -87,8 +87,8 @@ public sealed class AnchorGenerator
             var (gh, gw) = featureSizes[l];
             var (sy, sx) = strides[l];
             // torchvision: int32 shifts arange(W)·stride, meshgrid "ij", then int + float32 base anchors → float32.
-            var shiftX = OpScalars.Arange(0, gw, int64, device).Mul(sx);
-            var shiftY = OpScalars.Arange(0, gh, int64, device).Mul(sy);
+            var shiftX = ExplicitScalars.Arange(0, gw, int64, device).Mul(sx);
+            var shiftY = ExplicitScalars.Arange(0, gh, int64, device).Mul(sy);
             var grid = meshgrid([shiftY, shiftX], indexing: "ij");
             var y = grid[0].reshape(-1);
             var x = grid[1].reshape(-1);

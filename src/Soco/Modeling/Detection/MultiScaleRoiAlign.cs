@@ -67,7 +67,7 @@ public sealed class MultiScaleRoiAlign
         int kMin = (int)(-Math.Log2(scales[0]));
         int kMax = (int)(-Math.Log2(scales[^1]));
         var all = cat(boxes.Select(b => b.detach()).ToList(), 0);
-        var ids = cat(boxes.Select((b, i) => OpScalars.Full([b.shape[0], 1], i, all.dtype, all.device)).ToList(), 0);
+        var ids = cat(boxes.Select((b, i) => ExplicitScalars.Full([b.shape[0], 1], i, all.dtype, all.device)).ToList(), 0);
         var rois = cat([ids, all], 1);
         Tensor result;
         if (features.Count == 1)

@@ -125,7 +125,7 @@ public sealed class RegionProposalNetwork : nn.Module
         long n = proposals.shape[0];
         var obj = objectness.detach().reshape(n, -1);
         var device = proposals.device;
-        var levelIds = cat(numAnchorsPerLevel.Select((c, l) => OpScalars.Full([c], l, int64, device)).ToList(), 0).reshape(1, -1).expand_as(obj);
+        var levelIds = cat(numAnchorsPerLevel.Select((c, l) => ExplicitScalars.Full([c], l, int64, device)).ToList(), 0).reshape(1, -1).expand_as(obj);
         var top = new List<Tensor>();
         long offset = 0;
         foreach (long count in numAnchorsPerLevel)
@@ -181,7 +181,7 @@ public sealed class RegionProposalNetwork : nn.Module
             }
             var m = Matcher.Match(BoxOps.BoxIou(gt.to(a.dtype), a));
             matched[i] = gt.to(a.dtype).index_select(0, m.ClampMinInt(0)).MoveToOuterDisposeScope();
-            var lab = m.GeScalar(0).to(float32);
+            var lab = m.Ge(0).to(float32);
             lab.MaskedFillInPlace(m.EqScalar(Matcher.BelowLowThreshold), 0.0);
             lab.MaskedFillInPlace(m.EqScalar(Matcher.BetweenThresholds), -1.0);
             labels[i] = lab.MoveToOuterDisposeScope();
