@@ -232,25 +232,4 @@ public class PretrainRunTests(ITestOutputHelper log) : IDisposable
         var mismatch = Assert.Throws<ArgumentException>(() => TrainingData.Tiny("model=c4"));
         Assert.Contains("model c4 needs a recipe with 1 view pair", mismatch.Message);
     }
-
-    /// <summary>Writes through until <c>limit</c> bytes, then fails like a full disk (ENOSPC).</summary>
-    sealed class FullDiskStream(Stream inner, long limit) : Stream
-    {
-        long _written;
-        public override bool CanRead => false;
-        public override bool CanSeek => inner.CanSeek;
-        public override bool CanWrite => true;
-        public override long Length => inner.Length;
-        public override long Position { get => inner.Position; set => inner.Position = value; }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-        public override void SetLength(long value) => inner.SetLength(value);
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            if (_written + count > limit) throw new IOException("No space left on device", 28);
-            _written += count;
-            inner.Write(buffer, offset, count);
-        }
-    }
 }
