@@ -86,20 +86,12 @@ public static class FinetuneConfigs
         ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true,
     };
 
-    public static string? PresetFolder() => PretrainConfigs.PresetFolder() is { } d && Directory.Exists(Path.Combine(d, "finetune")) ? Path.Combine(d, "finetune") : null;
-
-    public static IReadOnlyList<string> PresetNames() =>
-        PresetFolder() is { } dir ? Directory.GetFiles(dir, "*.json").Select(f => Path.GetFileNameWithoutExtension(f)!).Order().ToList() : [];
+    /// <summary>Presets live in <c>configs/finetune/</c>; the lookup is the pretraining configs' one.</summary>
+    public static IReadOnlyList<string> PresetNames() => PretrainConfigs.PresetNames("finetune");
 
     public static FinetuneConfig Load(string presetOrPath, IEnumerable<string>? overrides = null)
     {
-        string path = presetOrPath;
-        if (!File.Exists(path))
-        {
-            string? p = PresetFolder() is { } dir ? Path.Combine(dir, presetOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? presetOrPath : presetOrPath + ".json") : null;
-            path = p is not null && File.Exists(p) ? p
-                : throw new FileNotFoundException($"no finetune config file or preset '{presetOrPath}'; presets: {string.Join(", ", PresetNames())}");
-        }
+        string path = PretrainConfigs.Locate(presetOrPath, "finetune", "finetune config");
         return Parse(File.ReadAllText(path), path, overrides);
     }
 

@@ -190,20 +190,22 @@ public static class PretrainConfigs
         return null;
     }
 
-    public static IReadOnlyList<string> PresetNames() =>
-        PresetFolder() is { } dir ? Directory.GetFiles(dir, "*.json").Select(f => Path.GetFileNameWithoutExtension(f)!).Order().ToList() : [];
+    /// <summary>The preset names in <c>configs/</c> (or in its <paramref name="subfolder"/>, e.g. <c>finetune</c>).</summary>
+    public static IReadOnlyList<string> PresetNames(string? subfolder = null) =>
+        PresetFolder() is { } root && Path.Combine(root, subfolder ?? "") is var dir && Directory.Exists(dir)
+            ? Directory.GetFiles(dir, "*.json").Select(f => Path.GetFileNameWithoutExtension(f)!).Order().ToList() : [];
 
-    /// <summary>A preset name (<c>configs/&lt;name&gt;.json</c>) or a JSON file path → its path.</summary>
-    public static string Locate(string presetOrPath)
+    /// <summary>A preset name (<c>configs/[subfolder/]&lt;name&gt;.json</c>) or a JSON file path → its path.</summary>
+    public static string Locate(string presetOrPath, string? subfolder = null, string kind = "config")
     {
         if (File.Exists(presetOrPath)) return presetOrPath;
-        if (PresetFolder() is { } dir)
+        if (PresetFolder() is { } root)
         {
-            string p = Path.Combine(dir, presetOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? presetOrPath : presetOrPath + ".json");
+            string p = Path.Combine(root, subfolder ?? "", presetOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? presetOrPath : presetOrPath + ".json");
             if (File.Exists(p)) return p;
         }
-        var names = PresetNames();
-        throw new FileNotFoundException($"no config file or preset '{presetOrPath}'" +
+        var names = PresetNames(subfolder);
+        throw new FileNotFoundException($"no {kind} file or preset '{presetOrPath}'" +
             (names.Count > 0 ? $"; presets: {string.Join(", ", names)}" : " (and no configs/ folder found: pass a JSON file)"));
     }
 
