@@ -47,7 +47,7 @@ public static class SocoCli
             return body();
         }
         catch (Exception e) when (e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException
-                                       or InvalidDataException or ProposalStoreException or ImageDecodeException or Soco.Data.ImageSourceException or IOException or InvalidOperationException)
+                                       or InvalidDataException or ProposalStoreException or ImageDecodeException or ImageSourceException or IOException or InvalidOperationException)
         {
             Out.Error(e.Message);
             // SOCO_DEBUG=1 adds where it happened, for reports of what looks like an internal error.

@@ -183,7 +183,7 @@ public static class BenchCommand
                 d["cfg.weight_decay"] = tensor(ParityWeightDecay, float64);
                 d["cfg.total_steps"] = tensor(cfg.TotalSteps);
                 d["cfg.base_momentum"] = tensor(cfg.BaseMomentum, float64);
-                SocoFeatures.SavePth(d, dumpPath);
+                Pth.Save(d, dumpPath);
                 Out.Text.WriteLine($"wrote {d.Count} tensors to {dumpPath} (the verdict: bench/gpu/reference.py --mode parity)");
                 return double.IsFinite(other.Loss) ? 0 : 1;
             }

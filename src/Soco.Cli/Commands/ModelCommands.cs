@@ -47,7 +47,7 @@ public static class ModelCommands
         {
             TorchRuntime.EnsureLoaded();
             string source = p.GetValue(from)!;
-            var root = Directory.Exists(source) ? null : CheckpointReader.Unpickle(source);
+            var root = Directory.Exists(source) ? null : Pth.Unpickle(source);
             if (root is not null && TorchvisionDetectorState.Recognises(root))
             {
                 if (p.GetValue(minSize) <= 0 || p.GetValue(maxSize) < p.GetValue(minSize))
@@ -123,7 +123,7 @@ public static class ModelCommands
                 var input = ImageTensor(img, p.GetValue(size));
                 Tensor? b = p.GetValue(boxes) is string bf ? ReadBoxes(bf, img.Width, img.Height) : null;
                 var f = SocoFeatures.Extract(model, input, b);
-                SocoFeatures.SavePth(f, p.GetValue(output)!);
+                Pth.Save(f, p.GetValue(output)!);
                 var t = new Table().AddColumns("tensor", "shape");
                 foreach (var (k, v) in f) t.AddRow(Markup.Escape(k), string.Join("×", v.shape));
                 Out.Ansi.Write(t);

@@ -69,7 +69,7 @@ public static class DetectorModelFile
             foreach (var (k, t) in m.Kept) kept[k] = t.detach().cpu().contiguous();
             root["kept"] = kept;
         }
-        AtomicFile.Write(path, s => PyTorchPickler.PickleStateDict(s, root, leaveOpen: true));
+        Pth.Write(path, root);
     }
 
     /// <summary>Reads a detector model file; any other file is refused with a message saying what it is and what to do.</summary>
@@ -77,7 +77,7 @@ public static class DetectorModelFile
     {
         if (Directory.Exists(path))
             throw new InvalidDataException($"{path}: a folder, not a detector model file (write one with `soco import --from <torchvision state_dict> --out model.pth`)");
-        var root = CheckpointReader.Unpickle(path);
+        var root = Pth.Unpickle(path);
         if (root["soco_net"] is not IDictionary meta || root["model"] is not IDictionary weights)
         {
             if (TorchvisionDetectorState.Recognises(root))

@@ -62,7 +62,7 @@ public static class ModelExport
                 foreach (var (k, t) in state)
                     if (SocoConverters.Mmdetection(k) is string name) sd[name] = t.detach().cpu().contiguous();
                 var root = new Hashtable { ["state_dict"] = sd, ["meta"] = new Hashtable() };
-                AtomicFile.Write(path, s => PyTorchPickler.PickleStateDict(s, root, leaveOpen: true));
+                Pth.Write(path, root);
                 return sd.Count;
             }
             default:
@@ -70,7 +70,7 @@ public static class ModelExport
                 var sd = new Hashtable();
                 foreach (var (k, t) in state)
                     if (SocoConverters.TorchvisionBackbone(k) is string name) sd[name] = t.detach().cpu().contiguous();
-                AtomicFile.Write(path, s => PyTorchPickler.PickleStateDict(s, sd, leaveOpen: true));
+                Pth.Write(path, sd);
                 return sd.Count;
             }
         }

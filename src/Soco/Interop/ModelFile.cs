@@ -32,7 +32,7 @@ public static class ModelFile
         var meta = new Hashtable { ["arch"] = SocoArchitecture.Name(arch), ["config"] = ConfigToJson(config) };
         if (epoch is long e) meta["epoch"] = (int)e;
         var root = new Hashtable { ["soco_net"] = meta, ["model"] = model };
-        AtomicFile.Write(path, s => PyTorchPickler.PickleStateDict(s, root, leaveOpen: true));
+        Pth.Write(path, root);
     }
 
     public static string ConfigToJson(SocoConfig c) => JsonSerializer.Serialize(new Dictionary<string, object>

@@ -131,7 +131,7 @@ public sealed class CheckpointStore
         AtomicFile.Write(path, s =>
         {
             var target = WrapStream?.Invoke(s) ?? s;
-            PyTorchPickler.PickleStateDict(target, dict, leaveOpen: true);
+            Pth.Write(target, dict);
             target.Flush();
         });
         if (epoch is null) Prune(step);
@@ -219,7 +219,7 @@ public sealed class CheckpointStore
         Dictionary<string, Tensor> tensors;
         try
         {
-            tensors = SocoFeatures.LoadPth(path);
+            tensors = Pth.LoadTensors(path);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -166,7 +166,7 @@ public static class DetectorInit
         string what;
         if (!Directory.Exists(source) && !File.Exists(source))
             throw new FileNotFoundException($"--init {source}: no such file or folder (give a SoCo checkpoint, model file or run folder, a torchvision ResNet .pth, or none)");
-        var root = Directory.Exists(source) ? null : CheckpointReader.Unpickle(source);
+        var root = Directory.Exists(source) ? null : Pth.Unpickle(source);
         if (root is not null && root.Contains("layer1.0.conv1.weight") && root.Contains("conv1.weight"))
         {
             // torchvision ResNet state_dict: our backbone uses torchvision's names; its fc has no place in a detector.

@@ -76,7 +76,7 @@ public class UserPathTests(ITestOutputHelper log) : IDisposable
         }
         // The PyTorch export holds the trained backbone: the checkpoint's online encoder, tensor for tensor.
         var trained = CheckpointReader.Read(pretrain);
-        var backbone = Soco.Modeling.SocoFeatures.LoadPth(Path.Combine(export, "backbone_torchvision.pth"));
+        var backbone = Pth.LoadTensors(Path.Combine(export, "backbone_torchvision.pth"));
         Assert.Equal(trained.State.Keys.Count(k => k.StartsWith("encoder.", StringComparison.Ordinal)), backbone.Count);
         foreach (var (k, v) in backbone)
             Assert.True(v.equal(trained.State["encoder." + k]).all().item<bool>(), $"{k} differs from the checkpoint's encoder");

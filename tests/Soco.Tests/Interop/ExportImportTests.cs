@@ -103,9 +103,9 @@ public class ExportImportTests
         model.eval();
         Tensor ours;
         using (no_grad()) ours = model.Encoder.forward(image)[3];
-        SocoFeatures.SavePth(new Dictionary<string, Tensor> { ["image"] = image }, tmp["input.pth"]);
+        Pth.Save(new Dictionary<string, Tensor> { ["image"] = image }, tmp["input.pth"]);
         Python("torchvision", tmp["r50.pth"], tmp["input.pth"], tmp["c5.pth"]);
-        var theirs = SocoFeatures.LoadPth(tmp["c5.pth"])["c5"];
+        var theirs = Pth.LoadTensors(tmp["c5.pth"])["c5"];
         double rel = (ours - theirs).abs().max().item<float>() / theirs.abs().max().item<float>();
         Assert.True(rel <= 1e-5, $"C5 differs by {rel:E2} (relative)");
     }
@@ -154,7 +154,7 @@ public class ExportImportTests
         Assert.Equal(0, SocoCli.Run(["import", "--from", Interop("official_fpn.pth"), "--out", tmp["m.pth"]]));
         Assert.Equal(0, SocoCli.Run(["features", "--checkpoint", tmp["m.pth"], "--image", TestPaths.Photo("dog.jpg"),
             "--boxes", tmp["boxes.json"], "--size", "128", "--out", tmp["f.pth"]]));
-        var f = SocoFeatures.LoadPth(tmp["f.pth"]);
+        var f = Pth.LoadTensors(tmp["f.pth"]);
         Assert.Equal(new long[] { 1, 16, 32, 32 }, f["p2"].shape);
         Assert.Equal(new long[] { 1, 16 * 8, 4, 4 }, f["c5"].shape);
         Assert.Equal(new long[] { 2, 32 }, f["head.p3"].shape);

@@ -77,8 +77,8 @@ public class FeaturesAndReferenceTests(ITestOutputHelper log)
         model.train();
 
         using var dir = new TestPaths.TempDir();
-        SocoFeatures.SavePth(feats, dir["f.pth"]);
-        var back = SocoFeatures.LoadPth(dir["f.pth"]);
+        Pth.Save(feats, dir["f.pth"]);
+        var back = Pth.LoadTensors(dir["f.pth"]);
         Assert.Equal(feats.Keys.OrderBy(k => k), back.Keys.OrderBy(k => k));
         foreach (var (k, v) in feats) Assert.Equal(0f, (v - back[k]).abs().max().item<float>());
 
@@ -112,7 +112,7 @@ public class FeaturesAndReferenceTests(ITestOutputHelper log)
         using var scope = NewDisposeScope();
         var net = new ResNet(ResNetConfig.R50);
         net.load_py(dir["r50.pth"], strict: true);
-        var io = SocoFeatures.LoadPth(dir["io.pth"]);
+        var io = Pth.LoadTensors(dir["io.pth"]);
         using var _ = no_grad();
         // Eval-mode BN (running statistics): a plain function of the weights, held to 1e-5.
         net.eval();

@@ -8,7 +8,7 @@ namespace Soco.Tests.Modeling;
 /// <summary>
 /// RoIAlign (our code, explicit scalars only) runs forward and backward over and over, unguarded, while another thread
 /// forces collections and drains the finalizer queue; a tiny SoCo_FPN step runs in the same loop under
-/// <see cref="Soco.Training.FinalizerPause"/>, as training runs it — TorchSharp's own BatchNorm does
+/// <see cref="FinalizerPause"/>, as training runs it — TorchSharp's own BatchNorm does
 /// <c>num_batches_tracked.add_(1)</c> with an implicit <see cref="Scalar"/> in training mode, which this test caught
 /// failing ("Expected false to be true") without the pause, and which our code cannot change. Every iteration must
 /// reproduce the first one bit for bit. Count-based, no clock: a fixed number of iterations, each one starting only after
@@ -71,7 +71,7 @@ public class ScalarLifetimeStressTests(ITestOutputHelper log)
                     var again = RoiAlign.Apply(x, rois, (3, 4), spatialScale: 0.75, samplingRatio: -1, aligned: true);
                     if (!Same(again.detach(), pooled.detach())) throw new InvalidOperationException($"RoIAlign repeat {j} differs");
                 }
-                using var pause = new Soco.Training.FinalizerPause();
+                using var pause = new FinalizerPause();
                 model.zero_grad();
                 var loss = model.forward(batch);
                 loss.backward();

@@ -96,7 +96,7 @@ public class FinetuneTests
         // The same backbone as a torchvision-named ResNet state_dict loads into the backbone only.
         string tv = dir["resnet.pth"];
         using (var m = new FasterRcnn(FinetuneConfigs.Load("finetune_demo").Detector(4, training: true)))
-            Soco.Modeling.SocoFeatures.SavePth(m.Backbone.state_dict(), tv);
+            Pth.Save(m.Backbone.state_dict(), tv);
         var o2 = Ok(["finetune", "--config", "finetune_demo", .. Small, "--set", "max_iter=1", "--set", "steps=[]", "--init", tv,
             "--train", Gt, "--train-images", VocImages, "--out", dir["ft2"], "--threads", "1"]);
         string t2 = string.Join(" ", o2.Split('\n').Select(l => l.Trim()));

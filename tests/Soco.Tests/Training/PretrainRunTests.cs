@@ -178,7 +178,7 @@ public class PretrainRunTests(ITestOutputHelper log) : IDisposable
         Train(config, _data.Options(run) with { StopAfterStep = 2 });
         var store = new CheckpointStore(run, 2);
         string good = Assert.Single(store.Files());
-        var entries = Soco.Interop.CheckpointReader.Unpickle(good);
+        var entries = Pth.Unpickle(good);
         using (no_grad()) ((Tensor)entries["model.encoder.conv1.weight"]!).fill_(3e38f);
         using (var f = File.Create(good)) TorchSharp.PyBridge.PyTorchPickler.PickleStateDict(f, entries);
         var bytes = File.ReadAllBytes(good);

@@ -32,10 +32,10 @@ public static class DetectorInference
         if (File.Exists(fileOrFolder)) return [fileOrFolder];
         if (!Directory.Exists(fileOrFolder)) throw new FileNotFoundException($"image not found: {fileOrFolder} (neither a file nor a folder)");
         var files = Directory.EnumerateFiles(fileOrFolder)
-            .Where(f => !Path.GetFileName(f).StartsWith('.') && Soco.Data.ImageSources.ImageExtensions.Contains(Path.GetExtension(f)))
+            .Where(f => !Path.GetFileName(f).StartsWith('.') && ImageSources.ImageExtensions.Contains(Path.GetExtension(f)))
             .Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0)
-            throw new FileNotFoundException($"no images in {fileOrFolder} (looked for {string.Join(", ", Soco.Data.ImageSources.ImageExtensions)})");
+            throw new FileNotFoundException($"no images in {fileOrFolder} (looked for {string.Join(", ", ImageSources.ImageExtensions)})");
         var clash = files.GroupBy(Path.GetFileNameWithoutExtension, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (clash is not null)
             throw new ArgumentException($"{fileOrFolder}: {string.Join(" and ", clash.Select(Path.GetFileName))} have the same name stem '{clash.Key}', which is the image_id of both; rename one");

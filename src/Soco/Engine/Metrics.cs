@@ -5,7 +5,7 @@ using SkiaSharp;
 using Soco.Imaging;
 using Soco.IO;
 
-namespace Soco.Training;
+namespace Soco.Engine;
 
 /// <summary>One optimiser step as logged (a line of <c>metrics.jsonl</c>).</summary>
 public sealed record StepMetrics

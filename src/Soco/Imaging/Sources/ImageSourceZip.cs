@@ -2,9 +2,8 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
-using Soco.Imaging;
 
-namespace Soco.Data;
+namespace Soco.Imaging;
 
 /// <summary>
 /// Images inside a zip, SoCo's "zip mode" (docs/soco-reference.md §3): <c>train.zip</c> plus <c>train_map.txt</c>, one line per image,

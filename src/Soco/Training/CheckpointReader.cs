@@ -5,7 +5,7 @@ using Soco.Modeling;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
-namespace Soco.Interop;
+namespace Soco.Training;
 
 /// <summary>A model's weights read from a file, with what the file said about it.</summary>
 /// <param name="State">Official names (encoder.*, neck.*, head.*, projector.*, predictor.*, *_k.*), plus <c>ema_step</c>.</param>
@@ -53,7 +53,7 @@ public static class CheckpointReader
                 ?? throw new InvalidDataException($"{path}: a folder without a readable checkpoint (expected a pretraining run folder with checkpoints/ckpt_*.pth)");
             path = latest.Path;
         }
-        return Read(path, Unpickle(path), hint);
+        return Read(path, Pth.Unpickle(path), hint);
     }
 
     /// <summary>The model in an already unpickled file (<see cref="Unpickle"/>), for callers that look at it first.</summary>
@@ -120,52 +120,6 @@ public static class CheckpointReader
         var (a, c) = SocoArchitecture.Infer(flat, path, hint);
         if (!flat.ContainsKey("ema_step")) flat["ema_step"] = tensor(0L);
         return new LoadedModel(a, c, flat, path, "state-dict", null, new Dictionary<string, string>());
-    }
-
-    /// <summary>Unpickles a PyTorch zip checkpoint with clear errors for the files people actually have.</summary>
-    public static Hashtable Unpickle(string path)
-    {
-        if (!File.Exists(path)) throw new FileNotFoundException($"checkpoint not found: {path}");
-        var head = new byte[4];
-        using (var fs = File.OpenRead(path))
-        {
-            int n = fs.Read(head, 0, 4);
-            if (n == 0) throw new InvalidDataException($"{path}: empty file (0 bytes), not a checkpoint");
-        }
-        bool zip = head[0] == (byte)'P' && head[1] == (byte)'K';
-        bool legacyPickle = head[0] == 0x80 && head[1] is >= 2 and <= 5;
-        if (legacyPickle)
-            throw new InvalidDataException($"{path}: PyTorch's legacy (non-zip) checkpoint format, which cannot be read here; re-save it in Python " +
-                $"with `torch.save(torch.load('{Path.GetFileName(path)}'), 'new.pth')` (the zip format is PyTorch's default since 1.6)");
-        if (!zip)
-            throw new InvalidDataException($"{path}: not a PyTorch checkpoint (expected a zip archive written by torch.save; the file starts with bytes {Convert.ToHexString(head)})");
-        try
-        {
-            using var z = ZipFile.OpenRead(path);
-            if (!z.Entries.Any(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)))
-                throw new InvalidDataException($"{path}: a zip archive but not a PyTorch checkpoint (no data.pkl inside)");
-        }
-        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
-        {
-            throw new InvalidDataException($"{path}: truncated or damaged checkpoint ({e.Message})");
-        }
-        try
-        {
-            return PyTorchUnpickler.UnpickleStateDict(path);
-        }
-        catch (NotImplementedException e)
-        {
-            throw new InvalidDataException($"{path}: cannot be read: {e.Message}");
-        }
-        catch (InvalidCastException)
-        {
-            // The unpickler casts the top-level object to a dictionary; say what the file holds instead.
-            throw new InvalidDataException($"{path}: holds {PickleTopLevel.Describe(path)}; a checkpoint is a dictionary of tensors (a state dict or a SoCo checkpoint)");
-        }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException or Razorvine.Pickle.PickleException)
-        {
-            throw new InvalidDataException($"{path}: truncated or damaged checkpoint ({e.Message})");
-        }
     }
 
     static Dictionary<string, Tensor> Tensors(IDictionary d, string path, bool stripModule)

@@ -1,6 +1,7 @@
 using Soco.Data.Voc;
+using Soco.Proposals;
 
-namespace Soco.Proposals;
+namespace Soco.Evaluation;
 
 /// <summary>Recall of proposals on ground truth: the best IoU of each ground-truth box among the proposals.</summary>
 public static class ProposalRecall

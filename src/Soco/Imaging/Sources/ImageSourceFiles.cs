@@ -1,4 +1,4 @@
-namespace Soco.Data;
+namespace Soco.Imaging;
 
 /// <summary>
 /// A source whose entries are plain files on disk (a folder, a list file): once the entries are found and validated,

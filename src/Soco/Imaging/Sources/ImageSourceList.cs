@@ -1,4 +1,4 @@
-namespace Soco.Data;
+namespace Soco.Imaging;
 
 /// <summary>
 /// A text file listing image paths, one per line, relative to the list file's folder (or absolute); lines starting

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Soco.Data;
+namespace Soco.Runtime;
 
 /// <summary>
 /// The random generator of one sample: xoshiro256** seeded through SplitMix64 from (seed, epoch, sample index)

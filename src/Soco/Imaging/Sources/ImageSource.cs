@@ -1,6 +1,5 @@
-using Soco.Imaging;
 
-namespace Soco.Data;
+namespace Soco.Imaging;
 
 /// <summary>
 /// One image of an <see cref="IImageSource"/>.

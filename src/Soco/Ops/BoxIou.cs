@@ -1,4 +1,4 @@
-namespace Soco.Evaluation;
+namespace Soco.Ops;
 
 /// <summary>
 /// IoU of [x, y, w, h] boxes exactly as pycocotools' <c>bbIou</c> (common/maskApi.c) computes it, operation for

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Soco.Solver;
 
-namespace Soco.Training;
+namespace Soco.Engine;
 
 /// <summary>
 /// Holds the .NET finalizer thread for the length of a training step.
@@ -12,7 +12,7 @@ namespace Soco.Training;
 /// type", "Expected false to be true", or a segmentation fault — reproduced in seconds with a thread forcing
 /// collections, and seen in demo runs after 50 to 1,000 steps). TorchSharp adds such a scalar itself in <c>a + b</c>, <c>add(b)</c>,
 /// <c>add_(b)</c> (an implicit <c>alpha = 1</c>).</para>
-/// <para>Status: the model code (<c>Soco.Modeling</c>, through <see cref="Soco.Modeling.ExplicitScalars"/>) and
+/// <para>Status: the model code (<c>Soco.Modeling</c>, through <see cref="ExplicitScalars"/>) and
 /// <see cref="Lars"/> now pass explicit scalars that stay alive across each native call, and
 /// <c>ScalarLifetimeStressTests</c> runs RoIAlign under forced collections without this pause. The pause is still
 /// required for a training step: TorchSharp's own <c>BatchNorm.forward</c> does <c>num_batches_tracked.add_(1)</c>

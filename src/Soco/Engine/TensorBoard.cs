@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace Soco.Training;
+namespace Soco.Engine;
 
 /// <summary>
 /// A TensorBoard event file (<c>events.out.tfevents.&lt;time&gt;.&lt;host&gt;.&lt;pid&gt;</c>) written by hand: TFRecord framing

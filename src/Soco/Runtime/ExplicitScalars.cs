@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Soco.Modeling;
+namespace Soco.Runtime;
 
 /// <summary>
 /// Tensor–number operations whose <see cref="Scalar"/> arguments stay reachable for the whole native call.

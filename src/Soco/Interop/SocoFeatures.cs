@@ -1,9 +1,10 @@
 using System.Collections;
 using TorchSharp;
+using Soco.Modeling;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
-namespace Soco.Modeling;
+namespace Soco.Interop;
 
 /// <summary>
 /// Inspection entry points (the <c>soco features</c> command): run a model's online network on one image and
@@ -83,33 +84,5 @@ public static class SocoFeatures
             model.train(wasTraining);
         }
         return result;
-    }
-
-    /// <summary>Writes a {name: tensor} dictionary that <c>torch.load</c> reads (PyTorch zip format, via
-    /// TorchSharp.PyBridge). Written atomically (<see cref="Soco.IO.AtomicFile"/>).</summary>
-    public static void SavePth(IReadOnlyDictionary<string, Tensor> tensors, string path)
-    {
-        var dict = new Hashtable();
-        foreach (var (k, v) in tensors) dict[k] = v.detach().cpu().contiguous();
-        Soco.IO.AtomicFile.Write(path, s => PyTorchPickler.PickleStateDict(s, dict, leaveOpen: true));
-    }
-
-    /// <summary>Reads a flat {name: tensor} .pth written by <c>torch.save</c> (zip format) or by <see cref="SavePth"/>.</summary>
-    public static Dictionary<string, Tensor> LoadPth(string path)
-    {
-        System.Collections.Hashtable h;
-        try
-        {
-            h = PyTorchUnpickler.UnpickleStateDict(path);
-        }
-        catch (InvalidCastException)
-        {
-            throw new InvalidDataException($"{path}: holds {Soco.Interop.PickleTopLevel.Describe(path)}; expected a dictionary of tensors");
-        }
-        var d = new Dictionary<string, Tensor>();
-        foreach (DictionaryEntry e in h)
-            d[e.Key as string ?? throw new InvalidDataException($"{path}: a key of the dictionary is not a string ({e.Key?.GetType().Name ?? "null"})")] =
-                e.Value as Tensor ?? throw new InvalidDataException($"{path}: entry '{e.Key}' is not a tensor.");
-        return d;
     }
 }

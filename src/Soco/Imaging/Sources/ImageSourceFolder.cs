@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Soco.Data;
+namespace Soco.Imaging;
 
 /// <summary>
 /// The image files of a folder (and its subfolders when <c>recursive</c>), sorted ordinal by relative path.
