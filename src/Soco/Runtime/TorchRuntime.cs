@@ -198,7 +198,8 @@ public sealed class ExternalLibTorch
     {
         try
         {
-            using var a = torch.arange(6, dtype: torch.float32).reshape(2, 3);
+            using var six = 6.ToScalar();
+            using var a = torch.arange(six, dtype: torch.float32).reshape(2, 3);
             using var b = a.matmul(a.t());
             using var s = b.sum();
             float v = s.item<float>();

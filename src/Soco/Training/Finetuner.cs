@@ -436,7 +436,7 @@ public sealed class FinetuneRun : IDisposable
             }
             var losses = model.Losses(images, boxes, labels, random);
             Tensor total = losses[LossNames[0]];
-            for (int i = 1; i < LossNames.Length; i++) total = total + losses[LossNames[i]];
+            for (int i = 1; i < LossNames.Length; i++) total = total.Plus(losses[LossNames[i]]);
             foreach (var k in LossNames) _terms[k] = losses[k].detach().to(float32).item<float>();
             return total;
         }
