@@ -27,11 +27,12 @@ public static class CocoInstancesReader
         return null;
     }
 
-    public static CocoDataset Read(string path)
+    // Not disposed: each annotation keeps its segmentation as an element of the document.
+    public static CocoDataset Read(string path) => Read(path, CocoJson.Load(path).RootElement);
+
+    /// <summary>Reads the COCO part of an already parsed file (the LVIS reader adds its own fields on top).</summary>
+    internal static CocoDataset Read(string path, JsonElement root)
     {
-        // Not disposed: each annotation keeps its segmentation as an element of this document.
-        var doc = CocoJson.Load(path);
-        var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: expected a JSON object with \"images\", \"annotations\" and \"categories\"");
         JsonElement Array(string name)
         {
