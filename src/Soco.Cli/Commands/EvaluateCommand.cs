@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Soco.Data.Coco;
+using Soco.Data.Lvis;
 using Soco.Evaluation;
 using Soco.Interop;
 using Soco.Runtime;
@@ -19,9 +20,11 @@ public static class EvaluateCommand
         var detections = new Option<string?>("--detections") { Description = "Detections: COCO results JSON, a list of {image_id, category_id, bbox [x, y, w, h], score} (image_id a number, or a file name without extension)" };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Detector model file to run on the annotated images first (instead of --detections)" };
         var images = new Option<string?>("--images") { Description = "With --checkpoint: the folder holding the ground truth's images (by file_name)" };
-        var output = new Option<string?>("--out") { Description = "Metrics JSON to write: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (fractions) and per_category" };
+        var output = new Option<string?>("--out") { Description = "Metrics JSON to write: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (fractions) and per_category (LVIS: its 13 numbers)" };
+        var protocol = new Option<string>("--protocol") { Description = "auto (LVIS when the ground truth has LVIS's fields), coco, lvis (the LVIS API's federated evaluation)", DefaultValueFactory = _ => "auto" };
+        protocol.AcceptOnlyFromAmong(LvisReader.Protocols);
         var cmd = new Command("evaluate", "Score detections as pycocotools' COCOeval (bbox): the 12 COCO numbers and AP per category; with --checkpoint, run the detector first")
-            { data, detections, checkpoint, images, output };
+            { data, detections, checkpoint, images, output, protocol };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             string? dtPath = p.GetValue(detections), ckpt = p.GetValue(checkpoint), imgDir = p.GetValue(images);
@@ -29,7 +32,7 @@ public static class EvaluateCommand
             if (ckpt is not null && imgDir is null) throw new ArgumentException("--checkpoint needs --images <folder> (where the ground truth's images are)");
             if (ckpt is null && imgDir is not null) throw new ArgumentException("--images goes with --checkpoint");
             var sw = Stopwatch.StartNew();
-            var gt = CocoInstancesReader.Read(p.GetValue(data)!);
+            var gt = LvisReader.ReadGroundTruth(p.GetValue(data)!, p.GetValue(protocol)!, out var lvis);
             Out.Text.WriteLine($"ground truth: {gt.Images.Count} images, {gt.Annotations.Count} annotations, {gt.Categories.Count} categories ({gt.Source})");
             Report(gt.Skipped, "ground-truth records skipped");
             Report(gt.Notes, "ground-truth records kept with a note");
@@ -55,6 +58,11 @@ public static class EvaluateCommand
                 found = dt.Detections;
             }
             double readSeconds = sw.Elapsed.TotalSeconds;
+            if (lvis is not null)
+            {
+                EvaluateLvis.Run(lvis, found, p.GetValue(output), sw, readSeconds, ckpt is not null);
+                return 0;
+            }
             var r = CocoEvaluator.Evaluate(gt, found);
             double evalSeconds = sw.Elapsed.TotalSeconds - readSeconds;
             foreach (var line in r.SummaryLines) Out.Text.WriteLine(line);
@@ -72,7 +80,7 @@ public static class EvaluateCommand
         return cmd;
     }
 
-    static void Report(IReadOnlyList<string> messages, string what)
+    internal static void Report(IReadOnlyList<string> messages, string what)
     {
         if (messages.Count == 0) return;
         Out.Warn($"{messages.Count} {what}:");

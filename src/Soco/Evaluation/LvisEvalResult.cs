@@ -49,6 +49,10 @@ public sealed class LvisEvalResult
     }
 
     public CocoEvalParams Params { get; }
+    /// <summary>Detections given, kept by the per-image cap, and scored (verified category, area &gt; 0).</summary>
+    public int DetectionsGiven { get; init; }
+    public int DetectionsAfterCap { get; init; }
+    public int DetectionsScored { get; init; }
     /// <summary>"bbox" or "segm".</summary>
     public string IouType { get; }
     public long[] CategoryIds { get; }

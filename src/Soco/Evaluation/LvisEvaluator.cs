@@ -194,7 +194,10 @@ public static class LvisEvaluator
         }, _ => { });
 
         var freqs = catIds.Select(c => truth.Frequencies.TryGetValue(c, out var f) ? f : LvisFrequency.Unknown).ToArray();
-        return new LvisEvalResult(p, iouType, catIds, cats.Select(c => c.Name).ToArray(), freqs, precision, recall);
+        return new LvisEvalResult(p, iouType, catIds, cats.Select(c => c.Name).ToArray(), freqs, precision, recall)
+        {
+            DetectionsGiven = n, DetectionsAfterCap = kept.Length, DetectionsScored = dtSorted.Length,
+        };
     }
 
     readonly record struct Group(int Image, int Start, int Count);
