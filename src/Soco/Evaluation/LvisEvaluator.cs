@@ -1,5 +1,6 @@
 using Soco.Data.Coco;
 using Soco.Data.Lvis;
+using Soco.Structures;
 
 namespace Soco.Evaluation;
 
@@ -24,8 +25,16 @@ public static class LvisEvaluator
     public delegate void IouBlock(ReadOnlySpan<int> detections, ReadOnlySpan<int> annotations, Span<double> iou);
 
     /// <summary>Box evaluation of COCO-format results; <paramref name="parameters"/>.MaxDets[^1] is the per-image cap.</summary>
-    public static LvisEvalResult Evaluate(LvisDataset truth, IReadOnlyList<CocoDetection> detections, CocoEvalParams? parameters = null, int threads = 0)
+    public static LvisEvalResult Evaluate(LvisDataset truth, IReadOnlyList<CocoDetection> detections, CocoEvalParams? parameters = null, int threads = 0) =>
+        Evaluate(truth, detections, CocoIouType.Bbox, parameters, threads);
+
+    /// <summary>Box or mask evaluation. For segm every annotation and detection needs a mask (made as for COCO's segm
+    /// evaluation); a detection's area is its mask's, or with <see cref="SegmDetectionArea.Box"/> its box's, as
+    /// <c>LVISResults</c> gives results that carry a <c>bbox</c> (docs/lvis.md §Evaluation).</summary>
+    public static LvisEvalResult Evaluate(LvisDataset truth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType,
+                                          CocoEvalParams? parameters = null, int threads = 0, SegmDetectionArea segmArea = SegmDetectionArea.Mask)
     {
+        if (iouType == CocoIouType.Segm) return EvaluateMasks(truth, detections, parameters, threads, segmArea);
         var gts = truth.Coco.Annotations;
         int n = detections.Count;
         var img = new long[n];
@@ -54,6 +63,21 @@ public static class LvisEvaluator
             }
         }
         return Evaluate(truth, img, cat, score, area, Iou, "bbox", parameters, threads);
+    }
+
+    static LvisEvalResult EvaluateMasks(LvisDataset truth, IReadOnlyList<CocoDetection> detections, CocoEvalParams? parameters, int threads, SegmDetectionArea segmArea)
+    {
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
+        var masks = CocoEvaluator.Masks.Make(truth.Coco, detections, segmArea, options);
+        void Iou(ReadOnlySpan<int> ds, ReadOnlySpan<int> gs, Span<double> iou)
+        {
+            int G = gs.Length;
+            for (int a = 0; a < ds.Length; a++)
+                for (int b = 0; b < G; b++)
+                    iou[a * G + b] = Rle.Iou(masks.Dt[ds[a]], masks.Gt[gs[b]], crowd: false);
+        }
+        return Evaluate(truth, detections.Select(d => d.ImageId).ToArray(), detections.Select(d => d.CategoryId).ToArray(),
+            detections.Select(d => d.Score).ToArray(), masks.DtArea, Iou, "segm", parameters, threads);
     }
 
     /// <summary>The evaluation for any region type: per detection its image, category, score and area, and the IoU.</summary>

@@ -40,7 +40,8 @@ public static class LvisReader
     public static CocoDataset ReadGroundTruth(string path, string protocol, out LvisDataset? lvis)
     {
         if (!Protocols.Contains(protocol)) throw new ArgumentException($"protocol '{protocol}': expected one of {string.Join(", ", Protocols)}");
-        var root = CocoJson.Load(path).RootElement;
+        using var doc = CocoJson.Load(path);
+        var root = doc.RootElement;
         var coco = CocoInstancesReader.Read(path, root);
         lvis = null;
         if (protocol == "coco") return coco;
