@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Golden numbers for the LVIS evaluator: the LVIS API's own LVISResults + LVISEval (iou_type bbox) on committed
-LVIS-format ground truth + detections.
+"""Golden numbers for the LVIS evaluator: the LVIS API's own LVISResults + LVISEval (iou_type bbox; segm for the
+segm_* sets, whose detections are compressed RLE without bbox) on committed LVIS-format ground truth + detections.
 
 Usage: /usr/bin/python3 tools/lvis_fixtures.py [--lvis-api DIR] [--cocoapi DIR] [--out tests/fixtures/lvis]
 
@@ -201,11 +201,77 @@ def random_set(seed, n_images, n_cats, cap_images):
     return {"images": images, "annotations": anns, "categories": cats}, dets
 
 
-def evaluate(LVIS, LVISResults, LVISEval, gt_path, dt_path):
+def segm_set(mu, seed, n_images=30, n_cats=9, cap_image=3):
+    """LVIS-like masks: star-shaped polygon ground truth (one object per image as uncompressed RLE), detections as
+    compressed RLE without bbox (so LVISResults gives them the mask's area, as Detectron2 passes them), jittered
+    true positives, false positives of positive, negative and unverified categories, and one image over 300."""
+    rng = np.random.RandomState(seed)
+    freq = ["r", "c", "f"]
+    cat_ids = sorted(rng.choice(np.arange(1, 4 * n_cats), n_cats, replace=False).tolist())
+    cats = [{"id": int(c), "name": f"class{c}", "frequency": freq[k % 3], "image_count": [5, 50, 500][k % 3]}
+            for k, c in enumerate(cat_ids)]
+    images, anns, dets = [], [], []
+    aid = [1]
+
+    def star(cx, cy, r, n):
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        rad = r * rng.uniform(0.6, 1.0, n)
+        return np.round(np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], 1).reshape(-1), 2).tolist()
+
+    def rle_of(poly, h, w):
+        return mu.merge(mu.frPyObjects([poly], h, w))
+
+    def det(i, c, r, score):
+        dets.append({"image_id": int(i), "category_id": int(c), "score": score,
+                     "segmentation": {"size": [int(r["size"][0]), int(r["size"][1])], "counts": r["counts"].decode("ascii")}})
+
+    for n in range(n_images):
+        i = 5 * n + 3
+        h, w = int(rng.randint(100, 360)), int(rng.randint(100, 480))
+        pos = [int(c) for c in rng.choice(cat_ids, int(rng.randint(0, 4)), replace=False)]
+        rest = [c for c in cat_ids if c not in pos]
+        neg = [int(c) for c in rng.choice(rest, int(rng.randint(0, 4)), replace=False)]
+        nel = [c for c in pos if rng.rand() < 0.3]
+        images.append({"id": i, "file_name": f"{i:012d}.jpg", "width": w, "height": h,
+                       "neg_category_ids": neg, "not_exhaustive_category_ids": nel})
+        for c in pos:
+            for _ in range(int(rng.randint(1, 4))):
+                r = float(np.exp(rng.uniform(np.log(3), np.log(min(h, w) / 2))))
+                poly = star(rng.uniform(r, w - r), rng.uniform(r, h - r), r, int(rng.randint(5, 12)))
+                m = rle_of(poly, h, w)
+                bb = [float(v) for v in mu.toBbox(m)]
+                if aid[0] % 7 == 0:  # uncompressed RLE, as crowd-style files write it
+                    flat = mu.decode(m).T.reshape(-1)
+                    counts, prev, run = [], 0, 0
+                    for v in flat:
+                        if v != prev:
+                            counts.append(run)
+                            prev, run = v, 0
+                        run += 1
+                    counts.append(run)
+                    seg = {"size": [h, w], "counts": [int(x) for x in counts]}
+                else:
+                    seg = [poly]
+                anns.append({"id": aid[0], "image_id": i, "category_id": c, "segmentation": seg,
+                             "area": float(mu.area(m)), "bbox": bb})
+                aid[0] += 1
+                if rng.rand() < 0.8:
+                    q = (np.array(poly) + rng.normal(0, max(0.5, r / 8), len(poly))).round(2).tolist()
+                    det(i, c if rng.rand() < 0.9 else int(rng.choice(cat_ids)), rle_of(q, h, w), float(np.round(rng.uniform(0.05, 1.0), 2)))
+        for _ in range(330 if n == cap_image else int(rng.randint(0, 10))):
+            r = float(rng.uniform(3, min(h, w) / 3))
+            det(i, int(rng.choice(cat_ids)), rle_of(star(rng.uniform(r, w - r), rng.uniform(r, h - r), r, 6), h, w),
+                float(np.round(rng.uniform(0.0, 0.8), 2)))
+    order = rng.permutation(len(dets))
+    dets = [dets[k] for k in order]
+    return {"images": images, "annotations": anns, "categories": cats}, dets
+
+
+def evaluate(LVIS, LVISResults, LVISEval, gt_path, dt_path, iou_type="bbox"):
     with contextlib.redirect_stdout(io.StringIO()):
         gt = LVIS(gt_path)
         res = LVISResults(gt, dt_path, max_dets=300)
-        e = LVISEval(gt, res, "bbox")
+        e = LVISEval(gt, res, iou_type)
         e.run()
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -226,6 +292,7 @@ def evaluate(LVIS, LVISResults, LVISEval, gt_path, dt_path):
         "recall": rec.tolist(),
         "precision_shape": list(prec.shape),
         "detections_after_cap": len(res.dataset["annotations"]),
+        "iou_type": iou_type,
     }
 
 
@@ -242,8 +309,10 @@ def main():
         sets = {"hand": hand_set(),
                 "random_s0": random_set(0, 60, 12, cap_images=2),
                 "random_s1": random_set(1, 150, 30, cap_images=3)}
+        from pycocotools import mask as mu
+        sets["segm_s0"] = segm_set(mu, 0)
         golden = {"reference": "lvis-api (lvis-dataset/lvis-api lvis/, with pycocotools built from cocoapi's source), "
-                               "LVISResults(max_dets=300) + LVISEval(iou_type='bbox').run(); numpy " + np.__version__,
+                               "LVISResults(max_dets=300) + LVISEval(iou_type='bbox', or 'segm' for segm_*).run(); numpy " + np.__version__,
                   "sets": {}}
         for name, (gt_json, dets) in sets.items():
             gt_path, dt_path = os.path.join(a.out, f"{name}_gt.json"), os.path.join(a.out, f"{name}_dt.json")
@@ -251,7 +320,7 @@ def main():
                 json.dump(gt_json, f, separators=(",", ":"))
             with open(dt_path, "w") as f:
                 json.dump(dets, f, separators=(",", ":"))
-            golden["sets"][name] = g = evaluate(LVIS, LVISResults, LVISEval, gt_path, dt_path)
+            golden["sets"][name] = g = evaluate(LVIS, LVISResults, LVISEval, gt_path, dt_path, "segm" if name.startswith("segm") else "bbox")
             r = g["results"]
             print(f"{name}: {len(gt_json['images'])} images, {len(gt_json['annotations'])} gt, {len(dets)} dets "
                   f"({g['detections_after_cap']} after the cap); AP {r['AP']:.4f} APr {r['APr']:.4f} "

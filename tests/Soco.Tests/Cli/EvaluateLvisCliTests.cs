@@ -43,6 +43,21 @@ public class EvaluateLvisCliTests
     }
 
     [Fact]
+    public void MaskResultsOnLvisGroundTruthGiveTheLvisApiSegmNumbers()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var segm = JsonDocument.Parse(File.ReadAllText(TestPaths.Fixture("lvis", "lvis_golden.json"))).RootElement.GetProperty("sets").GetProperty("segm_s0");
+        var (code, text) = Run("evaluate", "--data", TestPaths.Fixture("lvis", "segm_s0_gt.json"), "--detections", TestPaths.Fixture("lvis", "segm_s0_dt.json"), "--out", tmp["m.json"]);
+        Assert.True(code == 0, text);
+        Assert.Contains("LVIS federated evaluation (segm;", text);
+        foreach (var line in segm.GetProperty("summary_lines").EnumerateArray()) Assert.Contains(line.GetString()! + Environment.NewLine, text);
+        var m = JsonDocument.Parse(File.ReadAllText(tmp["m.json"])).RootElement;
+        Assert.False(m.TryGetProperty("AP", out _)); // results without bbox: no box evaluation, nothing at the top level
+        foreach (var r in segm.GetProperty("results").EnumerateObject())
+            Assert.Equal(r.Value.GetDouble(), m.GetProperty("segm").GetProperty(r.Name).GetDouble(), 1e-12);
+    }
+
+    [Fact]
     public void ProtocolCocoOnLvisDataGivesCocoNumbersAndProtocolLvisOnCocoDataIsRefused()
     {
         var (code, text) = Run("evaluate", "--data", TestPaths.Fixture("lvis", "hand_gt.json"), "--detections", TestPaths.Fixture("lvis", "hand_dt.json"), "--protocol", "coco");

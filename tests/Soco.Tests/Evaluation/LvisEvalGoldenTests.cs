@@ -9,14 +9,14 @@ namespace Soco.Tests.Evaluation;
 /// Our LVIS evaluation against the LVIS API's own LVISResults + LVISEval (tools/lvis_fixtures.py: lvis-api and
 /// pycocotools built from their public sources, run on the committed sets in tests/fixtures/lvis — negatives, not
 /// exhaustive categories, all three frequency groups, a crowd-marked annotation, ignore, area 0, gt id 0 and the
-/// 300-per-image cap with a score tie at the cut): the 13 numbers, the printed lines, per-category AP, precision per
-/// (IoU, category, area) averaged over recall points, and recall.
+/// 300-per-image cap with a score tie at the cut; segm_s0 the same rules with masks): the 13 numbers, the printed
+/// lines, per-category AP, precision per (IoU, category, area) averaged over recall points, and recall.
 /// </summary>
 public class LvisEvalGoldenTests
 {
     static readonly JsonElement Golden = JsonDocument.Parse(File.ReadAllText(TestPaths.Fixture("lvis", "lvis_golden.json"))).RootElement.GetProperty("sets");
 
-    public static TheoryData<string> Sets() => new() { "hand", "random_s0", "random_s1" };
+    public static TheoryData<string> Sets() => new() { "hand", "random_s0", "random_s1", "segm_s0" };
 
     internal static (LvisDataset Truth, CocoResults Results) Load(string set)
     {
@@ -29,7 +29,9 @@ public class LvisEvalGoldenTests
     internal static LvisEvalResult Run(string set, int threads = 0)
     {
         var (gt, dt) = Load(set);
-        return LvisEvaluator.Evaluate(gt, dt.Detections, threads: threads);
+        // segm_*: masks (compressed RLE without bbox, so each detection's area is its mask's, as LVISResults gives it).
+        var type = Golden.GetProperty(set).GetProperty("iou_type").GetString() == "segm" ? CocoIouType.Segm : CocoIouType.Bbox;
+        return LvisEvaluator.Evaluate(gt, dt.Detections, type, threads: threads);
     }
 
     [Theory]
@@ -100,6 +102,9 @@ public class LvisEvalGoldenTests
     {
         var one = Run("random_s1", threads: 1);
         var two = Run("random_s1", threads: 2);
+        Assert.Equal(one.Stats, two.Stats);
+        one = Run("segm_s0", threads: 1);
+        two = Run("segm_s0", threads: 2);
         Assert.Equal(one.Precision, two.Precision);
         Assert.Equal(one.Recall, two.Recall);
         Assert.Equal(one.Stats, two.Stats);
