@@ -108,9 +108,9 @@ public static class CocoEvaluator
     }
 
     /// <summary>A run of one (category, image) in a sorted array: image index, start, length (cut to <paramref name="cap"/>).</summary>
-    readonly record struct Group(int Image, int Start, int Count);
+    internal readonly record struct Group(int Image, int Start, int Count);
 
-    static List<Group>[] Groups(int K, int n, Func<int, long> key, int I, int cap)
+    internal static List<Group>[] Groups(int K, int n, Func<int, long> key, int I, int cap)
     {
         var result = new List<Group>[K];
         for (int k = 0; k < K; k++) result[k] = [];

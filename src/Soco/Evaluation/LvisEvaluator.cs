@@ -158,8 +158,9 @@ public static class LvisEvaluator
             return c != 0 ? c : x.File.CompareTo(y.File);
         });
 
-        var gtGroups = Groups(K, I, gtKeyArr.Length, j => gtKeyArr[j] / gts.Count);
-        var dtGroups = Groups(K, I, dtSorted.Length, j => dtSorted[j].Key);
+        // No per-(image, category) cut: the cap above was per image.
+        var gtGroups = CocoEvaluator.Groups(K, gtKeyArr.Length, j => gtKeyArr[j] / gts.Count, I, int.MaxValue);
+        var dtGroups = CocoEvaluator.Groups(K, dtSorted.Length, j => dtSorted[j].Key, I, int.MaxValue);
         var ignoredGt = truth.IgnoredAnnotations;
 
         var precision = new double[T * R * K * A];
@@ -178,8 +179,8 @@ public static class LvisEvaluator
             while (gi < gg.Count || di < dg.Count)
             {
                 int im = Math.Min(gi < gg.Count ? gg[gi].Image : int.MaxValue, di < dg.Count ? dg[di].Image : int.MaxValue);
-                var g = gi < gg.Count && gg[gi].Image == im ? gg[gi++] : new Group(im, 0, 0);
-                var d = di < dg.Count && dg[di].Image == im ? dg[di++] : new Group(im, 0, 0);
+                var g = gi < gg.Count && gg[gi].Image == im ? gg[gi++] : new CocoEvaluator.Group(im, 0, 0);
+                var d = di < dg.Count && dg[di].Image == im ? dg[di++] : new CocoEvaluator.Group(im, 0, 0);
                 int G = g.Count, D = d.Count;
                 w.Ensure(G, D, T);
                 var annIdx = gtOrderArr.AsSpan(g.Start, G);
@@ -222,23 +223,6 @@ public static class LvisEvaluator
         {
             DetectionsGiven = n, DetectionsAfterCap = kept.Length, DetectionsScored = dtSorted.Length,
         };
-    }
-
-    readonly record struct Group(int Image, int Start, int Count);
-
-    static List<Group>[] Groups(int K, int I, int n, Func<int, long> key)
-    {
-        var result = new List<Group>[K];
-        for (int k = 0; k < K; k++) result[k] = [];
-        int j = 0;
-        while (j < n)
-        {
-            long kk = key(j);
-            int start = j;
-            while (j < n && key(j) == kk) j++;
-            result[kk / I].Add(new Group((int)(kk % I), start, j - start));
-        }
-        return result;
     }
 
     sealed class Worker(CocoEvalParams p)
