@@ -99,13 +99,16 @@ public class LvisRulesTests
     {
         using var tmp = new TestPaths.TempDir();
         File.WriteAllText(tmp["gt.json"], """
-            {"images": [{"id": 1, "file_name": "a.jpg", "neg_category_ids": [2], "not_exhaustive_category_ids": [1]},
-                        {"id": 2, "file_name": "b.jpg", "neg_category_ids": "none"}],
+            {"images": [{"id": 1, "coco_url": "http://images.cocodataset.org/train2017/000000000001.jpg", "neg_category_ids": [2], "not_exhaustive_category_ids": [1]},
+                        {"id": 2, "file_name": "b.jpg", "coco_url": "http://images.cocodataset.org/val2017/000000000002.jpg", "neg_category_ids": "none"}],
              "categories": [{"id": 1, "name": "cup", "frequency": "f", "image_count": 300}, {"id": 2, "name": "yak"}],
              "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25, "ignore": 1},
                              {"id": 2, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25}]}
             """);
         var gt = LvisReader.Read(tmp["gt.json"]);
+        // LVIS v1 has no file_name: the file is the coco_url's split folder and name, under COCO's image root.
+        Assert.Equal("train2017/000000000001.jpg", gt.Coco.ImagesById[1].FileName);
+        Assert.Equal("b.jpg", gt.Coco.ImagesById[2].FileName);
         Assert.Equal([2L], gt.NegativeCategories[1]);
         Assert.Equal([1L], gt.NotExhaustiveCategories[1]);
         Assert.Empty(gt.NegativeCategories[2]);

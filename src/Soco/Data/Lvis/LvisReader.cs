@@ -42,7 +42,7 @@ public static class LvisReader
         if (!Protocols.Contains(protocol)) throw new ArgumentException($"protocol '{protocol}': expected one of {string.Join(", ", Protocols)}");
         using var doc = CocoJson.Load(path);
         var root = doc.RootElement;
-        var coco = CocoInstancesReader.Read(path, root);
+        var coco = WithFileNamesFromUrls(CocoInstancesReader.Read(path, root), root);
         lvis = null;
         if (protocol == "coco") return coco;
         bool isLvis = IsLvis(root);
@@ -50,6 +50,27 @@ public static class LvisReader
             throw new InvalidDataException($"{path}: not an LVIS-format file (no image has \"neg_category_ids\" or \"not_exhaustive_category_ids\" and no category has \"frequency\"); evaluate it with the COCO protocol");
         if (isLvis) lvis = ReadLvisFields(path, root, coco);
         return coco;
+    }
+
+    /// <summary>
+    /// LVIS v1 images have no <c>file_name</c>, only <c>coco_url</c> (e.g. <c>http://images.cocodataset.org/val2017/000000397133.jpg</c>),
+    /// and its val set draws images from COCO's train2017 and val2017: as Detectron2's LVIS loader does
+    /// (docs/lvis.md §Format), such an image's file is the URL's last two parts (<c>val2017/000000397133.jpg</c>) under
+    /// the image folder, which is then COCO's image root (the folder holding train2017/ and val2017/).
+    /// </summary>
+    static CocoDataset WithFileNamesFromUrls(CocoDataset coco, JsonElement root)
+    {
+        if (!coco.Images.Any(i => i.FileName.Length == 0)) return coco;
+        var urls = new Dictionary<long, string>();
+        foreach (var e in root.GetProperty("images").EnumerateArray())
+            if (e.ValueKind == JsonValueKind.Object && CocoJson.TryId(e, "id", out long id, out _) &&
+                e.TryGetProperty("coco_url", out var u) && u.ValueKind == JsonValueKind.String && u.GetString() is string url)
+            {
+                var parts = url.Split('/', StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length >= 2) urls.TryAdd(id, parts[^2] + "/" + parts[^1]);
+            }
+        var images = coco.Images.Select(i => i.FileName.Length == 0 && urls.TryGetValue(i.Id, out var f) ? i with { FileName = f } : i).ToList();
+        return new CocoDataset(coco.Source, images, coco.Categories, coco.Annotations, coco.Skipped, coco.Notes);
     }
 
     static LvisDataset ReadLvisFields(string path, JsonElement root, CocoDataset coco)
