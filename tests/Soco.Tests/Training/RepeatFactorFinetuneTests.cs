@@ -10,7 +10,8 @@ namespace Soco.Tests.Training;
 /// <summary>
 /// `soco finetune --sampler repeat-factor`: the training data draws its epochs from the repeat-factor sampler (factors
 /// from the usable boxes' categories, two repeats of an image seeded apart), a stopped run resumes bit-identically, the
-/// model file keeps the inference settings of the LVIS recipe, and the LVIS preset holds the recipe's numbers.
+/// model file keeps the inference settings of the LVIS recipe, an LVIS-format --val is scored with the LVIS numbers, and
+/// the LVIS preset holds the recipe's numbers.
 /// </summary>
 [Collection("torch")]
 public class RepeatFactorFinetuneTests
@@ -51,8 +52,17 @@ public class RepeatFactorFinetuneTests
         using var dir = new TestPaths.TempDir();
         string[] common = ["finetune", "--config", "finetune_demo", .. Small, "--sampler", "repeat-factor", "--repeat-threshold", "0.5",
             "--set", "test_score_threshold=0.0001", "--set", "test_detections_per_image=300", "--init", "none", "--train", Gt, "--train-images", VocImages, "--threads", "1"];
-        var first = Ok([.. common, "--out", dir["whole"]]);
+        // An LVIS-format validation set (the same photos, dog verified absent everywhere): scored with the LVIS numbers.
+        var lvisVal = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Gt))!.AsObject();
+        foreach (var im in lvisVal["images"]!.AsArray()) { im!["neg_category_ids"] = new System.Text.Json.Nodes.JsonArray(4); im["not_exhaustive_category_ids"] = new System.Text.Json.Nodes.JsonArray(); }
+        foreach (var c in lvisVal["categories"]!.AsArray()) c!["frequency"] = "f";
+        File.WriteAllText(dir["val.json"], lvisVal.ToJsonString());
+        var first = Ok([.. common, "--out", dir["whole"], "--val", dir["val.json"], "--val-images", VocImages]);
         Assert.Contains("repeat-factor sampler (threshold 0.5): 1 of 3 images repeated", first);
+        var last = JsonDocument.Parse(File.ReadLines(Path.Combine(dir["whole"], FinetuneRun.MetricsFile)).Last()).RootElement;
+        foreach (var key in new[] { "val_AP", "val_APr", "val_APc", "val_APf", "val_AR@300" }) Assert.True(last.TryGetProperty(key, out _), $"{key} missing: {last}");
+        Assert.Equal(-1, last.GetProperty("val_APr").GetDouble()); // no rare category
+        Assert.Equal(last.GetProperty("val_AP").GetDouble(), last.GetProperty("val_APf").GetDouble(), 12);
         Ok([.. common, "--out", dir["split"], "--stop-after", "2"]);
         Ok([.. common, "--out", dir["split"]]);
         static string[] Losses(string run) => File.ReadLines(Path.Combine(run, FinetuneRun.MetricsFile))
