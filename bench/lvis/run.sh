@@ -2,15 +2,16 @@
 # LVIS bbox evaluation on a synthetic LVIS-format set: the LVIS API (lvis-api + pycocotools built from source,
 # bench/lvis/reference.py) against `soco evaluate`, same files, one run. Prints both timings, checks the 13 numbers
 # agree (1e-6) and prints the ratio.
-# Usage: bench/lvis/run.sh [images] [categories]      (default 1000 images, 300 categories, 50 images over 300 detections)
+# Usage: bench/lvis/run.sh [images] [categories] [images over the cap]   (default 1000, 300, 50; each of those gets 330+ detections)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 images=${1:-1000}
 cats=${2:-300}
+capped=${3:-50}
 dir=$(mktemp -d -t soco-bench-lvis-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 ./soco --help >/dev/null  # build the CLI first, outside the timing
-py=$(OMP_NUM_THREADS=1 /usr/bin/python3 bench/lvis/reference.py "$dir" --images "$images" --categories "$cats")
+py=$(OMP_NUM_THREADS=1 /usr/bin/python3 bench/lvis/reference.py "$dir" --images "$images" --categories "$cats" --cap-images "$capped")
 t0=$(date +%s.%N)
 /usr/bin/time -f "%U %S" -o "$dir/cpu.txt" ./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" --out "$dir/m.json" > "$dir/out.txt"
 t1=$(date +%s.%N)
