@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Soco.Data.Coco;
+using Soco.Data.Lvis;
 using Soco.Evaluation;
 using Soco.Interop;
 using Soco.Runtime;
@@ -21,9 +22,11 @@ public static class EvaluateCommand
         var segmArea = new Option<string>("--segm-area") { Description = "segm: a detection's area for the area ranges, mask (default; Detectron2, results without bbox) or box (pycocotools' loadRes on a results file with bbox)", DefaultValueFactory = _ => "mask" };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Detector model file to run on the annotated images first (instead of --detections)" };
         var images = new Option<string?>("--images") { Description = "With --checkpoint: the folder holding the ground truth's images (by file_name)" };
-        var output = new Option<string?>("--out") { Description = "Metrics JSON to write: sections bbox / segm with AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (fractions) and per_category; the bbox keys also at the top level" };
-        var cmd = new Command("evaluate", "Score detections as pycocotools' COCOeval (bbox, segm): the 12 COCO numbers and AP per category; with --checkpoint, run the detector first")
-            { data, detections, checkpoint, images, iouType, segmArea, output };
+        var output = new Option<string?>("--out") { Description = "Metrics JSON to write: sections bbox / segm with AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (fractions) and per_category; the bbox keys also at the top level (LVIS ground truth: the LVIS API's 13 numbers)" };
+        var protocol = new Option<string>("--protocol") { Description = "auto (LVIS when the ground truth has LVIS's fields), coco, lvis (the LVIS API's federated evaluation)", DefaultValueFactory = _ => "auto" };
+        protocol.AcceptOnlyFromAmong(LvisReader.Protocols);
+        var cmd = new Command("evaluate", "Score detections as pycocotools' COCOeval (bbox, segm): the 12 COCO numbers and AP per category; LVIS ground truth: the LVIS API's federated evaluation; with --checkpoint, run the detector first")
+            { data, detections, checkpoint, images, iouType, segmArea, output, protocol };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             string? dtPath = p.GetValue(detections), ckpt = p.GetValue(checkpoint), imgDir = p.GetValue(images);
@@ -31,7 +34,7 @@ public static class EvaluateCommand
             if (ckpt is not null && imgDir is null) throw new ArgumentException("--checkpoint needs --images <folder> (where the ground truth's images are)");
             if (ckpt is null && imgDir is not null) throw new ArgumentException("--images goes with --checkpoint");
             var sw = Stopwatch.StartNew();
-            var gt = CocoInstancesReader.Read(p.GetValue(data)!);
+            var gt = LvisReader.ReadGroundTruth(p.GetValue(data)!, p.GetValue(protocol)!, out var lvis);
             Out.Text.WriteLine($"ground truth: {gt.Images.Count} images, {gt.Annotations.Count} annotations, {gt.Categories.Count} categories ({gt.Source})");
             Report(gt.Skipped, "ground-truth records skipped");
             Report(gt.Notes, "ground-truth records kept with a note");
@@ -64,6 +67,11 @@ public static class EvaluateCommand
                 var x => throw new ArgumentException($"--segm-area must be mask or box, got \"{x}\""),
             };
             double readSeconds = sw.Elapsed.TotalSeconds;
+            if (lvis is not null)
+            {
+                EvaluateLvis.Run(lvis, found, types, area, p.GetValue(output), sw, readSeconds, ckpt is not null);
+                return 0;
+            }
             var results = new List<(CocoIouType, CocoEvalResult)>();
             foreach (var type in types)
             {
@@ -130,7 +138,7 @@ public static class EvaluateCommand
         return types;
     }
 
-    static void Report(IReadOnlyList<string> messages, string what)
+    internal static void Report(IReadOnlyList<string> messages, string what)
     {
         if (messages.Count == 0) return;
         Out.Warn($"{messages.Count} {what}:");

@@ -22,13 +22,18 @@ public static class FinetuneCommand
         var stopAfter = new Option<long?>("--stop-after") { Description = "Stop (with a checkpoint) once the run has done this many steps in total" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var sampler = new Option<string?>("--sampler") { Description = "uniform (each image once per epoch) or repeat-factor (Detectron2's RepeatFactorTrainingSampler, for long-tailed data such as LVIS); same as --set sampler=..." };
+        sampler.AcceptOnlyFromAmong("uniform", "repeat-factor", "repeat_factor");
+        var repeatThreshold = new Option<double?>("--repeat-threshold") { Description = "t of the repeat-factor sampler: images of categories in fewer than this fraction of images are repeated (LVIS: 0.001)" };
         var cmd = new Command("finetune", "Fine-tune a Faster R-CNN R-FPN detector (Detectron2's recipe with SoCo's changes): SGD, warm-up + steps, checkpoints, exact resume, metrics, evaluation on --val")
-            { config, set, init, train, trainImages, val, valImages, output, stopAfter, device, threads };
+            { config, set, init, train, trainImages, val, valImages, output, stopAfter, device, threads, sampler, repeatThreshold };
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() =>
         {
-            var overrides = p.GetValue(set) ?? [];
+            var overrides = (p.GetValue(set) ?? []).ToList();
+            if (p.GetValue(sampler) is { } smp) overrides.Add("sampler=" + smp.Replace('-', '_'));
+            if (p.GetValue(repeatThreshold) is { } rt) overrides.Add(string.Create(CultureInfo.InvariantCulture, $"repeat_threshold={rt:R}"));
             FinetuneConfig? cfg = p.GetValue(config) is { } c ? FinetuneConfigs.Load(c, overrides) : null;
-            if (cfg is null && overrides.Length > 0) throw new ArgumentException("--set needs a --config to apply to");
+            if (cfg is null && overrides.Count > 0) throw new ArgumentException("--set, --sampler and --repeat-threshold need a --config to apply to");
             var options = new FinetuneOptions
             {
                 Train = p.GetValue(train)!, TrainImages = p.GetValue(trainImages), Val = p.GetValue(val), ValImages = p.GetValue(valImages),

@@ -108,9 +108,9 @@ public static class CocoEvaluator
     }
 
     /// <summary>A run of one (category, image) in a sorted array: image index, start, length (cut to <paramref name="cap"/>).</summary>
-    readonly record struct Group(int Image, int Start, int Count);
+    internal readonly record struct Group(int Image, int Start, int Count);
 
-    static List<Group>[] Groups(int K, int n, Func<int, long> key, int I, int cap)
+    internal static List<Group>[] Groups(int K, int n, Func<int, long> key, int I, int cap)
     {
         var result = new List<Group>[K];
         for (int k = 0; k < K; k++) result[k] = [];
@@ -129,7 +129,7 @@ public static class CocoEvaluator
     /// For segm: every annotation's and detection's mask (pycocotools' <c>_prepare</c> → <c>annToRLE</c>: polygons at
     /// the image's size, RLEs as they are) and every detection's area, by index in the input lists.
     /// </summary>
-    sealed class Masks(Rle[] gt, Rle[] dt, double[] dtArea)
+    internal sealed class Masks(Rle[] gt, Rle[] dt, double[] dtArea)
     {
         public readonly Rle[] Gt = gt, Dt = dt;
         public readonly double[] DtArea = dtArea;

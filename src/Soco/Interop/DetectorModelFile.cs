@@ -112,6 +112,7 @@ public static class DetectorModelFile
         ["fpn_channels"] = c.FpnChannels, ["rpn_conv_depth"] = c.RpnConvDepth, ["box_head_conv_dim"] = c.BoxHeadConvDim,
         ["box_head_fc_dim"] = c.BoxHeadFcDim, ["min_size"] = c.MinSizes[^1], ["max_size"] = c.MaxSize,
         ["pixel_mean"] = c.PixelMean, ["pixel_std"] = c.PixelStd,
+        ["score_threshold"] = c.RoiHeads.ScoreThreshold, ["detections_per_image"] = c.RoiHeads.DetectionsPerImage,
     }, Json);
 
     static (FasterRcnnConfig, IReadOnlyList<string>) ConfigFromJson(string json, string path)
@@ -130,6 +131,9 @@ public static class DetectorModelFile
                 BoxHeadFcDim = I("box_head_fc_dim"), MinSizes = [I("min_size")], MaxSize = I("max_size"),
                 PixelMean = F("pixel_mean"), PixelStd = F("pixel_std"),
             };
+            // Inference settings (added with LVIS's 1e-4 / 300); files written before them keep torchvision's defaults.
+            if (r.TryGetProperty("score_threshold", out var st)) config = config with { RoiHeads = config.RoiHeads with { ScoreThreshold = st.GetDouble() } };
+            if (r.TryGetProperty("detections_per_image", out var dpi)) config = config with { RoiHeads = config.RoiHeads with { DetectionsPerImage = dpi.GetInt32() } };
             var names = r.TryGetProperty("class_names", out var n) ? n.EnumerateArray().Select(v => v.GetString() ?? "").ToArray() : [];
             return (config, names);
         }

@@ -48,6 +48,17 @@ public sealed record FinetuneConfig
     public int KeepLast { get; init; } = 2;
     /// <summary>Evaluate on --val every this many steps (and after the last); 0 → after the last only.</summary>
     public long EvalPeriod { get; init; } = 0;
+    /// <summary>"uniform" (each image once per epoch, shuffled) or "repeat_factor" (Detectron2's
+    /// RepeatFactorTrainingSampler: rare-category images repeated, docs/lvis.md §Repeat-factor sampling).</summary>
+    public string Sampler { get; init; } = "uniform";
+    /// <summary>t of the repeat-factor sampler: categories in fewer than this fraction of images are repeated.</summary>
+    public double RepeatThreshold { get; init; } = 0.001;
+    /// <summary>Inference: detections scoring at or below this are dropped (Detectron2's SCORE_THRESH_TEST; LVIS 1e-4).</summary>
+    public double TestScoreThreshold { get; init; } = 0.05;
+    /// <summary>Inference: detections kept per image (Detectron2's DETECTIONS_PER_IMAGE; LVIS 300).</summary>
+    public int TestDetectionsPerImage { get; init; } = 100;
+
+    public static readonly string[] Samplers = ["uniform", "repeat_factor"];
 
     public void Validate()
     {
@@ -63,6 +74,9 @@ public sealed record FinetuneConfig
         Need(BaseLr > 0 && double.IsFinite(BaseLr), "base_lr must be positive");
         Need(Steps.Zip(Steps.Skip(1)).All(p => p.First <= p.Second), "steps must be increasing");
         Need(CheckpointPeriod >= 0 && EvalPeriod >= 0 && KeepLast >= 1, "checkpoint_period/eval_period ≥ 0, keep_last ≥ 1");
+        Need(Samplers.Contains(Sampler), $"sampler '{Sampler}' is not one of {string.Join(", ", Samplers)}");
+        Need(RepeatThreshold > 0 && double.IsFinite(RepeatThreshold), "repeat_threshold must be positive");
+        Need(TestScoreThreshold >= 0 && TestScoreThreshold < 1 && TestDetectionsPerImage > 0, "test_score_threshold must be in [0, 1) and test_detections_per_image positive");
     }
 
     /// <summary>The detector this recipe trains, for <paramref name="numClasses"/> classes (background included).</summary>
@@ -73,7 +87,8 @@ public sealed record FinetuneConfig
         FpnChannels = FpnChannels, RpnConvDepth = RpnConvDepth, BoxHeadConvDim = BoxHeadConvDim, BoxHeadFcDim = BoxHeadFcDim,
         MinSizes = training ? MinSizes : [TestSize], MaxSize = MaxSize,
         Rpn = training ? new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain } : new RpnOptions(),
-        RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage } : new RoiHeadsOptions(),
+        RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage }
+            : new RoiHeadsOptions { ScoreThreshold = TestScoreThreshold, DetectionsPerImage = TestDetectionsPerImage },
     };
 }
 

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Soco.Data;
 using Soco.Data.Coco;
+using Soco.Data.Lvis;
 using Soco.Data.Voc;
 using Soco.Engine;
 using Soco.Evaluation;
@@ -51,11 +52,14 @@ public sealed record DetectionSample(string Path, long ImageId, float[] Boxes, l
 /// boxes left out, as Detectron2's mapper drops <c>iscrowd</c> instances; images left with none skipped and counted, as
 /// its <c>filter_empty_annotations</c>), an order of the images per epoch seeded by (seed, epoch), and per sample a
 /// decode, a seeded horizontal flip that moves the boxes, and the generator the detector draws its short side and
-/// RPN/RoI samples from (seeded by seed, epoch and sample).
+/// RPN/RoI samples from (seeded by seed, epoch and sample). With <c>sampler = "repeat_factor"</c> the epochs come from
+/// <see cref="RepeatFactorSampler"/> instead (factors from the usable boxes' categories, as Detectron2 computes them on
+/// its filtered dataset dicts), and a sample's generator is seeded by its slot in the epoch, so two repeats of an
+/// image in one epoch get different flips and sizes.
 /// </summary>
 public sealed class DetectionTrainData
 {
-    public DetectionTrainData(CocoDataset truth, string imageFolder, long seed, bool flip)
+    public DetectionTrainData(CocoDataset truth, string imageFolder, long seed, bool flip, string sampler = "uniform", double repeatThreshold = 0.001)
     {
         Truth = truth;
         Seed = seed;
@@ -75,7 +79,13 @@ public sealed class DetectionTrainData
         if (samples.Count == 0) throw new ArgumentException($"{truth.Source}: no image has a usable (non-crowd, positive-size) box; nothing to train on");
         Samples = samples;
         SkippedImages = skipped;
+        if (sampler == "repeat_factor")
+            Repeat = new RepeatFactorSampler(RepeatFactorSampler.FromCategoryFrequency(samples.Select(s => (IReadOnlyCollection<long>)s.Labels).ToList(), repeatThreshold).ImageFactors, seed);
+        else if (sampler != "uniform") throw new ArgumentException($"sampler '{sampler}': expected uniform or repeat_factor");
     }
+
+    /// <summary>The repeat-factor sampler, or null for one uniform pass per epoch.</summary>
+    public RepeatFactorSampler? Repeat { get; }
 
     public CocoDataset Truth { get; }
     public long Seed { get; }
@@ -95,18 +105,35 @@ public sealed class DetectionTrainData
     }
 
     /// <summary>Reads annotations: a COCO JSON file, or a VOC folder (its JPEGImages/ the default image folder).</summary>
-    public static (CocoDataset Truth, string Images) Open(string annotations, string? images)
+    public static (CocoDataset Truth, string Images) Open(string annotations, string? images) => Open(annotations, images, out _);
+
+    /// <summary>As <see cref="Open(string, string?)"/>; <paramref name="lvis"/> is the LVIS view of an LVIS-format file.</summary>
+    public static (CocoDataset Truth, string Images) Open(string annotations, string? images, out LvisDataset? lvis)
     {
+        lvis = null;
         if (Directory.Exists(annotations))
             return (VocDatasetReader.Read(annotations), images ?? System.IO.Path.Combine(annotations, "JPEGImages"));
         if (!File.Exists(annotations)) throw new FileNotFoundException($"annotations not found: {annotations}");
-        return (CocoInstancesReader.Read(annotations), images ?? throw new ArgumentException($"{annotations}: give the folder of its images (--train-images / --val-images)"));
+        return (LvisReader.ReadGroundTruth(annotations, "auto", out lvis), images ?? throw new ArgumentException($"{annotations}: give the folder of its images (--train-images / --val-images)"));
     }
 
     int[]? _order;
     long _orderEpoch = -1;
 
-    /// <summary>The sample at global position <paramref name="position"/> (step × images per step + slot): its epoch and index.</summary>
+    /// <summary>The sample at global position <paramref name="position"/> (step × images per step + slot): its epoch, its
+    /// index and the key its generator is seeded with (the index; with the repeat-factor sampler the slot in the epoch).</summary>
+    public (long Epoch, int Index, long Key) Draw(long position)
+    {
+        if (Repeat is null)
+        {
+            var (e, i) = At(position);
+            return (e, i, i);
+        }
+        var (epoch, slot, index) = Repeat.At(position);
+        return (epoch, index, slot);
+    }
+
+    /// <summary>The sample at global position <paramref name="position"/> of the uniform order: its epoch and index.</summary>
     public (long Epoch, int Index) At(long position)
     {
         long epoch = position / Samples.Count;
@@ -126,10 +153,10 @@ public sealed class DetectionTrainData
     }
 
     /// <summary>The image (3×H×W float RGB in [0, 1]), boxes (K×4), labels (K) and generator of a sample in an epoch.</summary>
-    public (Tensor Image, Tensor Boxes, Tensor Labels, SampleRandom Random) Load(long epoch, int index)
+    public (Tensor Image, Tensor Boxes, Tensor Labels, SampleRandom Random) Load(long epoch, int index, long? key = null)
     {
         var s = Samples[index];
-        var random = SampleRandom.For(Seed, epoch, index);
+        var random = SampleRandom.For(Seed, epoch, key ?? index);
         var img = ImageDecoder.Decode(s.Path);
         var image = DetectorInference.ToTensor(img);
         var b = (float[])s.Boxes.Clone();
@@ -255,6 +282,8 @@ public sealed class FinetuneRun : IDisposable
     public FinetuneOptions Options { get; }
     public DetectionTrainData Data { get; }
     public CocoDataset? Val { get; }
+    /// <summary>The validation set's LVIS fields when it is LVIS-format: then it is scored with the LVIS API's evaluation.</summary>
+    public LvisDataset? ValLvis { get; private init; }
     public string? ValImages { get; }
     public long StepsDone { get; private set; }
     public long TotalSteps => Config.MaxIter;
@@ -278,10 +307,11 @@ public sealed class FinetuneRun : IDisposable
             if (saved is not null && FinetuneConfigs.ToJson(saved) != FinetuneConfigs.ToJson(config))
                 throw new ArgumentException($"{dir} holds a run with another config ({configPath}); resume it with its own config (omit --set changes) or use another --out");
             var (truth, images) = DetectionTrainData.Open(options.Train, options.TrainImages);
-            var data = new DetectionTrainData(truth, images, config.Seed, config.Flip);
+            var data = new DetectionTrainData(truth, images, config.Seed, config.Flip, config.Sampler, config.RepeatThreshold);
             CocoDataset? val = null;
             string? valImages = null;
-            if (options.Val is not null) (val, valImages) = DetectionTrainData.Open(options.Val, options.ValImages);
+            LvisDataset? valLvis = null;
+            if (options.Val is not null) (val, valImages) = DetectionTrainData.Open(options.Val, options.ValImages, out valLvis);
             var store = new CheckpointStore(dir, config.KeepLast);
             store.RemoveTemporaries();
             var (latest, unreadable) = store.LoadNewestReadable();
@@ -308,11 +338,14 @@ public sealed class FinetuneRun : IDisposable
             if (saved is null) AtomicFile.WriteAllText(configPath, FinetuneConfigs.ToJson(config));
             AtomicFile.WriteAllText(runInfoPath, JsonSerializer.Serialize(info, FinetuneConfigs.Json));
             var log = new StreamWriter(new FileStream(Path.Combine(dir, LogFile), FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
-            var run = new FinetuneRun(config, options, data, val, valImages, latest, log, folderLock);
+            var run = new FinetuneRun(config, options, data, val, valImages, latest, log, folderLock) { ValLvis = valLvis };
             foreach (var n in truth.Notes.Concat(truth.Skipped.Select(s => "skipped record: " + s))) run.Note(n);
             if (data.SkippedImages.Count > 0)
                 run.Note($"{data.SkippedImages.Count} of {truth.Images.Count} training images have no usable box and are skipped: {string.Join(", ", data.SkippedImages.Take(5))}{(data.SkippedImages.Count > 5 ? ", ..." : "")}");
             run.Note($"{data.Samples.Count} training images, {NumBoxes(data)} boxes, {run.NumClasses - 1} label slots (category ids 1..{run.NumClasses - 1})");
+            if (data.Repeat is { } rf)
+                run.Note(FormattableString.Invariant($"repeat-factor sampler (threshold {config.RepeatThreshold:G4}): {rf.RepeatFactors.Count(r => r > 1)} of {rf.RepeatFactors.Length} images repeated, ") +
+                         FormattableString.Invariant($"largest factor {rf.RepeatFactors.Max():G4}, expected {rf.RepeatFactors.Sum(r => (double)r):F1} samples per epoch"));
             if (latest is not null) run.Note($"resuming from {latest.Path} (step {latest.Meta.Step} of {config.MaxIter})");
             return run;
         }
@@ -430,8 +463,8 @@ public sealed class FinetuneRun : IDisposable
             var images = new List<Tensor>(); var boxes = new List<Tensor>(); var labels = new List<Tensor>(); var random = new List<SampleRandom>();
             for (int j = 0; j < b; j++)
             {
-                var (epoch, index) = run.Data.At(trainer.Iter * b + j);
-                var (im, bx, lb, r) = run.Data.Load(epoch, index);
+                var (epoch, index, key) = run.Data.Draw(trainer.Iter * b + j);
+                var (im, bx, lb, r) = run.Data.Load(epoch, index, key);
                 images.Add(im.to(device)); boxes.Add(bx.to(device)); labels.Add(lb.to(device)); random.Add(r);
             }
             var losses = model.Losses(images, boxes, labels, random);
@@ -452,7 +485,7 @@ public sealed class FinetuneRun : IDisposable
         }
     }
 
-    /// <summary>Scores the detector on --val (COCO bbox AP) every <c>period</c> steps and after the last; the 12 numbers
+    /// <summary>Scores the detector on --val (COCO bbox AP; the LVIS API's 13 numbers for LVIS-format data) every <c>period</c> steps and after the last; the numbers
     /// become scalars <c>val_AP</c>, <c>val_AP50</c>, ….</summary>
     sealed class EvalHook(FinetuneRun run, FasterRcnn model, long period) : IHook
     {
@@ -479,6 +512,11 @@ public sealed class FinetuneRun : IDisposable
             }
             probe.eval();
             var detections = DetectorEvaluation.Detect(probe, run.Val!, run.ValImages!);
+            if (run.ValLvis is not null)
+            {
+                var lvis = LvisEvaluator.Evaluate(run.ValLvis, detections.Detections);
+                return lvis.Names.Select((n, i) => (n, lvis.Stats[i])).ToDictionary(x => x.n, x => x.Item2);
+            }
             var result = CocoEvaluator.Evaluate(run.Val!, detections.Detections);
             return CocoEvalResult.StatNames.Select((n, i) => (n, result.Stats[i])).ToDictionary(x => x.n, x => x.Item2);
         }

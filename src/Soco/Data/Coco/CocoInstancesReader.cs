@@ -30,7 +30,12 @@ public static class CocoInstancesReader
     public static CocoDataset Read(string path)
     {
         using var doc = CocoJson.Load(path);
-        var root = doc.RootElement;
+        return Read(path, doc.RootElement);
+    }
+
+    /// <summary>Reads the COCO part of an already parsed file (the LVIS reader adds its own fields on top).</summary>
+    internal static CocoDataset Read(string path, JsonElement root)
+    {
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: expected a JSON object with \"images\", \"annotations\" and \"categories\"");
         JsonElement Array(string name)
         {
