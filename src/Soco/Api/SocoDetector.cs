@@ -9,10 +9,10 @@ namespace Soco.Api;
 /// <summary>How a detector keeps its detections (<see cref="SocoDetector.Load"/>).</summary>
 public sealed record DetectorSettings
 {
-    /// <summary>Keep detections scoring above this, in [0, 1).</summary>
-    public double ScoreThreshold { get; init; } = 0.05;
-    /// <summary>At most this many detections per image.</summary>
-    public int MaxDetections { get; init; } = 100;
+    /// <summary>Keep detections scoring above this, in [0, 1); null: the model file's own (torchvision's 0.05).</summary>
+    public double? ScoreThreshold { get; init; }
+    /// <summary>At most this many detections per image; null: the model file's own (torchvision's 100).</summary>
+    public int? MaxDetections { get; init; }
 }
 
 /// <summary>A detection with its class name; the box is (x1, y1, x2, y2) in the image's pixels.</summary>
@@ -40,12 +40,15 @@ public sealed class SocoDetector : IDisposable
     public static SocoDetector Load(string modelFile, DetectorSettings? settings = null)
     {
         settings ??= new DetectorSettings();
-        if (!(settings.ScoreThreshold >= 0 && settings.ScoreThreshold < 1))
-            throw new ArgumentException($"score threshold {settings.ScoreThreshold}: must be in [0, 1)");
-        if (settings.MaxDetections < 1) throw new ArgumentException($"max detections {settings.MaxDetections}: must be at least 1");
+        if (settings.ScoreThreshold is double t && !(t >= 0 && t < 1)) throw new ArgumentException($"score threshold {t}: must be in [0, 1)");
+        if (settings.MaxDetections is int m && m < 1) throw new ArgumentException($"max detections {m}: must be at least 1");
         TorchRuntime.EnsureLoaded();
         var spec = DetectorModelFile.Load(modelFile);
-        var model = spec.CreateModel(spec.Config.RoiHeads with { ScoreThreshold = settings.ScoreThreshold, DetectionsPerImage = settings.MaxDetections });
+        var own = spec.Config.RoiHeads;
+        var model = spec.CreateModel(own with
+        {
+            ScoreThreshold = settings.ScoreThreshold ?? own.ScoreThreshold, DetectionsPerImage = settings.MaxDetections ?? own.DetectionsPerImage,
+        });
         return new SocoDetector(spec, model);
     }
 
