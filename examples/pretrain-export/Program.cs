@@ -10,7 +10,7 @@ if (args.Length < 1)
     return 2;
 }
 string images = args[0], output = args.Length > 1 ? args[1] : "soco-run";
-string epochs = args.Length > 2 ? args[2] : "200";
+int epochs = args.Length > 2 ? int.Parse(args[2]) : 200;   // the preset's 200 epochs, 10 of them warm-up
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
 
@@ -22,7 +22,7 @@ Console.WriteLine($"proposals: {proposals.Generation.Proposals} found, kept in {
 var run = await SocoPretraining.RunAsync(new PretrainingOptions
 {
     Images = images, Proposals = proposals.Store, RunDirectory = Path.Combine(output, "pretrain"),
-    Config = "demo", Overrides = [$"epochs={epochs}"], Threads = 1, Log = Console.WriteLine,
+    Config = "demo", Overrides = [$"epochs={epochs}", $"warmup_epochs={epochs / 20}"], Threads = 1, Log = Console.WriteLine,
 }, new Progress<Soco.Training.StepMetrics>(m => { if (m.Step % 10 == 0) Console.WriteLine($"step {m.Step}: loss {m.Loss:F4}"); }), stop.Token);
 Console.WriteLine($"pretraining: {run.Stop}, {run.StepsDone}/{run.TotalSteps} steps, checkpoint {run.LastCheckpoint}");
 if (run.LastCheckpoint is null) return 1;
