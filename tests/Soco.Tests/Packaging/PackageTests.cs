@@ -110,19 +110,27 @@ public sealed class PackedSoco : IDisposable
 
     public PackedSoco()
     {
-        // A version of its own, so no copy of an earlier test's package in a NuGet cache can stand in for this one.
-        Version = "0.1.0-test." + Guid.NewGuid().ToString("N")[..8];
-        // The build under test is packed as it is (no second compile): the version goes into the packages, not the assemblies.
-        foreach (var project in new[] { "src/Soco/Soco.csproj", "src/Soco.Cli/Soco.Cli.csproj" })
-            Dotnet(TestPaths.RepoRoot, "pack", project, "-c", Configuration, "--no-build", "--no-restore", "-o", Packages, "--nologo", "-v", "quiet",
-                $"-p:Version={Version}", $"-p:PublishDir={Temp["publish"]}/");
-        // Programs under this folder restore Soco from the local folder, everything else from the sources already configured.
-        File.WriteAllText(Temp["nuget.config"],
-            $"<configuration><packageSources><add key=\"soco-packed\" value=\"{Packages}\" /></packageSources></configuration>");
-        Dotnet(Temp.Path, "tool", "install", "--tool-path", Temp["tools"], "--add-source", Packages, "Soco.Cli", "--version", Version);
-        TwoPhotos = Temp["photos"];
-        Directory.CreateDirectory(TwoPhotos);
-        foreach (var photo in new[] { "dog.jpg", "coffee.png" }) File.Copy(TestPaths.Photo(photo), Path.Combine(TwoPhotos, photo));
+        try
+        {
+            // A version of its own, so no copy of an earlier test's package in a NuGet cache can stand in for this one.
+            Version = "0.1.0-test." + Guid.NewGuid().ToString("N")[..8];
+            // The build under test is packed as it is (no second compile): the version goes into the packages, not the assemblies.
+            foreach (var project in new[] { "src/Soco/Soco.csproj", "src/Soco.Cli/Soco.Cli.csproj" })
+                Dotnet(TestPaths.RepoRoot, "pack", project, "-c", Configuration, "--no-build", "--no-restore", "-o", Packages, "--nologo", "-v", "quiet",
+                    $"-p:Version={Version}", $"-p:PublishDir={Temp["publish"]}/");
+            // Programs under this folder restore Soco from the local folder, everything else from the sources already configured.
+            File.WriteAllText(Temp["nuget.config"],
+                $"<configuration><packageSources><add key=\"soco-packed\" value=\"{Packages}\" /></packageSources></configuration>");
+            Dotnet(Temp.Path, "tool", "install", "--tool-path", Temp["tools"], "--add-source", Packages, "Soco.Cli", "--version", Version);
+            TwoPhotos = Temp["photos"];
+            Directory.CreateDirectory(TwoPhotos);
+            foreach (var photo in new[] { "dog.jpg", "coffee.png" }) File.Copy(TestPaths.Photo(photo), Path.Combine(TwoPhotos, photo));
+        }
+        catch
+        {
+            Temp.Dispose();   // xunit does not dispose a fixture whose constructor threw
+            throw;
+        }
     }
 
     public TestPaths.TempDir Temp { get; } = new();
