@@ -30,9 +30,12 @@ public static class DemoCommand
     /// <summary>samples/photos of the repository this binary was built from (or of the current folder).</summary>
     static string DefaultImages() => Samples("photos");
 
-    /// <summary>samples/&lt;name&gt; of the repository this binary was built from (or of the current folder).</summary>
+    /// <summary>samples/&lt;name&gt; of the repository this binary was built from (or of the current folder), or the copy installed with the tool.</summary>
     static string Samples(string name)
     {
+        // Installed as a dotnet tool: the package carries samples/ beside the binary (src/Soco.Cli/Soco.Cli.csproj).
+        string beside = Path.Combine(AppContext.BaseDirectory, "samples", name);
+        if (Directory.Exists(beside) && !File.Exists(Path.Combine(AppContext.BaseDirectory, "Soco.slnx"))) return beside;
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var d = new DirectoryInfo(start); d is not null; d = d.Parent)
                 if (File.Exists(Path.Combine(d.FullName, "Soco.slnx")) && Directory.Exists(Path.Combine(d.FullName, "samples", name)))

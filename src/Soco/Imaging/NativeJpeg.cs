@@ -27,7 +27,9 @@ internal static unsafe class NativeJpeg
             if (string.IsNullOrEmpty(here)) return;
             path = Path.Combine(here, "libsocojpeg.so");
         }
-        if (!NativeLibrary.TryLoad(path, out var lib)) return; // e.g. libjpeg.so.62 missing: the Skia path serves
+        // A program built from the Soco package without a runtime identifier keeps it under runtimes/linux-x64/native/,
+        // which the runtime's probing paths (its deps.json) know. Neither loading (e.g. libjpeg.so.62 missing): the Skia path serves.
+        if (!NativeLibrary.TryLoad(path, out var lib) && !NativeLibrary.TryLoad("libsocojpeg.so", typeof(NativeJpeg).Assembly, null, out lib)) return;
         if (!NativeLibrary.TryGetExport(lib, "soco_jpeg_info", out var i) || !NativeLibrary.TryGetExport(lib, "soco_jpeg_decode_rgb", out var d)) return;
         info = (delegate* unmanaged<byte*, nuint, int*, int*, int*, int>)i;
         decodeRgb = (delegate* unmanaged<byte*, nuint, byte*, int, int, int>)d;

@@ -27,6 +27,7 @@ public sealed class LayeringTests
         ["Evaluation"] = 7, ["Interop"] = 7,
         ["Engine"] = 8,
         ["Training"] = 9,
+        ["Api"] = 10,
     };
 
     sealed record SourceFile(string Path, string Namespace, string Code);
