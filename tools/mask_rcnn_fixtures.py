@@ -17,7 +17,8 @@ Every expected value comes from torchvision 0.14 itself:
   classes), seeded random weights, BN statistics calibrated on the two photos (mask head included).
 - detcli/golden_masks.pt: that model's detections of detcli/dog.png and detcli/horses.png run one at a time
   (model([image]) in eval mode, short side 128, max 200): boxes, scores, labels, and each detection's pasted mask
-  thresholded at > 0.5 (torchvision's COCO evaluator's rule), bit-packed row-major (numpy.packbits) to stay small.
+  thresholded at > 0.5 (torchvision's COCO evaluator's rule), bit-packed row-major (numpy.packbits) to stay small, and
+  likewise the pixels whose probability lies within 1e-3 of 0.5.
 """
 import os
 import sys
@@ -201,6 +202,10 @@ def whole_model_fixture():
             golden[f"masks.{i}"] = torch.from_numpy(np.packbits(binary.reshape(binary.shape[0], -1), axis=1))
             golden[f"mask_shape.{i}"] = torch.tensor(binary.shape)
             golden[f"mask_area.{i}"] = torch.from_numpy(binary.reshape(binary.shape[0], -1).sum(1).astype(np.int64))
+            # Pixels whose probability is within 1e-3 of the threshold: float32 summation order may put them on
+            # either side, so a difference there is rounding, not semantics.
+            near = ((out["masks"][:, 0] - 0.5).abs() < 1e-3).numpy().astype(np.uint8)
+            golden[f"near.{i}"] = torch.from_numpy(np.packbits(near.reshape(near.shape[0], -1), axis=1))
             print(f"photo {i} {tuple(im.shape)}: {len(out['scores'])} detections, top score {out['scores'][0]:.4f}, "
                   f"mask pixels {int(binary.sum())}, empty masks {int((binary.reshape(len(binary), -1).sum(1) == 0).sum())}")
     save(os.path.join(detcli, "golden_masks.pt"), golden)
