@@ -227,13 +227,13 @@ def random_set(seed, n_images, cat_ids, crowd_p=0.05):
     return {"images": images, "annotations": anns, "categories": cats}, dets
 
 
-def evaluate(COCO, COCOeval, gt_json, dets):
+def evaluate(COCO, COCOeval, gt_json, dets, iou_type="bbox"):
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = json.loads(json.dumps(gt_json))
         gt.createIndex()
         dt = gt.loadRes(json.loads(json.dumps(dets)))
-        e = COCOeval(gt, dt, "bbox")
+        e = COCOeval(gt, dt, iou_type)
         e.evaluate()
         e.accumulate()
     buf = io.StringIO()

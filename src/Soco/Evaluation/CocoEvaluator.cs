@@ -1,18 +1,44 @@
 using Soco.Data.Coco;
+using Soco.Structures;
 
 namespace Soco.Evaluation;
 
+/// <summary>What <see cref="CocoEvaluator"/> compares: boxes or masks (pycocotools' <c>iouType</c>).</summary>
+public enum CocoIouType { Bbox, Segm }
+
+/// <summary>Where the area of a detection comes from in <c>segm</c> evaluation (it decides, with the ground truth's
+/// <c>area</c> field, which area range an unmatched detection is ignored in; docs/masks-rle.md §Evaluation).</summary>
+public enum SegmDetectionArea
+{
+    /// <summary>The mask's pixel count: pycocotools' <c>loadRes</c> on results without <c>bbox</c>, which is what
+    /// Detectron2 and torchvision's evaluators pass it.</summary>
+    Mask,
+    /// <summary>The box's w·h: <c>loadRes</c> on a results file whose first record has a <c>bbox</c> (it then gives
+    /// every result the box area, in segm evaluation too).</summary>
+    Box,
+}
+
 /// <summary>
-/// COCO's detection metric for <c>bbox</c>, computed exactly as pycocotools' <c>COCOeval</c> (evaluate, accumulate,
-/// summarize; docs/coco-evaluation.md): the ground truth's images and categories (ids ascending), detections with
-/// area w·h, never crowd, ranked per (image, category) by score with ties in file order and cut to the largest
-/// maxDets. Categories are independent, so they run in parallel; the result does not depend on the thread count.
-/// Memory is linear in the number of boxes (one D×G IoU block per image and category at a time).
+/// COCO's detection metric for <c>bbox</c> and <c>segm</c>, computed exactly as pycocotools' <c>COCOeval</c>
+/// (evaluate, accumulate, summarize; docs/coco-evaluation.md, docs/masks-rle.md): the ground truth's images and
+/// categories (ids ascending), detections never crowd, ranked per (image, category) by score with ties in file order
+/// and cut to the largest maxDets. Only the IoU (boxes or masks) and the detection's area (w·h, or for segm the
+/// mask's) differ between the two; ground truth is put in area ranges by its <c>area</c> field in both. Categories
+/// are independent, so they run in parallel; the result does not depend on the thread count. Memory is linear in the
+/// number of boxes or masks (one D×G IoU block per image and category at a time).
 /// </summary>
 public static class CocoEvaluator
 {
     /// <param name="threads">Worker threads over categories; 0 = all cores.</param>
-    public static CocoEvalResult Evaluate(CocoDataset truth, IReadOnlyList<CocoDetection> detections, CocoEvalParams? parameters = null, int threads = 0)
+    public static CocoEvalResult Evaluate(CocoDataset truth, IReadOnlyList<CocoDetection> detections, CocoEvalParams? parameters = null, int threads = 0) =>
+        Evaluate(truth, detections, CocoIouType.Bbox, parameters, threads);
+
+    /// <param name="iouType">Boxes or masks. For <see cref="CocoIouType.Segm"/> every ground-truth annotation and every
+    /// detection needs a segmentation (an error names the first without one), and polygons need their image's size.</param>
+    /// <param name="segmArea">For segm: where a detection's area comes from (see <see cref="SegmDetectionArea"/>).</param>
+    /// <param name="threads">Worker threads over categories (and for making masks); 0 = all cores.</param>
+    public static CocoEvalResult Evaluate(CocoDataset truth, IReadOnlyList<CocoDetection> detections, CocoIouType iouType,
+                                          CocoEvalParams? parameters = null, int threads = 0, SegmDetectionArea segmArea = SegmDetectionArea.Mask)
     {
         var p = parameters ?? new CocoEvalParams();
         p.Validate();
@@ -69,8 +95,9 @@ public static class CocoEvaluator
         Array.Fill(recall, -1.0);
 
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount };
+        Masks? masks = iouType == CocoIouType.Segm ? Masks.Make(truth, detections, segmArea, options) : null;
         Parallel.For(0, K, options,
-            () => new Worker(p),
+            () => new Worker(p, masks),
             (k, _, w) =>
             {
                 w.Category(k, gtGroups[k], dtGroups[k], gts, gtOrder, detections, dtSorted, precision, recall, K);
@@ -98,8 +125,55 @@ public static class CocoEvaluator
         return result;
     }
 
+    /// <summary>
+    /// For segm: every annotation's and detection's mask (pycocotools' <c>_prepare</c> → <c>annToRLE</c>: polygons at
+    /// the image's size, RLEs as they are) and every detection's area, by index in the input lists.
+    /// </summary>
+    sealed class Masks(Rle[] gt, Rle[] dt, double[] dtArea)
+    {
+        public readonly Rle[] Gt = gt, Dt = dt;
+        public readonly double[] DtArea = dtArea;
+
+        public static Masks Make(CocoDataset truth, IReadOnlyList<CocoDetection> detections, SegmDetectionArea area, ParallelOptions options)
+        {
+            var gts = truth.Annotations;
+            var gt = new Rle[gts.Count];
+            var dt = new Rle[detections.Count];
+            var dtArea = new double[detections.Count];
+            for (int n = 0; n < gts.Count; n++)
+                if (gts[n].Segmentation is null)
+                    throw new ArgumentException($"annotation {gts[n].Id} (image {gts[n].ImageId}) has no segmentation; segm evaluation needs a mask for every ground-truth object ({truth.Source})");
+            for (int n = 0; n < detections.Count; n++)
+                if (detections[n].Segmentation is null)
+                    throw new ArgumentException($"detection #{n} (image_id {detections[n].ImageId}) has no segmentation; segm evaluation needs a mask for every detection");
+            // Errors are kept per index and the first one thrown afterwards: the same message whatever the thread count.
+            var gtErr = new string?[gts.Count];
+            var dtErr = new string?[detections.Count];
+            Parallel.For(0, gts.Count, options, n =>
+            {
+                var a = gts[n];
+                var img = truth.ImagesById[a.ImageId];
+                try { gt[n] = a.Segmentation!.ToRle(img.Height, img.Width); }
+                catch (ArgumentException e) { gtErr[n] = $"annotation {a.Id} (image {a.ImageId}): {e.Message}"; }
+            });
+            Parallel.For(0, detections.Count, options, n =>
+            {
+                var d = detections[n];
+                var img = truth.ImagesById[d.ImageId];
+                try
+                {
+                    dt[n] = d.Segmentation!.ToRle(img.Height, img.Width);
+                    dtArea[n] = area == SegmDetectionArea.Box ? d.W * d.H : dt[n].Area;
+                }
+                catch (ArgumentException e) { dtErr[n] = $"detection #{n} (image_id {d.ImageId}): {e.Message}"; }
+            });
+            if ((gtErr.FirstOrDefault(e => e is not null) ?? dtErr.FirstOrDefault(e => e is not null)) is string err) throw new ArgumentException(err);
+            return new Masks(gt, dt, dtArea);
+        }
+    }
+
     /// <summary>Per-thread state: the matcher, one accumulator per area range and scratch buffers.</summary>
-    sealed class Worker(CocoEvalParams p)
+    sealed class Worker(CocoEvalParams p, Masks? masks)
     {
         readonly CocoImageMatcher _matcher = new(p.IouThresholds);
         readonly CocoAccumulator _acc = new(p);
@@ -133,14 +207,27 @@ public static class CocoEvaluator
                 }
                 for (int d = 0; d < D; d++)
                 {
-                    var x = dts[dtSorted[dg.Start + d].File];
+                    int file = dtSorted[dg.Start + d].File;
+                    var x = dts[file];
                     _scores[d] = x.Score;
-                    _dtArea[d] = x.W * x.H; // COCO.loadRes: area = w·h for box results
                     var row = _iou.AsSpan(d * G, G);
-                    for (int j = 0; j < G; j++)
+                    if (masks is null)
                     {
-                        var a = gts[gtOrder[gg.Start + j]];
-                        row[j] = BoxIou.Iou(x.X, x.Y, x.W, x.H, a.X, a.Y, a.W, a.H, a.IsCrowd);
+                        _dtArea[d] = x.W * x.H; // COCO.loadRes: area = w·h for box results
+                        for (int j = 0; j < G; j++)
+                        {
+                            var a = gts[gtOrder[gg.Start + j]];
+                            row[j] = BoxIou.Iou(x.X, x.Y, x.W, x.H, a.X, a.Y, a.W, a.H, a.IsCrowd);
+                        }
+                    }
+                    else
+                    {
+                        _dtArea[d] = masks.DtArea[file];
+                        for (int j = 0; j < G; j++)
+                        {
+                            int n = gtOrder[gg.Start + j];
+                            row[j] = Rle.Iou(masks.Dt[file], masks.Gt[n], gts[n].IsCrowd);
+                        }
                     }
                 }
                 _acc.AddDetections(_scores.AsSpan(0, D));

@@ -43,7 +43,7 @@ public class CocoDataTests
         Assert.True(a16.IsCrowd);
         Assert.Equal(100.5 * 80.5, a16.Area);                // no area: w·h, with a note
         Assert.Contains(d.Notes, n => n.Contains("annotation #7 (id 16)") && n.Contains("no \"area\""));
-        Assert.Equal(System.Text.Json.JsonValueKind.Array, d.Annotations[0].Segmentation.ValueKind);
+        Assert.Equal([1.0, 2, 31, 2, 31, 42], Assert.Single(d.Annotations[0].Segmentation!.Polygons));
         Assert.Equal(7, d.Skipped.Count);
         void Has(string record, string problem) =>
             Assert.Contains(d.Skipped, m => m.Contains(path) && m.Contains(record) && m.Contains(problem) && m.Contains("skipped"));

@@ -25,10 +25,15 @@ public class CocoEvalGoldenTests
 
     [Theory]
     [MemberData(nameof(Sets))]
-    public void TwelveStatsAndSummaryLinesMatchPycocotools(string set)
+    public void TwelveStatsAndSummaryLinesMatchPycocotools(string set) => AssertStatsAndSummary(set, Golden.GetProperty(set), Run(set));
+
+    [Theory]
+    [MemberData(nameof(Sets))]
+    public void PerCategoryPrecisionAndRecallMatchPycocotools(string set) => AssertPrecisionAndRecall(set, Golden.GetProperty(set), Run(set));
+
+    /// <summary>The 12 stats (within 1e-6) and the printed lines of one golden record of tools/pycocotools_fixtures.py's evaluate().</summary>
+    internal static void AssertStatsAndSummary(string set, JsonElement g, CocoEvalResult r)
     {
-        var g = Golden.GetProperty(set);
-        var r = Run(set);
         var stats = g.GetProperty("stats").EnumerateArray().Select(x => x.GetDouble()).ToArray();
         Assert.Equal(12, r.Stats.Length);
         for (int i = 0; i < 12; i++)
@@ -36,12 +41,9 @@ public class CocoEvalGoldenTests
         Assert.Equal(g.GetProperty("summary_lines").EnumerateArray().Select(x => x.GetString()!).ToArray(), r.SummaryLines.ToArray());
     }
 
-    [Theory]
-    [MemberData(nameof(Sets))]
-    public void PerCategoryPrecisionAndRecallMatchPycocotools(string set)
+    /// <summary>Per-category AP, precision averaged over recall points and recall of one golden record.</summary>
+    internal static void AssertPrecisionAndRecall(string set, JsonElement g, CocoEvalResult r)
     {
-        var g = Golden.GetProperty(set);
-        var r = Run(set);
         var shape = g.GetProperty("precision_shape").EnumerateArray().Select(x => x.GetInt32()).ToArray();
         Assert.Equal([r.Params.IouThresholds.Length, r.Params.RecallThresholds.Length, r.CategoryIds.Length, r.Params.AreaRanges.Length, r.Params.MaxDets.Length], shape);
         var perCat = g.GetProperty("per_category_ap").EnumerateArray().ToArray();

@@ -29,8 +29,7 @@ public static class CocoInstancesReader
 
     public static CocoDataset Read(string path)
     {
-        // Not disposed: each annotation keeps its segmentation as an element of this document.
-        var doc = CocoJson.Load(path);
+        using var doc = CocoJson.Load(path);
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: expected a JSON object with \"images\", \"annotations\" and \"categories\"");
         JsonElement Array(string name)
@@ -120,7 +119,14 @@ public static class CocoInstancesReader
                     continue;
                 }
             }
-            var seg = e.TryGetProperty("segmentation", out var s) ? s : default;
+            CocoSegmentation? seg = null;
+            if (e.TryGetProperty("segmentation", out var s))
+            {
+                if (!CocoSegmentation.TryRead(s, out seg, out err)) { skipped.Add($"{where}: {err} — skipped"); continue; }
+                // pycocotools scores an RLE at its own size; one that differs from the image's can match nothing.
+                if (seg?.Rle is { } rle && image.Width > 0 && image.Height > 0 && (rle.Height != image.Height || rle.Width != image.Width))
+                    notes.Add($"{where}: segmentation RLE is {rle.Height}x{rle.Width} (h x w), image {imageId} is {image.Height}x{image.Width}; kept, but in segm evaluation it matches no detection");
+            }
             annotations.Add(new CocoAnnotation(id, imageId, catId, x, y, w, h, area, crowd, seg));
         }
         return new CocoDataset(path, images, categories, annotations, skipped, notes);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Soco.Structures;
 
 namespace Soco.Data.Coco;
 
@@ -7,7 +8,9 @@ namespace Soco.Data.Coco;
 public sealed record CocoResults(string Source, IReadOnlyList<CocoDetection> Detections, IReadOnlyList<string> Notes);
 
 /// <summary>
-/// Reads a COCO results file (a list of <c>{image_id, category_id, bbox, score}</c>) against its ground truth.
+/// Reads a COCO results file (a list of <c>{image_id, category_id, bbox, score}</c>, and <c>segmentation</c> for
+/// instance segmentation: an RLE <c>{size, counts}</c> or polygons; a result with a segmentation may lack the bbox)
+/// against its ground truth.
 /// Any record that would make the score wrong stops the read with an error naming it: an image or category the
 /// ground truth lacks (pycocotools asserts on the first and silently drops the second), a missing or non-numeric
 /// field. Nothing is skipped silently. An <c>image_id</c> may also be a string: the file name without extension of one
@@ -37,6 +40,7 @@ public static class CocoResultsReader
                 long imageId = 0, catId = 0;
                 double score = 0;
                 int have = 0;
+                CocoSegmentation? seg = null;
                 bool bad = false;
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
                 {
@@ -63,15 +67,31 @@ public static class CocoResultsReader
                         if (c == 4) have |= 8;
                         else bad = true;
                     }
+                    else if (reader.ValueTextEquals("segmentation"u8))
+                    {
+                        reader.Read();
+                        if (!CocoSegmentation.TryRead(ref reader, out seg, out string? err)) throw new InvalidDataException($"{Where()}: {err}");
+                        if (seg is not null) have |= 16;
+                    }
                     else reader.Skip();
                 }
-                if (bad || have != 15)
+                // A result needs a bbox or a segmentation (then its box is the mask's, as in pycocotools' loadRes).
+                if (bad || (have & 7) != 7 || (have & 24) == 0)
                     throw Explain(bytes.AsMemory(start, (int)reader.BytesConsumed - start), Where(), truth, ref stems);
                 if (!truth.ImagesById.ContainsKey(imageId)) throw new InvalidDataException($"{Where()}: {UnknownImage(imageId, truth)}");
                 if (!truth.CategoriesById.ContainsKey(catId)) throw new InvalidDataException($"{Where()}: {UnknownCategory(catId, truth)}");
-                if (box[2] <= 0 || box[3] <= 0)
+                bool boxFromMask = (have & 8) == 0;
+                if (boxFromMask)
+                {
+                    var img = truth.ImagesById[imageId];
+                    Rle mask;
+                    try { mask = seg!.ToRle(img.Height, img.Width); }
+                    catch (ArgumentException e) { throw new InvalidDataException($"{Where()}: no \"bbox\", and its segmentation gives no mask: {e.Message} (image {imageId})"); }
+                    box[0] = mask.Box.X; box[1] = mask.Box.Y; box[2] = mask.Box.Width; box[3] = mask.Box.Height;
+                }
+                else if (box[2] <= 0 || box[3] <= 0)
                     notes.Add($"{Where()} (image_id {imageId}): bbox {CocoJson.Box(box[0], box[1], box[2], box[3])} has zero or negative size; kept, as pycocotools keeps it (it matches nothing)");
-                dets.Add(new CocoDetection(imageId, catId, box[0], box[1], box[2], box[3], score));
+                dets.Add(new CocoDetection(imageId, catId, box[0], box[1], box[2], box[3], score) { Segmentation = seg, BoxFromMask = boxFromMask });
                 n++;
             }
         }
@@ -111,7 +131,9 @@ public static class CocoResultsReader
         if (!truth.ImagesById.ContainsKey(imageId)) return Bad(UnknownImage(imageId, truth));
         if (!CocoJson.TryId(e, "category_id", out long catId, out err)) return Bad(err!);
         if (!truth.CategoriesById.ContainsKey(catId)) return Bad(UnknownCategory(catId, truth));
-        if (!CocoJson.TryBox(e, out _, out _, out _, out _, out err)) return Bad(err!);
+        bool hasSegm = e.TryGetProperty("segmentation", out var sg) && sg.ValueKind != JsonValueKind.Null && !(sg.ValueKind == JsonValueKind.Array && sg.GetArrayLength() == 0);
+        if ((e.TryGetProperty("bbox", out _) || !hasSegm) && !CocoJson.TryBox(e, out _, out _, out _, out _, out err))
+            return Bad(hasSegm || err != "no \"bbox\"" ? err! : "no \"bbox\" (and no \"segmentation\")");
         if (!e.TryGetProperty("score", out var s)) return Bad("no \"score\"");
         if (!CocoJson.TryNumber(s, out _)) return Bad($"\"score\" must be a finite number, got {CocoJson.Short(s)}");
         return Bad("could not be read (a field appears twice?)");
