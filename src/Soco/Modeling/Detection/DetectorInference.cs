@@ -91,9 +91,12 @@ public static class DetectorInference
         return result;
     }
 
-    /// <summary>COCO result records (category_id = the label) for one image.</summary>
+    /// <summary>COCO result records (category_id = the label, the mask as compressed RLE) for one image.</summary>
     public static IEnumerable<CocoDetection> ToCoco(long imageId, IEnumerable<DetectedObject> dets) =>
-        dets.Select(d => new CocoDetection(imageId, d.Label, d.X1, d.Y1, d.W, d.H, d.Score));
+        dets.Select(d => new CocoDetection(imageId, d.Label, d.X1, d.Y1, d.W, d.H, d.Score)
+        {
+            Segmentation = d.Mask is null ? null : CocoSegmentation.FromRle(d.Mask),
+        });
 
     /// <summary>
     /// Writes a COCO results file, atomically: <c>[{image_id, category_id, bbox: [x, y, w, h], score}, ...]</c>, and for
