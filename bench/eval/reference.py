@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""pycocotools' COCOeval (bbox) on DIR/gt.json + DIR/dt.json, timed, with pycocotools built from source the way
+"""pycocotools' COCOeval (bbox, or segm with --iou-type segm) on DIR/gt.json + DIR/dt.json, timed, with pycocotools built from source the way
 tools/pycocotools_fixtures.py builds it. Prints one JSON line: seconds for load (COCO() + loadRes), evaluate,
 accumulate, summarize, total (wall and CPU), and the 12 stats.
 
-Usage: /usr/bin/python3 bench/eval/reference.py DIR [--cocoapi DIR]"""
+Usage: /usr/bin/python3 bench/eval/reference.py DIR [--cocoapi DIR] [--iou-type bbox|segm]"""
 import argparse
 import contextlib
 import io
@@ -19,6 +19,7 @@ import pycocotools_fixtures as fx  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("dir")
 ap.add_argument("--cocoapi", default="/work/.mirror/cocodataset+cocoapi/repo")
+ap.add_argument("--iou-type", default="bbox", choices=["bbox", "segm"])
 a = ap.parse_args()
 with tempfile.TemporaryDirectory(prefix="pycocotools-") as tmp:
     COCO, COCOeval = fx.import_pycocotools(a.cocoapi, tmp)
@@ -30,7 +31,7 @@ with tempfile.TemporaryDirectory(prefix="pycocotools-") as tmp:
         gt = COCO(os.path.join(a.dir, "gt.json"))
         dt = gt.loadRes(os.path.join(a.dir, "dt.json"))
         t1 = time.perf_counter()
-        e = COCOeval(gt, dt, "bbox")
+        e = COCOeval(gt, dt, a.iou_type)
         e.evaluate()
         t2 = time.perf_counter()
         e.accumulate()

@@ -3,18 +3,23 @@
 # pycocotools (built from cocoapi's source, bench/eval/reference.py) against `soco evaluate`, same files, one run.
 # Prints both timings, checks the 12 stats agree (1e-6) and prints the ratio.
 # Usage: bench/eval/run.sh [images]    (COCOAPI=<cocoapi checkout or git dir> to override the source)
+#        IOU_TYPE=segm bench/eval/run.sh [images]   masks: polygon / RLE ground truth, RLE detections, COCOeval segm
+#        (the results carry bbox too, so pycocotools' loadRes gives them box areas: ours runs with --segm-area box)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 images=${1:-5000}
 dir=$(mktemp -d -t soco-bench-eval-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-/usr/bin/python3 bench/eval/make_set.py "$dir" --images "$images"
+iou=${IOU_TYPE:-bbox}
+ours=()
+if [ "$iou" = segm ]; then ours=(--iou-type segm --segm-area box); fi
+/usr/bin/python3 bench/eval/make_set.py "$dir" --images "$images" $([ "$iou" = segm ] && echo --segm) ${COCOAPI:+--cocoapi "$COCOAPI"}
 ./soco --help >/dev/null  # build the CLI first, outside the timing
-py=$(OMP_NUM_THREADS=1 /usr/bin/python3 bench/eval/reference.py "$dir" ${COCOAPI:+--cocoapi "$COCOAPI"})
+py=$(OMP_NUM_THREADS=1 /usr/bin/python3 bench/eval/reference.py "$dir" --iou-type "$iou" ${COCOAPI:+--cocoapi "$COCOAPI"})
 t0=$(date +%s.%N)
-/usr/bin/time -f "%U %S" -o "$dir/cpu2.txt" ./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" --out "$dir/m2.json" > "$dir/net2.txt"
+/usr/bin/time -f "%U %S" -o "$dir/cpu2.txt" ./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" "${ours[@]}" --out "$dir/m2.json" > "$dir/net2.txt"
 t1=$(date +%s.%N)
-DOTNET_PROCESSOR_COUNT=1 /usr/bin/time -f "%U %S" -o "$dir/cpu1.txt" ./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" --out "$dir/m1.json" > "$dir/net1.txt"
+DOTNET_PROCESSOR_COUNT=1 /usr/bin/time -f "%U %S" -o "$dir/cpu1.txt" ./soco evaluate --data "$dir/gt.json" --detections "$dir/dt.json" "${ours[@]}" --out "$dir/m1.json" > "$dir/net1.txt"
 t2=$(date +%s.%N)
 uptime
 echo "$py"
@@ -27,6 +32,7 @@ for threads, wall, name in ((2, t1 - t0, "net2"), (1, t2 - t1, "net1")):
     text = open(f"{d}/{name}.txt").read()
     rd, ev = map(float, re.search(r"read in ([\d.]+) s, evaluated in ([\d.]+) s", text).groups())
     m = json.load(open(f"{d}/m{threads}.json"))
+    m = m.get("segm", m)  # IOU_TYPE=segm: the segm section
     cpu = sum(map(float, open(f"{d}/cpu{threads}.txt").read().split()))
     diff = max(abs(m[k] - s) for k, s in zip(keys, p["stats"]))
     print(f"ours, {threads} thread(s): read {rd:.2f} s, evaluate+accumulate+summarize {ev:.2f} s, whole command {wall:.2f} s; "

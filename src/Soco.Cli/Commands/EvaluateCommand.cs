@@ -7,7 +7,7 @@ using Soco.Runtime;
 
 namespace Soco.Cli.Commands;
 
-/// <summary>`soco evaluate`: COCO's bbox metric for detections made anywhere (COCO results format).</summary>
+/// <summary>`soco evaluate`: COCO's bbox and segm metrics for detections made anywhere (COCO results format).</summary>
 public static class EvaluateCommand
 {
     /// <summary>How many skipped-record messages are printed before the rest is only counted.</summary>
@@ -16,12 +16,14 @@ public static class EvaluateCommand
     public static Command Build()
     {
         var data = new Option<string>("--data") { Description = "Ground truth: COCO instances JSON (images, annotations, categories)", Required = true };
-        var detections = new Option<string?>("--detections") { Description = "Detections: COCO results JSON, a list of {image_id, category_id, bbox [x, y, w, h], score} (image_id a number, or a file name without extension)" };
+        var detections = new Option<string?>("--detections") { Description = "Detections: COCO results JSON, a list of {image_id, category_id, bbox [x, y, w, h], score} (image_id a number, or a file name without extension), with segmentation {size, counts} for masks" };
+        var iouType = new Option<string?>("--iou-type") { Description = "bbox, segm or bbox,segm (default: bbox, and segm too when every detection and ground-truth object has a mask)" };
+        var segmArea = new Option<string>("--segm-area") { Description = "segm: a detection's area for the area ranges, mask (default; Detectron2, results without bbox) or box (pycocotools' loadRes on a results file with bbox)", DefaultValueFactory = _ => "mask" };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Detector model file to run on the annotated images first (instead of --detections)" };
         var images = new Option<string?>("--images") { Description = "With --checkpoint: the folder holding the ground truth's images (by file_name)" };
-        var output = new Option<string?>("--out") { Description = "Metrics JSON to write: AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (fractions) and per_category" };
-        var cmd = new Command("evaluate", "Score detections as pycocotools' COCOeval (bbox): the 12 COCO numbers and AP per category; with --checkpoint, run the detector first")
-            { data, detections, checkpoint, images, output };
+        var output = new Option<string?>("--out") { Description = "Metrics JSON to write: sections bbox / segm with AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100, ARs, ARm, ARl (fractions) and per_category; the bbox keys also at the top level" };
+        var cmd = new Command("evaluate", "Score detections as pycocotools' COCOeval (bbox, segm): the 12 COCO numbers and AP per category; with --checkpoint, run the detector first")
+            { data, detections, checkpoint, images, iouType, segmArea, output };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             string? dtPath = p.GetValue(detections), ckpt = p.GetValue(checkpoint), imgDir = p.GetValue(images);
@@ -54,22 +56,78 @@ public static class EvaluateCommand
                 Report(dt.Notes, "detections kept with a note");
                 found = dt.Detections;
             }
+            var types = IouTypes(p.GetValue(iouType), gt, found);
+            var area = p.GetValue(segmArea) switch
+            {
+                "mask" => SegmDetectionArea.Mask,
+                "box" => SegmDetectionArea.Box,
+                var x => throw new ArgumentException($"--segm-area must be mask or box, got \"{x}\""),
+            };
             double readSeconds = sw.Elapsed.TotalSeconds;
-            var r = CocoEvaluator.Evaluate(gt, found);
+            var results = new List<(CocoIouType, CocoEvalResult)>();
+            foreach (var type in types)
+            {
+                var r = CocoEvaluator.Evaluate(gt, found, type, segmArea: area);
+                results.Add((type, r));
+                string name = CocoMetricsFile.SectionName(type);
+                Out.Text.WriteLine($"IoU type {name}:");
+                foreach (var line in r.SummaryLines) Out.Text.WriteLine(line);
+                Out.Text.WriteLine();
+                Out.Text.WriteLine($"Per-category {name} AP (IoU .50:.95, area all, maxDets 100), in percent:");
+                foreach (var line in CocoMetricsFile.PerCategoryTable(r)) Out.Text.WriteLine(line);
+                Out.Text.WriteLine();
+            }
             double evalSeconds = sw.Elapsed.TotalSeconds - readSeconds;
-            foreach (var line in r.SummaryLines) Out.Text.WriteLine(line);
-            Out.Text.WriteLine();
-            Out.Text.WriteLine("Per-category bbox AP (IoU .50:.95, area all, maxDets 100), in percent:");
-            foreach (var line in CocoMetricsFile.PerCategoryTable(r)) Out.Text.WriteLine(line);
             if (p.GetValue(output) is string o)
             {
-                CocoMetricsFile.Write(o, r);
+                CocoMetricsFile.Write(o, results);
                 Out.Text.WriteLine($"wrote {o}");
             }
             Out.Text.WriteLine(FormattableString.Invariant($"read{(ckpt is null ? "" : " and detected")} in {readSeconds:F2} s, evaluated in {evalSeconds:F2} s"));
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>
+    /// The IoU types to evaluate: as asked (a box evaluation of results that have no bbox is refused: their boxes would
+    /// be the masks'), or by default bbox when the detections have boxes, and segm too when every detection and every
+    /// ground-truth object has a mask (a note says why segm is left out when only some have one).
+    /// </summary>
+    static List<CocoIouType> IouTypes(string? asked, CocoDataset gt, IReadOnlyList<CocoDetection> dets)
+    {
+        int withMask = dets.Count(d => d.Segmentation is not null);
+        int boxFromMask = dets.Count(d => d.BoxFromMask);
+        var types = new List<CocoIouType>();
+        if (asked is not null)
+        {
+            foreach (var part in asked.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var t = part switch
+                {
+                    "bbox" => CocoIouType.Bbox,
+                    "segm" => CocoIouType.Segm,
+                    _ => throw new ArgumentException($"--iou-type: unknown type \"{part}\"; use bbox, segm or bbox,segm"),
+                };
+                if (!types.Contains(t)) types.Add(t);
+            }
+            if (types.Count == 0) throw new ArgumentException("--iou-type: give bbox, segm or bbox,segm");
+            if (types.Contains(CocoIouType.Bbox) && boxFromMask > 0)
+            {
+                int first = dets.ToList().FindIndex(d => d.BoxFromMask);
+                throw new ArgumentException($"--iou-type bbox: {boxFromMask} of the {dets.Count} detections have no \"bbox\" (the first: detection #{first}); evaluate them with --iou-type segm");
+            }
+            return types;
+        }
+        if (boxFromMask < dets.Count || dets.Count == 0) types.Add(CocoIouType.Bbox);
+        int gtWithoutMask = gt.Annotations.Count(a => a.Segmentation is null);
+        if (withMask == dets.Count && dets.Count > 0 && gtWithoutMask == 0) types.Add(CocoIouType.Segm);
+        else if (withMask > 0)
+            Out.Warn(withMask < dets.Count
+                ? $"segm not evaluated: {withMask} of the {dets.Count} detections have a segmentation (--iou-type segm names the first without one)"
+                : $"segm not evaluated: {gtWithoutMask} of the {gt.Annotations.Count} ground-truth objects have no segmentation");
+        if (types.Count == 0) throw new ArgumentException("nothing to evaluate: the detections have no bbox, and segm needs every detection and ground-truth object to have a mask");
+        return types;
     }
 
     static void Report(IReadOnlyList<string> messages, string what)

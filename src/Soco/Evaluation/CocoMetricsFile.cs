@@ -8,34 +8,60 @@ namespace Soco.Evaluation;
 /// <summary>
 /// The metrics file of <c>soco evaluate</c>: the 12 COCO numbers under the keys AP, AP50, AP75, APs, APm, APl, AR1,
 /// AR10, AR100, ARs, ARm, ARl (fractions; −1 where pycocotools gives −1) and <c>per_category</c>
-/// [{id, name, AP}] (AP null for a category without ground truth), written atomically.
+/// [{id, name, AP}] (AP null for a category without ground truth), written atomically. With IoU types
+/// (the list overload of <c>ToJson</c>) each type gets a section <c>bbox</c> /
+/// <c>segm</c> holding those keys, and the bbox numbers stay at the top level too, where readers of the bbox-only file
+/// find them.
 /// </summary>
 public static class CocoMetricsFile
 {
-    public static string ToJson(CocoEvalResult r)
+    public static string ToJson(CocoEvalResult r) => ToJson([(CocoIouType.Bbox, r)], sections: false);
+
+    /// <summary>The file for one or more IoU types: the bbox numbers at the top level (when bbox was evaluated), then
+    /// one section per type, named <c>bbox</c> / <c>segm</c>.</summary>
+    public static string ToJson(IReadOnlyList<(CocoIouType Type, CocoEvalResult Result)> results) => ToJson(results, sections: true);
+
+    public static string SectionName(CocoIouType type) => type == CocoIouType.Segm ? "segm" : "bbox";
+
+    static string ToJson(IReadOnlyList<(CocoIouType Type, CocoEvalResult Result)> results, bool sections)
     {
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            for (int i = 0; i < CocoEvalResult.StatNames.Length; i++) w.WriteNumber(CocoEvalResult.StatNames[i], r.Stats[i]);
-            w.WriteStartArray("per_category");
-            for (int k = 0; k < r.CategoryIds.Length; k++)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", r.CategoryIds[k]);
-                w.WriteString("name", r.CategoryNames[k]);
-                if (double.IsNaN(r.PerCategoryAp[k])) w.WriteNull("AP");
-                else w.WriteNumber("AP", r.PerCategoryAp[k]);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            foreach (var (type, r) in results)
+                if (type == CocoIouType.Bbox) WriteKeys(w, r);
+            if (sections)
+                foreach (var (type, r) in results)
+                {
+                    w.WriteStartObject(SectionName(type));
+                    WriteKeys(w, r);
+                    w.WriteEndObject();
+                }
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
     }
 
+    static void WriteKeys(Utf8JsonWriter w, CocoEvalResult r)
+    {
+        for (int i = 0; i < CocoEvalResult.StatNames.Length; i++) w.WriteNumber(CocoEvalResult.StatNames[i], r.Stats[i]);
+        w.WriteStartArray("per_category");
+        for (int k = 0; k < r.CategoryIds.Length; k++)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", r.CategoryIds[k]);
+            w.WriteString("name", r.CategoryNames[k]);
+            if (double.IsNaN(r.PerCategoryAp[k])) w.WriteNull("AP");
+            else w.WriteNumber("AP", r.PerCategoryAp[k]);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
     public static void Write(string path, CocoEvalResult r) => AtomicFile.WriteAllText(path, ToJson(r));
+
+    public static void Write(string path, IReadOnlyList<(CocoIouType Type, CocoEvalResult Result)> results) => AtomicFile.WriteAllText(path, ToJson(results));
 
     /// <summary>
     /// The per-category AP table as Detectron2 prints it (COCOEvaluator._derive_coco_results: AP in percent, three
