@@ -58,11 +58,11 @@ public static class ModelCommands
                 var c = d.Config;
                 var dt = new Table().AddColumns("", "");
                 dt.AddRow("from", Markup.Escape($"{source} ({d.Origin})"));
-                dt.AddRow("model", Markup.Escape($"Faster R-CNN ResNet-{c.Backbone.Depth} width {c.Backbone.BaseWidth}, FPN {c.FpnChannels}, RPN convs {c.RpnConvDepth}, box head {c.BoxHeadConvDim}/{c.BoxHeadFcDim}"));
+                dt.AddRow("model", Markup.Escape($"{(c.MaskOn ? "Mask" : "Faster")} R-CNN ResNet-{c.Backbone.Depth} width {c.Backbone.BaseWidth}, FPN {c.FpnChannels}, RPN convs {c.RpnConvDepth}, box head {c.BoxHeadConvDim}/{c.BoxHeadFcDim}" +
+                    (c.MaskOn ? $", mask head {c.MaskHeadConvDim}{(c.MaskClassAgnostic ? " (class-agnostic)" : "")}" : "")));
                 dt.AddRow("classes", Markup.Escape($"{c.NumClasses - 1} + background ({string.Join(", ", d.ClassNames.Skip(1).Take(5))}{(c.NumClasses > 6 ? ", ..." : "")})"));
                 dt.AddRow("transform", $"short side {c.MinSizes[^1]}, max {c.MaxSize}");
                 dt.AddRow("tensors", $"{d.State.Count} loaded");
-                if (d.Kept.Count > 0) dt.AddRow("kept", Markup.Escape($"{d.Kept.Count} mask-branch tensors (roi_heads.mask_*), unused by detect; kept for the mask head"));
                 dt.AddRow("written", Markup.Escape(p.GetValue(output)!));
                 Out.Ansi.Write(dt);
                 return 0;

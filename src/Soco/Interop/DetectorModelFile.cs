@@ -96,6 +96,15 @@ public static class DetectorModelFile
         var (config, names) = ConfigFromJson(json, path);
         var state = TensorsOf(weights);
         var kept = root["kept"] is IDictionary k ? TensorsOf(k) : new Dictionary<string, Tensor>();
+        if (!config.MaskOn && kept.Count > 0 && kept.Keys.All(TorchvisionDetectorState.IsMaskKey))
+        {
+            // A Mask R-CNN imported before the mask branch existed kept its mask tensors under torchvision's names:
+            // they become the mask branch now.
+            config = config with { MaskOn = true, MaskHeadConvDim = (int)kept["roi_heads.mask_head.0.0.weight"].shape[0],
+                MaskClassAgnostic = kept["roi_heads.mask_predictor.mask_fcn_logits.weight"].shape[0] == 1 };
+            foreach (var (key, t) in kept) state[TorchvisionNames.FasterRcnnKey(key)!] = t;
+            kept = [];
+        }
         return new DetectorModel(config, names, state, kept, path, meta["origin"] as string ?? "");
     }
 
@@ -113,6 +122,7 @@ public static class DetectorModelFile
         ["box_head_fc_dim"] = c.BoxHeadFcDim, ["min_size"] = c.MinSizes[^1], ["max_size"] = c.MaxSize,
         ["pixel_mean"] = c.PixelMean, ["pixel_std"] = c.PixelStd,
         ["score_threshold"] = c.RoiHeads.ScoreThreshold, ["detections_per_image"] = c.RoiHeads.DetectionsPerImage,
+        ["mask_on"] = c.MaskOn, ["mask_head_conv_dim"] = c.MaskHeadConvDim, ["mask_class_agnostic"] = c.MaskClassAgnostic,
     }, Json);
 
     static (FasterRcnnConfig, IReadOnlyList<string>) ConfigFromJson(string json, string path)
@@ -130,6 +140,10 @@ public static class DetectorModelFile
                 FpnChannels = I("fpn_channels"), RpnConvDepth = I("rpn_conv_depth"), BoxHeadConvDim = I("box_head_conv_dim"),
                 BoxHeadFcDim = I("box_head_fc_dim"), MinSizes = [I("min_size")], MaxSize = I("max_size"),
                 PixelMean = F("pixel_mean"), PixelStd = F("pixel_std"),
+                // Files written before the mask branch existed have no mask keys: a box detector.
+                MaskOn = r.TryGetProperty("mask_on", out var mo) && mo.GetBoolean(),
+                MaskHeadConvDim = r.TryGetProperty("mask_head_conv_dim", out var md) ? md.GetInt32() : 256,
+                MaskClassAgnostic = r.TryGetProperty("mask_class_agnostic", out var ma) && ma.GetBoolean(),
             };
             // Inference settings (added with LVIS's 1e-4 / 300); files written before them keep torchvision's defaults.
             if (r.TryGetProperty("score_threshold", out var st)) config = config with { RoiHeads = config.RoiHeads with { ScoreThreshold = st.GetDouble() } };
@@ -157,7 +171,7 @@ public static class TorchvisionDetectorState
     public static bool Recognises(IDictionary root) =>
         root.Contains(Body + "conv1.weight") && root.Contains("rpn.head.cls_logits.weight") && root.Contains("roi_heads.box_predictor.cls_score.weight");
 
-    /// <summary>True for the mask branch of a Mask R-CNN state dict, which the box detector keeps for later.</summary>
+    /// <summary>True for a key of the mask branch of a torchvision Mask R-CNN state dict.</summary>
     public static bool IsMaskKey(string key) => key.StartsWith("roi_heads.mask_head.", StringComparison.Ordinal) || key.StartsWith("roi_heads.mask_predictor.", StringComparison.Ordinal);
 
     /// <param name="classNames">Names for labels 1…K−1 (null: torchvision's COCO names for a 91-class model, "class i" otherwise).</param>
@@ -199,6 +213,16 @@ public static class TorchvisionDetectorState
             MinSizes = [minSize],
             MaxSize = maxSize,
         };
+        if (state.ContainsKey("roi_heads.mask_head.0.0.weight"))
+        {
+            // maskrcnn_resnet50_fpn_v2: MaskRCNNHeads (4 convs with BatchNorm) + MaskRCNNPredictor.
+            if (!state.ContainsKey("roi_heads.mask_head.3.1.weight") || !state.ContainsKey("roi_heads.mask_predictor.mask_fcn_logits.weight"))
+                throw new InvalidDataException($"{path}: the mask branch is not maskrcnn_resnet50_fpn_v2's (roi_heads.mask_head.0–3 convs with BatchNorm and roi_heads.mask_predictor.conv5_mask / mask_fcn_logits)");
+            long maskClasses = Need("roi_heads.mask_predictor.mask_fcn_logits.weight").shape[0];
+            if (maskClasses != config.NumClasses && maskClasses != 1)
+                throw new InvalidDataException($"{path}: the mask predictor has {maskClasses} channels for a box predictor of {config.NumClasses} classes");
+            config = config with { MaskOn = true, MaskHeadConvDim = (int)Need("roi_heads.mask_head.0.0.weight").shape[0], MaskClassAgnostic = maskClasses == 1 };
+        }
         var names = Names(config.NumClasses, classNames, path);
         using var model = new FasterRcnn(config);
         IReadOnlyList<string> unused;
@@ -210,13 +234,11 @@ public static class TorchvisionDetectorState
         {
             throw new InvalidDataException($"{path}: {e.Message}");
         }
-        var other = unused.Where(k => !IsMaskKey(k)).ToArray();
-        if (other.Length > 0)
-            throw new InvalidDataException($"{path}: {other.Length} tensors that a fasterrcnn/maskrcnn_resnet50_fpn_v2 does not have, e.g. {string.Join(", ", other.Take(3))}");
+        if (unused.Count > 0)
+            throw new InvalidDataException($"{path}: {unused.Count} tensors that a fasterrcnn/maskrcnn_resnet50_fpn_v2 does not have, e.g. {string.Join(", ", unused.Take(3))}");
         var ours = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
-        var kept = unused.ToDictionary(k => k, k => state[k]);
-        string origin = kept.Count > 0 ? "torchvision maskrcnn_resnet50_fpn_v2 (box path; mask branch kept)" : "torchvision fasterrcnn_resnet50_fpn_v2";
-        return new DetectorModel(config, names, ours, kept, path, origin);
+        string origin = config.MaskOn ? "torchvision maskrcnn_resnet50_fpn_v2" : "torchvision fasterrcnn_resnet50_fpn_v2";
+        return new DetectorModel(config, names, ours, [], path, origin);
     }
 
     static IReadOnlyList<string> Names(int numClasses, IReadOnlyList<string>? given, string path)

@@ -9,7 +9,8 @@ namespace Soco.Training;
 /// <summary>
 /// A detector fine-tuning recipe (<c>configs/finetune/*.json</c>): the detector's shape, Detectron2's solver (SGD,
 /// warm-up + steps, images per step) and the training input (multi-scale short side, max size, flip). The released
-/// SoCo recipe is <c>soco_fpn_1x</c> (docs/soco-reference.md §8).
+/// SoCo recipe is <c>soco_fpn_1x</c> (docs/soco-reference.md §8), with its mask branch <c>soco_mask_rcnn_fpn_1x</c>
+/// (docs/mask-rcnn.md).
 /// </summary>
 public sealed record FinetuneConfig
 {
@@ -20,6 +21,10 @@ public sealed record FinetuneConfig
     public int RpnConvDepth { get; init; } = 1;
     public int BoxHeadConvDim { get; init; } = 256;
     public int BoxHeadFcDim { get; init; } = 1024;
+    /// <summary>Mask R-CNN: train and keep a mask branch (Detectron2's MASK_ON; the data needs segmentations).</summary>
+    public bool MaskOn { get; init; }
+    /// <summary>Width of the mask head's convs (Detectron2's ROI_MASK_HEAD.CONV_DIM, 256).</summary>
+    public int MaskHeadConvDim { get; init; } = 256;
     /// <summary>Short sides drawn per image in training (one, seeded by seed, epoch and sample).</summary>
     public int[] MinSizes { get; init; } = [640, 672, 704, 736, 768, 800];
     public int MaxSize { get; init; } = 1333;
@@ -64,7 +69,7 @@ public sealed record FinetuneConfig
     {
         void Need(bool ok, string what) { if (!ok) throw new ArgumentException($"finetune config: {what}"); }
         Need(Depth is 18 or 34 or 50 or 101 or 152, $"depth {Depth} is not a ResNet depth (18, 34, 50, 101, 152)");
-        Need(BaseWidth > 0 && FpnChannels > 0 && BoxHeadConvDim > 0 && BoxHeadFcDim > 0, "widths must be positive");
+        Need(BaseWidth > 0 && FpnChannels > 0 && BoxHeadConvDim > 0 && BoxHeadFcDim > 0 && MaskHeadConvDim > 0, "widths must be positive");
         Need(RpnConvDepth >= 1, "rpn_conv_depth must be at least 1");
         Need(MinSizes.Length > 0 && MinSizes.All(s => s > 0), "min_sizes must be a non-empty list of positive sizes");
         Need(MaxSize > 0 && TestSize > 0, "max_size and test_size must be positive");
@@ -85,6 +90,7 @@ public sealed record FinetuneConfig
         NumClasses = numClasses,
         Backbone = new ResNetConfig { Depth = Depth, BaseWidth = BaseWidth },
         FpnChannels = FpnChannels, RpnConvDepth = RpnConvDepth, BoxHeadConvDim = BoxHeadConvDim, BoxHeadFcDim = BoxHeadFcDim,
+        MaskOn = MaskOn, MaskHeadConvDim = MaskHeadConvDim,
         MinSizes = training ? MinSizes : [TestSize], MaxSize = MaxSize,
         Rpn = training ? new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain } : new RpnOptions(),
         RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage }

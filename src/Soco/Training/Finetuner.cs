@@ -44,8 +44,9 @@ public sealed record FinetuneResult(string RunDirectory, TrainStop Stop, long St
 /// <summary>The training data of a run (<c>run.json</c>), checked on resume.</summary>
 public sealed record FinetuneDataInfo(string Train, string TrainImages, int Images, int Boxes, string Fingerprint);
 
-/// <summary>One training image: its file, its usable gt boxes (x1, y1, x2, y2 in original pixels) and labels (category ids).</summary>
-public sealed record DetectionSample(string Path, long ImageId, float[] Boxes, long[] Labels);
+/// <summary>One training image: its file, its usable gt boxes (x1, y1, x2, y2 in original pixels), labels (category
+/// ids) and, for a Mask R-CNN, each box's segmentation (polygons or RLE, made into a full-image mask when loaded).</summary>
+public sealed record DetectionSample(string Path, long ImageId, float[] Boxes, long[] Labels, CocoSegmentation[]? Segmentations = null);
 
 /// <summary>
 /// Detection training data (Detectron2's <c>DatasetMapper</c> for boxes): the usable boxes of each annotated image (crowd
@@ -55,15 +56,18 @@ public sealed record DetectionSample(string Path, long ImageId, float[] Boxes, l
 /// RPN/RoI samples from (seeded by seed, epoch and sample). With <c>sampler = "repeat_factor"</c> the epochs come from
 /// <see cref="RepeatFactorSampler"/> instead (factors from the usable boxes' categories, as Detectron2 computes them on
 /// its filtered dataset dicts), and a sample's generator is seeded by its slot in the epoch, so two repeats of an
-/// image in one epoch get different flips and sizes.
+/// image in one epoch get different flips and sizes. With <c>masks</c>, each instance's segmentation becomes a
+/// full-image mask at load time (pycocotools' annToRLE rules, docs/mask-rcnn.md §Data) that the flip mirrors with the
+/// pixels and the detector's transform resizes with them.
 /// </summary>
 public sealed class DetectionTrainData
 {
-    public DetectionTrainData(CocoDataset truth, string imageFolder, long seed, bool flip, string sampler = "uniform", double repeatThreshold = 0.001)
+    public DetectionTrainData(CocoDataset truth, string imageFolder, long seed, bool flip, string sampler = "uniform", double repeatThreshold = 0.001, bool masks = false)
     {
         Truth = truth;
         Seed = seed;
         Flip = flip;
+        Masks = masks;
         var byImage = truth.Annotations.Where(a => !a.IsCrowd && a.W > 0 && a.H > 0).GroupBy(a => a.ImageId).ToDictionary(g => g.Key, g => g.ToList());
         var samples = new List<DetectionSample>();
         var skipped = new List<string>();
@@ -72,9 +76,17 @@ public sealed class DetectionTrainData
             if (!byImage.TryGetValue(im.Id, out var anns)) { skipped.Add($"{im.FileName} (image id {im.Id})"); continue; }
             string path = System.IO.Path.Combine(imageFolder, im.FileName);
             if (!File.Exists(path)) throw new FileNotFoundException($"{truth.Source}: image id {im.Id} names {im.FileName}, which is not in {imageFolder}");
+            CocoSegmentation[]? segs = null;
+            if (masks)
+            {
+                var without = anns.FirstOrDefault(a => a.Segmentation is null);
+                if (without is not null)
+                    throw new ArgumentException($"{truth.Source}: annotation id {without.Id} (image {im.FileName}) has no segmentation; a Mask R-CNN trains on instance masks (set mask_on=false to train boxes only)");
+                segs = anns.Select(a => a.Segmentation!).ToArray();
+            }
             samples.Add(new DetectionSample(path, im.Id,
                 anns.SelectMany(a => new[] { (float)a.X, (float)a.Y, (float)(a.X + a.W), (float)(a.Y + a.H) }).ToArray(),
-                anns.Select(a => a.CategoryId).ToArray()));
+                anns.Select(a => a.CategoryId).ToArray(), segs));
         }
         if (samples.Count == 0) throw new ArgumentException($"{truth.Source}: no image has a usable (non-crowd, positive-size) box; nothing to train on");
         Samples = samples;
@@ -90,6 +102,8 @@ public sealed class DetectionTrainData
     public CocoDataset Truth { get; }
     public long Seed { get; }
     public bool Flip { get; }
+    /// <summary>Whether samples carry instance masks (Mask R-CNN training).</summary>
+    public bool Masks { get; }
     public IReadOnlyList<DetectionSample> Samples { get; }
     /// <summary>Images without a usable box (left out of training, as Detectron2 does).</summary>
     public IReadOnlyList<string> SkippedImages { get; }
@@ -99,8 +113,18 @@ public sealed class DetectionTrainData
     {
         var text = new StringBuilder();
         foreach (var s in Samples)
+        {
             text.Append(System.IO.Path.GetFileName(s.Path)).Append('|').AppendJoin(',', s.Boxes.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))
-                .Append('|').AppendJoin(',', s.Labels).Append('\n');
+                .Append('|').AppendJoin(',', s.Labels);
+            // The masks are part of what a Mask R-CNN trains on (box-only fingerprints stay as they were).
+            foreach (var seg in s.Segmentations ?? [])
+            {
+                using var ms = new MemoryStream();
+                using (var w = new Utf8JsonWriter(ms)) seg.WriteTo(w);
+                text.Append('|').Append(Encoding.UTF8.GetString(ms.ToArray()));
+            }
+            text.Append('\n');
+        }
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
 
@@ -155,14 +179,24 @@ public sealed class DetectionTrainData
     /// <summary>The image (3×H×W float RGB in [0, 1]), boxes (K×4), labels (K) and generator of a sample in an epoch.</summary>
     public (Tensor Image, Tensor Boxes, Tensor Labels, SampleRandom Random) Load(long epoch, int index, long? key = null)
     {
+        var (image, boxes, labels, _, random) = LoadWithMasks(epoch, index, key);
+        return (image, boxes, labels, random);
+    }
+
+    /// <summary>As <see cref="Load"/>, with the instance masks (K×H×W uint8, the decoded image's size, flipped with it)
+    /// when the data has masks (null otherwise).</summary>
+    public (Tensor Image, Tensor Boxes, Tensor Labels, Tensor? Masks, SampleRandom Random) LoadWithMasks(long epoch, int index, long? key = null)
+    {
         var s = Samples[index];
         var random = SampleRandom.For(Seed, epoch, key ?? index);
         var img = ImageDecoder.Decode(s.Path);
         var image = DetectorInference.ToTensor(img);
         var b = (float[])s.Boxes.Clone();
+        Tensor? masks = s.Segmentations is null ? null : InstanceMasks(s, img.Height, img.Width);
         if (Flip && random.Fork(7).Bernoulli(0.5))
         {
             image = image.flip(2);
+            masks = masks?.flip(2);
             for (int k = 0; k < b.Length; k += 4)
                 (b[k], b[k + 2]) = (img.Width - b[k + 2], img.Width - b[k]);
         }
@@ -172,7 +206,23 @@ public sealed class DetectionTrainData
             b[k] = Math.Clamp(b[k], 0, img.Width); b[k + 2] = Math.Clamp(b[k + 2], 0, img.Width);
             b[k + 1] = Math.Clamp(b[k + 1], 0, img.Height); b[k + 3] = Math.Clamp(b[k + 3], 0, img.Height);
         }
-        return (image, tensor(b, [s.Labels.Length, 4]), tensor(s.Labels), random);
+        return (image, tensor(b, [s.Labels.Length, 4]), tensor(s.Labels), masks, random);
+    }
+
+    /// <summary>The full-image mask of each instance (K×H×W uint8, row-major), as pycocotools' <c>annToRLE</c> +
+    /// <c>decode</c> make it: polygons rasterised at the image's size and merged, RLEs as they are (their size must
+    /// be the image's).</summary>
+    static Tensor InstanceMasks(DetectionSample s, int height, int width)
+    {
+        var all = new byte[(long)s.Segmentations!.Length * height * width];
+        for (int k = 0; k < s.Segmentations.Length; k++)
+        {
+            var rle = s.Segmentations[k].ToRle(height, width);
+            if (rle.Height != height || rle.Width != width)
+                throw new InvalidDataException($"{s.Path}: instance {k}'s RLE mask is {rle.Width}×{rle.Height}, the image is {width}×{height}");
+            rle.Decode(all.AsSpan((int)((long)k * height * width), height * width));
+        }
+        return tensor(all, [s.Segmentations.Length, height, width]);
     }
 }
 
@@ -239,12 +289,12 @@ public static class DetectorInit
         return lines;
     }
 
-    /// <summary>Counts per top-level part (backbone, fpn, rpn, roi_heads.box_head, roi_heads.box_predictor).</summary>
+    /// <summary>Counts per top-level part (backbone, fpn, rpn, roi_heads.box_head, roi_heads.box_predictor, roi_heads.mask_head).</summary>
     static string Summary(IEnumerable<string> keys) => string.Join(", ", keys.GroupBy(k =>
         k.StartsWith("roi_heads.", StringComparison.Ordinal) ? string.Join('.', k.Split('.').Take(2)) : k.Split('.')[0])
         .OrderBy(g => Array.IndexOf(Parts, g.Key) is int i && i >= 0 ? i : Parts.Length).ThenBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
 
-    static readonly string[] Parts = ["backbone", "fpn", "rpn", "roi_heads.box_head", "roi_heads.box_predictor"];
+    static readonly string[] Parts = ["backbone", "fpn", "rpn", "roi_heads.box_head", "roi_heads.box_predictor", "roi_heads.mask_head"];
 }
 
 /// <summary>
@@ -261,7 +311,9 @@ public sealed class FinetuneRun : IDisposable
     public const string MetricsFile = "metrics.jsonl";
     public const string LogFile = "log.txt";
     public const string RunFile = "run.json";
-    static readonly string[] LossNames = ["loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"];
+    static readonly string[] BoxLossNames = ["loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"];
+    /// <summary>The losses summed in a step: Faster R-CNN's four, and <c>loss_mask</c> with a mask branch.</summary>
+    string[] LossNames => Config.MaskOn ? [.. BoxLossNames, "loss_mask"] : BoxLossNames;
 
     readonly FolderLock _lock;
     readonly StreamWriter _log;
@@ -307,7 +359,7 @@ public sealed class FinetuneRun : IDisposable
             if (saved is not null && FinetuneConfigs.ToJson(saved) != FinetuneConfigs.ToJson(config))
                 throw new ArgumentException($"{dir} holds a run with another config ({configPath}); resume it with its own config (omit --set changes) or use another --out");
             var (truth, images) = DetectionTrainData.Open(options.Train, options.TrainImages);
-            var data = new DetectionTrainData(truth, images, config.Seed, config.Flip, config.Sampler, config.RepeatThreshold);
+            var data = new DetectionTrainData(truth, images, config.Seed, config.Flip, config.Sampler, config.RepeatThreshold, config.MaskOn);
             CocoDataset? val = null;
             string? valImages = null;
             LvisDataset? valLvis = null;
@@ -461,23 +513,26 @@ public sealed class FinetuneRun : IDisposable
         {
             int b = run.Config.ImagesPerStep;
             var images = new List<Tensor>(); var boxes = new List<Tensor>(); var labels = new List<Tensor>(); var random = new List<SampleRandom>();
+            var masks = run.Data.Masks ? new List<Tensor>() : null;
             for (int j = 0; j < b; j++)
             {
                 var (epoch, index, key) = run.Data.Draw(trainer.Iter * b + j);
-                var (im, bx, lb, r) = run.Data.Load(epoch, index, key);
+                var (im, bx, lb, mk, r) = run.Data.LoadWithMasks(epoch, index, key);
                 images.Add(im.to(device)); boxes.Add(bx.to(device)); labels.Add(lb.to(device)); random.Add(r);
+                masks?.Add(mk!.to(device));
             }
-            var losses = model.Losses(images, boxes, labels, random);
-            Tensor total = losses[LossNames[0]];
-            for (int i = 1; i < LossNames.Length; i++) total = total.Plus(losses[LossNames[i]]);
-            foreach (var k in LossNames) _terms[k] = losses[k].detach().to(float32).item<float>();
+            var losses = model.Losses(images, boxes, labels, random, masks);
+            var names = run.LossNames;
+            Tensor total = losses[names[0]];
+            for (int i = 1; i < names.Length; i++) total = total.Plus(losses[names[i]]);
+            foreach (var k in names) _terms[k] = losses[k].detach().to(float32).item<float>();
             return total;
         }
 
         public void AfterStep(Trainer trainer)
         {
             var s = trainer.Storage;
-            foreach (var k in LossNames) s.Put(k, _terms[k]);
+            foreach (var k in run.LossNames) s.Put(k, _terms[k]);
             LastLoss = s["loss"];
             LastLr = s["lr"];
             FirstLoss ??= LastLoss;
@@ -485,8 +540,9 @@ public sealed class FinetuneRun : IDisposable
         }
     }
 
-    /// <summary>Scores the detector on --val (COCO bbox AP; the LVIS API's 13 numbers for LVIS-format data) every <c>period</c> steps and after the last; the numbers
-    /// become scalars <c>val_AP</c>, <c>val_AP50</c>, ….</summary>
+    /// <summary>Scores the detector on --val (COCO bbox AP, and mask AP for a Mask R-CNN; the LVIS API's 13 numbers for
+    /// LVIS-format data) every <c>period</c> steps and after the last; the numbers become scalars <c>val_AP</c>,
+    /// <c>val_AP50</c>, … (mask: <c>val_segm_AP</c>, …).</summary>
     sealed class EvalHook(FinetuneRun run, FasterRcnn model, long period) : IHook
     {
         public IReadOnlyDictionary<string, double>? Last { get; private set; }
@@ -498,7 +554,8 @@ public sealed class FinetuneRun : IDisposable
             var stats = Evaluate();
             foreach (var (k, v) in stats) trainer.Storage.Put("val_" + k, v);
             Last = stats;
-            run.Note($"step {trainer.Iter}: val AP {stats["AP"]:F4}, AP50 {stats["AP50"]:F4}, AP75 {stats["AP75"]:F4}");
+            run.Note($"step {trainer.Iter}: val AP {stats["AP"]:F4}, AP50 {stats["AP50"]:F4}, AP75 {stats["AP75"]:F4}" +
+                (stats.ContainsKey("segm_AP") ? $"; mask AP {stats["segm_AP"]:F4}, AP50 {stats["segm_AP50"]:F4}, AP75 {stats["segm_AP75"]:F4}" : ""));
         }
 
         Dictionary<string, double> Evaluate()
@@ -518,7 +575,14 @@ public sealed class FinetuneRun : IDisposable
                 return lvis.Names.Select((n, i) => (n, lvis.Stats[i])).ToDictionary(x => x.n, x => x.Item2);
             }
             var result = CocoEvaluator.Evaluate(run.Val!, detections.Detections);
-            return CocoEvalResult.StatNames.Select((n, i) => (n, result.Stats[i])).ToDictionary(x => x.n, x => x.Item2);
+            var stats = CocoEvalResult.StatNames.Select((n, i) => (n, result.Stats[i])).ToDictionary(x => x.n, x => x.Item2);
+            if (run.Config.MaskOn)
+            {
+                // Mask AP as torchvision's and Detectron2's evaluators compute it (detection area = mask area).
+                var segm = CocoEvaluator.Evaluate(run.Val!, detections.Detections, CocoIouType.Segm);
+                for (int i = 0; i < CocoEvalResult.StatNames.Length; i++) stats["segm_" + CocoEvalResult.StatNames[i]] = segm.Stats[i];
+            }
+            return stats;
         }
     }
 

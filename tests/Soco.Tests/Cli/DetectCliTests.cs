@@ -150,23 +150,6 @@ public class DetectCliTests
     }
 
     [Fact]
-    public void MaskRcnnStateDictImportsItsBoxPathAndKeepsTheMaskBranch()
-    {
-        using var dir = new TestPaths.TempDir();
-        string faster = Import(dir);
-        string mask = dir["mask.model.pth"];
-        var output = Ok("import", "--from", Fx("maskrcnn_v2_tiny.pth"), "--out", mask, "--min-size", "128", "--max-size", "200");
-        Assert.Contains("28 mask-branch tensors", output);
-        var kept = DetectorModelFile.Load(mask).Kept;
-        Assert.Equal(28, kept.Count);
-        Assert.All(kept.Keys, k => Assert.StartsWith("roi_heads.mask_", k));
-        // Same box path → the same detections, byte for byte.
-        Ok("detect", "--checkpoint", faster, "--image", Fx("horses.png"), "--out", dir["a.json"]);
-        Ok("detect", "--checkpoint", mask, "--image", Fx("horses.png"), "--out", dir["b.json"]);
-        Assert.Equal(File.ReadAllBytes(dir["a.json"]), File.ReadAllBytes(dir["b.json"]));
-    }
-
-    [Fact]
     public void ClassNamesGivenAtImportNameTheDetections()
     {
         using var dir = new TestPaths.TempDir();

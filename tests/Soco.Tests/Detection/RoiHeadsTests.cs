@@ -110,7 +110,8 @@ public class RoiHeadsTests(ITestOutputHelper log)
         // An image without gt: every RoI is background, the box loss is 0 for it.
         var (_, labels) = heads.AssignTargets([props[0]], [zeros(0, 4)], [zeros(0, dtype: int64)]);
         Assert.Equal(0L, labels[0].abs().sum().item<long>());
-        var noMask = new RoiHeads(new MultiScaleRoiAlign(), new ConvFcBoxHead(4, 4, 7, 16), new FastRcnnPredictor(16, 5)) { MaskHead = nn.Identity() };
-        Assert.Throws<NotSupportedException>(() => noMask.ForwardInference(feats, props, sizes));
+        // A mask branch trains only on gt masks.
+        var withMask = new RoiHeads(new MultiScaleRoiAlign(), new ConvFcBoxHead(4, 4, 7, 16), new FastRcnnPredictor(16, 5), maskHead: new MaskRcnnHead(4, 4, 5));
+        Assert.Throws<ArgumentException>(() => withMask.ForwardTrain(feats, props, sizes, gt, gtLabels, [SampleRandom.For(11, 0, 0), SampleRandom.For(11, 0, 1)]));
     }
 }

@@ -9,7 +9,7 @@ namespace Soco.Modeling.Detection;
 /// The detector's image batching (torchvision 0.14 <c>GeneralizedRCNNTransform</c>; docs/detection-parts.md
 /// §Transform): per image normalise ((x − mean)/std), resize bilinearly so the short side is the target size unless the
 /// long side would exceed the maximum (scale computed in float32, output size floor(in·scale)), then pad bottom/right
-/// with zeros to a multiple of 32. Boxes follow the resize; detections are mapped back to the original size.
+/// with zeros to a multiple of 32. Boxes and instance masks follow the resize; detections are mapped back to the original size.
 /// </summary>
 public sealed class DetectionTransform
 {
@@ -54,12 +54,27 @@ public sealed class DetectionTransform
     /// </summary>
     public (ImageList Images, Tensor[]? Boxes) Apply(IReadOnlyList<Tensor> images, IReadOnlyList<Tensor>? boxes = null, IReadOnlyList<SampleRandom>? random = null)
     {
+        var (batch, outBoxes, _) = Apply(images, boxes, null, random);
+        return (batch, outBoxes);
+    }
+
+    /// <summary>
+    /// As <see cref="Apply(IReadOnlyList{Tensor}, IReadOnlyList{Tensor}?, IReadOnlyList{SampleRandom}?)"/>, with each
+    /// image's full-image instance masks (<paramref name="masks"/>: G×H×W, 0/1) resized to the image's new size by
+    /// nearest neighbour in the same step (torchvision's <c>_resize_image_and_masks</c>; uint8, not padded), so pixels,
+    /// boxes and masks always move together.
+    /// </summary>
+    public (ImageList Images, Tensor[]? Boxes, Tensor[]? Masks) Apply(IReadOnlyList<Tensor> images, IReadOnlyList<Tensor>? boxes, IReadOnlyList<Tensor>? masks,
+        IReadOnlyList<SampleRandom>? random)
+    {
         if (images.Count == 0) throw new ArgumentException("an image batch needs at least one image.", nameof(images));
         if (boxes is not null && boxes.Count != images.Count) throw new ArgumentException($"{boxes.Count} box lists for {images.Count} images.", nameof(boxes));
+        if (masks is not null && masks.Count != images.Count) throw new ArgumentException($"{masks.Count} mask lists for {images.Count} images.", nameof(masks));
         using var scope = NewDisposeScope();
         var resized = new Tensor[images.Count];
         var sizes = new (long, long)[images.Count];
         var outBoxes = boxes is null ? null : new Tensor[images.Count];
+        var outMasks = masks is null ? null : new Tensor[images.Count];
         for (int i = 0; i < images.Count; i++)
         {
             var img = images[i];
@@ -76,6 +91,13 @@ public sealed class DetectionTransform
                 : nn.functional.interpolate(norm.unsqueeze(0), size: [size.Height, size.Width], mode: InterpolationMode.Bilinear, align_corners: false).squeeze(0);
             sizes[i] = size;
             if (outBoxes is not null) outBoxes[i] = Soco.Ops.BoxOps.ResizeBoxes(boxes![i], (h, w), size).MoveToOuterDisposeScope();
+            if (outMasks is not null)
+            {
+                var m = masks![i];
+                if (m.dim() != 3 || m.shape[1] != h || m.shape[2] != w)
+                    throw new ArgumentException($"image {i}: masks must be G×{h}×{w} (the image's size), got shape [{string.Join(", ", m.shape)}].", nameof(masks));
+                outMasks[i] = MaskOps.ResizeNearest(m, size.Height, size.Width).MoveToOuterDisposeScope();
+            }
         }
         long maxH = sizes.Max(s => s.Item1), maxW = sizes.Max(s => s.Item2);
         long padH = (maxH + SizeDivisible - 1) / SizeDivisible * SizeDivisible;
@@ -83,7 +105,7 @@ public sealed class DetectionTransform
         var batch = zeros(images.Count, Mean.Length, padH, padW, dtype: resized[0].dtype, device: resized[0].device);
         for (int i = 0; i < images.Count; i++)
             batch[i].narrow(1, 0, sizes[i].Item1).narrow(2, 0, sizes[i].Item2).copy_(resized[i]);
-        return (new ImageList(batch.MoveToOuterDisposeScope(), sizes), outBoxes);
+        return (new ImageList(batch.MoveToOuterDisposeScope(), sizes), outBoxes, outMasks);
     }
 
     /// <summary>(x − mean) / std per channel, in the image's dtype.</summary>

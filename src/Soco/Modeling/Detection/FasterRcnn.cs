@@ -22,6 +22,12 @@ public sealed record FasterRcnnConfig
     public float[] PixelStd { get; init; } = [0.229f, 0.224f, 0.225f];
     public RpnOptions Rpn { get; init; } = new();
     public RoiHeadsOptions RoiHeads { get; init; } = new();
+    /// <summary>Mask R-CNN: a mask branch (<see cref="MaskRcnnHead"/>) beside the box branch (Detectron2's MASK_ON).</summary>
+    public bool MaskOn { get; init; }
+    /// <summary>Width of the mask head's four convs and its transposed conv (torchvision and Detectron2: 256).</summary>
+    public int MaskHeadConvDim { get; init; } = 256;
+    /// <summary>One mask per RoI for all classes instead of one per class (Detectron2's CLS_AGNOSTIC_MASK).</summary>
+    public bool MaskClassAgnostic { get; init; }
 }
 
 /// <summary>
@@ -46,7 +52,8 @@ public sealed class FasterRcnn : nn.Module
         var anchors = AnchorGenerator.FpnDefault();
         rpn = new RegionProposalNetwork(anchors, new RpnHead(Config.FpnChannels, anchors.NumAnchorsPerLocation[0], Config.RpnConvDepth), Config.Rpn);
         var boxHead = new ConvFcBoxHead(Config.FpnChannels, Config.BoxHeadConvDim, 7, Config.BoxHeadFcDim);
-        roi_heads = new RoiHeads(new MultiScaleRoiAlign(7, 2), boxHead, new FastRcnnPredictor(Config.BoxHeadFcDim, Config.NumClasses), Config.RoiHeads);
+        var maskHead = Config.MaskOn ? new MaskRcnnHead(Config.FpnChannels, Config.MaskHeadConvDim, Config.NumClasses, Config.MaskClassAgnostic) : null;
+        roi_heads = new RoiHeads(new MultiScaleRoiAlign(7, 2), boxHead, new FastRcnnPredictor(Config.BoxHeadFcDim, Config.NumClasses), Config.RoiHeads, maskHead);
         Transform = new DetectionTransform(Config.MinSizes, Config.MaxSize, Config.PixelMean, Config.PixelStd);
         register_module("backbone", backbone);
         register_module("fpn", fpn);
@@ -62,7 +69,8 @@ public sealed class FasterRcnn : nn.Module
     public RoiHeads RoiHeads => roi_heads;
 
     /// <summary>
-    /// Detections for <paramref name="images"/> (each 3×H×W float RGB in [0, 1]) in original-image pixels. Runs in
+    /// Detections for <paramref name="images"/> (each 3×H×W float RGB in [0, 1]) in original-image pixels; with a mask
+    /// branch each detection's mask probabilities pasted into the original image (K×1×H×W). Runs in
     /// whatever mode the module is in; call <c>eval()</c> first for inference (BatchNorm running statistics).
     /// </summary>
     public Detections[] Detect(IReadOnlyList<Tensor> images)
@@ -75,6 +83,7 @@ public sealed class FasterRcnn : nn.Module
             d.Boxes.MoveToOuterDisposeScope();
             d.Scores.MoveToOuterDisposeScope();
             d.Labels.MoveToOuterDisposeScope();
+            d.Masks?.MoveToOuterDisposeScope();
         }
         return result;
     }
@@ -94,18 +103,25 @@ public sealed class FasterRcnn : nn.Module
         for (int i = 0; i < batch.Count; i++)
         {
             var boxes = DetectionTransform.BoxesToOriginal(dets[i].Boxes, batch.ImageSizes[i], originalSizes[i]);
-            result[i] = new Detections(boxes.MoveToOuterDisposeScope(), dets[i].Scores.MoveToOuterDisposeScope(), dets[i].Labels.MoveToOuterDisposeScope());
+            // torchvision's transform.postprocess: masks pasted with the boxes already mapped to the original image.
+            var masks = dets[i].Masks is null ? null : MaskOps.PasteMasksInImage(dets[i].Masks!, boxes, originalSizes[i]).MoveToOuterDisposeScope();
+            result[i] = new Detections(boxes.MoveToOuterDisposeScope(), dets[i].Scores.MoveToOuterDisposeScope(), dets[i].Labels.MoveToOuterDisposeScope(), masks);
         }
         return result;
     }
 
     /// <summary>
-    /// Training losses (<c>loss_objectness</c>, <c>loss_rpn_box_reg</c>, <c>loss_classifier</c>, <c>loss_box_reg</c>) for
-    /// images with their gt boxes (original pixels, K×4) and labels (1…NumClasses−1). <paramref name="random"/> holds one
-    /// generator per image (seeded by seed, epoch, sample): it picks the short side and the RPN / RoI samples.
+    /// Training losses (<c>loss_objectness</c>, <c>loss_rpn_box_reg</c>, <c>loss_classifier</c>, <c>loss_box_reg</c>, and
+    /// <c>loss_mask</c> with a mask branch) for images with their gt boxes (original pixels, K×4), labels
+    /// (1…NumClasses−1) and, with a mask branch, full-image instance masks (<paramref name="gtMasks"/>: K×H×W, 0/1, the
+    /// image's size; they are resized with the image). <paramref name="random"/> holds one generator per image (seeded
+    /// by seed, epoch, sample): it picks the short side and the RPN / RoI samples.
     /// </summary>
-    public Dictionary<string, Tensor> Losses(IReadOnlyList<Tensor> images, IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels, IReadOnlyList<SampleRandom> random)
+    public Dictionary<string, Tensor> Losses(IReadOnlyList<Tensor> images, IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels, IReadOnlyList<SampleRandom> random,
+        IReadOnlyList<Tensor>? gtMasks = null)
     {
+        if (Config.MaskOn && gtMasks is null) throw new ArgumentException("a Mask R-CNN trains on gt masks (one K×H×W tensor per image); none were given.", nameof(gtMasks));
+        if (gtMasks is not null && gtMasks.Count != images.Count) throw new ArgumentException($"{gtMasks.Count} gt mask lists for {images.Count} images.", nameof(gtMasks));
         if (gtBoxes.Count != images.Count || gtLabels.Count != images.Count || random.Count != images.Count)
             throw new ArgumentException($"{images.Count} images need as many gt box lists ({gtBoxes.Count}), label lists ({gtLabels.Count}) and generators ({random.Count}).");
         for (int i = 0; i < gtLabels.Count; i++)
@@ -126,18 +142,19 @@ public sealed class FasterRcnn : nn.Module
                 throw new ArgumentException($"image {i}: gt label {(lo < 1 ? lo : hi)} is outside 1..{Config.NumClasses - 1} (0 is background).");
         }
         using var scope = NewDisposeScope();
-        var (batch, boxes) = Transform.Apply(images, gtBoxes, random.Select(r => r.Fork(1)).ToList());
+        var (batch, boxes, masks) = Transform.Apply(images, gtBoxes, Config.MaskOn ? gtMasks : null, random.Select(r => r.Fork(1)).ToList());
         var feats = fpn.forward(backbone.forward(batch.Tensor));
         var rpnOut = rpn.Forward(batch, feats, boxes!, random.Select(r => r.Fork(2)).ToList());
-        var (lc, lb) = roi_heads.ForwardTrain(feats.Take(4).ToList(), rpnOut.Boxes.Select(b => b.detach()).ToList(), batch.ImageSizes, boxes!, gtLabels,
+        var roi = roi_heads.Train(feats.Take(4).ToList(), rpnOut.Boxes.Select(b => b.detach()).ToList(), batch.ImageSizes, boxes!, gtLabels, masks,
             random.Select(r => r.Fork(3)).ToList());
         var losses = new Dictionary<string, Tensor>
         {
             ["loss_objectness"] = rpnOut.ObjectnessLoss!.MoveToOuterDisposeScope(),
             ["loss_rpn_box_reg"] = rpnOut.BoxLoss!.MoveToOuterDisposeScope(),
-            ["loss_classifier"] = lc.MoveToOuterDisposeScope(),
-            ["loss_box_reg"] = lb.MoveToOuterDisposeScope(),
+            ["loss_classifier"] = roi.Classifier.MoveToOuterDisposeScope(),
+            ["loss_box_reg"] = roi.Box.MoveToOuterDisposeScope(),
         };
+        if (roi.Mask is not null) losses["loss_mask"] = roi.Mask.MoveToOuterDisposeScope();
         return losses;
     }
 

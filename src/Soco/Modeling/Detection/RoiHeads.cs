@@ -21,11 +21,17 @@ public sealed record RoiHeadsOptions
     public double BoxLossBeta { get; init; } = 1.0 / 9;
 }
 
-/// <summary>Detections of one image: boxes K×4 (resized-image pixels), scores K, labels K (int64, 1…, 0 is background).</summary>
-public sealed record Detections(Tensor Boxes, Tensor Scores, Tensor Labels);
+/// <summary>Detections of one image: boxes K×4 (resized-image pixels), scores K, labels K (int64, 1…, 0 is background)
+/// and, from a detector with a mask branch, mask probabilities: K×1×28×28 from the RoI heads, K×1×H×W pasted into the
+/// original image by <see cref="FasterRcnn.Detect"/>.</summary>
+public sealed record Detections(Tensor Boxes, Tensor Scores, Tensor Labels, Tensor? Masks = null);
 
-/// <summary>The RoIs a training step uses: per image the sampled proposals, their class labels and regression targets.</summary>
-public sealed record RoiSamples(Tensor[] Proposals, Tensor[] Labels, Tensor[] RegressionTargets);
+/// <summary>The RoIs a training step uses: per image the sampled proposals, their class labels, regression targets
+/// and matched gt index (the gt a positive RoI's mask target comes from).</summary>
+public sealed record RoiSamples(Tensor[] Proposals, Tensor[] Labels, Tensor[] RegressionTargets, Tensor[]? MatchedIdxs = null);
+
+/// <summary>The RoI heads' training losses; <see cref="Mask"/> is null without a mask branch.</summary>
+public sealed record RoiLosses(Tensor Classifier, Tensor Box, Tensor? Mask);
 
 /// <summary>
 /// The box branch of Faster R-CNN (torchvision 0.14 <c>RoIHeads</c>; docs/detection-parts.md §ROI heads): proposals →
@@ -33,14 +39,18 @@ public sealed record RoiSamples(Tensor[] Proposals, Tensor[] Labels, Tensor[] Re
 /// <see cref="FastRcnnPredictor"/>. Training appends the gt boxes to the proposals, matches (0.5 / 0.5, no low-quality
 /// matches), samples 512 per image with 25 % positives and returns the Fast R-CNN losses; inference decodes every
 /// class, clips, thresholds, removes tiny boxes and runs NMS per class.
-/// <para><see cref="MaskHead"/> is where the mask branch will attach; it is not implemented yet.</para>
+/// <para>With a <see cref="MaskHead"/> (Mask R-CNN, docs/mask-rcnn.md): training pools the positive sampled RoIs at
+/// 14×14 (<see cref="MaskPooler"/>) and adds the mask loss against targets cut from each RoI's matched gt mask;
+/// inference predicts a 28×28 mask for each final detection, on its label's channel, as probabilities.</para>
 /// </summary>
 public sealed class RoiHeads : nn.Module
 {
     readonly nn.Module<Tensor, Tensor> box_head;
     readonly FastRcnnPredictor box_predictor;
+    readonly MaskRcnnHead? mask_head;
 
-    public RoiHeads(MultiScaleRoiAlign pooler, nn.Module<Tensor, Tensor> boxHead, FastRcnnPredictor predictor, RoiHeadsOptions? options = null) : base(nameof(RoiHeads))
+    public RoiHeads(MultiScaleRoiAlign pooler, nn.Module<Tensor, Tensor> boxHead, FastRcnnPredictor predictor, RoiHeadsOptions? options = null,
+        MaskRcnnHead? maskHead = null, MultiScaleRoiAlign? maskPooler = null) : base(nameof(RoiHeads))
     {
         Pooler = pooler ?? throw new ArgumentNullException(nameof(pooler));
         box_head = boxHead ?? throw new ArgumentNullException(nameof(boxHead));
@@ -51,6 +61,15 @@ public sealed class RoiHeads : nn.Module
         Sampler = new BalancedSampler(Options.BatchSizePerImage, Options.PositiveFraction);
         register_module("box_head", box_head);
         register_module("box_predictor", box_predictor);
+        if (maskHead is not null)
+        {
+            if (maskHead.NumClasses != predictor.NumClasses)
+                throw new ArgumentException($"the mask head has {maskHead.NumClasses} classes, the box predictor {predictor.NumClasses}.", nameof(maskHead));
+            mask_head = maskHead;
+            // torchvision's mask_roi_pool: MultiScaleRoIAlign(14, sampling ratio 2) on the same levels as the box pooler.
+            MaskPooler = maskPooler ?? new MultiScaleRoiAlign(14, 2);
+            register_module("mask_head", mask_head);
+        }
     }
 
     public MultiScaleRoiAlign Pooler { get; }
@@ -61,8 +80,10 @@ public sealed class RoiHeads : nn.Module
     public Matcher Matcher { get; }
     public BalancedSampler Sampler { get; }
 
-    /// <summary>The mask branch (next issue). Must stay null until it is implemented; a set value is refused at forward.</summary>
-    public nn.Module? MaskHead { get; init; }
+    /// <summary>The mask branch (null for Faster R-CNN).</summary>
+    public MaskRcnnHead? MaskHead => mask_head;
+    /// <summary>The 14×14 pooler of the mask branch (null without one).</summary>
+    public MultiScaleRoiAlign? MaskPooler { get; }
 
     /// <summary>
     /// Training: losses over a sample of <paramref name="proposals"/> + gt boxes (<paramref name="gtBoxes"/>, labels
@@ -72,26 +93,90 @@ public sealed class RoiHeads : nn.Module
     public (Tensor Classifier, Tensor Box) ForwardTrain(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> proposals, IReadOnlyList<(long Height, long Width)> imageSizes,
         IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels, IReadOnlyList<SampleRandom> random)
     {
-        RefuseMaskHead();
+        var l = Train(features, proposals, imageSizes, gtBoxes, gtLabels, null, random);
+        return (l.Classifier, l.Box);
+    }
+
+    /// <summary>
+    /// Training losses of the box branch and, with a mask head, the mask branch; <paramref name="gtMasks"/> (one
+    /// G×H×W 0/1 tensor per image, at the resized images' size, G = its gt boxes) is required then.
+    /// </summary>
+    public RoiLosses Train(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> proposals, IReadOnlyList<(long Height, long Width)> imageSizes,
+        IReadOnlyList<Tensor> gtBoxes, IReadOnlyList<Tensor> gtLabels, IReadOnlyList<Tensor>? gtMasks, IReadOnlyList<SampleRandom> random)
+    {
+        if (mask_head is not null && gtMasks is null) throw new ArgumentException("a detector with a mask branch trains on gt masks; none were given.", nameof(gtMasks));
         using var scope = NewDisposeScope();
         var samples = SelectTrainingSamples(proposals, gtBoxes, gtLabels, random);
         var (logits, deltas) = Predict(features, samples.Proposals, imageSizes);
         var (lc, lb) = FastRcnnLoss(logits, deltas, samples.Labels, samples.RegressionTargets);
-        return (lc.MoveToOuterDisposeScope(), lb.MoveToOuterDisposeScope());
+        Tensor? lm = null;
+        if (mask_head is not null) lm = MaskLoss(features, samples, imageSizes, gtMasks!, gtLabels).MoveToOuterDisposeScope();
+        return new RoiLosses(lc.MoveToOuterDisposeScope(), lb.MoveToOuterDisposeScope(), lm);
+    }
+
+    /// <summary>
+    /// torchvision's mask branch in training: the positive sampled RoIs of each image (label &gt; 0) pooled at 14×14,
+    /// the mask head, and <see cref="MaskOps.Loss"/> on the gt label's channel against
+    /// <see cref="MaskOps.ProjectMasksOnBoxes"/> of the matched gt masks (28×28).
+    /// </summary>
+    public Tensor MaskLoss(IReadOnlyList<Tensor> features, RoiSamples samples, IReadOnlyList<(long Height, long Width)> imageSizes,
+        IReadOnlyList<Tensor> gtMasks, IReadOnlyList<Tensor> gtLabels)
+    {
+        if (mask_head is null) throw new InvalidOperationException("these RoI heads have no mask branch.");
+        if (samples.MatchedIdxs is null) throw new ArgumentException("the samples carry no matched gt indices.", nameof(samples));
+        if (gtMasks.Count != samples.Proposals.Length) throw new ArgumentException($"{gtMasks.Count} mask lists for {samples.Proposals.Length} images.", nameof(gtMasks));
+        using var scope = NewDisposeScope();
+        var posBoxes = new Tensor[samples.Proposals.Length];
+        var targets = new List<Tensor>();
+        var labels = new List<Tensor>();
+        for (int i = 0; i < posBoxes.Length; i++)
+        {
+            var pos = samples.Labels[i].GtScalar(0).WhereTrue();
+            posBoxes[i] = samples.Proposals[i].index_select(0, pos);
+            var matched = samples.MatchedIdxs[i].index_select(0, pos);
+            if (pos.shape[0] > 0 && gtMasks[i].shape[0] != gtLabels[i].shape[0])
+                throw new ArgumentException($"image {i}: {gtMasks[i].shape[0]} gt masks for {gtLabels[i].shape[0]} gt boxes.", nameof(gtMasks));
+            labels.Add(samples.Labels[i].index_select(0, pos));
+            targets.Add(MaskOps.ProjectMasksOnBoxes(gtMasks[i], posBoxes[i], matched, (int)(MaskPooler!.OutputSize * 2)));
+        }
+        var logits = mask_head.forward(PoolMasks(features, posBoxes, imageSizes));
+        var selected = mask_head.SelectChannel(logits, cat(labels, 0));
+        return MaskOps.Loss(logits, selected, cat(targets, 0)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The mask pooler's output; an empty K = 0 batch (no positive RoI, no detection) without pooling.</summary>
+    Tensor PoolMasks(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> boxes, IReadOnlyList<(long Height, long Width)> imageSizes)
+    {
+        if (boxes.All(b => b.shape[0] == 0))
+            return zeros(0, features[0].shape[1], MaskPooler!.OutputSize, MaskPooler.OutputSize, dtype: features[0].dtype, device: features[0].device);
+        return MaskPooler!.Forward(features, boxes, imageSizes);
     }
 
     /// <summary>Inference: detections per image (resized-image coordinates).</summary>
     public Detections[] ForwardInference(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> proposals, IReadOnlyList<(long Height, long Width)> imageSizes)
     {
-        RefuseMaskHead();
         using var scope = NewDisposeScope();
         var (logits, deltas) = Predict(features, proposals, imageSizes);
         var dets = Postprocess(logits, deltas, proposals, imageSizes);
+        if (mask_head is not null)
+        {
+            // torchvision's maskrcnn_inference: the final boxes pooled at 14×14, sigmoid of the label's channel.
+            var maskLogits = mask_head.forward(PoolMasks(features, dets.Select(d => d.Boxes).ToList(), imageSizes));
+            var probs = mask_head.SelectChannel(maskLogits, cat(dets.Select(d => d.Labels).ToList(), 0)).sigmoid().unsqueeze(1);
+            long offset = 0;
+            for (int i = 0; i < dets.Length; i++)
+            {
+                long n = dets[i].Boxes.shape[0];
+                dets[i] = dets[i] with { Masks = probs.narrow(0, offset, n) };
+                offset += n;
+            }
+        }
         foreach (var d in dets)
         {
             d.Boxes.MoveToOuterDisposeScope();
             d.Scores.MoveToOuterDisposeScope();
             d.Labels.MoveToOuterDisposeScope();
+            d.Masks?.MoveToOuterDisposeScope();
         }
         return dets;
     }
@@ -157,6 +242,7 @@ public sealed class RoiHeads : nn.Module
         var outP = new Tensor[proposals.Count];
         var outL = new Tensor[proposals.Count];
         var outT = new Tensor[proposals.Count];
+        var outM = new Tensor[proposals.Count];
         for (int i = 0; i < proposals.Count; i++)
         {
             var (pos, neg) = masks is not null ? masks[i] : Sampler.Sample(labels[i], random![i]);
@@ -164,10 +250,11 @@ public sealed class RoiHeads : nn.Module
             outP[i] = withGt[i].index_select(0, idx);
             outL[i] = labels[i].index_select(0, idx);
             var gt = gtBoxes[i].numel() == 0 ? zeros(1, 4, dtype: dtype, device: withGt[i].device) : gtBoxes[i].to(dtype);
-            outT[i] = Coder.Encode(gt.index_select(0, matched[i].index_select(0, idx)), outP[i]);
+            outM[i] = matched[i].index_select(0, idx);
+            outT[i] = Coder.Encode(gt.index_select(0, outM[i]), outP[i]);
         }
-        foreach (var t in outP.Concat(outL).Concat(outT)) t.MoveToOuterDisposeScope();
-        return new RoiSamples(outP, outL, outT);
+        foreach (var t in outP.Concat(outL).Concat(outT).Concat(outM)) t.MoveToOuterDisposeScope();
+        return new RoiSamples(outP, outL, outT, outM);
     }
 
     /// <summary>
@@ -219,10 +306,5 @@ public sealed class RoiHeads : nn.Module
                 labels.index_select(0, keep).MoveToOuterDisposeScope());
         }
         return result;
-    }
-
-    void RefuseMaskHead()
-    {
-        if (MaskHead is not null) throw new NotSupportedException("the mask branch is not implemented yet; build the ROI heads without a mask head.");
     }
 }

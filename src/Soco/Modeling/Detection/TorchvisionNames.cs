@@ -30,10 +30,13 @@ public static class TorchvisionNames
 
     /// <summary>
     /// A key of torchvision's <c>FasterRCNN</c> state dict (<c>fasterrcnn_resnet50_fpn_v2</c> layout) → the
-    /// <see cref="FasterRcnn"/> key, or null when it has no place here (e.g. the mask branch):
+    /// <see cref="FasterRcnn"/> key, or null when it has no place here:
     /// <c>backbone.body.*</c> → <c>backbone.*</c>; <c>backbone.fpn.inner_blocks.{i}.{0,1}.*</c> →
     /// <c>fpn.lateral_convs.{i}.{conv,bn}.*</c>; <c>layer_blocks</c> → <c>fpn_convs</c>; <c>rpn.head.*</c> as is;
-    /// <c>roi_heads.box_head.*</c> via <see cref="ConvFcBoxHeadKey"/>; <c>roi_heads.box_predictor.*</c> as is.
+    /// <c>roi_heads.box_head.*</c> via <see cref="ConvFcBoxHeadKey"/>; <c>roi_heads.box_predictor.*</c> as is;
+    /// Mask R-CNN (<c>maskrcnn_resnet50_fpn_v2</c>): <c>roi_heads.mask_head.{i}.{0,1}.*</c> →
+    /// <c>roi_heads.mask_head.{conv,bn}{i+1}.*</c>, <c>roi_heads.mask_predictor.conv5_mask.*</c> →
+    /// <c>roi_heads.mask_head.deconv.*</c>, <c>mask_fcn_logits.*</c> → <c>roi_heads.mask_head.predictor.*</c>.
     /// </summary>
     public static string? FasterRcnnKey(string key)
     {
@@ -52,6 +55,21 @@ public static class TorchvisionNames
             };
         }
         if (key.StartsWith("rpn.head.", StringComparison.Ordinal) || key.StartsWith("roi_heads.box_predictor.", StringComparison.Ordinal)) return key;
+        const string maskHead = "roi_heads.mask_head.";
+        if (key.StartsWith(maskHead, StringComparison.Ordinal))
+        {
+            var parts = key[maskHead.Length..].Split('.', 3);
+            // MaskRCNNHeads: {i}.0 conv i+1, {i}.1 its BatchNorm (the same layout as the conv part of the box head).
+            return parts.Length == 3 && parts[0].Length == 1 && parts[0][0] is >= '0' and <= '3' ? maskHead + ConvFcBoxHeadKey(key[maskHead.Length..]) : null;
+        }
+        const string maskPredictor = "roi_heads.mask_predictor.";
+        if (key.StartsWith(maskPredictor, StringComparison.Ordinal))
+        {
+            var rest = key[maskPredictor.Length..];
+            if (rest.StartsWith("conv5_mask.", StringComparison.Ordinal)) return maskHead + "deconv." + rest["conv5_mask.".Length..];
+            if (rest.StartsWith("mask_fcn_logits.", StringComparison.Ordinal)) return maskHead + "predictor." + rest["mask_fcn_logits.".Length..];
+            return null;
+        }
         const string boxHead = "roi_heads.box_head.";
         if (key.StartsWith(boxHead, StringComparison.Ordinal))
         {

@@ -1,0 +1,204 @@
+using System.Text.Json;
+using Soco.Imaging;
+using Soco.Interop;
+using Soco.Runtime;
+using Soco.Structures;
+using Soco.Tests.Detection;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace Soco.Tests.Cli;
+
+/// <summary>
+/// Mask R-CNN through the commands a user runs: `soco import` of a torchvision <c>maskrcnn_resnet50_fpn_v2</c>
+/// state_dict (its mask branch loaded), `soco detect` against torchvision's own boxes, labels, scores and masks, the
+/// results' compressed RLE and the drawn masks. Fixtures: tests/fixtures/detection/detcli/maskrcnn_v2_seeded.pth and
+/// golden_masks.pt, written by tools/mask_rcnn_fixtures.py (torchvision 0.14; the ResNet-50 layout at stem width 2,
+/// FPN 16, 5 classes, short side 128 / max 200, seeded weights).
+/// </summary>
+[Collection("torch")]
+public class MaskDetectCliTests
+{
+    readonly ITestOutputHelper log;
+
+    public MaskDetectCliTests(ITestOutputHelper log)
+    {
+        this.log = log;
+        TorchRuntime.SetThreads(1);
+    }
+
+    /// <summary>Scores closer than this are compared as a set (our scores agree with torchvision's to ~1.5e-5).</summary>
+    const double ScoreTie = 3e-5;
+
+    static string Fx(string name) => TestPaths.Fixture("detection", "detcli", name);
+
+    static string Ok(params string[] args)
+    {
+        var (code, output) = CliRunner.Run(args);
+        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
+        return output;
+    }
+
+    sealed record Result(string ImageId, long Category, double[] Bbox, double Score, Rle? Mask);
+
+    static List<Result> ReadResults(string path) =>
+        JsonDocument.Parse(File.ReadAllText(path)).RootElement.EnumerateArray().Select(e =>
+        {
+            Rle? mask = null;
+            if (e.TryGetProperty("segmentation", out var s))
+            {
+                var size = s.GetProperty("size").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+                mask = Rle.FromCountsString(s.GetProperty("counts").GetString()!, size[0], size[1]);
+            }
+            return new Result(e.GetProperty("image_id").GetString()!, e.GetProperty("category_id").GetInt64(),
+                e.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray(), e.GetProperty("score").GetDouble(), mask);
+        }).ToList();
+
+    /// <summary>Golden mask k of an image: numpy.packbits of the row-major H×W mask (most significant bit first).</summary>
+    static byte[] GoldenMask(byte[] packed, int k, int h, int w)
+    {
+        int rowBytes = (h * w + 7) / 8;
+        var m = new byte[h * w];
+        for (int j = 0; j < m.Length; j++) m[j] = (byte)((packed[k * rowBytes + j / 8] >> (7 - j % 8)) & 1);
+        return m;
+    }
+
+    [Fact]
+    public void ImportedMaskRcnnDetectsTorchvisionsBoxesAndMasks()
+    {
+        using var dir = new TestPaths.TempDir();
+        string model = dir["mask.model.pth"];
+        var imported = Ok("import", "--from", Fx("maskrcnn_v2_seeded.pth"), "--out", model, "--min-size", "128", "--max-size", "200");
+        Assert.Contains("Mask R-CNN", imported);
+        Assert.True(DetectorModelFile.Load(model).Config.MaskOn);
+        string photos = dir["photos"];
+        Directory.CreateDirectory(photos);
+        foreach (var f in new[] { "dog.png", "horses.png" }) File.Copy(Fx(f), Path.Combine(photos, f));
+        Ok("detect", "--checkpoint", model, "--image", photos, "--out", dir["out"]);
+        var all = ReadResults(Path.Combine(dir["out"], "results.json"));
+
+        using var golden = new DetectionFixture(Path.Combine("detcli", "golden_masks.pt"));
+        string[] stems = ["dog", "horses"];
+        for (int i = 0; i < 2; i++)
+        {
+            var ours = all.Where(r => r.ImageId == stems[i]).ToList();
+            var boxes = golden[$"boxes.{i}"].data<float>().ToArray();
+            var scores = golden[$"scores.{i}"].data<float>().ToArray();
+            var labels = golden[$"labels.{i}"].data<long>().ToArray();
+            var shape = golden[$"mask_shape.{i}"].data<long>().ToArray();
+            var packed = golden[$"masks.{i}"].data<byte>().ToArray();
+            var nearPacked = golden[$"near.{i}"].data<byte>().ToArray();
+            int h = (int)shape[1], w = (int)shape[2];
+            Assert.Equal(scores.Length, ours.Count);
+            double bd = 0, sd = 0, worstIou = 1, worstLargeIou = 1;
+            long pixels = 0;
+            int below = 0, borderline = 0;
+            // Detections compared in torchvision's order; where consecutive scores lie within the scores' float32
+            // agreement (ScoreTie, exact ties included: same pooled features) their order is rounding, so there each
+            // is matched to one of ours in that group.
+            int groups = 0;
+            for (int start = 0; start < scores.Length;)
+            {
+                int end = start + 1;
+                while (end < scores.Length && scores[end - 1] - scores[end] <= ScoreTie) end++;
+                if (end - start > 1) groups++;
+                var used = new bool[end - start];
+                for (int k = start; k < end; k++)
+                {
+                    double best = double.MaxValue;
+                    int pick = -1;
+                    for (int j = start; j < end; j++)
+                    {
+                        if (used[j - start] || ours[j].Category != labels[k]) continue;
+                        var r = ours[j];
+                        double[] corners = [r.Bbox[0], r.Bbox[1], r.Bbox[0] + r.Bbox[2], r.Bbox[1] + r.Bbox[3]];
+                        double d = Enumerable.Range(0, 4).Max(c => Math.Abs(corners[c] - boxes[4 * k + c]));
+                        if (d < best) { best = d; pick = j; }
+                    }
+                    Assert.True(pick >= 0, $"{stems[i]} detection {k}: none of ours at that rank has torchvision's label {labels[k]}");
+                    used[pick - start] = true;
+                    bd = Math.Max(bd, best);
+                    sd = Math.Max(sd, Math.Abs(ours[pick].Score - scores[k]));
+                    var mine = ours[pick].Mask ?? throw new Xunit.Sdk.XunitException($"{stems[i]} detection {k} has no segmentation");
+                    Assert.Equal((h, w), (mine.Height, mine.Width));
+                    var theirs = GoldenMask(packed, k, h, w);
+                    var near = GoldenMask(nearPacked, k, h, w);
+                    var ourPixels = mine.Decode();
+                    long inter = 0, union = 0;
+                    for (int p = 0; p < theirs.Length; p++)
+                    {
+                        inter += theirs[p] & ourPixels[p];
+                        union += theirs[p] | ourPixels[p];
+                        // A pixel may differ only where torchvision's probability is within 1e-3 of the 0.5
+                        // threshold (float32 summation order through the heads decides its side).
+                        if (theirs[p] != ourPixels[p])
+                        {
+                            Assert.True(near[p] == 1, $"{stems[i]} detection {k}: pixel ({p % w}, {p / w}) differs from torchvision's and is not at the threshold");
+                            borderline++;
+                        }
+                    }
+                    double iou = union == 0 ? 1 : (double)inter / union;
+                    pixels += union;
+                    worstIou = Math.Min(worstIou, iou);
+                    if (iou < 0.99) below++;
+                    // One borderline pixel moves a mask of under 100 pixels below 0.99; larger masks must stay above.
+                    if (union >= 100)
+                    {
+                        Assert.True(iou >= 0.99, $"{stems[i]} detection {k} (label {labels[k]}, score {scores[k]}): mask IoU {iou:F4} with torchvision's ({union} pixels)");
+                        worstLargeIou = Math.Min(worstLargeIou, iou);
+                    }
+                }
+                start = end;
+            }
+            Assert.True(bd <= 1e-3, $"{stems[i]}: boxes differ from torchvision's by {bd:E2} px");
+            Assert.True(sd <= 1e-4, $"{stems[i]}: scores differ from torchvision's by {sd:E2}");
+            Assert.True(pixels > 1000, $"{stems[i]}: the masks cover only {pixels} pixels; the comparison would be empty");
+            log.WriteLine($"{stems[i]} ({w}×{h}): all {scores.Length} detections with torchvision's labels in its order ({groups} groups of scores within {ScoreTie:E0} compared as sets); boxes max |diff| {bd:E2} px, scores {sd:E2}; " +
+                $"mask IoU ≥ 0.99 for {scores.Length - below} of {scores.Length} (worst {worstIou:F4}; masks of ≥ 100 pixels worst {worstLargeIou:F4}), {borderline} pixels differ, all at the threshold");
+        }
+
+        // The picture: the best detection's mask is blended into the photo inside its region, not only on its outline.
+        var src = ImageDecoder.Decode(Fx("dog.png"));
+        var drawn = ImageDecoder.Decode(Path.Combine(dir["out"], "dog.png"));
+        var top = all.First(r => r.ImageId == "dog");
+        var m = top.Mask!.Decode();
+        int changed = 0, inside = 0;
+        for (int y = 0; y < src.Height; y++)
+            for (int x = 0; x < src.Width; x++)
+            {
+                if (m[y * src.Width + x] == 0) continue;
+                // away from the drawn outlines: skip the box border pixels (stroke 2)
+                if (Math.Abs(x - top.Bbox[0]) < 3 || Math.Abs(y - top.Bbox[1]) < 3 || Math.Abs(x - top.Bbox[0] - top.Bbox[2]) < 3 || Math.Abs(y - top.Bbox[1] - top.Bbox[3]) < 3) continue;
+                inside++;
+                int a = src.Index(x, y), b = drawn.Index(x, y + 22);
+                if (src.Pixels[a] != drawn.Pixels[b] || src.Pixels[a + 1] != drawn.Pixels[b + 1] || src.Pixels[a + 2] != drawn.Pixels[b + 2]) changed++;
+            }
+        Assert.True(inside > 0);
+        Assert.True(changed > inside / 2, $"only {changed} of {inside} mask pixels are tinted in the picture");
+    }
+
+    [Fact]
+    public void ModelFileThatKeptTheMaskBranchNowLoadsIt()
+    {
+        // A Mask R-CNN imported before the mask branch existed: the box detector with the mask tensors kept under
+        // torchvision's names. Loading it now gives the Mask R-CNN, with the same weights as a fresh import.
+        using var dir = new TestPaths.TempDir();
+        string fresh = dir["fresh.pth"];
+        Ok("import", "--from", Fx("maskrcnn_v2_seeded.pth"), "--out", fresh, "--min-size", "128", "--max-size", "200");
+        var d = DetectorModelFile.Load(fresh);
+        using var state = new DetectionFixture(Path.Combine("detcli", "maskrcnn_v2_seeded.pth"));
+        var kept = state.Keys.Where(TorchvisionDetectorState.IsMaskKey).ToDictionary(k => k, k => state[k]);
+        Assert.Equal(28, kept.Count);
+        var boxOnly = d.State.Where(kv => !kv.Key.StartsWith("roi_heads.mask_head.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value);
+        string old = dir["old.pth"];
+        DetectorModelFile.Save(old, d with { Config = d.Config with { MaskOn = false }, State = boxOnly, Kept = kept });
+        var upgraded = DetectorModelFile.Load(old);
+        Assert.True(upgraded.Config.MaskOn);
+        Assert.Empty(upgraded.Kept);
+        Assert.Equal(d.State.Keys.Order(), upgraded.State.Keys.Order());
+        foreach (var (k, t) in d.State) Assert.True(t.equal(upgraded.State[k]).all().item<bool>(), k);
+        Ok("detect", "--checkpoint", old, "--image", Fx("horses.png"), "--out", dir["a.json"]);
+        Ok("detect", "--checkpoint", fresh, "--image", Fx("horses.png"), "--out", dir["b.json"]);
+        Assert.Equal(File.ReadAllBytes(dir["b.json"]), File.ReadAllBytes(dir["a.json"]));
+    }
+}
