@@ -22,6 +22,7 @@ public static class TransferBench
 {
     public static readonly string[] Arms = ["none", "supervised", "byol", "soco"];
     static readonly string[] Metrics = ["AP", "AP50", "AP75", "APs"];
+    static readonly string[] ExecutionOrder = ["none", "soco", "byol", "supervised"];
 
     /// <summary>The sizes of one benchmark (scale 1 is the full run designed for about an hour on 2 cores).</summary>
     public sealed record Plan(int PretrainScenes, int FinetuneScenes, int EvalScenes, int PretrainEpochs, long FinetuneIters, int[] Seeds, double Scale, bool Quick)
@@ -49,16 +50,25 @@ public static class TransferBench
         var backgrounds = new Option<string?>("--backgrounds") { Description = "Background photos (default: the repository's samples/photos)" };
         var output = new Option<string>("--out") { Description = "Output folder (scenes, runs, results.json, results.md, results.png); a rerun reuses finished stages", DefaultValueFactory = _ => Path.Combine("runs", "transfer") };
         var threads = new Option<int>("--threads") { Description = "Torch threads per stage", DefaultValueFactory = _ => 1 };
+        var jobs = new Option<int>("--jobs") { Description = "(arm, seed) pipelines run at once, each in its own process (default 1)", DefaultValueFactory = _ => 1 };
+        var only = new Option<string?>("--only") { Description = "Run one pipeline, arm:seed (what --jobs starts; scenes and proposals must exist)", Hidden = true };
         var cmd = new Command("transfer", "Transfer benchmark: none / supervised / BYOL / SoCo pretraining → the same detector fine-tuned on labelled scenes → AP on held-out scenes (mean ± std over seeds)")
-            { quick, scale, seeds, arms, source, backgrounds, output, threads };
+            { quick, scale, seeds, arms, source, backgrounds, output, threads, jobs, only };
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() =>
         {
             var armList = p.GetValue(arms) is { Length: > 0 } a ? a : Arms;
             foreach (var x in armList) if (!Arms.Contains(x)) throw new ArgumentException($"--arms: unknown arm '{x}'; arms: {string.Join(", ", Arms)}");
             double k = p.GetValue(scale);
             if (!(k > 0)) throw new ArgumentException("--scale must be > 0");
-            return Run(Plan.For(p.GetValue(quick), k, p.GetValue(seeds)), armList, p.GetValue(source)!, p.GetValue(backgrounds) ?? RepoPath("samples", "photos"),
-                p.GetValue(output)!, p.GetValue(threads));
+            string bg = p.GetValue(backgrounds) ?? RepoPath("samples", "photos");
+            var inv = CultureInfo.InvariantCulture;
+            List<string> child = ["--scale", k.ToString("R", inv), "--source", p.GetValue(source)!, "--backgrounds", bg, "--out", p.GetValue(output)!,
+                "--threads", p.GetValue(threads).ToString(inv), "--arms", .. armList];
+            if (p.GetValue(quick)) child.Add("--quick");
+            if (p.GetValue(seeds) is int n) child.AddRange(["--seeds", n.ToString(inv)]);
+            if (p.GetValue(jobs) < 1) throw new ArgumentException("--jobs must be ≥ 1");
+            return Run(Plan.For(p.GetValue(quick), k, p.GetValue(seeds)), armList, p.GetValue(source)!, bg, p.GetValue(output)!, p.GetValue(threads),
+                p.GetValue(jobs), p.GetValue(only), child);
         })));
         return cmd;
     }
@@ -84,8 +94,10 @@ public static class TransferBench
         return sw.Elapsed.TotalSeconds;
     }
 
-    public static int Run(Plan plan, IReadOnlyList<string> arms, string source, string backgrounds, string outDir, int threads)
+    public static int Run(Plan plan, IReadOnlyList<string> arms, string source, string backgrounds, string outDir, int threads, int jobs = 1,
+        string? only = null, IReadOnlyList<string>? childArgs = null)
     {
+        childArgs ??= [];
         var total = Stopwatch.StartNew();
         var commands = new List<string>();
         Directory.CreateDirectory(outDir);
@@ -95,76 +107,126 @@ public static class TransferBench
         var timings = new JsonObject();
         string t = threads.ToString(CultureInfo.InvariantCulture);
 
-        timings["scenes_s"] = Stage(commands, "data", "scenes", "--source", source, "--backgrounds", backgrounds, "--seed", "0",
+        if (only is null) timings["scenes_s"] = Stage(commands, "data", "scenes", "--source", source, "--backgrounds", backgrounds, "--seed", "0",
             "--count", Str(plan.PretrainScenes), "--finetune-count", Str(plan.FinetuneScenes), "--eval-count", Str(plan.EvalScenes), "--out", scenes);
         string preImages = Path.Combine(scenes, "pretrain", SceneSet.ImagesFolder);
-        string ftJson = Path.Combine(scenes, "finetune", SceneSet.AnnotationsFile), ftImages = Path.Combine(scenes, "finetune", SceneSet.ImagesFolder);
-        string evJson = Path.Combine(scenes, "eval", SceneSet.AnnotationsFile), evImages = Path.Combine(scenes, "eval", SceneSet.ImagesFolder);
         string props = Path.Combine(outDir, "proposals");
-        if (arms.Contains("soco"))
+        if (arms.Contains("soco") && only is null)
         {
             // Selective search once for all seeds: it depends on the images only.
             timings["proposals_s"] = Stage(commands, "proposals", "generate", "--images", preImages, "--out", Path.Combine(props, "raw"), "--mode", "soco", "--workers", "2")
                 + Stage(commands, "proposals", "filter", "--store", Path.Combine(props, "raw"), "--out", Path.Combine(props, "filtered"), "--strategy", ProposalStrategy, "--force");
         }
 
-        var runs = new JsonArray();
-        foreach (int seed in plan.Seeds)
-            foreach (var arm in arms)
+        // Most telling first (the goal is SoCo > BYOL > none): none, soco, byol, supervised within each seed.
+        var pending = plan.Seeds.SelectMany(seed => arms.OrderBy(a => Array.IndexOf(ExecutionOrder, a)).Select(arm => (Arm: arm, Seed: seed)))
+            .Where(r => only is null || only == $"{r.Arm}:{r.Seed}").ToList();
+        if (only is not null && pending.Count == 0) throw new ArgumentException($"--only {only}: no such arm:seed in this plan");
+        string RowFile((string Arm, int Seed) r) => Path.Combine(outDir, "runs", $"{r.Arm}-seed{r.Seed}", RowFileName);
+        if (jobs <= 1 || only is not null)
+        {
+            foreach (var r in pending)
             {
-                string dir = Path.Combine(outDir, "runs", $"{arm}-seed{seed}");
-                string s = Str(seed);
-                double pre = 0;
-                string init = "none";
-                var cfg = PretrainConfigs.Load(pretrainCfg, [$"seed={seed}"]);
-                switch (arm)
-                {
-                    case "supervised":
-                    {
-                        string sup = Path.Combine(dir, "pretrain");
-                        string backbone = Path.Combine(sup, SupervisedPretraining.BackboneFile);
-                        var sw = Stopwatch.StartNew();
-                        if (!File.Exists(backbone))
-                        {
-                            Out.Info($"$ (library) supervised pretraining, config {pretrainCfg} seed={seed} → {sup}");
-                            commands.Add($"(library) SupervisedPretraining.Run(config {Path.GetFileName(pretrainCfg)} seed={seed}, scenes {scenes}) → {sup}");
-                            var r = SupervisedPretraining.Run(cfg, scenes, sup, threads, Out.Info);
-                            Out.Info(string.Create(CultureInfo.InvariantCulture, $"supervised: {r.Steps} steps × {r.BatchSize} images, loss {r.FirstLoss:F3} → {r.LastLoss:F3}, last batch accuracy {r.LastAccuracy:F3}"));
-                        }
-                        pre = sw.Elapsed.TotalSeconds;
-                        init = backbone;
-                        break;
-                    }
-                    case "byol":
-                    case "soco":
-                    {
-                        string run = Path.Combine(dir, "pretrain");
-                        List<string> args = ["pretrain", "--config", pretrainCfg, "--set", $"seed={seed}", "--images", preImages, "--out", run, "--threads", t, "--workers", "2"];
-                        if (arm == "byol") args.InsertRange(3, ["--set", "model=byol"]);
-                        else args.InsertRange(args.IndexOf("--out"), ["--proposals", Path.Combine(props, "filtered")]);
-                        pre = Stage(commands, [.. args]);
-                        // BYOL has no FPN or head to give: its backbone goes over as a torchvision ResNet, as the supervised one does.
-                        // SoCo gives backbone, FPN and box head (docs/transfer-benchmark.md §Arms).
-                        init = arm == "soco" ? run : ExportBackbone(run);
-                        break;
-                    }
-                }
-                string ft = Path.Combine(dir, "finetune");
-                double ftSeconds = Stage(commands, "finetune", "--config", finetuneCfg, "--set", $"seed={seed}", "--set", $"max_iter={plan.FinetuneIters}",
-                    "--set", $"steps=[{plan.FinetuneIters * 3 / 4},{plan.FinetuneIters * 11 / 12}]", "--init", init,
-                    "--train", ftJson, "--train-images", ftImages, "--out", ft, "--threads", t);
-                string metrics = Path.Combine(dir, "eval.json");
-                double evSeconds = Stage(commands, "evaluate", "--checkpoint", Path.Combine(ft, FinetuneRun.ModelFileName), "--data", evJson, "--images", evImages, "--out", metrics);
-                var m = JsonNode.Parse(File.ReadAllText(metrics))!;
-                var row = new JsonObject { ["arm"] = arm, ["seed"] = seed, ["pretrain_s"] = pre, ["finetune_s"] = ftSeconds, ["evaluate_s"] = evSeconds };
-                foreach (var key in new[] { "AP", "AP50", "AP75", "APs", "APm", "APl", "AR100" }) row[key] = m[key]!.GetValue<double>();
-                runs.Add(row);
-                Out.Ok(string.Create(CultureInfo.InvariantCulture, $"{arm} seed {seed}: AP {row["AP"]!.GetValue<double>() * 100:F2} AP50 {row["AP50"]!.GetValue<double>() * 100:F2} (pretrain {pre:F0} s, fine-tune {ftSeconds:F0} s, evaluate {evSeconds:F0} s)"));
-                Report(plan, arms, runs, timings, commands, outDir, total.Elapsed.TotalSeconds);
+                if (!File.Exists(RowFile(r))) RunOne(plan, r.Arm, r.Seed, outDir, scenes, props, pretrainCfg, finetuneCfg, t, commands);
+                if (only is null) Report(plan, arms, outDir, timings, commands, total.Elapsed.TotalSeconds);
             }
+            if (only is not null) return 0;
+        }
+        else
+        {
+            // Each (arm, seed) pipeline in its own process (TorchSharp's seed and thread settings are process-wide), at most
+            // `jobs` at once; each writes its row, the report is rebuilt as they finish.
+            string dll = typeof(SocoCli).Assembly.Location;
+            var queue = new Queue<(string Arm, int Seed)>(pending.Where(r => !File.Exists(RowFile(r))));
+            var running = new List<(Process P, (string Arm, int Seed) R)>();
+            while (queue.Count > 0 || running.Count > 0)
+            {
+                while (running.Count < jobs && queue.Count > 0)
+                {
+                    var r = queue.Dequeue();
+                    string log = Path.Combine(outDir, "runs", $"{r.Arm}-seed{r.Seed}.log");
+                    Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+                    var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+                    string Q(string a) => "'" + a.Replace("'", "'\\''") + "'";
+                    psi.ArgumentList.Add("-c");
+                    psi.ArgumentList.Add($"exec {Q(Environment.ProcessPath ?? "dotnet")} {Q(dll)} bench transfer {string.Join(" ", childArgs.Select(Q))} --only {r.Arm}:{r.Seed} > {Q(log)} 2>&1");
+                    Out.Info($"started {r.Arm} seed {r.Seed} (log {log})");
+                    running.Add((Process.Start(psi)!, r));
+                }
+                Thread.Sleep(2000);
+                foreach (var done in running.Where(x => x.P.HasExited).ToList())
+                {
+                    running.Remove(done);
+                    if (done.P.ExitCode != 0 || !File.Exists(RowFile(done.R)))
+                        Out.Warn($"{done.R.Arm} seed {done.R.Seed} failed (exit {done.P.ExitCode}); see {Path.Combine(outDir, "runs", $"{done.R.Arm}-seed{done.R.Seed}.log")}");
+                    Report(plan, arms, outDir, timings, commands, total.Elapsed.TotalSeconds);
+                }
+            }
+        }
+        Report(plan, arms, outDir, timings, commands, total.Elapsed.TotalSeconds);
         Out.Info(File.ReadAllText(Path.Combine(outDir, "results.md")));
         Out.Ok($"transfer benchmark finished in {total.Elapsed.TotalMinutes:F1} min: {outDir}/results.json, results.md, results.png");
         return 0;
+    }
+
+    const string RowFileName = "row.json";
+
+    /// <summary>Pretrain (per arm) → fine-tune → evaluate for one seed; writes the run's row (every number and stage time).</summary>
+    static void RunOne(Plan plan, string arm, int seed, string outDir, string scenes, string props, string pretrainCfg, string finetuneCfg, string t, List<string> commands)
+    {
+        string preImages = Path.Combine(scenes, "pretrain", SceneSet.ImagesFolder);
+        string ftJson = Path.Combine(scenes, "finetune", SceneSet.AnnotationsFile), ftImages = Path.Combine(scenes, "finetune", SceneSet.ImagesFolder);
+        string evJson = Path.Combine(scenes, "eval", SceneSet.AnnotationsFile), evImages = Path.Combine(scenes, "eval", SceneSet.ImagesFolder);
+        string dir = Path.Combine(outDir, "runs", $"{arm}-seed{seed}");
+        var cmds = new List<string>();
+        double pre = 0;
+        string init = "none";
+        switch (arm)
+        {
+            case "supervised":
+            {
+                string sup = Path.Combine(dir, "pretrain");
+                string backbone = Path.Combine(sup, SupervisedPretraining.BackboneFile);
+                var sw = Stopwatch.StartNew();
+                if (!File.Exists(backbone))
+                {
+                    var cfg = PretrainConfigs.Load(pretrainCfg, [$"seed={seed}"]);
+                    Out.Info($"$ (library) supervised pretraining, config {pretrainCfg} seed={seed} → {sup}");
+                    cmds.Add($"(library) SupervisedPretraining.Run(config {Path.GetFileName(pretrainCfg)} seed={seed}, scenes {scenes}) → {sup}");
+                    var r = SupervisedPretraining.Run(cfg, scenes, sup, int.Parse(t, CultureInfo.InvariantCulture), Out.Info);
+                    Out.Info(string.Create(CultureInfo.InvariantCulture, $"supervised: {r.Steps} steps × {r.BatchSize} images, loss {r.FirstLoss:F3} → {r.LastLoss:F3}, last batch accuracy {r.LastAccuracy:F3}"));
+                }
+                pre = sw.Elapsed.TotalSeconds;
+                init = backbone;
+                break;
+            }
+            case "byol":
+            case "soco":
+            {
+                string run = Path.Combine(dir, "pretrain");
+                List<string> args = ["pretrain", "--config", pretrainCfg, "--set", $"seed={seed}", "--images", preImages, "--out", run, "--threads", t, "--workers", "2"];
+                if (arm == "byol") args.InsertRange(3, ["--set", "model=byol"]);
+                else args.InsertRange(args.IndexOf("--out"), ["--proposals", Path.Combine(props, "filtered")]);
+                pre = Stage(cmds, [.. args]);
+                // BYOL has no FPN or head to give: its backbone goes over as a torchvision ResNet, as the supervised one does.
+                // SoCo gives backbone, FPN and box head (docs/transfer-benchmark.md §Arms).
+                init = arm == "soco" ? run : ExportBackbone(run);
+                break;
+            }
+        }
+        string ft = Path.Combine(dir, "finetune");
+        double ftSeconds = Stage(cmds, "finetune", "--config", finetuneCfg, "--set", $"seed={seed}", "--set", $"max_iter={plan.FinetuneIters}",
+            "--set", $"steps=[{plan.FinetuneIters * 3 / 4},{plan.FinetuneIters * 11 / 12}]", "--init", init,
+            "--train", ftJson, "--train-images", ftImages, "--out", ft, "--threads", t);
+        string metrics = Path.Combine(dir, "eval.json");
+        double evSeconds = Stage(cmds, "evaluate", "--checkpoint", Path.Combine(ft, FinetuneRun.ModelFileName), "--data", evJson, "--images", evImages, "--out", metrics);
+        var m = JsonNode.Parse(File.ReadAllText(metrics))!;
+        var row = new JsonObject { ["arm"] = arm, ["seed"] = seed, ["pretrain_s"] = pre, ["finetune_s"] = ftSeconds, ["evaluate_s"] = evSeconds };
+        foreach (var key in new[] { "AP", "AP50", "AP75", "APs", "APm", "APl", "AR100" }) row[key] = m[key]!.GetValue<double>();
+        row["commands"] = new JsonArray(cmds.Select(c => (JsonNode)c).ToArray());
+        commands.AddRange(cmds);
+        AtomicFile.WriteAllText(Path.Combine(dir, RowFileName), row.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        Out.Ok(string.Create(CultureInfo.InvariantCulture, $"{arm} seed {seed}: AP {row["AP"]!.GetValue<double>() * 100:F2} AP50 {row["AP50"]!.GetValue<double>() * 100:F2} (pretrain {pre:F0} s, fine-tune {ftSeconds:F0} s, evaluate {evSeconds:F0} s)"));
     }
 
     /// <summary>The proposal filter of the SoCo arm (docs/transfer-benchmark.md §Proposals).</summary>
@@ -182,8 +244,13 @@ public static class TransferBench
     }
 
     /// <summary>Writes results.json (every number), results.md (the table) and results.png (bars with ±1 std) from the runs so far.</summary>
-    static void Report(Plan plan, IReadOnlyList<string> arms, JsonArray runs, JsonObject timings, List<string> commands, string outDir, double seconds)
+    static void Report(Plan plan, IReadOnlyList<string> arms, string outDir, JsonObject timings, List<string> commands, double seconds)
     {
+        var runs = new JsonArray();
+        foreach (int seed in plan.Seeds)
+            foreach (var arm in arms)
+                if (Path.Combine(outDir, "runs", $"{arm}-seed{seed}", RowFileName) is var f && File.Exists(f))
+                    runs.Add(JsonNode.Parse(File.ReadAllText(f)));
         var summary = new JsonObject();
         var table = new List<string>
         {
@@ -227,7 +294,7 @@ public static class TransferBench
             ["shared_stages_s"] = timings.DeepClone(),
             ["summary"] = summary,
             ["runs"] = runs.DeepClone(),
-            ["commands"] = new JsonArray(commands.Select(c => (JsonNode)c).ToArray()),
+            ["shared_commands"] = new JsonArray(commands.Select(c => (JsonNode)c).ToArray()),
         };
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.md"), string.Join("\n", table) + "\n");
