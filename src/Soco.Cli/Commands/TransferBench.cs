@@ -29,7 +29,7 @@ public static class TransferBench
     {
         public static Plan For(bool quick, double scale, int? seeds)
         {
-            var p = quick ? new Plan(24, 8, 8, 2, 12, [0, 1], scale, true) : new Plan(1200, 160, 240, 8, 600, [0, 1, 2], scale, false);
+            var p = quick ? new Plan(16, 4, 4, 2, 8, [0, 1], scale, true) : new Plan(1200, 160, 240, 8, 600, [0, 1, 2], scale, false);
             int S(int n) => Math.Max(1, (int)Math.Round(n * scale));
             return p with
             {

@@ -31,8 +31,24 @@ public sealed class FashionMnist
 
     public ReadOnlySpan<byte> Item(int i) => Pixels.AsSpan(i * Side * Side, Side * Side);
 
+    /// <summary>Parts already read in this process (the files are read-only data of 30 MB gzipped: read once), by
+    /// (full path of the images file, its size and time) so a replaced file is read again.</summary>
+    static readonly Dictionary<(string, long, DateTime), FashionMnist> Cache = [];
+
     /// <summary>The training (<c>train-*</c>) or test (<c>t10k-*</c>) part of the dataset in <paramref name="folder"/>.</summary>
     public static FashionMnist Load(string folder, bool test)
+    {
+        string prefix0 = test ? "t10k" : "train";
+        var file = new FileInfo(Find(folder, $"{prefix0}-images-idx3-ubyte"));
+        var key = (file.FullName, file.Length, file.LastWriteTimeUtc);
+        lock (Cache)
+        {
+            if (Cache.TryGetValue(key, out var hit)) return hit;
+            return Cache[key] = Read(folder, test);
+        }
+    }
+
+    static FashionMnist Read(string folder, bool test)
     {
         string prefix = test ? "t10k" : "train";
         string images = Find(folder, $"{prefix}-images-idx3-ubyte"), labels = Find(folder, $"{prefix}-labels-idx1-ubyte");
