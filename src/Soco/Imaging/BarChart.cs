@@ -31,7 +31,7 @@ public static class BarChart
             {
                 double v = max * t / 5;
                 c.DrawLine(area.Left - 4, Y(v), area.Left, Y(v), axis);
-                c.DrawText(v.ToString("0.#", inv), 8, Y(v) + 4, font, ink);
+                c.DrawText(v.ToString(max < 10 ? "0.###" : "0.#", inv), 8, Y(v) + 4, font, ink);
             }
             float groupW = area.Width / Math.Max(1, groups.Count);
             float barW = groupW * 0.8f / Math.Max(1, series.Count);
