@@ -26,6 +26,7 @@ public static class BenchCommand
         cmd.Add(Runtime());
         cmd.Add(Parity());
         cmd.Add(Step());
+        cmd.Add(TransferBench.Build());
         return cmd;
     }
 

@@ -132,7 +132,7 @@ public static class PretrainCommand
         var inv = CultureInfo.InvariantCulture;
         t.AddRow("run", Markup.Escape($"{dir}: {state}, {r.StepsDone}/{r.TotalSteps} steps ({r.StepsThisSession} now)"));
         if (r.FirstLoss is double f && r.LastLoss is double l)
-            t.AddRow("loss", Markup.Escape(string.Create(inv, $"{f:F4} (first step now) → {l:F4} (last); min possible {-4 * run.Config.ModelPairs}")));
+            t.AddRow("loss", Markup.Escape(string.Create(inv, $"{f:F4} (first step now) → {l:F4} (last); min possible {(run.Config.Model == "byol" ? 0 : -4 * run.Config.ModelPairs)}")));
         if (r.StepsThisSession > 0)
             t.AddRow("speed", Markup.Escape(string.Create(inv, $"{r.StepsPerSecond:F2} steps/s, data wait {100 * r.DataWaitShare:F1} % of step time")));
         if (r.LastCheckpoint is not null) t.AddRow("checkpoint", Markup.Escape(r.LastCheckpoint));

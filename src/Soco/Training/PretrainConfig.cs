@@ -20,7 +20,7 @@ public sealed record PretrainConfig
     public string Description { get; init; } = "";
 
     // ---- model (docs/soco-reference.md §5)
-    /// <summary>c4 | fpn | fpn_star.</summary>
+    /// <summary>c4 | fpn | fpn_star | byol (the image-level baseline on the same views, docs/transfer-benchmark.md).</summary>
     public string Model { get; init; } = "fpn";
     /// <summary>ResNet depth (18, 34, 50, 101, 152).</summary>
     public int Depth { get; init; } = 50;
@@ -104,7 +104,14 @@ public sealed record PretrainConfig
 
     /// <summary>View pairs the model expects.</summary>
     [JsonIgnore]
-    public int ModelPairs => Model switch { "c4" => 1, "fpn" => 2, "fpn_star" => 3, _ => 0 };
+    public int ModelPairs => Model switch { "c4" => 1, "fpn" => 2, "fpn_star" => 3, "byol" => ByolPairs(), _ => 0 };
+
+    /// <summary>BYOL takes whatever view pairs the recipe gives (0 when the recipe is unknown; Validate names it).</summary>
+    int ByolPairs()
+    {
+        try { return ViewRecipe.Pairs.Count; }
+        catch (ArgumentException) { return 0; }
+    }
 
     public SocoModel BuildModel(int numImages)
     {
@@ -114,7 +121,8 @@ public sealed record PretrainConfig
             "c4" => new SocoC4(c),
             "fpn" => new SocoFpn(c),
             "fpn_star" => new SocoFpnStar(c),
-            _ => throw new ArgumentException($"model must be c4, fpn or fpn_star, not '{Model}'"),
+            "byol" => new ByolModel(c),
+            _ => throw new ArgumentException($"model must be c4, fpn, fpn_star or byol, not '{Model}'"),
         };
     }
 
@@ -126,7 +134,7 @@ public sealed record PretrainConfig
     {
         var bad = new List<string>();
         void Need(bool ok, string what) { if (!ok) bad.Add(what); }
-        Need(ModelPairs > 0, $"model must be c4, fpn or fpn_star (got '{Model}')");
+        Need(ModelPairs > 0 || Model == "byol", $"model must be c4, fpn, fpn_star or byol (got '{Model}')");
         Need(Pooling is "every_level" or "assigned_levels", $"pooling must be every_level or assigned_levels (got '{Pooling}')");
         Need(Precision is "fp32" or "bf16", $"precision must be fp32 or bf16 (got '{Precision}')");
         ViewRecipe? recipe = null;
@@ -135,7 +143,7 @@ public sealed record PretrainConfig
         if (recipe is not null && ModelPairs > 0)
             Need(recipe.Pairs.Count == ModelPairs, $"model {Model} needs a recipe with {ModelPairs} view pair(s); {recipe.Name} has {recipe.Pairs.Count}");
         if (recipe is not null && Model == "c4") Need(!recipe.AwareLevels, $"model c4 needs the C4 recipe (plain correspondence), not {recipe.Name}");
-        if (recipe is not null && Model != "c4" && ModelPairs > 0) Need(recipe.AwareLevels, $"model {Model} needs a level-aware (FPN) recipe, not {recipe.Name}");
+        if (recipe is not null && Model is "fpn" or "fpn_star") Need(recipe.AwareLevels, $"model {Model} needs a level-aware (FPN) recipe, not {recipe.Name}");
         Need(Depth is 18 or 34 or 50 or 101 or 152, $"depth must be 18, 34, 50, 101 or 152 (got {Depth})");
         Need(BaseWidth >= 1, "base_width must be ≥ 1");
         Need(FpnChannels >= 1 && HeadConvDim >= 1 && HeadFcDim >= 1 && MlpHiddenDim >= 1 && EmbeddingDim >= 1, "the layer widths must be ≥ 1");
