@@ -21,6 +21,7 @@ public static class SocoCli
         root.Add(EvaluateCommand.Build());
         root.Add(DetectCommand.Build());
         root.Add(BenchCommand.Build());
+        root.Add(DistributedCommand.Build());
         return root;
     }
 
