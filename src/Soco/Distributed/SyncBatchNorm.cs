@@ -61,7 +61,9 @@ public sealed class SyncBatchNorm : BatchNorm
             running_mean!.mul_(keep).add_(mean64.to(running_mean.dtype).to(running_mean.device), take);
             running_var!.mul_(keep).add_(var64.Mul(count / (count - 1)).to(running_var.dtype).to(running_var.device), take);
         }
-        return SyncBatchNormFunction.apply(input, weight, bias!, mean, invstd, Group, count).MoveToOuterDisposeScope();
+        // Whether a backward can come (autograd runs the function's forward itself with gradients off, so it cannot tell).
+        bool record = is_grad_enabled() && (input.requires_grad || weight.requires_grad || bias!.requires_grad);
+        return SyncBatchNormFunction.apply(input, weight, bias!, mean, invstd, Group, count, record).MoveToOuterDisposeScope();
     }
 
     /// <summary>All dimensions but the channel one (1).</summary>
@@ -90,16 +92,20 @@ sealed class SyncBatchNormFunction : autograd.SingleTensorFunction<SyncBatchNorm
         var shape = SyncBatchNorm.ChannelShape(x);
         using var scope = NewDisposeScope();
         var xhat = x.sub(mean.view(shape)).mul(invstd.view(shape));
-        ctx.save_for_backward([xhat.detach(), w.detach(), invstd]);
+        if ((bool)vars[7])
+        {
+            // Kept as managed objects outside every dispose scope (the callers' scopes end before the backward runs)
+            // and disposed by the backward.
+            ctx.save_data("xhat", xhat.detach().DetachFromDisposeScope());
+            ctx.save_data("scale", w.detach().mul(invstd).DetachFromDisposeScope());
+        }
         return xhat.mul(w.view(shape)).Plus(b.view(shape)).MoveToOuterDisposeScope();
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor dy)
     {
-        var saved = ctx.get_saved_variables();
-        var xhat = saved[0];
-        var w = saved[1];
-        var invstd = saved[2];
+        using var xhat = (Tensor)ctx.get_data("xhat");
+        using var scale = (Tensor)ctx.get_data("scale");
         var group = (ProcessGroup)ctx.get_data("group");
         double count = (double)ctx.get_data("count");
         var shape = SyncBatchNorm.ChannelShape(xhat);
@@ -114,11 +120,11 @@ sealed class SyncBatchNormFunction : autograd.SingleTensorFunction<SyncBatchNorm
             group.AllReduce(sums);
             var meanDy = sums.narrow(0, 0, c).Div(count).to(dy.dtype).to(dy.device);
             var meanDyXhat = sums.narrow(0, c, c).Div(count).to(dy.dtype).to(dy.device);
-            dx = dy.sub(meanDy.view(shape)).sub(xhat.mul(meanDyXhat.view(shape))).mul(w.mul(invstd).view(shape));
+            dx = dy.sub(meanDy.view(shape)).sub(xhat.mul(meanDyXhat.view(shape))).mul(scale.view(shape));
             dx.MoveToOuterDisposeScope();
             db.MoveToOuterDisposeScope();
             dw.MoveToOuterDisposeScope();
         }
-        return [dx, dw, db, null!, null!, null!, null!];
+        return [dx, dw, db, null!, null!, null!, null!, null!];
     }
 }
