@@ -123,7 +123,9 @@ public sealed unsafe class MpiProcessGroup : ProcessGroup
 
     public override void Barrier()
     {
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         lock (_lock) { EnsureOpen("barrier"); Check(_barrier(), "barrier"); }
+        Count(t0);
     }
 
     public override void AllReduce(Tensor tensor, ReduceOp op = ReduceOp.Sum)
@@ -137,11 +139,13 @@ public sealed unsafe class MpiProcessGroup : ProcessGroup
             _ => throw new ArgumentException($"all-reduce takes float32, float64 or int64 tensors, not {tensor.dtype}"),
         };
         int mop = op switch { ReduceOp.Max => 1, ReduceOp.Min => 2, _ => 0 };
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         lock (_lock)
         {
             EnsureOpen("all-reduce");
             Check(_allreduce((void*)TensorMemory.Address(tensor), tensor.numel(), type, mop), "all-reduce");
         }
+        Count(t0);
         if (op == ReduceOp.Mean)
         {
             if (tensor.dtype == ScalarType.Int64) throw new ArgumentException("mean of an int64 all-reduce is not an integer");
@@ -154,11 +158,13 @@ public sealed unsafe class MpiProcessGroup : ProcessGroup
     {
         CheckTensor(tensor, "broadcast");
         if (root < 0 || root >= _size) throw new ArgumentOutOfRangeException(nameof(root), root, $"rank of {_size}");
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         lock (_lock)
         {
             EnsureOpen("broadcast");
             Check(_bcast((void*)TensorMemory.Address(tensor), tensor.numel() * tensor.element_size(), root), "broadcast");
         }
+        Count(t0);
     }
 
     public override byte[][] AllGatherBytes(byte[] mine)

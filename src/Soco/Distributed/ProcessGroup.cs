@@ -28,6 +28,15 @@ public abstract class ProcessGroup
 
     public abstract void Barrier();
 
+    /// <summary>Seconds this process has spent inside collectives (waiting for the other ranks included): what
+    /// communication costs a step (bench/distributed).</summary>
+    public double CollectiveSeconds => System.Threading.Volatile.Read(ref _collectiveTicks) / (double)System.Diagnostics.Stopwatch.Frequency;
+
+    long _collectiveTicks;
+
+    /// <summary>Adds the time since <paramref name="startTicks"/> (a <see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>) to <see cref="CollectiveSeconds"/>.</summary>
+    protected void Count(long startTicks) => Interlocked.Add(ref _collectiveTicks, System.Diagnostics.Stopwatch.GetTimestamp() - startTicks);
+
     /// <summary>In place: every rank's <paramref name="tensor"/> (CPU, contiguous, float32/float64/int64) becomes the
     /// element-wise reduction over ranks (<see cref="ReduceOp.Mean"/>: the sum divided by the world size).</summary>
     public abstract void AllReduce(Tensor tensor, ReduceOp op = ReduceOp.Sum);

@@ -65,3 +65,29 @@ public class ProcessGroupTests
         }
     }
 }
+
+/// <summary><c>soco proposals generate --shard auto</c> under mpirun: each rank takes its shard from the launcher and
+/// writes its own store ({rank} in --out); together the stores hold every image once.</summary>
+public class ShardAutoTests
+{
+    [RequiresMpiFact]
+    public void EachRankGeneratesItsShardIntoItsOwnStore()
+    {
+        using var data = new Soco.Tests.Training.TrainingData();
+        string outPattern = Path.Combine(data["stores"], "part-{rank}");
+        using (var p = Mpi.Start(2, "proposals", "generate", "--images", data.Images, "--out", outPattern, "--shard", "auto", "--workers", "1", "--max-side", "200"))
+            Assert.True(p.Wait() == 0, p.Output);
+        var keys = new List<string>();
+        foreach (int r in new[] { 0, 1 })
+        {
+            var index = Soco.Proposals.ProposalStore.Open(Path.Combine(data["stores"], $"part-{r}")).LoadIndex();
+            Assert.Equal(3, index.Count);
+            keys.AddRange(index.Keys);
+        }
+        Assert.Equal(Soco.Tests.Training.TrainingData.PhotoNames.Length, keys.Distinct().Count());
+
+        using var bad = Mpi.Start(2, "proposals", "generate", "--images", data.Images, "--out", data["one-store"], "--shard", "auto");
+        Assert.NotEqual(0, bad.Wait());
+        Assert.Contains("--out must contain {rank}", bad.Output);
+    }
+}

@@ -65,6 +65,8 @@ sealed class ThreadGroup : ProcessGroup
     {
         CheckTensor(tensor, "all-reduce");
         var all = Exchange(tensor.to(ScalarType.Float64).data<double>().ToArray());
+        if (all.Any(a => a.Length != all[0].Length))
+            throw new InvalidOperationException($"all-reduce of different lengths by rank: {string.Join(", ", all.Select(a => a.Length))} (the ranks' collectives are out of step)");
         var r = new double[all[0].Length];
         for (int i = 0; i < r.Length; i++)
         {
