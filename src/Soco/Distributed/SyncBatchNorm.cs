@@ -78,6 +78,8 @@ public sealed class SyncBatchNorm : BatchNorm
 /// dx = γσ⁻¹(dy − Σdy/n − x̂·Σdy·x̂/n), dγ = Σdy·x̂ (local), dβ = Σdy (local).</summary>
 sealed class SyncBatchNormFunction : autograd.SingleTensorFunction<SyncBatchNormFunction>
 {
+    sealed record Saved(Tensor Xhat, Tensor Scale);
+
     public override string Name => nameof(SyncBatchNormFunction);
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -96,16 +98,17 @@ sealed class SyncBatchNormFunction : autograd.SingleTensorFunction<SyncBatchNorm
         {
             // Kept as managed objects outside every dispose scope (the callers' scopes end before the backward runs)
             // and disposed by the backward.
-            ctx.save_data("xhat", xhat.detach().DetachFromDisposeScope());
-            ctx.save_data("scale", w.detach().mul(invstd).DetachFromDisposeScope());
+            // (In a holder: TorchSharp warns on the console about a bare tensor in save_data.)
+            ctx.save_data("saved", new Saved(xhat.detach().DetachFromDisposeScope(), w.detach().mul(invstd).DetachFromDisposeScope()));
         }
         return xhat.mul(w.view(shape)).Plus(b.view(shape)).MoveToOuterDisposeScope();
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor dy)
     {
-        using var xhat = (Tensor)ctx.get_data("xhat");
-        using var scale = (Tensor)ctx.get_data("scale");
+        var (xhat, scale) = (Saved)ctx.get_data("saved");
+        using var xhatOwner = xhat;
+        using var scaleOwner = scale;
         var group = (ProcessGroup)ctx.get_data("group");
         double count = (double)ctx.get_data("count");
         var shape = SyncBatchNorm.ChannelShape(xhat);

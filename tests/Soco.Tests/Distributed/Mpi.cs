@@ -34,7 +34,7 @@ static class Mpi
     public static string[] Prefix(int ranks)
     {
         if (MissingReason is { } why) Assert.Fail("SOCO_REQUIRE_REFERENCE=1 and " + why);
-        return [Mpirun!, "--allow-run-as-root", "--oversubscribe", "-np", ranks.ToString(), "-x", "SOCO_JPEG_NATIVE"];
+        return [Mpirun!, "--allow-run-as-root", "--oversubscribe", "-np", ranks.ToString()];
     }
 
     /// <summary>The CLI of the test build under mpirun with <paramref name="ranks"/> ranks.</summary>
