@@ -19,7 +19,7 @@ namespace Soco.Tests.Distributed;
 /// gives every layer an update of fixed relative size whatever its gradient's precision), so no tolerance over 50
 /// trained steps would separate rounding from a fault. The test therefore holds the weights (base_lr 1e-9, no weight
 /// decay): every step still runs the whole data-parallel path, and each step's loss must equal one process's within
-/// 1e-4 (measured worst 1.1e-5), a hundred times below what a fault (a rank's half of the batch wrong, statistics not synchronised) changes.
+/// 2e-4 (measured worst 4.3e-5 over the 50 steps, 1.1e-6 at step 1), fifty times below what a fault (a rank's half of the batch wrong, statistics not synchronised) changes.
 /// Gradients themselves are compared in DataParallelGradientTests.</para>
 /// </summary>
 [Collection("torch")]
@@ -27,7 +27,7 @@ public class PretrainEquivalenceTests(ITestOutputHelper log) : IDisposable
 {
     const int Steps = 50;
     /// <summary>Largest |Δloss| allowed at any step (losses are about −1 … −4).</summary>
-    const double Tolerance = 1e-4;
+    const double Tolerance = 2e-4;
 
     readonly TrainingData _data = new();
 
