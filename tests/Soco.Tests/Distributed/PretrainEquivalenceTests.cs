@@ -23,15 +23,36 @@ namespace Soco.Tests.Distributed;
 /// Gradients themselves are compared in DataParallelGradientTests.</para>
 /// </summary>
 [Collection("torch")]
-public class PretrainEquivalenceTests(ITestOutputHelper log) : IDisposable
+public class PretrainEquivalenceTests(PretrainEquivalenceTests.Fixture fixture, ITestOutputHelper log) : IClassFixture<PretrainEquivalenceTests.Fixture>
 {
+    /// <summary>The photos and the one-process reference run, shared by the tests of this class (computed once).</summary>
+    public sealed class Fixture : IDisposable
+    {
+        readonly Lazy<IReadOnlyList<StepMetrics>> _reference;
+
+        public Fixture()
+        {
+            _reference = new(() =>
+            {
+                string run = Data["one"];
+                using (var r = PretrainRun.Open(TrainingData.Tiny(Sets), Data.Options(run))) r.Run();
+                return MetricsLog.Read(Path.Combine(run, PretrainRun.MetricsFile));
+            });
+        }
+
+        public TrainingData Data { get; } = new();
+
+        /// <summary>The one-process run, in this process (the reference every MPI run is held to).</summary>
+        public IReadOnlyList<StepMetrics> Reference => _reference.Value;
+
+        public void Dispose() => Data.Dispose();
+    }
+
     const int Steps = 50;
     /// <summary>Largest |Δloss| allowed at any step (losses are about −1 … −4).</summary>
     const double Tolerance = 2e-4;
 
-    readonly TrainingData _data = new();
-
-    public void Dispose() => _data.Dispose();
+    readonly TrainingData _data = fixture.Data;
 
     static readonly string[] Sets =
         [.. TrainingData.TinyOverrides, "batch_size=4", $"epochs={Steps}", "checkpoint_steps=5", "keep_last=3", "norm=SyncBN", "base_lr=1e-9", "weight_decay=0"];
@@ -39,14 +60,6 @@ public class PretrainEquivalenceTests(ITestOutputHelper log) : IDisposable
     string[] Args(string run) =>
         ["pretrain", "--config", "demo", .. Sets.SelectMany(o => new[] { "--set", o }),
          "--images", _data.Images, "--proposals", _data.Proposals, "--out", run, "--threads", "1", "--workers", "1"];
-
-    /// <summary>The one-process run, in this process (the reference every MPI run is held to).</summary>
-    IReadOnlyList<StepMetrics> OneProcess(string run)
-    {
-        using var r = PretrainRun.Open(TrainingData.Tiny(Sets), _data.Options(run));
-        r.Run();
-        return MetricsLog.Read(Path.Combine(run, PretrainRun.MetricsFile));
-    }
 
     static int WaitLong(ChildCli p)
     {
@@ -75,7 +88,7 @@ public class PretrainEquivalenceTests(ITestOutputHelper log) : IDisposable
     [RequiresMpiFact]
     public void TwoRanksWithSyncBnFollowOneProcessAndAStoppedRunResumesOnTwo()
     {
-        var expected = OneProcess(_data["one"]);
+        var expected = fixture.Reference;
         Assert.Equal(Steps, expected.Count);
 
         string run = _data["two"];
@@ -97,7 +110,7 @@ public class PretrainEquivalenceTests(ITestOutputHelper log) : IDisposable
     [RequiresMpiFact]
     public void ARankThatDiesStopsEveryRankAndTheRunResumesOnOneProcess()
     {
-        var expected = OneProcess(_data["one"]);
+        var expected = fixture.Reference;
         string run = _data["killed"];
         string metrics = Path.Combine(run, PretrainRun.MetricsFile);
         int code;
