@@ -22,6 +22,7 @@ public static class SocoCli
         root.Add(DetectCommand.Build());
         root.Add(BenchCommand.Build());
         root.Add(DataCommand.Build());
+        root.Add(DistributedCommand.Build());
         return root;
     }
 

@@ -260,9 +260,21 @@ public static class BenchCommand
                 var s => throw new ArgumentException($"--pooling must be every_level or assigned_levels (got '{s}')"),
             };
             int n = p.GetValue(batch), timed = Math.Max(1, p.GetValue(steps)), warm = Math.Max(0, p.GetValue(warmup));
+            // Under mpirun/srun: --batch is the global batch, each rank runs its share with SyncBN and the gradients are
+            // averaged (bench/distributed; docs/distributed.md).
+            var group = Soco.Distributed.ProcessGroup.World;
+            if (n % group.WorldSize != 0) throw new ArgumentException($"--batch {n} does not split over {group.WorldSize} processes");
+            int global = n;
+            n /= group.WorldSize;
             manual_seed(0);
-            using var model = new SocoFpn(new SocoConfig { TotalSteps = 1000, Precision = prec, Pooling = pool });
+            SocoFpn model;
+            using (Norms.Use(group.IsDistributed ? NormKind.SyncBN : NormKind.BN, group))
+                model = new SocoFpn(new SocoConfig { TotalSteps = 1000, Precision = prec, Pooling = pool });
+            using var modelOwner = model;
             model.to(dev);
+            Soco.Distributed.DataParallel.BroadcastModule(group, model);
+            var dataParallel = new Soco.Distributed.DataParallel(group, model.OnlineParameters().Select(x => x.Parameter));
+            double allReduceSeconds = 0, collectiveSeconds = 0;
             model.train();
             using var lars = Lars.ForSoco(model.OnlineParameters(), 1e-5);
             lars.LearningRate = 0.1;
@@ -283,6 +295,7 @@ public static class BenchCommand
             for (int s = 0; s < warm + timed; s++)
             {
                 var clock = Stopwatch.StartNew();
+                double collectivesBefore = group.CollectiveSeconds;
                 bool timedSplit = split && s >= warm;
                 using (var pause = new FinalizerPause())
                 using (var scope = NewDisposeScope())
@@ -293,21 +306,35 @@ public static class BenchCommand
                     model.PhaseEnded = null;
                     loss.backward();
                     if (timedSplit) Mark("backward");
+                    if (group.IsDistributed)
+                    {
+                        var ar = Stopwatch.StartNew();
+                        dataParallel.AverageGradients();
+                        if (s >= warm) allReduceSeconds += ar.Elapsed.TotalSeconds;
+                        if (timedSplit) Mark("allreduce");
+                    }
                     lars.Step();
                     if (timedSplit) Mark("optimizer");
                     if (dev.type == DeviceType.CUDA) torch.cuda.synchronize(dev);
                     if (s == warm + timed - 1) lastLoss = loss.item<float>();
                 }
                 double sec = clock.Elapsed.TotalSeconds;
+                if (s >= warm) collectiveSeconds += group.CollectiveSeconds - collectivesBefore;
+                // A data-parallel step ends when its slowest rank does.
+                sec = group.AllReduce(sec, Soco.Distributed.ReduceOp.Max);
                 if (s >= warm) times.Add(sec);
-                Out.Text.WriteLine(string.Create(Inv, $"step {s}{(s < warm ? " (warm-up)" : "")}: {sec:F4} s = {n / sec:F1} images/s"));
+                if (group.IsMain) Out.Text.WriteLine(string.Create(Inv, $"step {s}{(s < warm ? " (warm-up)" : "")}: {sec:F4} s = {global / sec:F1} images/s"));
             }
             times.Sort();
             double median = times[times.Count / 2];
             var r = new Dictionary<string, object>
             {
                 ["device"] = dev.ToString(), ["batch"] = n, ["precision"] = p.GetValue(precision)!, ["pooling"] = p.GetValue(pooling)!,
-                ["steps"] = timed, ["median_step_seconds"] = median, ["min_step_seconds"] = times[0], ["images_per_second"] = n / median,
+                ["steps"] = timed, ["median_step_seconds"] = median, ["min_step_seconds"] = times[0], ["images_per_second"] = global / median,
+                ["processes"] = group.WorldSize, ["threads"] = p.GetValue(threads),
+                ["allreduce_seconds_per_step"] = group.AllReduce(allReduceSeconds / timed, Soco.Distributed.ReduceOp.Max),
+                ["collective_seconds_per_step"] = group.AllReduce(collectiveSeconds / timed, Soco.Distributed.ReduceOp.Max),
+                ["gradient_mb"] = dataParallel.Parameters.Sum(x => x.numel() * x.element_size()) / 1e6,
                 ["last_loss"] = lastLoss, ["rss_mb"] = Environment.WorkingSet >> 20,
             };
             if (split)
@@ -321,8 +348,12 @@ public static class BenchCommand
                 Out.Text.WriteLine(string.Create(Inv, $"  {"sum",-16} | {total,8:F1} |"));
                 foreach (var (k, v) in (Dictionary<string, double>)r["roi_align_ms"]) Out.Text.WriteLine(string.Create(Inv, $"  roi_align {k,-22} | {v,8:F2} ms"));
             }
+            if (!group.IsMain) return double.IsFinite(lastLoss) ? 0 : 1;
+            string comm = group.IsDistributed
+                ? string.Create(Inv, $"; gradient all-reduce {(double)r["allreduce_seconds_per_step"]:F4} s/step ({100 * (double)r["allreduce_seconds_per_step"] / median:F1} % of the step, {(double)r["gradient_mb"]:F1} MB); all collectives (SyncBN included) {(double)r["collective_seconds_per_step"]:F4} s/step ({100 * (double)r["collective_seconds_per_step"] / median:F1} %)")
+                : "";
             Out.Text.WriteLine(string.Create(Inv,
-                $"SoCo_FPN R50 step on {dev}, batch {n}, {p.GetValue(precision)}, {p.GetValue(pooling)}: median {median:F4} s (min {times[0]:F4}) over {timed} steps = {n / median:F1} images/s; last loss {lastLoss:F4}"));
+                $"SoCo_FPN R50 step on {dev}, batch {global} ({group.WorldSize} process(es) × {p.GetValue(threads)} thread(s)), {p.GetValue(precision)}, {p.GetValue(pooling)}: median {median:F4} s (min {times[0]:F4}) over {timed} steps = {global / median:F1} images/s; last loss {lastLoss:F4}") + comm);
             WriteJson(p.GetValue(json), r);
             return double.IsFinite(lastLoss) ? 0 : 1;
         }));

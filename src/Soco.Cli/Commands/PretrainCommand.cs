@@ -55,6 +55,7 @@ public static class PretrainCommand
                 AllowDataChange = p.GetValue(allowData),
                 Restart = p.GetValue(restart),
                 RequireCheckpoint = resumeGiven && from is null,
+                Group = Soco.Distributed.ProcessGroup.World,
             };
             var r = Execute(cfg, options);
             return r.Stop == PretrainStop.Cancelled ? (Stopped != 0 ? Stopped : 130) : 0;
@@ -79,6 +80,8 @@ public static class PretrainCommand
     /// <summary>Opens the run, trains with a progress display (Ctrl+C, SIGTERM or SIGHUP stop at a step boundary with a checkpoint), prints a summary.</summary>
     internal static PretrainResult Execute(PretrainConfig? config, PretrainOptions options)
     {
+        // Under mpirun/srun the other ranks print only their errors and warnings (rank 0 reports the run).
+        using var quiet = options.Group is { IsMain: false } g ? Out.RedirectTo(new RankMessages(g.Rank)) : null;
         using var run = PretrainRun.Open(config, options with { Log = options.Log ?? Out.Info });
         var c = run.Config;
         Out.Info($"pretrain {c.Model} (ResNet-{c.Depth} width {c.BaseWidth}), recipe {run.Recipe.Name}, {run.ImageCount} images, " +

@@ -21,7 +21,7 @@ public static partial class ProposalsCommands
         var output = new Option<string>("--out") { Description = "Proposal store folder (created, or resumed)", Required = true };
         var mode = ModeOption();
         var workers = new Option<int>("--workers") { Description = "Worker threads, one image each (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var shard = new Option<string>("--shard") { Description = "i/n: process every n-th image starting at i (split across machines)", DefaultValueFactory = _ => "0/1" };
+        var shard = new Option<string>("--shard") { Description = "i/n: process every n-th image starting at i (split across machines); auto: i and n from the launcher (mpirun, srun), --out then needs {rank}", DefaultValueFactory = _ => "0/1" };
         var maxSide = new Option<int>("--max-side") { Description = "Downscale images whose longer side exceeds N before searching (0: never); boxes map back", DefaultValueFactory = _ => 0 };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Refuse images with more pixels than this", DefaultValueFactory = _ => DecodeOptions.DefaultMaxPixels };
         var minSide = new Option<int>("--min-side") { Description = "Refuse images with a side shorter than this", DefaultValueFactory = _ => ProposalPipeline.DefaultDecode.MinSide };
@@ -36,7 +36,8 @@ public static partial class ProposalsCommands
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             var (si, sn) = ParseShard(p.GetValue(shard)!);
-            var request = new ProposalPipeline.Request(p.GetValue(images)!, p.GetValue(output)!, p.GetValue(mode)!)
+            string store = ShardStore(p.GetValue(output)!, si, sn, p.GetValue(shard) == "auto");
+            var request = new ProposalPipeline.Request(p.GetValue(images)!, store, p.GetValue(mode)!)
             {
                 Switches = new SearchSwitches(p.GetValue(fixHsv), p.GetValue(adjacency)),
                 Options = new GenerateOptions
@@ -56,10 +57,30 @@ public static partial class ProposalsCommands
 
     internal static (int, int) ParseShard(string s)
     {
+        if (s == "auto")
+        {
+            // The launcher's rank and world size (docs/distributed.md §Launchers); PMIx alone gives no size, MPI does.
+            var env = Soco.Distributed.LaunchEnvironment.Detect();
+            if (env.WorldSize > 0) return (env.Rank, env.WorldSize);
+            var g = Soco.Distributed.ProcessGroup.World;
+            return (g.Rank, g.WorldSize);
+        }
         var parts = s.Split('/');
         if (parts.Length != 2 || !int.TryParse(parts[0], out int i) || !int.TryParse(parts[1], out int n) || n < 1 || i < 0 || i >= n)
             throw new ArgumentException($"--shard must be i/n with 0 ≤ i < n (e.g. 0/4), got '{s}'");
         return (i, n);
+    }
+
+    /// <summary>
+    /// The store a shard writes: one writer per store, so the shards of one launch each need their own folder —
+    /// <c>{rank}</c> in --out becomes the shard index (merge them by copying their <c>parts/</c> folders together).
+    /// </summary>
+    internal static string ShardStore(string output, int index, int count, bool auto)
+    {
+        if (output.Contains("{rank}", StringComparison.Ordinal)) return output.Replace("{rank}", index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (auto && count > 1)
+            throw new ArgumentException($"--shard auto gives this process shard {index} of {count}: each shard writes its own store, so --out must contain {{rank}} (e.g. {output}-{{rank}}); got '{output}'");
+        return output;
     }
 
     /// <summary>Runs generation with a progress bar, a stop signal (Ctrl+C, SIGTERM, SIGHUP) saving finished work, and a summary table.</summary>

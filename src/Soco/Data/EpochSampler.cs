@@ -48,6 +48,25 @@ public sealed class EpochSampler
         return mine;
     }
 
+    /// <summary>Which equal part of every batch this sampler yields (0 of 1: the whole batch); see <see cref="SplitBatches"/>.</summary>
+    public (int Index, int Count) BatchPart { get; private init; } = (0, 1);
+
+    /// <summary>
+    /// The same batches cut into <paramref name="parts"/> equal consecutive slices, this sampler yielding slice
+    /// <paramref name="part"/> (data parallelism, docs/distributed.md §Sampler): rank r of n takes slice r of every global
+    /// batch, so the union over ranks of step k's batches is the one-process batch k — the same global batches
+    /// whatever the world size, and a run resumes on any world size at the same (epoch, batch).
+    /// </summary>
+    public EpochSampler SplitBatches(int part, int parts)
+    {
+        if (parts < 1 || part < 0 || part >= parts) throw new ArgumentOutOfRangeException(nameof(part), $"part {part} of {parts}");
+        if (BatchSize % parts != 0)
+            throw new ArgumentException($"a batch of {BatchSize} does not split into {parts} equal parts (one per process); choose a batch size divisible by the number of processes");
+        if (!DropLast && PerRank % BatchSize != 0)
+            throw new ArgumentException("a sampler that keeps the last partial batch cannot split it into equal parts");
+        return new EpochSampler(Count, BatchSize, Seed, Shuffle, DropLast, Rank, WorldSize) { BatchPart = (part, parts) };
+    }
+
     /// <summary>The batches of <paramref name="epoch"/> from batch <paramref name="startBatch"/> on.</summary>
     public IEnumerable<int[]> Batches(int epoch, int startBatch = 0)
     {
@@ -57,7 +76,13 @@ public sealed class EpochSampler
         for (int b = startBatch; b < BatchesPerEpoch; b++)
         {
             int start = b * BatchSize;
-            yield return idx[start..Math.Min(start + BatchSize, idx.Length)];
+            var batch = idx[start..Math.Min(start + BatchSize, idx.Length)];
+            if (BatchPart.Count == 1) yield return batch;
+            else
+            {
+                int n = batch.Length / BatchPart.Count;
+                yield return batch[(BatchPart.Index * n)..((BatchPart.Index + 1) * n)];
+            }
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Soco.Distributed;
 using Soco.Solver;
 using Soco.Training;
 using TorchSharp;
@@ -60,6 +61,10 @@ public sealed class Trainer
     public Func<long, int, double, string>? DescribeNonFiniteLoss { get; init; }
     /// <summary>Set after a step when the loop stops before <see cref="MaxIter"/>; hooks see it in <see cref="IHook.AfterStep"/>.</summary>
     public TrainStop? Stopping { get; private set; }
+    /// <summary>Data parallelism (docs/distributed.md): the gradients averaged over the ranks before each optimiser step,
+    /// the logged loss the mean over ranks (so every rank sees the same value, NaN included), and a stop agreed by all
+    /// ranks at the same step boundary. Null: one process, unchanged.</summary>
+    public DataParallel? DataParallel { get; init; }
     /// <summary>Steps in which the finalizer thread could not be held (see <see cref="FinalizerPause"/>).</summary>
     public int UnpausedSteps { get; private set; }
 
@@ -77,8 +82,11 @@ public sealed class Trainer
             while (Iter < MaxIter)
             {
                 RunStep();
-                if (Iter < MaxIter && (cancel.IsCancellationRequested || Iter >= StopAfter))
-                    Stopping = cancel.IsCancellationRequested ? TrainStop.Cancelled : TrainStop.StepLimit;
+                bool cancelled = cancel.IsCancellationRequested;
+                // Every rank must stop at the same step boundary, or the others would wait in the next step's collectives.
+                if (DataParallel is { Group.IsDistributed: true } dp) cancelled = dp.Group.AllReduce(cancelled ? 1 : 0, ReduceOp.Max) > 0;
+                if (Iter < MaxIter && (cancelled || Iter >= StopAfter))
+                    Stopping = cancelled ? TrainStop.Cancelled : TrainStop.StepLimit;
                 foreach (var h in Hooks) h.AfterStep(this);
                 if (Stopping is not null) break;
             }
@@ -113,12 +121,14 @@ public sealed class Trainer
                 // Read after the backward is queued (on a GPU, reading waits for the queued work), still before the
                 // optimiser step: a NaN/Inf loss never reaches the weights.
                 double value = LossValue(loss);
+                if (DataParallel is { Group.IsDistributed: true } dp) value = dp.Group.AllReduce(value, ReduceOp.Mean);
                 if (!double.IsFinite(value))
                     throw new NonFiniteLossException(DescribeNonFiniteLoss?.Invoke(Iter + 1, micro, value)
                         ?? $"the loss is {value} at step {Iter + 1} (micro-batch {micro}); stopped before the optimiser step", Iter + 1, micro, value);
                 lossSum += value;
             }
             _task.BeforeOptimizerStep(this);
+            DataParallel?.AverageGradients();
             Optimizer.Step();
             if (!pause.Paused) UnpausedSteps++;
         }

@@ -9,12 +9,12 @@ namespace Soco.Modeling;
 public sealed class ConvNorm : Module<Tensor, Tensor>, IConvPrecision
 {
     readonly Conv2d conv;
-    readonly BatchNorm2d bn;
+    readonly BatchNorm bn;
 
     public ConvNorm(long inChannels, long outChannels, long kernel, long padding = 0, long stride = 1) : base(nameof(ConvNorm))
     {
         conv = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, bias: false);
-        bn = nn.BatchNorm2d(outChannels);
+        bn = Norms.BatchNorm2d(outChannels);
         RegisterComponents();
         ResetParameters();
     }

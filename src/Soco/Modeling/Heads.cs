@@ -14,13 +14,13 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>, IConvPrecision
 {
     // Declaration order = registration order = PyTorch's parameter order.
     readonly Conv2d conv1;
-    readonly BatchNorm2d bn1;
+    readonly BatchNorm bn1;
     readonly Conv2d conv2;
-    readonly BatchNorm2d bn2;
+    readonly BatchNorm bn2;
     readonly Conv2d conv3;
-    readonly BatchNorm2d bn3;
+    readonly BatchNorm bn3;
     readonly Conv2d conv4;
-    readonly BatchNorm2d bn4;
+    readonly BatchNorm bn4;
     readonly Linear fc1;
 
     public ConvFcBoxHead(int inChannels = 256, int convDim = 256, int resolution = 7, int fcDim = 1024) : base(nameof(ConvFcBoxHead))
@@ -29,13 +29,13 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>, IConvPrecision
         Resolution = resolution;
         OutDim = fcDim;
         conv1 = nn.Conv2d(inChannels, convDim, 3, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(convDim);
+        bn1 = Norms.BatchNorm2d(convDim);
         conv2 = nn.Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(convDim);
+        bn2 = Norms.BatchNorm2d(convDim);
         conv3 = nn.Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn3 = nn.BatchNorm2d(convDim);
+        bn3 = Norms.BatchNorm2d(convDim);
         conv4 = nn.Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn4 = nn.BatchNorm2d(convDim);
+        bn4 = Norms.BatchNorm2d(convDim);
         fc1 = nn.Linear((long)convDim * resolution * resolution, fcDim, hasBias: true);
         RegisterComponents();
     }
@@ -68,7 +68,7 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>, IConvPrecision
 public sealed class MlpHead : Module<Tensor, Tensor>
 {
     readonly Linear linear1;
-    readonly BatchNorm1d bn1;
+    readonly BatchNorm bn1;
     readonly Linear linear2;
 
     public MlpHead(int inDim, int hiddenDim = 4096, int outDim = 256) : base(nameof(MlpHead))
@@ -76,7 +76,7 @@ public sealed class MlpHead : Module<Tensor, Tensor>
         InDim = inDim;
         OutDim = outDim;
         linear1 = nn.Linear(inDim, hiddenDim, hasBias: true);
-        bn1 = nn.BatchNorm1d(hiddenDim);
+        bn1 = Norms.BatchNorm1d(hiddenDim);
         linear2 = nn.Linear(hiddenDim, outDim, hasBias: true);
         RegisterComponents();
     }

@@ -50,7 +50,7 @@ public static class MixedPrecision
     {
         if (precision == ConvPrecision.Fp32) return convBn.forward(x);
         var parts = convBn.children().ToArray();
-        if (parts.Length != 2 || parts[0] is not Conv2d conv || parts[1] is not BatchNorm2d bn)
+        if (parts.Length != 2 || parts[0] is not Conv2d conv || parts[1] is not BatchNorm bn)
             throw new InvalidOperationException("expected a conv → BN downsample.");
         using var scope = NewDisposeScope();
         return bn.forward(Conv(conv, x, precision)).MoveToOuterDisposeScope();

@@ -46,24 +46,24 @@ public sealed class BasicBlock : Module<Tensor, Tensor>, IConvPrecision
 {
     // Declaration order = registration order = PyTorch's parameter order (optimizer state files depend on it).
     readonly Conv2d conv1;
-    readonly BatchNorm2d bn1;
+    readonly BatchNorm bn1;
     readonly Conv2d conv2;
-    readonly BatchNorm2d bn2;
+    readonly BatchNorm bn2;
     readonly Sequential? downsample;
 
     public BasicBlock(long inplanes, long planes, long stride) : base(nameof(BasicBlock))
     {
         conv1 = nn.Conv2d(inplanes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(planes);
+        bn1 = Norms.BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = Norms.BatchNorm2d(planes);
         if (stride != 1 || inplanes != planes)
-            downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride: stride, bias: false), nn.BatchNorm2d(planes));
+            downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride: stride, bias: false), Norms.BatchNorm2d(planes));
         RegisterComponents();
     }
 
     /// <summary>The BN whose γ is zeroed at init (zero-init residual).</summary>
-    internal BatchNorm2d LastNorm => bn2;
+    internal BatchNorm LastNorm => bn2;
 
     public ConvPrecision ConvPrecision { get; set; }
 
@@ -82,27 +82,27 @@ public sealed class BasicBlock : Module<Tensor, Tensor>, IConvPrecision
 public sealed class Bottleneck : Module<Tensor, Tensor>, IConvPrecision
 {
     readonly Conv2d conv1;
-    readonly BatchNorm2d bn1;
+    readonly BatchNorm bn1;
     readonly Conv2d conv2;
-    readonly BatchNorm2d bn2;
+    readonly BatchNorm bn2;
     readonly Conv2d conv3;
-    readonly BatchNorm2d bn3;
+    readonly BatchNorm bn3;
     readonly Sequential? downsample;
 
     public Bottleneck(long inplanes, long planes, long stride) : base(nameof(Bottleneck))
     {
         conv1 = nn.Conv2d(inplanes, planes, 1, bias: false);
-        bn1 = nn.BatchNorm2d(planes);
+        bn1 = Norms.BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = Norms.BatchNorm2d(planes);
         conv3 = nn.Conv2d(planes, planes * 4, 1, bias: false);
-        bn3 = nn.BatchNorm2d(planes * 4);
+        bn3 = Norms.BatchNorm2d(planes * 4);
         if (stride != 1 || inplanes != planes * 4)
-            downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride: stride, bias: false), nn.BatchNorm2d(planes * 4));
+            downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride: stride, bias: false), Norms.BatchNorm2d(planes * 4));
         RegisterComponents();
     }
 
-    internal BatchNorm2d LastNorm => bn3;
+    internal BatchNorm LastNorm => bn3;
 
     public ConvPrecision ConvPrecision { get; set; }
 
@@ -127,7 +127,7 @@ public sealed class Bottleneck : Module<Tensor, Tensor>, IConvPrecision
 public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
 {
     readonly Conv2d conv1;
-    readonly BatchNorm2d bn1;
+    readonly BatchNorm bn1;
     readonly Sequential layer1, layer2, layer3, layer4;
 
     public ResNet(ResNetConfig? config = null) : base(nameof(ResNet))
@@ -137,7 +137,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
         var w = Config.BaseWidth;
         if (w < 1) throw new ArgumentException("BaseWidth must be ≥ 1.", nameof(config));
         conv1 = nn.Conv2d(Config.InChannels, w, 7, stride: 2, padding: 3, bias: false);
-        bn1 = nn.BatchNorm2d(w);
+        bn1 = Norms.BatchNorm2d(w);
         long inplanes = w;
         layer1 = MakeStage(ref inplanes, w, blocks[0], 1);
         layer2 = MakeStage(ref inplanes, w * 2, blocks[1], 2);
@@ -183,7 +183,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
                 double n = shape[2] * shape[3] * shape[0];
                 nn.init.normal_(c.weight, 0, Math.Sqrt(2.0 / n));
             }
-            else if (m is BatchNorm2d bn)
+            else if (m is BatchNorm bn)
             {
                 bn.weight!.Fill(1);
                 bn.bias!.zero_();

@@ -36,6 +36,9 @@ public sealed record PretrainConfig
     /// <summary>fp32 (default) | bf16: backbone, FPN and box-head convolutions in bfloat16, float32 master weights and
     /// everything else float32 (TorchSharp has no autocast; see <see cref="Soco.Modeling.MixedPrecision"/>).</summary>
     public string Precision { get; init; } = "fp32";
+    /// <summary>BN (default) | SyncBN: the norm layers of backbone, FPN, head and MLPs (docs/distributed.md). SyncBN
+    /// normalises over the whole batch of a data-parallel run (the official recipe); in one process it is BN.</summary>
+    public string Norm { get; init; } = "BN";
     /// <summary>m0 of the target network's momentum schedule (<c>--contrast_momentum</c>).</summary>
     public double ContrastMomentum { get; init; } = 0.99;
 
@@ -113,9 +116,12 @@ public sealed record PretrainConfig
         catch (ArgumentException) { return 0; }
     }
 
-    public SocoModel BuildModel(int numImages)
+    /// <summary>The model, its norm layers per <see cref="Norm"/> (SyncBN over <paramref name="group"/>, default the
+    /// process's own group).</summary>
+    public SocoModel BuildModel(int numImages, Soco.Distributed.ProcessGroup? group = null)
     {
         var c = ModelConfig(numImages);
+        using var norm = Norms.Use(NormKind, group);
         return Model switch
         {
             "c4" => new SocoC4(c),
@@ -125,6 +131,9 @@ public sealed record PretrainConfig
             _ => throw new ArgumentException($"model must be c4, fpn, fpn_star or byol, not '{Model}'"),
         };
     }
+
+    [JsonIgnore]
+    public NormKind NormKind => Norms.Parse(Norm, "norm");
 
     [JsonIgnore]
     public LarsOptions LarsOptions => new() { Momentum = SgdMomentum, TrustCoefficient = TrustCoefficient, Eps = LarsEps };
@@ -137,6 +146,7 @@ public sealed record PretrainConfig
         Need(ModelPairs > 0 || Model == "byol", $"model must be c4, fpn, fpn_star or byol (got '{Model}')");
         Need(Pooling is "every_level" or "assigned_levels", $"pooling must be every_level or assigned_levels (got '{Pooling}')");
         Need(Precision is "fp32" or "bf16", $"precision must be fp32 or bf16 (got '{Precision}')");
+        Need(Norm is "BN" or "SyncBN", $"norm must be BN or SyncBN (got '{Norm}')");
         ViewRecipe? recipe = null;
         try { recipe = ViewRecipe; }
         catch (ArgumentException e) { bad.Add(e.Message); }

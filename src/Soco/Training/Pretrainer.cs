@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Soco.Data;
+using Soco.Distributed;
 using Soco.Engine;
 using Soco.IO;
 using Soco.Modeling;
@@ -42,6 +43,9 @@ public sealed record PretrainOptions
     public bool Restart { get; init; }
     /// <summary>A checkpoint must be there to resume from (bare <c>--resume</c>): none is an error, not a fresh start.</summary>
     public bool RequireCheckpoint { get; init; }
+    /// <summary>The processes of a data-parallel run (docs/distributed.md); null → one process. Rank 0 owns the run
+    /// folder (lock, config, checkpoints, metrics, curves, log); every rank trains its part of each global batch.</summary>
+    public ProcessGroup? Group { get; init; }
 }
 
 public enum PretrainStop { Finished, AlreadyFinished, StepLimit, Cancelled }
@@ -74,12 +78,12 @@ public sealed class PretrainRun : IDisposable
     readonly IImageSource _source;
     readonly Dictionary<string, ProposalRecord>? _proposals;
     Checkpoint? _resume;
-    readonly StreamWriter _log;
-    readonly FolderLock _lock;
+    readonly TextWriter _log;
+    readonly FolderLock? _lock;
     readonly long _segmentStart;
 
-    PretrainRun(PretrainConfig config, PretrainOptions options, IImageSource source, Dictionary<string, ProposalRecord>? proposals, Checkpoint? resume, StreamWriter log,
-        FolderLock folderLock, long segmentStart)
+    PretrainRun(PretrainConfig config, PretrainOptions options, IImageSource source, Dictionary<string, ProposalRecord>? proposals, Checkpoint? resume, TextWriter log,
+        FolderLock? folderLock, long segmentStart, long? stepsDone = null)
     {
         _lock = folderLock;
         _segmentStart = segmentStart;
@@ -90,15 +94,20 @@ public sealed class PretrainRun : IDisposable
         _resume = resume;
         _log = log;
         Recipe = config.ViewRecipe;
-        Sampler = new EpochSampler(source.Entries.Count, config.BatchSize, config.Seed);
+        Group = options.Group ?? new SingleProcessGroup();
+        // batch_size is the global batch: rank r of n takes slice r of each one (the same run on any world size).
+        var global = new EpochSampler(source.Entries.Count, config.BatchSize, config.Seed);
+        Sampler = Group.IsDistributed ? global.SplitBatches(Group.Rank, Group.WorldSize) : global;
         StepsPerEpoch = Sampler.BatchesPerEpoch / config.Accumulate;
         if (StepsPerEpoch == 0)
             throw new ArgumentException($"{source.Entries.Count} images give {Sampler.BatchesPerEpoch} batches of {config.BatchSize} per epoch, fewer than accumulate = {config.Accumulate}: no full step");
         TotalSteps = StepsPerEpoch * config.Epochs;
         Schedule = new WarmupCosineSchedule(WarmupCosineSchedule.ScaledLr(config.BaseLr, config.TotalBatch), (long)StepsPerEpoch * config.WarmupEpochs,
             TotalSteps, config.FinalLr, config.WarmupMultiplier);
-        StepsDone = resume?.Meta.Step ?? 0;
+        StepsDone = stepsDone ?? resume?.Meta.Step ?? 0;
     }
+
+    public ProcessGroup Group { get; }
 
     public PretrainConfig Config { get; }
     public PretrainOptions Options { get; }
@@ -118,6 +127,57 @@ public sealed class PretrainRun : IDisposable
     /// config (<paramref name="config"/> null → the run's saved one), and finds the checkpoint to resume from.
     /// </summary>
     public static PretrainRun Open(PretrainConfig? config, PretrainOptions options)
+    {
+        if (options.Group is { IsDistributed: true } g) return OpenDistributed(config, options, g);
+        return OpenMain(config, options);
+    }
+
+    /// <summary>
+    /// A data-parallel run: rank 0 opens the run folder as one process would (lock, checks, config, the checkpoint to
+    /// resume from) and sends the others what they need — the resolved config, images, proposals and step — or its
+    /// error, so every rank stops with it. The other ranks write nothing; they check they see the same image list.
+    /// </summary>
+    static PretrainRun OpenDistributed(PretrainConfig? config, PretrainOptions options, ProcessGroup g)
+    {
+        PretrainRun? run = null;
+        string? error = null;
+        if (g.IsMain)
+        {
+            try { run = OpenMain(config, options); }
+            catch (Exception e) { g.BroadcastBytes(JsonSerializer.SerializeToUtf8Bytes(new OpenMessage(null, null, null, 0, null, e.Message))); throw; }
+            var msg = new OpenMessage(PretrainConfigs.ToJson(run.Config), run.Options.Images, run.Options.Proposals, run.StepsDone,
+                DataIdentity.Of(run.Options.Images, run._source, run.Options.Proposals, run._proposals), null);
+            g.BroadcastBytes(JsonSerializer.SerializeToUtf8Bytes(msg));
+        }
+        else
+        {
+            var msg = JsonSerializer.Deserialize<OpenMessage>(g.BroadcastBytes([]))!;
+            if (msg.Error is not null) throw new DistributedException($"rank 0 could not open the run: {msg.Error}");
+            var cfg = PretrainConfigs.Parse(msg.Config!, "rank 0's config");
+            var opts = options with { Images = msg.Images!, Proposals = msg.Proposals };
+            var source = ImageSources.Open(opts.Images);
+            Dictionary<string, ProposalRecord>? proposals = opts.Proposals is { } p ? ProposalStore.Open(p).LoadIndex() : null;
+            var differs = msg.Data!.Differences(DataIdentity.Of(opts.Images, source, opts.Proposals, proposals));
+            if (differs.Count > 0)
+            {
+                source.Dispose();
+                error = $"rank {g.Rank} reads other data than rank 0 (rank 0's first): {string.Join("; ", differs)}. Every rank must read the same images and proposals";
+            }
+            else run = new PretrainRun(cfg, opts, source, proposals, null, TextWriter.Null, null, 0, msg.Step);
+        }
+        // Every rank learns whether all could open, so none waits in training for one that stopped.
+        double failed = g.AllReduce(error is null ? 0 : 1);
+        if (failed > 0)
+        {
+            run?.Dispose();
+            throw new DistributedException(error ?? $"{failed} rank(s) could not open the run (see their messages)");
+        }
+        return run!;
+    }
+
+    sealed record OpenMessage(string? Config, string? Images, string? Proposals, long Step, DataIdentity? Data, string? Error);
+
+    static PretrainRun OpenMain(PretrainConfig? config, PretrainOptions options)
     {
         string dir = options.RunDirectory;
         // One process per run folder: two would interleave metrics, rotate each other's checkpoints and remove each
@@ -294,7 +354,7 @@ public sealed class PretrainRun : IDisposable
         TorchRuntime.SetThreads(Options.Threads);
         var device = ResolveDevice(Options.Device);
         torch.manual_seed(Config.Seed);
-        using var model = Config.BuildModel(ImageCount);
+        using var model = Config.BuildModel(ImageCount, Group);
         model.to(device);
         model.train();
         using var lars = Lars.ForSoco(model.OnlineParameters(), Config.WeightDecay, Config.LarsOptions);
@@ -305,14 +365,25 @@ public sealed class PretrainRun : IDisposable
                 Note($"note: checkpoint EMA counter {model.EmaStep} differs from its step {_resume.Meta.Step}");
             _resume.Dispose();
         }
+        DataParallel? dataParallel = null;
+        if (Group.IsDistributed)
+        {
+            // Every rank starts from rank 0's weights, buffers (EMA counter included) and LARS momentum (DDP's broadcast).
+            DataParallel.BroadcastModule(Group, model);
+            var state = DataParallel.BroadcastState(Group, Group.IsMain ? lars.StateDict() : null);
+            if (!Group.IsMain && state.Count > 0) lars.LoadStateDict(state);
+            dataParallel = new DataParallel(Group, model.OnlineParameters().Select(p => p.Parameter));
+        }
         long sessionStart = StepsDone;
         var store = new CheckpointStore(RunDirectory, Config.KeepLast) { WrapStream = Options.CheckpointStreamWrapper, KeepUpToStep = _segmentStart };
         var dataset = new SocoDataset(_source, _proposals, Recipe, Config.Seed, Note);
         var loader = new SocoLoader(dataset, Sampler, new LoaderOptions { Workers = Options.Workers, PinMemory = device.type == DeviceType.CUDA });
-        using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), sessionStart, Note);
-        using var tb = new TensorBoardWriter(Path.Combine(RunDirectory, TensorBoardFolder), sessionStart > 0 ? sessionStart + 1 : null);
+        // Rank 0 alone writes the run's files.
+        using var metrics = Group.IsMain ? new MetricsLog(Path.Combine(RunDirectory, MetricsFile), sessionStart, Note) : null;
+        using var tb = Group.IsMain ? new TensorBoardWriter(Path.Combine(RunDirectory, TensorBoardFolder), sessionStart > 0 ? sessionStart + 1 : null) : null;
         string? lastCheckpoint = ResumedFrom;
-        var task = new PretrainStep(this, model, loader, device, cancel);
+        // Under data parallelism a stop is agreed at a step boundary (Trainer), never mid-step by the loader on one rank.
+        var task = new PretrainStep(this, model, loader, device, Group.IsDistributed ? CancellationToken.None : cancel);
 
         string Save(long step, int? epoch)
         {
@@ -340,15 +411,18 @@ public sealed class PretrainRun : IDisposable
 
         // Pretraining on the engine: the step is PretrainStep's; schedule, logs, checkpoint policy and the caller's
         // progress are hooks, in the order the logs were always written (metrics line and event, then checkpoint).
-        IHook[] hooks =
-        [
-            new LrScheduleHook(Schedule), task,
-            new MetricsHook(metrics, tb, TensorBoardTags, Path.Combine(RunDirectory, CurvesFile), Title, Options.PlotEverySeconds),
-            new CheckpointHook(Save, StepsPerEpoch, Config.SaveFreq, Config.CheckpointSteps),
-            new ProgressHook(_ => onStep?.Invoke(metrics.History[^1])),
-        ];
+        IHook[] hooks = metrics is not null && tb is not null
+            ?
+            [
+                new LrScheduleHook(Schedule), task,
+                new MetricsHook(metrics, tb, TensorBoardTags, Path.Combine(RunDirectory, CurvesFile), Title, Options.PlotEverySeconds),
+                new CheckpointHook(Save, StepsPerEpoch, Config.SaveFreq, Config.CheckpointSteps),
+                new ProgressHook(_ => onStep?.Invoke(metrics.History[^1])),
+            ]
+            : [new LrScheduleHook(Schedule), task];
         var trainer = new Trainer(task, lars, TotalSteps, hooks, sessionStart, Config.Accumulate)
         {
+            DataParallel = dataParallel,
             StopAfter = Options.StopAfterStep,
             DescribeNonFiniteLoss = (step, _, value) => $"the loss is {value} at step {step} (epoch {task.Epoch}, batch {task.BatchIndex}); stopped before the optimiser step. " +
                 (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint}.") +
@@ -522,7 +596,7 @@ public sealed class PretrainRun : IDisposable
         _resume = null;
         _source.Dispose();
         _log.Dispose();
-        _lock.Dispose();
+        _lock?.Dispose();
     }
 }
 
