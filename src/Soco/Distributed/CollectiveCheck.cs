@@ -41,7 +41,8 @@ public static class CollectiveCheck
         var lv = l.data<long>().ToArray();
         Add("all-reduce max int64", lv[0] == w - 1 && lv[1] == 0, string.Join(" ", lv));
 
-        var b = full([4], 10.0 * r + 0.5, ScalarType.Float64);
+        using var fill = (10.0 * r + 0.5).ToScalar();
+        var b = full([4], fill, ScalarType.Float64);
         g.Broadcast(b, w - 1);
         Add($"broadcast from rank {w - 1}", b.data<double>().ToArray().All(v => v == 10.0 * (w - 1) + 0.5), b[0].item<double>().ToString(CultureInfo.InvariantCulture));
 
