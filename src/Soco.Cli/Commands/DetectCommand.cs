@@ -17,7 +17,7 @@ public static class DetectCommand
         var output = new Option<string>("--out") { Description = "results.json (COCO results), picture.png (one image drawn), or a folder (results.json and one PNG per image)", Required = true };
         var score = new Option<double>("--score-threshold") { Description = "Keep detections scoring above this", DefaultValueFactory = _ => 0.05 };
         var maxDets = new Option<int>("--max-detections") { Description = "At most this many detections per image", DefaultValueFactory = _ => 100 };
-        var cmd = new Command("detect", "Run a detector on images: COCO results JSON (image_id = file name without extension) and/or PNGs with boxes, class names and scores")
+        var cmd = new Command("detect", "Run a detector on images: COCO results JSON (image_id = file name without extension; a Mask R-CNN adds each mask as compressed RLE) and/or PNGs with masks, boxes, class names and scores")
             { ckpt, image, output, score, maxDets };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {

@@ -81,34 +81,9 @@ public class DetectCliTests
             // several detections exactly the same float32 score (boxes whose pooled features are identical, e.g. in the
             // zero padding), their order is the order of the proposals, which a tie in the RPN's top-k decides; there
             // the detections are compared as a set (each of torchvision's matched to one of ours of the same rank group).
-            Assert.Equal(scores.Length, ours.Count);
-            double bd = 0, sd = 0;
-            int tiedGroups = 0;
-            for (int start = 0; start < scores.Length;)
-            {
-                int end = start + 1;
-                while (end < scores.Length && scores[end] == scores[start]) end++;
-                if (end - start > 1) tiedGroups++;
-                var used = new bool[end - start];
-                for (int k = start; k < end; k++)
-                {
-                    double best = double.MaxValue;
-                    int pick = -1;
-                    for (int j = start; j < end; j++)
-                    {
-                        if (used[j - start] || ours[j].Category != labels[k]) continue;
-                        var r = ours[j];
-                        double[] corners = [r.Bbox[0], r.Bbox[1], r.Bbox[0] + r.Bbox[2], r.Bbox[1] + r.Bbox[3]];
-                        double d = Enumerable.Range(0, 4).Max(c => Math.Abs(corners[c] - boxes[4 * k + c]));
-                        if (d < best) { best = d; pick = j; }
-                    }
-                    Assert.True(pick >= 0, $"{stems[i]} detection {k}: none of ours at that rank has torchvision's label {labels[k]}");
-                    used[pick - start] = true;
-                    bd = Math.Max(bd, best);
-                    sd = Math.Max(sd, Math.Abs(ours[pick].Score - scores[k]));
-                }
-                start = end;
-            }
+            var (picks, bd, tiedGroups) = RankMatching.Match(scores, labels, boxes,
+                ours.Select(r => (r.Category, new[] { r.Bbox[0], r.Bbox[1], r.Bbox[0] + r.Bbox[2], r.Bbox[1] + r.Bbox[3] })).ToList(), 0, stems[i]);
+            double sd = Enumerable.Range(0, scores.Length).Max(k => Math.Abs(ours[picks[k]].Score - scores[k]));
             Assert.True(bd <= 1e-3, $"{stems[i]}: boxes differ from torchvision's by {bd:E2} px");
             Assert.True(sd <= 1e-4, $"{stems[i]}: scores differ from torchvision's by {sd:E2}");
             log.WriteLine($"{stems[i]}: all {scores.Length} detections with torchvision's labels in its order ({tiedGroups} groups of exactly tied scores compared as sets); boxes max |diff| {bd:E2} px, scores {sd:E2}");

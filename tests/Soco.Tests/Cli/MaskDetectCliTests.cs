@@ -89,66 +89,45 @@ public class MaskDetectCliTests
             var packed = golden[$"masks.{i}"].data<byte>().ToArray();
             var nearPacked = golden[$"near.{i}"].data<byte>().ToArray();
             int h = (int)shape[1], w = (int)shape[2];
-            Assert.Equal(scores.Length, ours.Count);
-            double bd = 0, sd = 0, worstIou = 1, worstLargeIou = 1;
+            // Detections compared in torchvision's order; where consecutive scores lie within the scores' float32
+            // agreement (ScoreTie, exact ties included) their order is rounding, and they are paired as a set.
+            var (picks, bd, groups) = RankMatching.Match(scores, labels, boxes,
+                ours.Select(r => (r.Category, new[] { r.Bbox[0], r.Bbox[1], r.Bbox[0] + r.Bbox[2], r.Bbox[1] + r.Bbox[3] })).ToList(), ScoreTie, stems[i]);
+            double sd = 0, worstIou = 1, worstLargeIou = 1;
             long pixels = 0;
             int below = 0, borderline = 0;
-            // Detections compared in torchvision's order; where consecutive scores lie within the scores' float32
-            // agreement (ScoreTie, exact ties included: same pooled features) their order is rounding, so there each
-            // is matched to one of ours in that group.
-            int groups = 0;
-            for (int start = 0; start < scores.Length;)
+            for (int k = 0; k < scores.Length; k++)
             {
-                int end = start + 1;
-                while (end < scores.Length && scores[end - 1] - scores[end] <= ScoreTie) end++;
-                if (end - start > 1) groups++;
-                var used = new bool[end - start];
-                for (int k = start; k < end; k++)
+                int pick = picks[k];
+                sd = Math.Max(sd, Math.Abs(ours[pick].Score - scores[k]));
+                var mine = ours[pick].Mask ?? throw new Xunit.Sdk.XunitException($"{stems[i]} detection {k} has no segmentation");
+                Assert.Equal((h, w), (mine.Height, mine.Width));
+                var theirs = GoldenMask(packed, k, h, w);
+                var near = GoldenMask(nearPacked, k, h, w);
+                var ourPixels = mine.Decode();
+                long inter = 0, union = 0;
+                for (int p = 0; p < theirs.Length; p++)
                 {
-                    double best = double.MaxValue;
-                    int pick = -1;
-                    for (int j = start; j < end; j++)
+                    inter += theirs[p] & ourPixels[p];
+                    union += theirs[p] | ourPixels[p];
+                    // A pixel may differ only where torchvision's probability is within 1e-3 of the 0.5
+                    // threshold (float32 summation order through the heads decides its side).
+                    if (theirs[p] != ourPixels[p])
                     {
-                        if (used[j - start] || ours[j].Category != labels[k]) continue;
-                        var r = ours[j];
-                        double[] corners = [r.Bbox[0], r.Bbox[1], r.Bbox[0] + r.Bbox[2], r.Bbox[1] + r.Bbox[3]];
-                        double d = Enumerable.Range(0, 4).Max(c => Math.Abs(corners[c] - boxes[4 * k + c]));
-                        if (d < best) { best = d; pick = j; }
-                    }
-                    Assert.True(pick >= 0, $"{stems[i]} detection {k}: none of ours at that rank has torchvision's label {labels[k]}");
-                    used[pick - start] = true;
-                    bd = Math.Max(bd, best);
-                    sd = Math.Max(sd, Math.Abs(ours[pick].Score - scores[k]));
-                    var mine = ours[pick].Mask ?? throw new Xunit.Sdk.XunitException($"{stems[i]} detection {k} has no segmentation");
-                    Assert.Equal((h, w), (mine.Height, mine.Width));
-                    var theirs = GoldenMask(packed, k, h, w);
-                    var near = GoldenMask(nearPacked, k, h, w);
-                    var ourPixels = mine.Decode();
-                    long inter = 0, union = 0;
-                    for (int p = 0; p < theirs.Length; p++)
-                    {
-                        inter += theirs[p] & ourPixels[p];
-                        union += theirs[p] | ourPixels[p];
-                        // A pixel may differ only where torchvision's probability is within 1e-3 of the 0.5
-                        // threshold (float32 summation order through the heads decides its side).
-                        if (theirs[p] != ourPixels[p])
-                        {
-                            Assert.True(near[p] == 1, $"{stems[i]} detection {k}: pixel ({p % w}, {p / w}) differs from torchvision's and is not at the threshold");
-                            borderline++;
-                        }
-                    }
-                    double iou = union == 0 ? 1 : (double)inter / union;
-                    pixels += union;
-                    worstIou = Math.Min(worstIou, iou);
-                    if (iou < 0.99) below++;
-                    // One borderline pixel moves a mask of under 100 pixels below 0.99; larger masks must stay above.
-                    if (union >= 100)
-                    {
-                        Assert.True(iou >= 0.99, $"{stems[i]} detection {k} (label {labels[k]}, score {scores[k]}): mask IoU {iou:F4} with torchvision's ({union} pixels)");
-                        worstLargeIou = Math.Min(worstLargeIou, iou);
+                        Assert.True(near[p] == 1, $"{stems[i]} detection {k}: pixel ({p % w}, {p / w}) differs from torchvision's and is not at the threshold");
+                        borderline++;
                     }
                 }
-                start = end;
+                double iou = union == 0 ? 1 : (double)inter / union;
+                pixels += union;
+                worstIou = Math.Min(worstIou, iou);
+                if (iou < 0.99) below++;
+                // One borderline pixel moves a mask of under 100 pixels below 0.99; larger masks must stay above.
+                if (union >= 100)
+                {
+                    Assert.True(iou >= 0.99, $"{stems[i]} detection {k} (label {labels[k]}, score {scores[k]}): mask IoU {iou:F4} with torchvision's ({union} pixels)");
+                    worstLargeIou = Math.Min(worstLargeIou, iou);
+                }
             }
             Assert.True(bd <= 1e-3, $"{stems[i]}: boxes differ from torchvision's by {bd:E2} px");
             Assert.True(sd <= 1e-4, $"{stems[i]}: scores differ from torchvision's by {sd:E2}");
