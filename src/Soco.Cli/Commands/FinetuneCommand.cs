@@ -11,7 +11,7 @@ public static class FinetuneCommand
 {
     public static Command Build()
     {
-        var config = new Option<string?>("--config") { Description = "Preset (configs/finetune/<name>.json: soco_fpn_1x, finetune_demo) or a JSON file; omit to resume a run folder with its saved config" };
+        var config = new Option<string?>("--config") { Description = "Preset (configs/finetune/<name>.json: soco_fpn_1x, soco_c4_1x, finetune_demo, finetune_demo_c4) or a JSON file; omit to resume a run folder with its saved config" };
         var set = new Option<string[]>("--set") { Description = "Override a config key, key=value (repeatable), e.g. --set max_iter=500" };
         var init = new Option<string>("--init") { Description = "SoCo checkpoint / model file / pretraining run folder, a torchvision ResNet .pth, or none", DefaultValueFactory = _ => "none" };
         var train = new Option<string>("--train") { Description = "Training annotations: COCO instances JSON, or a Pascal VOC folder", Required = true };
@@ -22,7 +22,7 @@ public static class FinetuneCommand
         var stopAfter = new Option<long?>("--stop-after") { Description = "Stop (with a checkpoint) once the run has done this many steps in total" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("finetune", "Fine-tune a Faster R-CNN R-FPN detector (Detectron2's recipe with SoCo's changes): SGD, warm-up + steps, checkpoints, exact resume, metrics, evaluation on --val")
+        var cmd = new Command("finetune", "Fine-tune a Faster R-CNN R-FPN or R-C4 detector (Detectron2's recipe with SoCo's changes): SGD, warm-up + steps, checkpoints, exact resume, metrics, evaluation on --val")
             { config, set, init, train, trainImages, val, valImages, output, stopAfter, device, threads };
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() =>
         {
@@ -37,7 +37,7 @@ public static class FinetuneCommand
             };
             using var run = FinetuneRun.Open(cfg, options);
             var k = run.Config;
-            Out.Info($"finetune ResNet-{k.Depth} width {k.BaseWidth} FPN, {run.Data.Samples.Count} images, {k.ImagesPerStep} per step, {run.TotalSteps} steps, " +
+            Out.Info($"finetune ResNet-{k.Depth} width {k.BaseWidth} {k.Arch.ToUpperInvariant()}, {run.Data.Samples.Count} images, {k.ImagesPerStep} per step, {run.TotalSteps} steps, " +
                      string.Create(CultureInfo.InvariantCulture, $"lr {k.BaseLr:G4} (warm-up {k.WarmupIters}, steps {string.Join("/", k.Steps)}); init {options.Init}; device {options.Device} → {options.RunDirectory}"));
             using var signals = new StopSignals("stopping at the next step boundary with a checkpoint (run the same command again to resume)");
             long stopAt = Math.Min(run.TotalSteps, options.StopAfterStep ?? run.TotalSteps);

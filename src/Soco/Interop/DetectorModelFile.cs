@@ -52,6 +52,7 @@ public static class DetectorModelFile
     public const string Kind = "detector";
     public const int Format = 1;
     public const string Arch = "faster_rcnn_fpn";
+    public const string ArchC4 = "faster_rcnn_c4";
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     public static void Save(string path, DetectorModel m)
@@ -60,7 +61,7 @@ public static class DetectorModelFile
         foreach (var (k, t) in m.State) model[k] = t.detach().cpu().contiguous();
         var meta = new Hashtable
         {
-            ["kind"] = Kind, ["format"] = Format, ["arch"] = Arch, ["config"] = ConfigToJson(m.Config, m.ClassNames), ["origin"] = m.Origin,
+            ["kind"] = Kind, ["format"] = Format, ["arch"] = m.Config.Arch == DetectorArch.C4 ? ArchC4 : Arch, ["config"] = ConfigToJson(m.Config, m.ClassNames), ["origin"] = m.Origin,
         };
         var root = new Hashtable { ["soco_net"] = meta, ["model"] = model };
         if (m.Kept.Count > 0)
@@ -112,6 +113,9 @@ public static class DetectorModelFile
         ["fpn_channels"] = c.FpnChannels, ["rpn_conv_depth"] = c.RpnConvDepth, ["box_head_conv_dim"] = c.BoxHeadConvDim,
         ["box_head_fc_dim"] = c.BoxHeadFcDim, ["min_size"] = c.MinSizes[^1], ["max_size"] = c.MaxSize,
         ["pixel_mean"] = c.PixelMean, ["pixel_std"] = c.PixelStd,
+        // Written since the R-C4 detector; a file without them is an R-FPN with torchvision's RPN test settings.
+        ["arch"] = c.Arch == DetectorArch.C4 ? "c4" : "fpn", ["res5_extra_norm"] = c.Res5ExtraNorm,
+        ["rpn_pre_nms_topk_test"] = c.Rpn.PreNmsTopNTest, ["rpn_post_nms_topk_test"] = c.Rpn.PostNmsTopNTest,
     }, Json);
 
     static (FasterRcnnConfig, IReadOnlyList<string>) ConfigFromJson(string json, string path)
@@ -122,6 +126,13 @@ public static class DetectorModelFile
             var r = d.RootElement;
             int I(string k) => r.TryGetProperty(k, out var v) ? v.GetInt32() : throw new InvalidDataException($"{path}: the detector config lacks \"{k}\"");
             float[] F(string k) => r.GetProperty(k).EnumerateArray().Select(v => v.GetSingle()).ToArray();
+            int Opt(string k, int fallback) => r.TryGetProperty(k, out var v) ? v.GetInt32() : fallback;
+            var arch = r.TryGetProperty("arch", out var a) ? a.GetString() switch
+            {
+                "fpn" => DetectorArch.Fpn, "c4" => DetectorArch.C4,
+                var other => throw new InvalidDataException($"{path}: detector arch '{other}' is neither fpn nor c4 (written by a newer SoCo.NET version?)"),
+            } : DetectorArch.Fpn;
+            var rpn = new RpnOptions();
             var config = new FasterRcnnConfig
             {
                 NumClasses = I("num_classes"),
@@ -129,6 +140,8 @@ public static class DetectorModelFile
                 FpnChannels = I("fpn_channels"), RpnConvDepth = I("rpn_conv_depth"), BoxHeadConvDim = I("box_head_conv_dim"),
                 BoxHeadFcDim = I("box_head_fc_dim"), MinSizes = [I("min_size")], MaxSize = I("max_size"),
                 PixelMean = F("pixel_mean"), PixelStd = F("pixel_std"),
+                Arch = arch, Res5ExtraNorm = !r.TryGetProperty("res5_extra_norm", out var en) || en.GetBoolean(),
+                Rpn = rpn with { PreNmsTopNTest = Opt("rpn_pre_nms_topk_test", rpn.PreNmsTopNTest), PostNmsTopNTest = Opt("rpn_post_nms_topk_test", rpn.PostNmsTopNTest) },
             };
             var names = r.TryGetProperty("class_names", out var n) ? n.EnumerateArray().Select(v => v.GetString() ?? "").ToArray() : [];
             return (config, names);

@@ -190,6 +190,7 @@ public static class DetectorInit
                 if (ours is not null) mapped[ours] = t;
             }
         }
+        if (model.Config.Arch == DetectorArch.C4) mapped = C4Places(mapped, lines);
         var own = model.state_dict();
         var loadedKeys = new List<string>();
         var shapeMismatch = new List<string>();
@@ -210,6 +211,29 @@ public static class DetectorInit
         if (shapeMismatch.Count > 0)
             lines.Add($"init: {shapeMismatch.Count} pretrained tensors do not fit and were not loaded: {string.Join("; ", shapeMismatch.Take(8))}{(shapeMismatch.Count > 8 ? "; ..." : "")}");
         return lines;
+    }
+
+    /// <summary>
+    /// Where pretrained tensors go in an R-C4 detector (docs/detector-c4.md §Init): the ResNet's stem and layer1–3 stay
+    /// the backbone; layer4 (res5, which SoCo_C4 pretrains on its RoIs exactly as the detector's RoI head uses it)
+    /// moves to <c>roi_heads.box_head.res5</c> — Detectron2's <c>roi_heads.res5</c>; an FPN checkpoint's neck and
+    /// box head have no place here and are left out, with a line saying so.
+    /// </summary>
+    static Dictionary<string, Tensor> C4Places(Dictionary<string, Tensor> mapped, List<string> lines)
+    {
+        const string layer4 = "backbone.layer4.", res5 = "roi_heads.box_head.res5.";
+        var result = new Dictionary<string, Tensor>();
+        int moved = 0, dropped = 0;
+        foreach (var (k, t) in mapped)
+        {
+            if (k.StartsWith(layer4, StringComparison.Ordinal)) { result[res5 + k[layer4.Length..]] = t; moved++; }
+            else if (k.StartsWith("fpn.", StringComparison.Ordinal) || k.StartsWith("roi_heads.box_head.", StringComparison.Ordinal)) dropped++;
+            else result[k] = t;
+        }
+        lines.Add($"init: R-C4: {moved} res5 tensors (layer4.*) → roi_heads.box_head.res5.* (Detectron2's roi_heads.res5); stem and layer1–3 → backbone.*; " +
+                  "roi_heads.box_head.norm (SoCo's extra norm after res5) starts fresh" +
+                  (dropped > 0 ? $"; {dropped} FPN neck / 4conv-1fc head tensors have no place in an R-C4 detector and are not loaded" : ""));
+        return result;
     }
 
     /// <summary>Counts per top-level part (backbone, fpn, rpn, roi_heads.box_head, roi_heads.box_predictor).</summary>
