@@ -20,10 +20,12 @@ public static class FinetuneCommand
         var valImages = new Option<string?>("--val-images") { Description = "Folder of the validation images" };
         var output = new Option<string>("--out") { Description = "Run folder (config.json, checkpoints/, metrics.jsonl, tb/, curves.png, log.txt, model_final.pth)", Required = true };
         var stopAfter = new Option<long?>("--stop-after") { Description = "Stop (with a checkpoint) once the run has done this many steps in total" };
+        var resume = new Option<string?>("--resume") { Description = "Resume: alone, from the run folder's newest checkpoint (an error if it has none); with a path, from that checkpoint. Without --resume a run folder holding checkpoints resumes anyway", Arity = ArgumentArity.ZeroOrOne };
+        var restart = new Option<bool>("--restart") { Description = "Move unreadable checkpoints to checkpoints/unreadable/ (kept) and continue from the newest readable one, or from step 0" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("finetune", "Fine-tune a Faster R-CNN R-FPN or R-C4 detector (Detectron2's recipe with SoCo's changes): SGD, warm-up + steps, checkpoints, exact resume, metrics, evaluation on --val")
-            { config, set, init, train, trainImages, val, valImages, output, stopAfter, device, threads };
+            { config, set, init, train, trainImages, val, valImages, output, stopAfter, resume, restart, device, threads };
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() =>
         {
             var overrides = p.GetValue(set) ?? [];
@@ -34,6 +36,7 @@ public static class FinetuneCommand
                 Train = p.GetValue(train)!, TrainImages = p.GetValue(trainImages), Val = p.GetValue(val), ValImages = p.GetValue(valImages),
                 Init = p.GetValue(init)!, RunDirectory = p.GetValue(output)!, Device = p.GetValue(device)!, Threads = p.GetValue(threads),
                 StopAfterStep = p.GetValue(stopAfter), Log = Out.Info,
+                ResumeFrom = p.GetValue(resume), Restart = p.GetValue(restart), RequireCheckpoint = p.GetResult(resume) is not null && p.GetValue(resume) is null,
             };
             using var run = FinetuneRun.Open(cfg, options);
             var k = run.Config;

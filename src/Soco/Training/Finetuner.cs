@@ -33,6 +33,12 @@ public sealed record FinetuneOptions
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; } = Environment.ProcessorCount;
     public long? StopAfterStep { get; init; }
+    /// <summary>Resume from this checkpoint file instead of the run folder's newest (<c>--resume PATH</c>).</summary>
+    public string? ResumeFrom { get; init; }
+    /// <summary>Move unreadable checkpoints to <c>checkpoints/unreadable/</c> and continue from the newest readable one (<c>--restart</c>).</summary>
+    public bool Restart { get; init; }
+    /// <summary>A checkpoint must be there to resume from (bare <c>--resume</c>).</summary>
+    public bool RequireCheckpoint { get; init; }
     public double PlotEverySeconds { get; init; } = 15;
     public Action<string>? Log { get; init; }
 }
@@ -307,12 +313,12 @@ public sealed class FinetuneRun : IDisposable
             string? valImages = null;
             if (options.Val is not null) (val, valImages) = DetectionTrainData.Open(options.Val, options.ValImages);
             var store = new CheckpointStore(dir, config.KeepLast);
-            store.RemoveTemporaries();
-            var (latest, unreadable) = store.LoadNewestReadable();
-            if (unreadable.Count > 0)
+            var notes = new List<string>();
+            var latest = store.OpenResume(options.ResumeFrom, options.Restart, options.RequireCheckpoint, notes);
+            if (latest is not null && FinetuneConfigs.ToJson(FinetuneConfigs.Parse(latest.Meta.Config, latest.Path)) != FinetuneConfigs.ToJson(config))
             {
-                latest?.Dispose();
-                throw new InvalidDataException($"{unreadable.Count} checkpoint(s) of {dir} cannot be read: {string.Join("; ", unreadable.Select(u => u.Reason))}. Move them away to resume from an older one.");
+                latest.Dispose();
+                throw new ArgumentException($"checkpoint {latest.Path} was made with another config than {dir}'s");
             }
             // The training data a run continues with must be the data it was made with (every step's images and
             // boxes depend on it): a resume on other annotations is refused, naming both.
@@ -333,6 +339,7 @@ public sealed class FinetuneRun : IDisposable
             AtomicFile.WriteAllText(runInfoPath, JsonSerializer.Serialize(info, FinetuneConfigs.Json));
             var log = new StreamWriter(new FileStream(Path.Combine(dir, LogFile), FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
             var run = new FinetuneRun(config, options, data, val, valImages, latest, log, folderLock);
+            foreach (var n in notes) run.Note(n);
             foreach (var n in truth.Notes.Concat(truth.Skipped.Select(s => "skipped record: " + s))) run.Note(n);
             if (data.SkippedImages.Count > 0)
                 run.Note($"{data.SkippedImages.Count} of {truth.Images.Count} training images have no usable box and are skipped: {string.Join(", ", data.SkippedImages.Take(5))}{(data.SkippedImages.Count > 5 ? ", ..." : "")}");
