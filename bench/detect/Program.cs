@@ -2,6 +2,7 @@
 // the torchvision side is reference.py, which takes the same arguments.
 //   DetectBench infer <state.pth> <threads> <image>...                 eval, one image per call, 800 px short side
 //   DetectBench train <state.pth> <threads> <steps> <image> <image>    batch 2, SGD
+//   DetectBench profile <state.pth> <threads> <image>...               inference stage by stage (the RPN head runs twice)
 // Images are decoded before the clock starts; the first call is a warm-up and is not counted.
 using System.Diagnostics;
 using Soco.Data;
@@ -63,4 +64,33 @@ else if (mode == "train")
     times.Sort();
     Console.WriteLine($"ours train median {(times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2):F3} s");
 }
-else throw new ArgumentException($"mode {mode}: infer or train");
+else if (mode == "profile")
+{
+    // Where one inference goes, stage by stage (the same calls FasterRcnn.DetectBatch makes, timed one by one).
+    var files = args[3..];
+    using var noGrad = no_grad();
+    var images = files.Select(Load).ToList();
+    model.Detect([images[0]]);   // warm-up
+    foreach (var (f, im) in files.Zip(images))
+    {
+        using var scope = NewDisposeScope();
+        var t = new List<(string, double)>();
+        var sw = Stopwatch.StartNew();
+        void Lap(string what) { t.Add((what, sw.Elapsed.TotalSeconds)); sw.Restart(); }
+        var (batch, _) = model.Transform.Apply([im]); Lap("transform (resize, normalise, pad)");
+        var c = model.Backbone.forward(batch.Tensor); Lap("ResNet-50 C2-C5");
+        var p = model.Fpn!.forward(c); Lap("FPN P2-P6");
+        var (logits, deltas) = model.Rpn.Head.forward(p); Lap("RPN head convs");
+        var proposals = model.Rpn.Forward(batch, p).Boxes; double rpnAll = sw.Elapsed.TotalSeconds; sw.Restart();
+        t.Add(("RPN anchors + decode + top-k + NMS (RPN again minus its head)", Math.Max(0, rpnAll - t[^1].Item2)));
+        var feats = p.Take(4).ToList();
+        var pooled = model.RoiHeads.Pooler.Forward(feats, proposals, batch.ImageSizes); Lap("multi-scale RoIAlign (1000 RoIs, 7x7)");
+        var hf = model.RoiHeads.BoxHead.forward(pooled); Lap("4conv-1fc box head");
+        var (cl, bd) = model.RoiHeads.Predictor.forward(hf); Lap("box predictor");
+        var dets = model.RoiHeads.Postprocess(cl, bd, proposals, batch.ImageSizes); Lap("postprocess (decode, per-class NMS)");
+        double total = t.Sum(x => x.Item2);
+        Console.WriteLine($"profile {Path.GetFileName(f)}: {total:F3} s");
+        foreach (var (what, sec) in t) Console.WriteLine($"  {what,-62} {sec,8:F3} s {100 * sec / total,5:F1} %");
+    }
+}
+else throw new ArgumentException($"mode {mode}: infer, train or profile");

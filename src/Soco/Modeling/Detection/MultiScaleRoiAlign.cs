@@ -76,11 +76,11 @@ public sealed class MultiScaleRoiAlign
         var rois = cat([ids, all], 1);
         Tensor result;
         if (features.Count == 1)
-            result = RoiAlign.Apply(features[0], rois, OutputSize, scales[0], SamplingRatio, Aligned);
+            result = RoiAlign.ApplySparse(features[0], rois, OutputSize, scales[0], SamplingRatio, Aligned);
         else
         {
             var levels = Levels(all, kMin, kMax).cpu().data<long>().ToArray();
-            result = RoiPooling.PoolAssigned(features, rois, scales, levels, OutputSize, aligned: Aligned, samplingRatio: SamplingRatio);
+            result = RoiPooling.PoolAssigned(features, rois, scales, levels, OutputSize, aligned: Aligned, samplingRatio: SamplingRatio, sparse: true);
         }
         return result.MoveToOuterDisposeScope();
     }
