@@ -11,7 +11,7 @@ public static class FinetuneCommand
 {
     public static Command Build()
     {
-        var config = new Option<string?>("--config") { Description = "Preset (configs/finetune/<name>.json: soco_fpn_1x, finetune_demo) or a JSON file; omit to resume a run folder with its saved config" };
+        var config = new Option<string?>("--config") { Description = "Preset (configs/finetune/<name>.json: soco_fpn_1x, soco_c4_1x, finetune_demo, finetune_demo_c4) or a JSON file; omit to resume a run folder with its saved config" };
         var set = new Option<string[]>("--set") { Description = "Override a config key, key=value (repeatable), e.g. --set max_iter=500" };
         var init = new Option<string>("--init") { Description = "SoCo checkpoint / model file / pretraining run folder, a torchvision ResNet .pth, or none", DefaultValueFactory = _ => "none" };
         var train = new Option<string>("--train") { Description = "Training annotations: COCO instances JSON, or a Pascal VOC folder", Required = true };
@@ -20,13 +20,15 @@ public static class FinetuneCommand
         var valImages = new Option<string?>("--val-images") { Description = "Folder of the validation images" };
         var output = new Option<string>("--out") { Description = "Run folder (config.json, checkpoints/, metrics.jsonl, tb/, curves.png, log.txt, model_final.pth)", Required = true };
         var stopAfter = new Option<long?>("--stop-after") { Description = "Stop (with a checkpoint) once the run has done this many steps in total" };
+        var resume = new Option<string?>("--resume") { Description = "Resume: alone, from the run folder's newest checkpoint (an error if it has none); with a path, from that checkpoint. Without --resume a run folder holding checkpoints resumes anyway", Arity = ArgumentArity.ZeroOrOne };
+        var restart = new Option<bool>("--restart") { Description = "Move unreadable checkpoints to checkpoints/unreadable/ (kept) and continue from the newest readable one, or from step 0" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var sampler = new Option<string?>("--sampler") { Description = "uniform (each image once per epoch) or repeat-factor (Detectron2's RepeatFactorTrainingSampler, for long-tailed data such as LVIS); same as --set sampler=..." };
         sampler.AcceptOnlyFromAmong("uniform", "repeat-factor", "repeat_factor");
         var repeatThreshold = new Option<double?>("--repeat-threshold") { Description = "t of the repeat-factor sampler: images of categories in fewer than this fraction of images are repeated (LVIS: 0.001)" };
-        var cmd = new Command("finetune", "Fine-tune a Faster R-CNN R-FPN detector (Detectron2's recipe with SoCo's changes): SGD, warm-up + steps, checkpoints, exact resume, metrics, evaluation on --val")
-            { config, set, init, train, trainImages, val, valImages, output, stopAfter, device, threads, sampler, repeatThreshold };
+        var cmd = new Command("finetune", "Fine-tune a Faster R-CNN R-FPN or R-C4 detector (Detectron2's recipe with SoCo's changes): SGD, warm-up + steps, checkpoints, exact resume, metrics, evaluation on --val")
+            { config, set, init, train, trainImages, val, valImages, output, stopAfter, resume, restart, device, threads, sampler, repeatThreshold };
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() =>
         {
             var overrides = (p.GetValue(set) ?? []).ToList();
@@ -39,10 +41,11 @@ public static class FinetuneCommand
                 Train = p.GetValue(train)!, TrainImages = p.GetValue(trainImages), Val = p.GetValue(val), ValImages = p.GetValue(valImages),
                 Init = p.GetValue(init)!, RunDirectory = p.GetValue(output)!, Device = p.GetValue(device)!, Threads = p.GetValue(threads),
                 StopAfterStep = p.GetValue(stopAfter), Log = Out.Info,
+                ResumeFrom = p.GetValue(resume), Restart = p.GetValue(restart), RequireCheckpoint = p.GetResult(resume) is not null && p.GetValue(resume) is null,
             };
             using var run = FinetuneRun.Open(cfg, options);
             var k = run.Config;
-            Out.Info($"finetune ResNet-{k.Depth} width {k.BaseWidth} FPN, {run.Data.Samples.Count} images, {k.ImagesPerStep} per step, {run.TotalSteps} steps, " +
+            Out.Info($"finetune ResNet-{k.Depth} width {k.BaseWidth} {k.Arch.ToUpperInvariant()}, {run.Data.Samples.Count} images, {k.ImagesPerStep} per step, {run.TotalSteps} steps, " +
                      string.Create(CultureInfo.InvariantCulture, $"lr {k.BaseLr:G4} (warm-up {k.WarmupIters}, steps {string.Join("/", k.Steps)}); init {options.Init}; device {options.Device} → {options.RunDirectory}"));
             using var signals = new StopSignals("stopping at the next step boundary with a checkpoint (run the same command again to resume)");
             long stopAt = Math.Min(run.TotalSteps, options.StopAfterStep ?? run.TotalSteps);

@@ -52,6 +52,7 @@ public static class DetectorModelFile
     public const string Kind = "detector";
     public const int Format = 1;
     public const string Arch = "faster_rcnn_fpn";
+    public const string ArchC4 = "faster_rcnn_c4";
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
     public static void Save(string path, DetectorModel m)
@@ -60,7 +61,7 @@ public static class DetectorModelFile
         foreach (var (k, t) in m.State) model[k] = t.detach().cpu().contiguous();
         var meta = new Hashtable
         {
-            ["kind"] = Kind, ["format"] = Format, ["arch"] = Arch, ["config"] = ConfigToJson(m.Config, m.ClassNames), ["origin"] = m.Origin,
+            ["kind"] = Kind, ["format"] = Format, ["arch"] = m.Config.Arch == DetectorArch.C4 ? ArchC4 : Arch, ["config"] = ConfigToJson(m.Config, m.ClassNames), ["origin"] = m.Origin,
         };
         var root = new Hashtable { ["soco_net"] = meta, ["model"] = model };
         if (m.Kept.Count > 0)
@@ -123,6 +124,9 @@ public static class DetectorModelFile
         ["pixel_mean"] = c.PixelMean, ["pixel_std"] = c.PixelStd,
         ["score_threshold"] = c.RoiHeads.ScoreThreshold, ["detections_per_image"] = c.RoiHeads.DetectionsPerImage,
         ["mask_on"] = c.MaskOn, ["mask_head_conv_dim"] = c.MaskHeadConvDim, ["mask_class_agnostic"] = c.MaskClassAgnostic,
+        // Written since the R-C4 detector; a file without them is an R-FPN with torchvision's RPN test settings.
+        ["arch"] = c.Arch == DetectorArch.C4 ? "c4" : "fpn", ["res5_extra_norm"] = c.Res5ExtraNorm,
+        ["rpn_pre_nms_topk_test"] = c.Rpn.PreNmsTopNTest, ["rpn_post_nms_topk_test"] = c.Rpn.PostNmsTopNTest,
     }, Json);
 
     static (FasterRcnnConfig, IReadOnlyList<string>) ConfigFromJson(string json, string path)
@@ -133,6 +137,13 @@ public static class DetectorModelFile
             var r = d.RootElement;
             int I(string k) => r.TryGetProperty(k, out var v) ? v.GetInt32() : throw new InvalidDataException($"{path}: the detector config lacks \"{k}\"");
             float[] F(string k) => r.GetProperty(k).EnumerateArray().Select(v => v.GetSingle()).ToArray();
+            int Opt(string k, int fallback) => r.TryGetProperty(k, out var v) ? v.GetInt32() : fallback;
+            var arch = r.TryGetProperty("arch", out var a) ? a.GetString() switch
+            {
+                "fpn" => DetectorArch.Fpn, "c4" => DetectorArch.C4,
+                var other => throw new InvalidDataException($"{path}: detector arch '{other}' is neither fpn nor c4 (written by a newer SoCo.NET version?)"),
+            } : DetectorArch.Fpn;
+            var rpn = new RpnOptions();
             var config = new FasterRcnnConfig
             {
                 NumClasses = I("num_classes"),
@@ -144,6 +155,8 @@ public static class DetectorModelFile
                 MaskOn = r.TryGetProperty("mask_on", out var mo) && mo.GetBoolean(),
                 MaskHeadConvDim = r.TryGetProperty("mask_head_conv_dim", out var md) ? md.GetInt32() : 256,
                 MaskClassAgnostic = r.TryGetProperty("mask_class_agnostic", out var ma) && ma.GetBoolean(),
+                Arch = arch, Res5ExtraNorm = !r.TryGetProperty("res5_extra_norm", out var en) || en.GetBoolean(),
+                Rpn = rpn with { PreNmsTopNTest = Opt("rpn_pre_nms_topk_test", rpn.PreNmsTopNTest), PostNmsTopNTest = Opt("rpn_post_nms_topk_test", rpn.PostNmsTopNTest) },
             };
             // Inference settings (added with LVIS's 1e-4 / 300); files written before them keep torchvision's defaults.
             if (r.TryGetProperty("score_threshold", out var st)) config = config with { RoiHeads = config.RoiHeads with { ScoreThreshold = st.GetDouble() } };

@@ -19,6 +19,10 @@ public sealed record ResNetConfig
 
     public int InChannels { get; init; } = 3;
 
+    /// <summary>Stages built: 4 (C2–C5) or 3 (C2–C4: the trunk of an R-C4 detector, whose res5 stage is the RoI head's,
+    /// see <see cref="ResNet.Stage"/>).</summary>
+    public int Stages { get; init; } = 4;
+
     public bool IsBottleneck => Depth >= 50;
     public int Expansion => IsBottleneck ? 4 : 1;
 
@@ -128,7 +132,8 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
 {
     readonly Conv2d conv1;
     readonly BatchNorm bn1;
-    readonly Sequential layer1, layer2, layer3, layer4;
+    readonly Sequential layer1, layer2, layer3;
+    readonly Sequential? layer4;
 
     public ResNet(ResNetConfig? config = null) : base(nameof(ResNet))
     {
@@ -136,13 +141,13 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
         var blocks = Config.BlocksPerStage;
         var w = Config.BaseWidth;
         if (w < 1) throw new ArgumentException("BaseWidth must be ≥ 1.", nameof(config));
+        if (Config.Stages is not (3 or 4)) throw new ArgumentException($"a ResNet has 3 (C2–C4) or 4 (C2–C5) stages, not {Config.Stages}.", nameof(config));
         conv1 = nn.Conv2d(Config.InChannels, w, 7, stride: 2, padding: 3, bias: false);
         bn1 = Norms.BatchNorm2d(w);
-        long inplanes = w;
-        layer1 = MakeStage(ref inplanes, w, blocks[0], 1);
-        layer2 = MakeStage(ref inplanes, w * 2, blocks[1], 2);
-        layer3 = MakeStage(ref inplanes, w * 4, blocks[2], 2);
-        layer4 = MakeStage(ref inplanes, w * 8, blocks[3], 2);
+        layer1 = MakeStage(Config, 0);
+        layer2 = MakeStage(Config, 1);
+        layer3 = MakeStage(Config, 2);
+        if (Config.Stages == 4) layer4 = MakeStage(Config, 3);
         RegisterComponents();
         ResetParameters();
     }
@@ -156,26 +161,45 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
     public Sequential Layer1 => layer1;
     public Sequential Layer2 => layer2;
     public Sequential Layer3 => layer3;
-    public Sequential Layer4 => layer4;
+    public Sequential Layer4 => layer4 ?? throw new InvalidOperationException("this ResNet was built with 3 stages (C2–C4): it has no layer4.");
 
-    Sequential MakeStage(ref long inplanes, long planes, int count, long stride)
+    /// <summary>Stage <paramref name="index"/> (0 = layer1 … 3 = layer4) of a ResNet of this config, blocks in
+    /// torchvision's layout (stride on the first block's 3×3), not initialised.</summary>
+    static Sequential MakeStage(ResNetConfig config, int index)
     {
+        int count = config.BlocksPerStage[index];
+        long planes = (long)config.BaseWidth << index;
+        long inplanes = index == 0 ? config.BaseWidth : planes / 2 * config.Expansion;
+        long stride = index == 0 ? 1 : 2;
         var mods = new Module<Tensor, Tensor>[count];
         for (int b = 0; b < count; b++)
         {
-            mods[b] = Config.IsBottleneck
+            mods[b] = config.IsBottleneck
                 ? new Bottleneck(inplanes, planes, b == 0 ? stride : 1)
                 : new BasicBlock(inplanes, planes, b == 0 ? stride : 1);
-            inplanes = planes * Config.Expansion;
+            inplanes = planes * config.Expansion;
         }
         return nn.Sequential(mods);
     }
 
+    /// <summary>A stand-alone stage (e.g. res5 = index 3, the RoI head of an R-C4 detector), initialised as
+    /// <see cref="ResetParameters"/> initialises the whole network; names inside are <c>{block}.conv1…</c> as in
+    /// <c>layer{index+1}</c>.</summary>
+    public static Sequential Stage(ResNetConfig config, int index)
+    {
+        if (index is < 0 or > 3) throw new ArgumentOutOfRangeException(nameof(index), $"ResNet stages are 0..3, not {index}.");
+        var stage = MakeStage(config, index);
+        InitWeights(stage);
+        return stage;
+    }
+
     /// <summary>He fan-out normal for convs, BN γ=1 β=0, zero γ on each block's last BN (docs/soco-reference.md §5.1).</summary>
-    public void ResetParameters()
+    public void ResetParameters() => InitWeights(this);
+
+    static void InitWeights(Module root)
     {
         using var _ = no_grad();
-        foreach (var m in modules())
+        foreach (var m in root.modules())
         {
             if (m is Conv2d c)
             {
@@ -189,7 +213,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
                 bn.bias!.zero_();
             }
         }
-        foreach (var m in modules())
+        foreach (var m in root.modules())
         {
             if (m is Bottleneck bt) bt.LastNorm.weight!.zero_();
             else if (m is BasicBlock bb) bb.LastNorm.weight!.zero_();
@@ -204,15 +228,14 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
         return nn.functional.max_pool2d(y, 3, 2, 1).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Returns [C2, C3, C4, C5] (strides 4, 8, 16, 32).</summary>
+    /// <summary>Returns [C2, C3, C4, C5] (strides 4, 8, 16, 32); [C2, C3, C4] for a 3-stage network.</summary>
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
         var c2 = layer1.forward(ForwardStem(x));
         var c3 = layer2.forward(c2);
         var c4 = layer3.forward(c3);
-        var c5 = layer4.forward(c4);
-        Tensor[] outs = [c2, c3, c4, c5];
+        Tensor[] outs = layer4 is null ? [c2, c3, c4] : [c2, c3, c4, layer4.forward(c4)];
         foreach (var t in outs) t.MoveToOuterDisposeScope();
         return outs;
     }

@@ -78,11 +78,12 @@ public static class RoiPooling
     /// level's spatial scale. Returns K×C×S×S in the RoIs' order.
     /// </summary>
     public static Tensor PoolAssigned(IReadOnlyList<Tensor> features, Tensor rois, IReadOnlyList<double> spatialScales, IReadOnlyList<long> levels,
-        long outputSize = 7, bool aligned = true, int samplingRatio = -1)
+        long outputSize = 7, bool aligned = true, int samplingRatio = -1, bool sparse = false)
     {
         if (spatialScales.Count != features.Count) throw new ArgumentException("one spatial scale per feature level is required.", nameof(spatialScales));
-        return Grouped(features, levels, rois.shape[0], (lvl, idx, sel) =>
-            RoiAlign.Apply(features[lvl], rois.index_select(0, sel.to(rois.device)), outputSize, spatialScales[lvl], samplingRatio, aligned));
+        return Grouped(features, levels, rois.shape[0], (lvl, idx, sel) => sparse
+            ? RoiAlign.ApplySparse(features[lvl], rois.index_select(0, sel.to(rois.device)), outputSize, spatialScales[lvl], samplingRatio, aligned)
+            : RoiAlign.Apply(features[lvl], rois.index_select(0, sel.to(rois.device)), outputSize, spatialScales[lvl], samplingRatio, aligned));
     }
 
     /// <summary>

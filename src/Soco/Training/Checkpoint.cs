@@ -90,9 +90,13 @@ public sealed class CheckpointStore
 
     public CheckpointStore(string runDirectory, int keepLast)
     {
+        RunDirectory = runDirectory;
         Directory = System.IO.Path.Combine(runDirectory, Folder);
         KeepLast = Math.Max(1, keepLast);
     }
+
+    /// <summary>The run folder (as given) that holds <see cref="Directory"/>.</summary>
+    public string RunDirectory { get; }
 
     public string Directory { get; }
     public int KeepLast { get; }
@@ -179,6 +183,45 @@ public sealed class CheckpointStore
             }
         }
         return (null, bad);
+    }
+
+    /// <summary>
+    /// The checkpoint a run continues from — the rule `soco pretrain` and `soco finetune` share: <paramref name="from"/>
+    /// (<c>--resume PATH</c>) if given; otherwise the newest readable one of this store (left-over temporaries removed).
+    /// Newer unreadable ones stop the run with a message saying what to do, unless <paramref name="restart"/>
+    /// (<c>--restart</c>) moves them to <c>checkpoints/unreadable/</c> (a note each). None found is a fresh start, or an
+    /// error when <paramref name="requireCheckpoint"/> (a bare <c>--resume</c>).
+    /// </summary>
+    public Checkpoint? OpenResume(string? from, bool restart, bool requireCheckpoint, List<string> notes)
+    {
+        Checkpoint? resume;
+        if (from is not null)
+        {
+            if (!File.Exists(from)) throw new FileNotFoundException($"checkpoint to resume from not found: {from}");
+            resume = Load(from);
+        }
+        else
+        {
+            RemoveTemporaries();
+            var (latest, unreadable) = LoadNewestReadable();
+            if (unreadable.Count > 0)
+            {
+                if (!restart)
+                {
+                    latest?.Dispose();
+                    throw new InvalidDataException($"{unreadable.Count} checkpoint(s) of {RunDirectory} cannot be read: " +
+                        string.Join("; ", unreadable.Select(u => u.Reason)) + ". Nothing was changed. " +
+                        (latest is null ? "No readable checkpoint is left. " : $"The newest readable one is {latest.Path} (step {latest.Meta.Step}). ") +
+                        "Rerun with --restart to move the unreadable ones to " + System.IO.Path.Combine(Directory, UnreadableFolder) +
+                        " (kept, not deleted) and continue from " + (latest is null ? "step 0" : $"step {latest.Meta.Step}") + ".");
+                }
+                foreach (var u in unreadable) notes.Add($"--restart: moved the unreadable checkpoint {u.Path} to {MoveAside(u.Path)}");
+            }
+            resume = latest;
+        }
+        if (resume is null && requireCheckpoint)
+            throw new ArgumentException($"--resume: {RunDirectory} holds no checkpoint to resume from");
+        return resume;
     }
 
     /// <summary>Moves every checkpoint into the subfolder <paramref name="name"/> (made unique), where neither rotation nor a

@@ -15,6 +15,10 @@ namespace Soco.Training;
 public sealed record FinetuneConfig
 {
     public string Description { get; init; } = "";
+    /// <summary>"fpn" (R-FPN, 4conv-1fc head) or "c4" (R-C4: RPN on C4, res5 RoI head; docs/detector-c4.md).</summary>
+    public string Arch { get; init; } = "fpn";
+    /// <summary>R-C4: SoCo's extra BatchNorm after res5 (<c>Res5ROIHeadsExtraNorm</c>).</summary>
+    public bool Res5ExtraNorm { get; init; } = true;
     public int Depth { get; init; } = 50;
     public int BaseWidth { get; init; } = 64;
     public int FpnChannels { get; init; } = 256;
@@ -46,6 +50,10 @@ public sealed record FinetuneConfig
     /// (1000/1000), so evaluation during training scores what <c>soco evaluate --checkpoint</c> will.</summary>
     public int RpnPreNmsTopkTrain { get; init; } = 2000;
     public int RpnPostNmsTopkTrain { get; init; } = 1000;
+    /// <summary>RPN proposals kept per image at inference, recorded in the model file (torchvision's and Detectron2's
+    /// FPN 1000/1000; Detectron2's C4 6000/1000).</summary>
+    public int RpnPreNmsTopkTest { get; init; } = 1000;
+    public int RpnPostNmsTopkTest { get; init; } = 1000;
     /// <summary>RoIs sampled per image for the box head's losses (Detectron2's 512).</summary>
     public int RoiBatchSizePerImage { get; init; } = 512;
     public long Seed { get; init; } = 0;
@@ -68,12 +76,13 @@ public sealed record FinetuneConfig
     public void Validate()
     {
         void Need(bool ok, string what) { if (!ok) throw new ArgumentException($"finetune config: {what}"); }
+        Need(Arch is "fpn" or "c4", $"arch '{Arch}' is neither fpn nor c4");
         Need(Depth is 18 or 34 or 50 or 101 or 152, $"depth {Depth} is not a ResNet depth (18, 34, 50, 101, 152)");
         Need(BaseWidth > 0 && FpnChannels > 0 && BoxHeadConvDim > 0 && BoxHeadFcDim > 0 && MaskHeadConvDim > 0, "widths must be positive");
         Need(RpnConvDepth >= 1, "rpn_conv_depth must be at least 1");
         Need(MinSizes.Length > 0 && MinSizes.All(s => s > 0), "min_sizes must be a non-empty list of positive sizes");
         Need(MaxSize > 0 && TestSize > 0, "max_size and test_size must be positive");
-        Need(RpnPreNmsTopkTrain > 0 && RpnPostNmsTopkTrain > 0 && RoiBatchSizePerImage > 0, "RPN top-k and RoI batch sizes must be positive");
+        Need(RpnPreNmsTopkTrain > 0 && RpnPostNmsTopkTrain > 0 && RpnPreNmsTopkTest > 0 && RpnPostNmsTopkTest > 0 && RoiBatchSizePerImage > 0, "RPN top-k and RoI batch sizes must be positive");
         Need(ImagesPerStep > 0, "images_per_step must be positive");
         Need(MaxIter > 0, "max_iter must be positive");
         Need(BaseLr > 0 && double.IsFinite(BaseLr), "base_lr must be positive");
@@ -87,12 +96,13 @@ public sealed record FinetuneConfig
     /// <summary>The detector this recipe trains, for <paramref name="numClasses"/> classes (background included).</summary>
     public FasterRcnnConfig Detector(int numClasses, bool training) => new()
     {
+        Arch = Arch == "c4" ? DetectorArch.C4 : DetectorArch.Fpn, Res5ExtraNorm = Res5ExtraNorm,
         NumClasses = numClasses,
         Backbone = new ResNetConfig { Depth = Depth, BaseWidth = BaseWidth },
         FpnChannels = FpnChannels, RpnConvDepth = RpnConvDepth, BoxHeadConvDim = BoxHeadConvDim, BoxHeadFcDim = BoxHeadFcDim,
         MaskOn = MaskOn, MaskHeadConvDim = MaskHeadConvDim,
         MinSizes = training ? MinSizes : [TestSize], MaxSize = MaxSize,
-        Rpn = training ? new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain } : new RpnOptions(),
+        Rpn = new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain, PreNmsTopNTest = RpnPreNmsTopkTest, PostNmsTopNTest = RpnPostNmsTopkTest },
         RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage }
             : new RoiHeadsOptions { ScoreThreshold = TestScoreThreshold, DetectionsPerImage = TestDetectionsPerImage },
     };

@@ -34,6 +34,12 @@ public sealed record FinetuneOptions
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; } = Environment.ProcessorCount;
     public long? StopAfterStep { get; init; }
+    /// <summary>Resume from this checkpoint file instead of the run folder's newest (<c>--resume PATH</c>).</summary>
+    public string? ResumeFrom { get; init; }
+    /// <summary>Move unreadable checkpoints to <c>checkpoints/unreadable/</c> and continue from the newest readable one (<c>--restart</c>).</summary>
+    public bool Restart { get; init; }
+    /// <summary>A checkpoint must be there to resume from (bare <c>--resume</c>).</summary>
+    public bool RequireCheckpoint { get; init; }
     public double PlotEverySeconds { get; init; } = 15;
     public Action<string>? Log { get; init; }
 }
@@ -267,6 +273,7 @@ public static class DetectorInit
                 if (ours is not null) mapped[ours] = t;
             }
         }
+        if (model.Config.Arch == DetectorArch.C4) mapped = C4Places(mapped, lines);
         var own = model.state_dict();
         var loadedKeys = new List<string>();
         var shapeMismatch = new List<string>();
@@ -287,6 +294,29 @@ public static class DetectorInit
         if (shapeMismatch.Count > 0)
             lines.Add($"init: {shapeMismatch.Count} pretrained tensors do not fit and were not loaded: {string.Join("; ", shapeMismatch.Take(8))}{(shapeMismatch.Count > 8 ? "; ..." : "")}");
         return lines;
+    }
+
+    /// <summary>
+    /// Where pretrained tensors go in an R-C4 detector (docs/detector-c4.md §Init): the ResNet's stem and layer1–3 stay
+    /// the backbone; layer4 (res5, which SoCo_C4 pretrains on its RoIs exactly as the detector's RoI head uses it)
+    /// moves to <c>roi_heads.box_head.res5</c> — Detectron2's <c>roi_heads.res5</c>; an FPN checkpoint's neck and
+    /// box head have no place here and are left out, with a line saying so.
+    /// </summary>
+    static Dictionary<string, Tensor> C4Places(Dictionary<string, Tensor> mapped, List<string> lines)
+    {
+        const string layer4 = "backbone.layer4.", res5 = "roi_heads.box_head.res5.";
+        var result = new Dictionary<string, Tensor>();
+        int moved = 0, dropped = 0;
+        foreach (var (k, t) in mapped)
+        {
+            if (k.StartsWith(layer4, StringComparison.Ordinal)) { result[res5 + k[layer4.Length..]] = t; moved++; }
+            else if (k.StartsWith("fpn.", StringComparison.Ordinal) || k.StartsWith("roi_heads.box_head.", StringComparison.Ordinal)) dropped++;
+            else result[k] = t;
+        }
+        lines.Add($"init: R-C4: {moved} res5 tensors (layer4.*) → roi_heads.box_head.res5.* (Detectron2's roi_heads.res5); stem and layer1–3 → backbone.*; " +
+                  "roi_heads.box_head.norm (SoCo's extra norm after res5) starts fresh" +
+                  (dropped > 0 ? $"; {dropped} FPN neck / 4conv-1fc head tensors have no place in an R-C4 detector and are not loaded" : ""));
+        return result;
     }
 
     /// <summary>Counts per top-level part (backbone, fpn, rpn, roi_heads.box_head, roi_heads.box_predictor, roi_heads.mask_head).</summary>
@@ -365,12 +395,12 @@ public sealed class FinetuneRun : IDisposable
             LvisDataset? valLvis = null;
             if (options.Val is not null) (val, valImages) = DetectionTrainData.Open(options.Val, options.ValImages, out valLvis);
             var store = new CheckpointStore(dir, config.KeepLast);
-            store.RemoveTemporaries();
-            var (latest, unreadable) = store.LoadNewestReadable();
-            if (unreadable.Count > 0)
+            var notes = new List<string>();
+            var latest = store.OpenResume(options.ResumeFrom, options.Restart, options.RequireCheckpoint, notes);
+            if (latest is not null && FinetuneConfigs.ToJson(FinetuneConfigs.Parse(latest.Meta.Config, latest.Path)) != FinetuneConfigs.ToJson(config))
             {
-                latest?.Dispose();
-                throw new InvalidDataException($"{unreadable.Count} checkpoint(s) of {dir} cannot be read: {string.Join("; ", unreadable.Select(u => u.Reason))}. Move them away to resume from an older one.");
+                latest.Dispose();
+                throw new ArgumentException($"checkpoint {latest.Path} was made with another config than {dir}'s");
             }
             // The training data a run continues with must be the data it was made with (every step's images and
             // boxes depend on it): a resume on other annotations is refused, naming both.
@@ -391,6 +421,7 @@ public sealed class FinetuneRun : IDisposable
             AtomicFile.WriteAllText(runInfoPath, JsonSerializer.Serialize(info, FinetuneConfigs.Json));
             var log = new StreamWriter(new FileStream(Path.Combine(dir, LogFile), FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
             var run = new FinetuneRun(config, options, data, val, valImages, latest, log, folderLock) { ValLvis = valLvis };
+            foreach (var n in notes) run.Note(n);
             foreach (var n in truth.Notes.Concat(truth.Skipped.Select(s => "skipped record: " + s))) run.Note(n);
             if (data.SkippedImages.Count > 0)
                 run.Note($"{data.SkippedImages.Count} of {truth.Images.Count} training images have no usable box and are skipped: {string.Join(", ", data.SkippedImages.Take(5))}{(data.SkippedImages.Count > 5 ? ", ..." : "")}");

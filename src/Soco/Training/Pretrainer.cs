@@ -229,33 +229,7 @@ public sealed class PretrainRun : IDisposable
 
         if (folderLock.TookOverFrom is { } stale) notes.Add($"{dir}: took over {stale}");
         var store = new CheckpointStore(dir, config.KeepLast);
-        Checkpoint? resume = null;
-        if (options.ResumeFrom is { } from)
-        {
-            if (!File.Exists(from)) throw new FileNotFoundException($"checkpoint to resume from not found: {from}");
-            resume = CheckpointStore.Load(from);
-        }
-        else
-        {
-            store.RemoveTemporaries();
-            var (latest, unreadable) = store.LoadNewestReadable();
-            if (unreadable.Count > 0)
-            {
-                if (!options.Restart)
-                {
-                    latest?.Dispose();
-                    throw new InvalidDataException($"{unreadable.Count} checkpoint(s) of {dir} cannot be read: " +
-                        string.Join("; ", unreadable.Select(u => u.Reason)) + ". Nothing was changed. " +
-                        (latest is null ? "No readable checkpoint is left. " : $"The newest readable one is {latest.Path} (step {latest.Meta.Step}). ") +
-                        "Rerun with --restart to move the unreadable ones to " + Path.Combine(store.Directory, CheckpointStore.UnreadableFolder) +
-                        " (kept, not deleted) and continue from " + (latest is null ? "step 0" : $"step {latest.Meta.Step}") + ".");
-                }
-                foreach (var u in unreadable) notes.Add($"--restart: moved the unreadable checkpoint {u.Path} to {store.MoveAside(u.Path)}");
-            }
-            resume = latest;
-        }
-        if (resume is null && options.RequireCheckpoint)
-            throw new ArgumentException($"--resume: {dir} holds no checkpoint to resume from");
+        var resume = store.OpenResume(options.ResumeFrom, options.Restart, options.RequireCheckpoint, notes);
         if (resume is not null)
         {
             var ckConfig = PretrainConfigs.Parse(resume.Meta.Config, resume.Path);

@@ -39,6 +39,10 @@ public sealed class AnchorGenerator
         [[32], [64], [128], [256], [512]],
         Enumerable.Repeat(new[] { 0.5, 1.0, 2.0 }, 5).ToArray());
 
+    /// <summary>The R-C4 default (Detectron2's <c>ANCHOR_GENERATOR</c> defaults, docs/detector-c4.md §RPN): sizes 32, 64,
+    /// 128, 256, 512 and ratios 0.5, 1, 2 all on the one stride-16 C4 map, 15 anchors per location.</summary>
+    public static AnchorGenerator C4Default() => new([[32, 64, 128, 256, 512]], [[0.5, 1.0, 2.0]]);
+
     public int NumLevels => _sizes.Length;
 
     /// <summary>Anchors per feature-map location on each level (sizes × ratios).</summary>

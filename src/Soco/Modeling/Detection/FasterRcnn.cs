@@ -5,12 +5,20 @@ using static TorchSharp.torch;
 
 namespace Soco.Modeling.Detection;
 
-/// <summary>Shape of a Faster R-CNN R-FPN detector (defaults: torchvision 0.14's <c>fasterrcnn_resnet50_fpn_v2</c>, COCO's 91 classes).</summary>
+/// <summary>The two detector layouts SoCo fine-tunes: R-FPN (RPN on P2–P6, 4conv-1fc head on P2–P5) and R-C4 (RPN on C4,
+/// res5 as the RoI head; docs/detector-c4.md).</summary>
+public enum DetectorArch { Fpn, C4 }
+
+/// <summary>Shape of a Faster R-CNN R-FPN or R-C4 detector (defaults: torchvision 0.14's <c>fasterrcnn_resnet50_fpn_v2</c>, COCO's 91 classes).</summary>
 public sealed record FasterRcnnConfig
 {
+    public DetectorArch Arch { get; init; } = DetectorArch.Fpn;
+    /// <summary>R-C4 only: SoCo's extra BatchNorm after res5 (<c>Res5ROIHeadsExtraNorm</c>); false = Detectron2's <c>Res5ROIHeads</c>.</summary>
+    public bool Res5ExtraNorm { get; init; } = true;
     /// <summary>Classes including background (index 0).</summary>
     public int NumClasses { get; init; } = 91;
     public ResNetConfig Backbone { get; init; } = ResNetConfig.R50;
+    /// <summary>FPN width (R-FPN only).</summary>
     public int FpnChannels { get; init; } = 256;
     /// <summary>RPN head convs: 2 as torchvision's v2 models, 1 as Detectron2.</summary>
     public int RpnConvDepth { get; init; } = 2;
@@ -36,27 +44,44 @@ public sealed record FasterRcnnConfig
 /// → FPN P2–P6 (BN, P6 = max-pool) → RPN on P2–P6 → RoI heads on P2–P5 → boxes mapped back to the original images.
 /// Module names: <c>backbone</c> (torchvision ResNet names), <c>fpn</c>, <c>rpn.head</c>, <c>roi_heads.box_head</c>,
 /// <c>roi_heads.box_predictor</c>; <see cref="TorchvisionNames.FasterRcnnKey"/> maps torchvision's state-dict keys.
+/// <para>With <see cref="DetectorArch.C4"/> (Detectron2's R-C4, docs/detector-c4.md): the backbone stops at C4 (3
+/// stages, no <c>fpn</c>), the RPN runs on C4 with 15 anchors per location, and the RoI heads pool 14×14 from C4
+/// (aligned RoIAlign, adaptive sampling, scale 1/16) into <see cref="Res5BoxHead"/> (<c>roi_heads.box_head.res5</c>,
+/// <c>.norm</c>).</para>
 /// </summary>
 public sealed class FasterRcnn : nn.Module
 {
     readonly ResNet backbone;
-    readonly Fpn fpn;
+    readonly Fpn? fpn;
     readonly RegionProposalNetwork rpn;
     readonly RoiHeads roi_heads;
 
     public FasterRcnn(FasterRcnnConfig? config = null) : base(nameof(FasterRcnn))
     {
         Config = config ?? new FasterRcnnConfig();
-        backbone = new ResNet(Config.Backbone);
-        fpn = new Fpn(backbone.OutChannels, Config.FpnChannels, withP6: true);
-        var anchors = AnchorGenerator.FpnDefault();
-        rpn = new RegionProposalNetwork(anchors, new RpnHead(Config.FpnChannels, anchors.NumAnchorsPerLocation[0], Config.RpnConvDepth), Config.Rpn);
-        var boxHead = new ConvFcBoxHead(Config.FpnChannels, Config.BoxHeadConvDim, 7, Config.BoxHeadFcDim);
-        var maskHead = Config.MaskOn ? new MaskRcnnHead(Config.FpnChannels, Config.MaskHeadConvDim, Config.NumClasses, Config.MaskClassAgnostic) : null;
-        roi_heads = new RoiHeads(new MultiScaleRoiAlign(7, 2), boxHead, new FastRcnnPredictor(Config.BoxHeadFcDim, Config.NumClasses), Config.RoiHeads, maskHead);
+        if (Config.Arch == DetectorArch.C4)
+        {
+            if (Config.MaskOn) throw new ArgumentException("an R-C4 Mask R-CNN (mask head on res5) is not built yet; use arch fpn for masks.", nameof(config));
+            backbone = new ResNet(Config.Backbone with { Stages = 3 });
+            var anchors = AnchorGenerator.C4Default();
+            int c4 = Config.Backbone.StageChannels[2];
+            rpn = new RegionProposalNetwork(anchors, new RpnHead(c4, anchors.NumAnchorsPerLocation[0], Config.RpnConvDepth), Config.Rpn);
+            var res5 = new Res5BoxHead(Config.Backbone, Config.Res5ExtraNorm);
+            roi_heads = new RoiHeads(new MultiScaleRoiAlign(14, 0, aligned: true), res5, new FastRcnnPredictor(res5.OutChannels, Config.NumClasses), Config.RoiHeads);
+        }
+        else
+        {
+            backbone = new ResNet(Config.Backbone);
+            fpn = new Fpn(backbone.OutChannels, Config.FpnChannels, withP6: true);
+            var anchors = AnchorGenerator.FpnDefault();
+            rpn = new RegionProposalNetwork(anchors, new RpnHead(Config.FpnChannels, anchors.NumAnchorsPerLocation[0], Config.RpnConvDepth), Config.Rpn);
+            var boxHead = new ConvFcBoxHead(Config.FpnChannels, Config.BoxHeadConvDim, 7, Config.BoxHeadFcDim);
+            var maskHead = Config.MaskOn ? new MaskRcnnHead(Config.FpnChannels, Config.MaskHeadConvDim, Config.NumClasses, Config.MaskClassAgnostic) : null;
+            roi_heads = new RoiHeads(new MultiScaleRoiAlign(7, 2), boxHead, new FastRcnnPredictor(Config.BoxHeadFcDim, Config.NumClasses), Config.RoiHeads, maskHead);
+        }
         Transform = new DetectionTransform(Config.MinSizes, Config.MaxSize, Config.PixelMean, Config.PixelStd);
         register_module("backbone", backbone);
-        register_module("fpn", fpn);
+        if (fpn is not null) register_module("fpn", fpn);
         register_module("rpn", rpn);
         register_module("roi_heads", roi_heads);
     }
@@ -64,7 +89,8 @@ public sealed class FasterRcnn : nn.Module
     public FasterRcnnConfig Config { get; }
     public DetectionTransform Transform { get; }
     public ResNet Backbone => backbone;
-    public Fpn Fpn => fpn;
+    /// <summary>The FPN (R-FPN only; null for R-C4).</summary>
+    public Fpn? Fpn => fpn;
     public RegionProposalNetwork Rpn => rpn;
     public RoiHeads RoiHeads => roi_heads;
 
@@ -96,9 +122,9 @@ public sealed class FasterRcnn : nn.Module
     {
         if (originalSizes.Count != batch.Count) throw new ArgumentException($"{originalSizes.Count} original sizes for a batch of {batch.Count}.", nameof(originalSizes));
         using var scope = NewDisposeScope();
-        var feats = fpn.forward(backbone.forward(batch.Tensor));
+        var (feats, roiFeats) = Features(batch.Tensor);
         var proposals = rpn.Forward(batch, feats).Boxes;
-        var dets = roi_heads.ForwardInference(feats.Take(4).ToList(), proposals, batch.ImageSizes);
+        var dets = roi_heads.ForwardInference(roiFeats, proposals, batch.ImageSizes);
         var result = new Detections[batch.Count];
         for (int i = 0; i < batch.Count; i++)
         {
@@ -143,9 +169,9 @@ public sealed class FasterRcnn : nn.Module
         }
         using var scope = NewDisposeScope();
         var (batch, boxes, masks) = Transform.Apply(images, gtBoxes, Config.MaskOn ? gtMasks : null, random.Select(r => r.Fork(1)).ToList());
-        var feats = fpn.forward(backbone.forward(batch.Tensor));
+        var (feats, roiFeats) = Features(batch.Tensor);
         var rpnOut = rpn.Forward(batch, feats, boxes!, random.Select(r => r.Fork(2)).ToList());
-        var roi = roi_heads.Train(feats.Take(4).ToList(), rpnOut.Boxes.Select(b => b.detach()).ToList(), batch.ImageSizes, boxes!, gtLabels, masks,
+        var roi = roi_heads.Train(roiFeats, rpnOut.Boxes.Select(b => b.detach()).ToList(), batch.ImageSizes, boxes!, gtLabels, masks,
             random.Select(r => r.Fork(3)).ToList());
         var losses = new Dictionary<string, Tensor>
         {
@@ -156,6 +182,18 @@ public sealed class FasterRcnn : nn.Module
         };
         if (roi.Mask is not null) losses["loss_mask"] = roi.Mask.MoveToOuterDisposeScope();
         return losses;
+    }
+
+    /// <summary>The maps the RPN reads (P2–P6, or C4) and those the RoI heads pool from (P2–P5, or C4).</summary>
+    (Tensor[] Rpn, List<Tensor> Roi) Features(Tensor images)
+    {
+        if (fpn is null)
+        {
+            Tensor[] c4 = [backbone.ForwardToC4(images)];
+            return (c4, [c4[0]]);
+        }
+        var p = fpn.forward(backbone.forward(images));
+        return (p, p.Take(4).ToList());
     }
 
     /// <summary>

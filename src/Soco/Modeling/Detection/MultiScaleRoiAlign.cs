@@ -9,11 +9,14 @@ namespace Soco.Modeling.Detection;
 /// docs/detection-parts.md §Pooler): each box is pooled with <see cref="RoiAlign"/> (aligned = false, fixed sampling
 /// ratio) on one level, level = floor(4 + log2(√area / 224) + 1e-6) clamped to the pyramid, and each level's scale is
 /// 2^round(log2(feature height / largest image height)). Levels are the feature maps given, finest first.
+/// <para><c>aligned: true</c> with sampling ratio 0 on one level is Detectron2's <c>ROIAlignV2</c> pooler of an R-C4
+/// detector (14×14 on C4, scale 1/16; docs/detector-c4.md §Pooler).</para>
 /// </summary>
 public sealed class MultiScaleRoiAlign
 {
-    public MultiScaleRoiAlign(int outputSize = 7, int samplingRatio = 2, double canonicalScale = 224, int canonicalLevel = 4, double eps = 1e-6)
+    public MultiScaleRoiAlign(int outputSize = 7, int samplingRatio = 2, double canonicalScale = 224, int canonicalLevel = 4, double eps = 1e-6, bool aligned = false)
     {
+        Aligned = aligned;
         if (outputSize < 1) throw new ArgumentException("pooler output size must be ≥ 1.", nameof(outputSize));
         OutputSize = outputSize;
         SamplingRatio = samplingRatio;
@@ -27,6 +30,8 @@ public sealed class MultiScaleRoiAlign
     public double CanonicalScale { get; }
     public int CanonicalLevel { get; }
     public double Eps { get; }
+    /// <summary>RoIAlign's half-pixel offset (torchvision's <c>aligned</c>; false in torchvision's pooler, true in Detectron2's ROIAlignV2).</summary>
+    public bool Aligned { get; }
 
     /// <summary>torchvision's <c>_infer_scale</c>: 2^round(log2(feature / image)), the ratio rounded to float32 first.</summary>
     public static double InferScale(long featureSize, long imageSize)
@@ -71,11 +76,11 @@ public sealed class MultiScaleRoiAlign
         var rois = cat([ids, all], 1);
         Tensor result;
         if (features.Count == 1)
-            result = RoiAlign.Apply(features[0], rois, OutputSize, scales[0], SamplingRatio, aligned: false);
+            result = RoiAlign.ApplySparse(features[0], rois, OutputSize, scales[0], SamplingRatio, Aligned);
         else
         {
             var levels = Levels(all, kMin, kMax).cpu().data<long>().ToArray();
-            result = RoiPooling.PoolAssigned(features, rois, scales, levels, OutputSize, aligned: false, samplingRatio: SamplingRatio);
+            result = RoiPooling.PoolAssigned(features, rois, scales, levels, OutputSize, aligned: Aligned, samplingRatio: SamplingRatio, sparse: true);
         }
         return result.MoveToOuterDisposeScope();
     }
