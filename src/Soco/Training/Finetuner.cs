@@ -169,13 +169,8 @@ public sealed class DetectionTrainData
         long epoch = position / Samples.Count;
         if (_orderEpoch != epoch)
         {
-            var r = SampleRandom.For(Seed, epoch, -1);
             var order = Enumerable.Range(0, Samples.Count).ToArray();
-            for (int i = order.Length - 1; i > 0; i--)
-            {
-                int j = r.NextInt(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
+            SampleRandom.For(Seed, epoch, -1).Shuffle(order);
             _order = order;
             _orderEpoch = epoch;
         }
