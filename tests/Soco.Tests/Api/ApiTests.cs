@@ -4,6 +4,7 @@ using Soco.Engine;
 using Soco.Tests.Cli;
 using Soco.Tests.Training;
 using Soco.Training;
+using static Soco.Tests.Cli.CliRunner;
 
 namespace Soco.Tests.Api;
 
@@ -24,13 +25,6 @@ public sealed class ApiTests
             Items.Add(value);
             then?.Invoke(value);
         }
-    }
-
-    static string Ok(params string[] args)
-    {
-        var (code, output) = CliRunner.Run(args);
-        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
-        return output;
     }
 
     [Fact]

@@ -13,6 +13,14 @@ public static class CliRunner
         return (code, writer.ToString());
     }
 
+    /// <summary>Runs a command that must succeed (exit code 0); returns its output, which the failure message shows.</summary>
+    public static string Ok(params string[] args)
+    {
+        var (code, output) = Run(args);
+        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
+        return output;
+    }
+
     /// <summary>Runs a command that must fail as a user error: exit code 2 and one "error:" line containing every
     /// expected fragment (the file and the problem), so an internal exception mapped to exit 2 cannot pass.</summary>
     public static string UserError(string[] args, params string[] expected)

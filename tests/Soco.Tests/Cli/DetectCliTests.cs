@@ -8,6 +8,7 @@ using Soco.Tests.Detection;
 using TorchSharp.PyBridge;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using static Soco.Tests.Cli.CliRunner;
 
 namespace Soco.Tests.Cli;
 
@@ -31,13 +32,6 @@ public class DetectCliTests
 
     static string Fx(string name) => TestPaths.Fixture("detection", "detcli", name);
     static string VocImages => Path.Combine(TestPaths.Samples, "voc", "JPEGImages");
-
-    static string Ok(params string[] args)
-    {
-        var (code, output) = CliRunner.Run(args);
-        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
-        return output;
-    }
 
     /// <summary>Imports the fixture's Faster R-CNN state dict at torchvision's transform sizes of the fixture.</summary>
     static string Import(TestPaths.TempDir dir, string file = "fasterrcnn_v2_tiny.pth")

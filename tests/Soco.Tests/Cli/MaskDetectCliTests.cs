@@ -6,6 +6,7 @@ using Soco.Structures;
 using Soco.Tests.Detection;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using static Soco.Tests.Cli.CliRunner;
 
 namespace Soco.Tests.Cli;
 
@@ -31,13 +32,6 @@ public class MaskDetectCliTests
     const double ScoreTie = 3e-5;
 
     static string Fx(string name) => TestPaths.Fixture("detection", "detcli", name);
-
-    static string Ok(params string[] args)
-    {
-        var (code, output) = CliRunner.Run(args);
-        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
-        return output;
-    }
 
     sealed record Result(string ImageId, long Category, double[] Bbox, double Score, Rle? Mask);
 

@@ -9,6 +9,7 @@ using Soco.Training;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using static Soco.Tests.Cli.CliRunner;
 
 namespace Soco.Tests.Detection;
 
@@ -209,12 +210,5 @@ public class C4DetectorTests(ITestOutputHelper log)
         Assert.Equal(V("PIXEL_STD"), det.PixelStd.Select(v => (double)v), (x, y) => Math.Abs(x - y) < 1e-6);
         Assert.Equal("False", Y("STRIDE_IN_1X1"));   // torchvision's layout, which our ResNet has (stride in the 3×3)
         Assert.Equal("0", Y("FREEZE_AT"));           // nothing frozen: every parameter is in the optimizer
-    }
-
-    static string Ok(params string[] args)
-    {
-        var (code, output) = CliRunner.Run(args);
-        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
-        return output;
     }
 }

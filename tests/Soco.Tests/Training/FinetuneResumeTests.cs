@@ -3,6 +3,7 @@ using Soco.Runtime;
 using Soco.Tests.Cli;
 using Soco.Training;
 using Xunit.Abstractions;
+using static Soco.Tests.Cli.CliRunner;
 
 namespace Soco.Tests.Training;
 
@@ -25,13 +26,6 @@ public class FinetuneResumeTests
 
     static string Gt => TestPaths.Fixture("detection", "detcli", "voc_gt.json");
     static string VocImages => Path.Combine(TestPaths.Samples, "voc", "JPEGImages");
-
-    static string Ok(params string[] args)
-    {
-        var (code, output) = CliRunner.Run(args);
-        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
-        return output;
-    }
 
     static List<string> LossLines(string run) =>
         File.ReadLines(Path.Combine(run, FinetuneRun.MetricsFile)).Select(l =>

@@ -6,6 +6,7 @@ using Soco.Runtime;
 using Soco.Tests.Cli;
 using Soco.Training;
 using Xunit.Abstractions;
+using static Soco.Tests.Cli.CliRunner;
 
 namespace Soco.Tests.Training;
 
@@ -28,13 +29,6 @@ public class FinetuneTests
 
     static string Gt => TestPaths.Fixture("detection", "detcli", "voc_gt.json");
     static string VocImages => Path.Combine(TestPaths.Samples, "voc", "JPEGImages");
-
-    static string Ok(params string[] args)
-    {
-        var (code, output) = CliRunner.Run(args);
-        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
-        return output;
-    }
 
     /// <summary>A few steps of the demo pretraining: a real SoCo checkpoint of the tiny FPN model.</summary>
     static string Pretrain(TestPaths.TempDir dir)

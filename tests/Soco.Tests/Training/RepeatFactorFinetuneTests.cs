@@ -4,6 +4,7 @@ using Soco.Interop;
 using Soco.Runtime;
 using Soco.Tests.Cli;
 using Soco.Training;
+using static Soco.Tests.Cli.CliRunner;
 
 namespace Soco.Tests.Training;
 
@@ -38,13 +39,6 @@ public class RepeatFactorFinetuneTests
 
     static readonly string[] Small = ["--set", "max_iter=4", "--set", "steps=[3]", "--set", "warmup_iters=1", "--set", "min_sizes=[160]",
         "--set", "max_size=256", "--set", "test_size=160", "--set", "checkpoint_period=0"];
-
-    static string Ok(params string[] args)
-    {
-        var (code, output) = CliRunner.Run(args);
-        Assert.True(code == 0, $"soco {string.Join(' ', args)}: exit {code}\n{output}");
-        return output;
-    }
 
     [Fact]
     public void RepeatFactorRunResumesExactlyAndKeepsTheLvisInferenceSettings()
