@@ -5,7 +5,7 @@ namespace Soco.Evaluation;
 /// <c>eval['recall']</c> [T, K, A, M] (−1 where a category has no non-ignored ground truth in that area range),
 /// the 12 summary numbers of <c>summarize()</c>, and Detectron2's per-category AP.
 /// </summary>
-public sealed class CocoEvalResult
+public sealed class CocoEvalResult : IEvaluationSummary
 {
     public static readonly string[] StatNames = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
 
@@ -52,16 +52,8 @@ public sealed class CocoEvalResult
     public double PrecisionAt(int t, int r, int k, int a, int m) => Precision[(((t * R + r) * K + k) * A + a) * M + m];
     public double RecallAt(int t, int k, int a, int m) => Recall[((t * K + k) * A + a) * M + m];
 
-    double CategoryAp(int k)
-    {
-        double sum = 0;
-        int n = 0;
-        for (int t = 0; t < T; t++)
-            for (int r = 0; r < R; r++)
-            {
-                double v = PrecisionAt(t, r, k, 0, M - 1);
-                if (v > -1) { sum += v; n++; }
-            }
-        return n == 0 ? double.NaN : sum / n;
-    }
+    double CategoryAp(int k) =>
+        MetricsJson.MeanValid(from t in Enumerable.Range(0, T) from r in Enumerable.Range(0, R) select PrecisionAt(t, r, k, 0, M - 1));
+
+    IReadOnlyList<string> IEvaluationSummary.StatKeys => StatNames;
 }

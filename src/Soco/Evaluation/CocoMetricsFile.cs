@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text;
-using System.Text.Json;
 using Soco.IO;
 
 namespace Soco.Evaluation;
@@ -23,41 +21,18 @@ public static class CocoMetricsFile
 
     public static string SectionName(CocoIouType type) => type == CocoIouType.Segm ? "segm" : "bbox";
 
-    static string ToJson(IReadOnlyList<(CocoIouType Type, CocoEvalResult Result)> results, bool sections)
+    static string ToJson(IReadOnlyList<(CocoIouType Type, CocoEvalResult Result)> results, bool sections) => MetricsJson.Document(w =>
     {
-        var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
+        foreach (var (type, r) in results)
+            if (type == CocoIouType.Bbox) MetricsJson.WriteKeys(w, r);
+        if (sections)
             foreach (var (type, r) in results)
-                if (type == CocoIouType.Bbox) WriteKeys(w, r);
-            if (sections)
-                foreach (var (type, r) in results)
-                {
-                    w.WriteStartObject(SectionName(type));
-                    WriteKeys(w, r);
-                    w.WriteEndObject();
-                }
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
-    }
-
-    static void WriteKeys(Utf8JsonWriter w, CocoEvalResult r)
-    {
-        for (int i = 0; i < CocoEvalResult.StatNames.Length; i++) w.WriteNumber(CocoEvalResult.StatNames[i], r.Stats[i]);
-        w.WriteStartArray("per_category");
-        for (int k = 0; k < r.CategoryIds.Length; k++)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("id", r.CategoryIds[k]);
-            w.WriteString("name", r.CategoryNames[k]);
-            if (double.IsNaN(r.PerCategoryAp[k])) w.WriteNull("AP");
-            else w.WriteNumber("AP", r.PerCategoryAp[k]);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
+            {
+                w.WriteStartObject(SectionName(type));
+                MetricsJson.WriteKeys(w, r);
+                w.WriteEndObject();
+            }
+    });
 
     public static void Write(string path, CocoEvalResult r) => AtomicFile.WriteAllText(path, ToJson(r));
 

@@ -8,7 +8,7 @@ namespace Soco.Evaluation;
 /// <c>eval['recall']</c> [T, K, A] (−1 where a category has no non-ignored ground truth in that area range), the 13
 /// numbers of <c>LVISEval.summarize()</c> and the lines <c>print_results()</c> prints (docs/lvis.md §Summary).
 /// </summary>
-public sealed class LvisEvalResult
+public sealed class LvisEvalResult : IEvaluationSummary
 {
     /// <summary>The keys of <c>LVISEval.results</c>, in its order.</summary>
     public static readonly string[] StatNames = ["AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR@300", "ARs@300", "ARm@300", "ARl@300"];
@@ -35,17 +35,7 @@ public sealed class LvisEvalResult
         ];
         SummaryLines = Names.Select((n, i) => Line(n, Stats[i])).ToArray();
         PerCategoryAp = all.Select(k =>
-        {
-            double sum = 0;
-            int c = 0;
-            for (int t = 0; t < T; t++)
-                for (int r = 0; r < R; r++)
-                {
-                    double v = PrecisionAt(t, r, k, 0);
-                    if (v > -1) { sum += v; c++; }
-                }
-            return c == 0 ? double.NaN : sum / c;
-        }).ToArray();
+            MetricsJson.MeanValid(from t in Enumerable.Range(0, T) from r in Enumerable.Range(0, R) select PrecisionAt(t, r, k, 0))).ToArray();
     }
 
     public CocoEvalParams Params { get; }
@@ -66,6 +56,7 @@ public sealed class LvisEvalResult
     public double[] Stats { get; }
     /// <summary><see cref="StatNames"/> with the per-image cap in place of 300 (the LVIS API's keys).</summary>
     public string[] Names { get; }
+    IReadOnlyList<string> IEvaluationSummary.StatKeys => Names;
     public IReadOnlyList<string> SummaryLines { get; }
     /// <summary>Per category: precision averaged over IoU thresholds and recall points, area all; NaN without ground truth.</summary>
     public double[] PerCategoryAp { get; }

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using Soco.Data.Lvis;
 using Soco.IO;
@@ -16,42 +15,21 @@ public static class LvisMetricsFile
 {
     public static string ToJson(LvisEvalResult r) => ToJson([r]);
 
-    public static string ToJson(IReadOnlyList<LvisEvalResult> results)
+    public static string ToJson(IReadOnlyList<LvisEvalResult> results) => MetricsJson.Document(w =>
     {
-        var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        w.WriteString("protocol", "lvis");
+        foreach (var r in results)
+            if (r.IouType == "bbox") WriteKeys(w, r);
+        foreach (var r in results)
         {
-            w.WriteStartObject();
-            w.WriteString("protocol", "lvis");
-            foreach (var r in results)
-                if (r.IouType == "bbox") WriteKeys(w, r);
-            foreach (var r in results)
-            {
-                w.WriteStartObject(r.IouType);
-                WriteKeys(w, r);
-                w.WriteEndObject();
-            }
+            w.WriteStartObject(r.IouType);
+            WriteKeys(w, r);
             w.WriteEndObject();
         }
-        return Encoding.UTF8.GetString(buffer.ToArray()) + "\n";
-    }
+    });
 
-    static void WriteKeys(Utf8JsonWriter w, LvisEvalResult r)
-    {
-        for (int i = 0; i < r.Names.Length; i++) w.WriteNumber(r.Names[i], r.Stats[i]);
-        w.WriteStartArray("per_category");
-        for (int k = 0; k < r.CategoryIds.Length; k++)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("id", r.CategoryIds[k]);
-            w.WriteString("name", r.CategoryNames[k]);
-            w.WriteString("frequency", r.Frequencies[k] switch { LvisFrequency.Rare => "r", LvisFrequency.Common => "c", LvisFrequency.Frequent => "f", _ => "?" });
-            if (double.IsNaN(r.PerCategoryAp[k])) w.WriteNull("AP");
-            else w.WriteNumber("AP", r.PerCategoryAp[k]);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
+    static void WriteKeys(Utf8JsonWriter w, LvisEvalResult r) => MetricsJson.WriteKeys(w, r, (w, k) =>
+        w.WriteString("frequency", r.Frequencies[k] switch { LvisFrequency.Rare => "r", LvisFrequency.Common => "c", LvisFrequency.Frequent => "f", _ => "?" }));
 
     public static void Write(string path, IReadOnlyList<LvisEvalResult> results) => AtomicFile.WriteAllText(path, ToJson(results));
 }
