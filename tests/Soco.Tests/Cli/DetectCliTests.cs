@@ -31,7 +31,7 @@ public class DetectCliTests
     }
 
     static string Fx(string name) => TestPaths.Fixture("detection", "detcli", name);
-    static string VocImages => Path.Combine(TestPaths.Samples, "voc", "JPEGImages");
+    static string VocImages => TestPaths.VocImages;
 
     /// <summary>Imports the fixture's Faster R-CNN state dict at torchvision's transform sizes of the fixture.</summary>
     static string Import(TestPaths.TempDir dir, string file = "fasterrcnn_v2_tiny.pth")

@@ -24,15 +24,10 @@ public class FinetuneResumeTests
         TorchRuntime.SetThreads(1);
     }
 
-    static string Gt => TestPaths.Fixture("detection", "detcli", "voc_gt.json");
-    static string VocImages => Path.Combine(TestPaths.Samples, "voc", "JPEGImages");
+    static string Gt => TestPaths.VocGt;
+    static string VocImages => TestPaths.VocImages;
 
-    static List<string> LossLines(string run) =>
-        File.ReadLines(Path.Combine(run, FinetuneRun.MetricsFile)).Select(l =>
-        {
-            using var d = JsonDocument.Parse(l);
-            return string.Join(" ", new[] { "step", "loss", "lr" }.Select(k => d.RootElement.GetProperty(k).GetRawText()));
-        }).ToList();
+    static List<string> LossLines(string run) => TestPaths.MetricLines(Path.Combine(run, FinetuneRun.MetricsFile), "step", "loss", "lr");
 
     [Fact]
     public void ResumeRestartAndStopAfterBehaveAsInPretraining()

@@ -27,8 +27,8 @@ public class FinetuneTests
         TorchRuntime.SetThreads(1);
     }
 
-    static string Gt => TestPaths.Fixture("detection", "detcli", "voc_gt.json");
-    static string VocImages => Path.Combine(TestPaths.Samples, "voc", "JPEGImages");
+    static string Gt => TestPaths.VocGt;
+    static string VocImages => TestPaths.VocImages;
 
     /// <summary>A few steps of the demo pretraining: a real SoCo checkpoint of the tiny FPN model.</summary>
     static string Pretrain(TestPaths.TempDir dir)
@@ -38,15 +38,8 @@ public class FinetuneTests
         return run;
     }
 
-    static List<string> LossLines(string run) =>
-        File.ReadLines(Path.Combine(run, FinetuneRun.MetricsFile)).Select(l =>
-        {
-            using var d = JsonDocument.Parse(l);
-            var r = d.RootElement;
-            // The raw JSON numbers: bit-identical losses print identically.
-            return string.Join(" ", new[] { "step", "loss", "loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "lr" }
-                .Select(k => r.GetProperty(k).GetRawText()));
-        }).ToList();
+    static List<string> LossLines(string run) => TestPaths.MetricLines(Path.Combine(run, FinetuneRun.MetricsFile),
+        "step", "loss", "loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "lr");
 
     static readonly string[] Small = ["--set", "max_iter=6", "--set", "steps=[4]", "--set", "warmup_iters=2", "--set", "min_sizes=[160,192]",
         "--set", "max_size=300", "--set", "test_size=160", "--set", "checkpoint_period=0"];
@@ -137,7 +130,7 @@ public class FinetuneTests
     }
 
     /// <summary>The labelme examples' instance polygons on the same three photos (docs/mask-rcnn.md §Fine-tuning).</summary>
-    static string MaskGt => TestPaths.Fixture("detection", "masks", "labelme_instances.json");
+    static string MaskGt => TestPaths.MaskGt;
 
     /// <summary>One fine-tune through the CLI: demo pretraining (3 steps) → a 500-step fine-tune (one thread) →
     /// `soco evaluate --checkpoint` on the training photos; returns the run folder and the metrics file.</summary>

@@ -25,8 +25,8 @@ public class MaskTrainDataTests
         TorchRuntime.SetThreads(1);
     }
 
-    static string MaskGt => TestPaths.Fixture("detection", "masks", "labelme_instances.json");
-    static string VocImages => Path.Combine(TestPaths.Samples, "voc", "JPEGImages");
+    static string MaskGt => TestPaths.MaskGt;
+    static string VocImages => TestPaths.VocImages;
 
     [Fact]
     public void PolygonsBecomeMasksThatFlipWithTheImageAndBoxes()

@@ -19,8 +19,8 @@ public class RepeatFactorFinetuneTests
 {
     public RepeatFactorFinetuneTests() => TorchRuntime.SetThreads(1);
 
-    static string Gt => TestPaths.Fixture("detection", "detcli", "voc_gt.json");
-    static string VocImages => Path.Combine(TestPaths.Samples, "voc", "JPEGImages");
+    static string Gt => TestPaths.VocGt;
+    static string VocImages => TestPaths.VocImages;
 
     [Fact]
     public void TrainingDataUsesTheSamplerWithFactorsFromItsBoxes()
@@ -59,9 +59,8 @@ public class RepeatFactorFinetuneTests
         Assert.Equal(last.GetProperty("val_AP").GetDouble(), last.GetProperty("val_APf").GetDouble(), 12);
         Ok([.. common, "--out", dir["split"], "--stop-after", "2"]);
         Ok([.. common, "--out", dir["split"]]);
-        static string[] Losses(string run) => File.ReadLines(Path.Combine(run, FinetuneRun.MetricsFile))
-            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("loss").GetRawText()).ToArray();
-        Assert.Equal(4, Losses(dir["whole"]).Length);
+        static List<string> Losses(string run) => TestPaths.MetricLines(Path.Combine(run, FinetuneRun.MetricsFile), "loss");
+        Assert.Equal(4, Losses(dir["whole"]).Count);
         Assert.Equal(Losses(dir["whole"]), Losses(dir["split"]));
         var saved = FinetuneConfigs.Parse(File.ReadAllText(Path.Combine(dir["whole"], FinetuneRun.ConfigFile)), "config.json");
         Assert.Equal("repeat_factor", saved.Sampler);
