@@ -26,6 +26,26 @@ public static class MomentumSchedule
 /// </summary>
 public static class TargetNetwork
 {
+    /// <summary>
+    /// The target network of <paramref name="online"/>: what lightly's <c>deepcopy</c> + <c>deactivate_requires_grad</c>
+    /// give. TorchSharp has no deep copy of a module, so <paramref name="build"/> constructs the same architecture, and
+    /// the online parameters and buffers are copied into it; its parameters are frozen. Its constructors draw from
+    /// torch's generator as the official models' second construction does (SoCo_FPN.py builds <c>encoder_k</c>,
+    /// <c>neck_k</c>, … and then copies, docs/soco-reference.md §5.7), so a seeded model starts from the same numbers.
+    /// </summary>
+    public static T CopyOf<T>(T online, Func<T> build) where T : nn.Module
+    {
+        var target = build();
+        InitializeFrom(online, target);
+        using var _ = no_grad();
+        var qb = online.named_buffers().ToList();
+        var kb = target.named_buffers().ToList();
+        if (qb.Count != kb.Count || qb.Zip(kb).Any(p => p.First.name != p.Second.name))
+            throw new InvalidOperationException($"{nameof(build)} made a network whose buffers differ from the online one's ({qb.Count} vs {kb.Count}).");
+        for (int i = 0; i < qb.Count; i++) kb[i].buffer.copy_(qb[i].buffer);
+        return target;
+    }
+
     /// <summary>Copies the online parameters into the target and freezes the target's parameters.</summary>
     public static void InitializeFrom(nn.Module online, nn.Module target)
     {

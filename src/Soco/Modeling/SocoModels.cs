@@ -56,8 +56,9 @@ public sealed record SocoBatch(Tensor View1, IReadOnlyList<Tensor> OtherViews, I
 public sealed record SocoOutput(Tensor Loss, Tensor[] View1Predictions, Tensor[] OtherPredictions, Tensor[] View1Targets, Tensor[] OtherTargets);
 
 /// <summary>
-/// Shared machinery of the three SoCo models: online and target networks, the EMA with its step counter (a
-/// registered buffer <c>ema_step</c>, so it is saved and restored — the official code loses it on resume, docs/soco-reference.md §6.1),
+/// Shared machinery of the three SoCo models and BYOL: the online branch, the predictor and the target branch (an EMA
+/// copy of the online one, <see cref="SslBranch"/>), the EMA with its step counter (a registered buffer
+/// <c>ema_step</c>, so it is saved and restored — the official code loses it on resume, docs/soco-reference.md §6.1),
 /// the forward order of docs/soco-reference.md §5.8 and the loss of §5.9.
 /// </summary>
 public abstract class SocoModel : Module<SocoBatch, Tensor>
@@ -69,16 +70,33 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
 
     public SocoConfig Config { get; }
 
-    /// <summary>(online, target) module pairs the EMA covers.</summary>
-    protected abstract IEnumerable<(Module Online, Module Target)> MomentumPairs { get; }
+    /// <summary>The online network (trained by the optimiser).</summary>
+    public SslBranch Online { get; private set; } = null!;
 
-    /// <summary>Registers the named submodules in state-dict order (explicitly: reflection-based registration misses
-    /// a base class's private fields in derived models), the EMA counter, and copies online → target.</summary>
-    protected void FinishConstruction(params (string Name, Module Module)[] modules)
+    /// <summary>The target network: a copy of <see cref="Online"/> at construction, then its EMA; no gradients.</summary>
+    public SslBranch Target { get; private set; } = null!;
+
+    /// <summary>The online network's predictor (the target has none).</summary>
+    public MlpHead Predictor { get; private set; } = null!;
+
+    /// <summary>The online or the target network.</summary>
+    protected SslBranch Branch(bool target) => target ? Target : Online;
+
+    /// <summary>
+    /// Builds the online branch, the predictor and the target as a copy of the online branch (in this order, the
+    /// official construction order), then registers the parts under the official names in state-dict order —
+    /// <c>encoder, (neck, head,) projector, predictor, encoder_k, (neck_k, head_k,) projector_k</c> — and the EMA
+    /// counter. Registration is explicit: reflection-based registration misses a base class's members.
+    /// </summary>
+    protected void FinishConstruction(Func<SslBranch> buildBranch)
     {
-        foreach (var (name, module) in modules) register_module(name, module);
+        Online = buildBranch();
+        Predictor = new MlpHead(Config.EmbeddingDim, Config.MlpHiddenDim, Config.EmbeddingDim);
+        Target = TargetNetwork.CopyOf(Online, buildBranch);
+        foreach (var (name, module) in Online.Parts) register_module(name, module);
+        register_module("predictor", Predictor);
+        foreach (var (name, module) in Target.Parts) register_module(name + "_k", module);
         register_buffer("ema_step", tensor(0L));
-        foreach (var (q, k) in MomentumPairs) TargetNetwork.InitializeFrom(q, k);
         if (Config.Precision != ConvPrecision.Fp32) MixedPrecision.Apply(this, Config.Precision);
     }
 
@@ -102,8 +120,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
     /// <summary>One EMA update of every target module, then k ← k + 1 (the official <c>_momentum_update_key_encoder</c>).</summary>
     public void UpdateTargetNetwork()
     {
-        double m = NextMomentum;
-        foreach (var (q, k) in MomentumPairs) TargetNetwork.Update(q, k, m);
+        TargetNetwork.Update(Online, Target, NextMomentum);
         using var _ = no_grad();
         get_buffer("ema_step")!.AddInPlace(1);
     }
@@ -167,33 +184,50 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
             masksO = batch.Correspondences.Select(c => NonZero(c, 1)).ToArray();
         }
         int pairs = batch.Pairs;
-        var q1 = Embed(batch.View1, batch.View1Boxes, false, masks1);
-        var qo = new Tensor[pairs];
-        for (int p = 0; p < pairs; p++) qo[p] = Embed(batch.OtherViews[p], [batch.OtherBoxes[p]], false, masksO is null ? null : [masksO[p]])[0];
-        PhaseEnded?.Invoke("forward_online");
+        var ((q1, qo), (z1, zo)) = OnlineThenTarget(target =>
+        {
+            var v1 = Embed(batch.View1, batch.View1Boxes, target, masks1);
+            var others = new Tensor[pairs];
+            for (int p = 0; p < pairs; p++) others[p] = Embed(batch.OtherViews[p], [batch.OtherBoxes[p]], target, masksO is null ? null : [masksO[p]])[0];
+            return (v1, others);
+        });
+        var loss = SumOverPairs(pairs, p =>
+        {
+            var c = batch.Correspondences[p].to(q1[p].dtype);
+            return SocoLoss.Pair(q1[p], zo[p], c).Plus(SocoLoss.Pair(qo[p], z1[p], c.transpose(1, 2)));
+        });
+        return new SocoOutput(loss, q1, qo, z1, zo);
+    }
 
+    /// <summary>
+    /// The official order of a training forward (docs/soco-reference.md §5.8): the online embeddings
+    /// (<paramref name="embed"/>(false)), the EMA update (when <see cref="UpdateTargetInForward"/>), then the target
+    /// embeddings without gradients (<paramref name="embed"/>(true)).
+    /// </summary>
+    protected (T Online, T Target) OnlineThenTarget<T>(Func<bool, T> embed)
+    {
+        var q = embed(false);
+        PhaseEnded?.Invoke("forward_online");
         if (UpdateTargetInForward) UpdateTargetNetwork();
         PhaseEnded?.Invoke("ema");
-
-        Tensor[] z1;
-        var zo = new Tensor[pairs];
-        using (no_grad())
-        {
-            z1 = Embed(batch.View1, batch.View1Boxes, true, masks1);
-            for (int p = 0; p < pairs; p++) zo[p] = Embed(batch.OtherViews[p], [batch.OtherBoxes[p]], true, masksO is null ? null : [masksO[p]])[0];
-        }
+        T z;
+        using (no_grad()) z = embed(true);
         PhaseEnded?.Invoke("forward_target");
+        return (q, z);
+    }
 
+    /// <summary>The sum of the pairs' symmetric loss terms, in pair order.</summary>
+    protected Tensor SumOverPairs(int pairs, Func<int, Tensor> term)
+    {
         Tensor? loss = null;
         for (int p = 0; p < pairs; p++)
         {
-            var c = batch.Correspondences[p].to(q1[p].dtype);
+            var t = term(p);
             // Tensor + tensor passes TorchSharp's implicit alpha scalar: explicit here (see ExplicitScalars).
-            var term = SocoLoss.Pair(q1[p], zo[p], c).Plus(SocoLoss.Pair(qo[p], z1[p], c.transpose(1, 2)));
-            loss = loss is null ? term : loss.Plus(term);
+            loss = loss is null ? t : loss.Plus(t);
         }
         PhaseEnded?.Invoke("loss");
-        return new SocoOutput(loss!, q1, qo, z1, zo);
+        return loss ?? throw new ArgumentException("a batch needs at least one view pair.");
     }
 
     void Check(SocoBatch b)
@@ -229,11 +263,12 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         return r;
     }
 
-    /// <summary>Projector → (predictor) → L2 normalise (eps 1e-12) → N×L×D.</summary>
-    protected static Tensor Project(Tensor features, MlpHead projector, MlpHead? predictor)
+    /// <summary>Projector → (online only: predictor) → L2 normalise (eps 1e-12): online predictions q or target
+    /// projections z of the branch's features.</summary>
+    protected Tensor Project(Tensor features, bool target)
     {
-        var y = projector.forward(features);
-        if (predictor is not null) y = predictor.forward(y);
+        var y = Branch(target).Projector.forward(features);
+        if (!target) y = Predictor.forward(y);
         return nn.functional.normalize(y, p: 2, dim: 1, eps: 1e-12);
     }
 }
@@ -245,27 +280,16 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
 /// </summary>
 public sealed class SocoC4 : SocoModel
 {
-    readonly ResNet encoder, encoder_k;
-    readonly MlpHead projector, predictor, projector_k;
-
     public const int RoiSize = 14;
 
     public SocoC4(SocoConfig? config = null) : base(nameof(SocoC4), config ?? new SocoConfig())
     {
-        encoder = new ResNet(Config.Backbone);
-        int feat = Config.Backbone.StageChannels[3];
-        projector = new MlpHead(feat, Config.MlpHiddenDim, Config.EmbeddingDim);
-        predictor = new MlpHead(Config.EmbeddingDim, Config.MlpHiddenDim, Config.EmbeddingDim);
-        encoder_k = new ResNet(Config.Backbone);
-        projector_k = new MlpHead(feat, Config.MlpHiddenDim, Config.EmbeddingDim);
-        FinishConstruction(("encoder", encoder), ("projector", projector), ("predictor", predictor), ("encoder_k", encoder_k), ("projector_k", projector_k));
+        FinishConstruction(() => SslBranch.ResNetProjector(Config));
     }
 
-    public ResNet Encoder => encoder;
-    public MlpHead Projector => projector;
-    public MlpHead Predictor => predictor;
+    public ResNet Encoder => Online.Encoder;
+    public MlpHead Projector => Online.Projector;
 
-    protected override IEnumerable<(Module Online, Module Target)> MomentumPairs => [(encoder, encoder_k), (projector, projector_k)];
     protected override int? ExpectedPairs => 1;
     protected override long SlotsPerList(long boxesPerList) => boxesPerList;
 
@@ -273,7 +297,7 @@ public sealed class SocoC4 : SocoModel
     public Tensor BoxFeatures(Tensor image, Tensor boxes, bool target = false)
     {
         using var scope = NewDisposeScope();
-        var net = target ? encoder_k : encoder;
+        var net = Branch(target).Encoder;
         var c4 = net.ForwardToC4(image);
         return PoolC4(net, c4, boxes).MoveToOuterDisposeScope();
     }
@@ -288,14 +312,14 @@ public sealed class SocoC4 : SocoModel
     protected override Tensor[] Embed(Tensor image, IReadOnlyList<Tensor> boxLists, bool target, IReadOnlyList<bool[,]>? slotMasks)
     {
         using var scope = NewDisposeScope();
-        var net = target ? encoder_k : encoder;
+        var net = Branch(target).Encoder;
         var c4 = net.ForwardToC4(image);
         var outs = new Tensor[boxLists.Count];
         for (int i = 0; i < boxLists.Count; i++)
         {
             var b = boxLists[i];
             var f = PoolC4(net, c4, b);
-            var e = Project(f, target ? projector_k : projector, target ? null : predictor);
+            var e = Project(f, target);
             outs[i] = e.reshape(b.shape[0], b.shape[1], -1).MoveToOuterDisposeScope();
         }
         return outs;
@@ -309,39 +333,20 @@ public sealed class SocoC4 : SocoModel
 /// </summary>
 public class SocoFpn : SocoModel
 {
-    readonly ResNet encoder, encoder_k;
-    readonly Fpn neck, neck_k;
-    readonly ConvFcBoxHead head, head_k;
-    readonly MlpHead projector, predictor, projector_k;
-
     public const int Levels = 4;
 
     public SocoFpn(SocoConfig? config = null) : this(nameof(SocoFpn), config) { }
 
     protected SocoFpn(string name, SocoConfig? config) : base(name, config ?? new SocoConfig())
     {
-        var c = Config;
-        encoder = new ResNet(c.Backbone);
-        neck = new Fpn(c.Backbone.StageChannels, c.FpnChannels);
-        head = new ConvFcBoxHead(c.FpnChannels, c.HeadConvDim, c.RoiOutputSize, c.HeadFcDim);
-        projector = new MlpHead(c.HeadFcDim, c.MlpHiddenDim, c.EmbeddingDim);
-        predictor = new MlpHead(c.EmbeddingDim, c.MlpHiddenDim, c.EmbeddingDim);
-        encoder_k = new ResNet(c.Backbone);
-        neck_k = new Fpn(c.Backbone.StageChannels, c.FpnChannels);
-        head_k = new ConvFcBoxHead(c.FpnChannels, c.HeadConvDim, c.RoiOutputSize, c.HeadFcDim);
-        projector_k = new MlpHead(c.HeadFcDim, c.MlpHiddenDim, c.EmbeddingDim);
-        FinishConstruction(("encoder", encoder), ("neck", neck), ("head", head), ("projector", projector), ("predictor", predictor),
-            ("encoder_k", encoder_k), ("neck_k", neck_k), ("head_k", head_k), ("projector_k", projector_k));
+        FinishConstruction(() => SslBranch.FpnHeadProjector(Config));
     }
 
-    public ResNet Encoder => encoder;
-    public Fpn Neck => neck;
-    public ConvFcBoxHead Head => head;
-    public MlpHead Projector => projector;
-    public MlpHead Predictor => predictor;
+    public ResNet Encoder => Online.Encoder;
+    public Fpn Neck => Online.Neck!;
+    public ConvFcBoxHead Head => Online.Head!;
+    public MlpHead Projector => Online.Projector;
 
-    protected override IEnumerable<(Module Online, Module Target)> MomentumPairs =>
-        [(encoder, encoder_k), (neck, neck_k), (head, head_k), (projector, projector_k)];
     protected override int? ExpectedPairs => 2;
     protected override long SlotsPerList(long boxesPerList) => Levels * boxesPerList;
 
@@ -349,7 +354,8 @@ public class SocoFpn : SocoModel
     public Tensor[] Pyramid(Tensor image, bool target = false)
     {
         using var scope = NewDisposeScope();
-        var outs = (target ? neck_k : neck).forward((target ? encoder_k : encoder).forward(image));
+        var net = Branch(target);
+        var outs = net.Neck!.forward(net.Encoder.forward(image));
         foreach (var t in outs) t.MoveToOuterDisposeScope();
         return outs;
     }
@@ -359,9 +365,7 @@ public class SocoFpn : SocoModel
         using var scope = NewDisposeScope();
         var pyramid = Pyramid(image, target);
         if (pyramid.Length != Levels) throw new InvalidOperationException($"the FPN must give {Levels} levels, got {pyramid.Length}.");
-        var h = target ? head_k : head;
-        var proj = target ? projector_k : projector;
-        var pred = target ? null : predictor;
+        var h = Branch(target).Head!;
         var outs = new Tensor[boxLists.Count];
         for (int i = 0; i < boxLists.Count; i++)
         {
@@ -375,13 +379,13 @@ public class SocoFpn : SocoModel
                 for (int lv = 0; lv < Levels; lv++)
                 {
                     var pooled = RoiPooling.PoolOneLevel(pyramid[lv], boxes, Config.RoiOutputSize, Config.Aligned, Config.SamplingRatio, HostBoxes(boxes));
-                    perLevel[lv] = Project(h.forward(pooled), proj, pred).reshape(n, l, -1);
+                    perLevel[lv] = Project(h.forward(pooled), target).reshape(n, l, -1);
                 }
                 e = cat(perLevel, 1);
             }
             else
             {
-                e = EmbedAssigned(pyramid, boxes, slotMasks[i], h, proj, pred);
+                e = EmbedAssigned(pyramid, boxes, slotMasks[i], h, target);
             }
             outs[i] = e.MoveToOuterDisposeScope();
         }
@@ -390,7 +394,7 @@ public class SocoFpn : SocoModel
 
     /// <summary>Only the active (box, level) slots, one BN batch; inactive slots get zero vectors (they meet zeros in
     /// the correspondence, so the loss is the same function of the active slots).</summary>
-    Tensor EmbedAssigned(Tensor[] pyramid, Tensor boxes, bool[,] mask, ConvFcBoxHead h, MlpHead proj, MlpHead? pred)
+    Tensor EmbedAssigned(Tensor[] pyramid, Tensor boxes, bool[,] mask, ConvFcBoxHead h, bool target)
     {
         long n = boxes.shape[0], l = boxes.shape[1], m = Levels * l;
         var batchIdx = new List<long>();
@@ -417,7 +421,7 @@ public class SocoFpn : SocoModel
         for (int j = 0; j < slotToRow.Length; j++) if (slotToRow[j] < 0) slotToRow[j] = active; // the zero row
         var flat = boxes.reshape(n * l, boxes.shape[2]).index_select(0, tensor(boxIdx.ToArray(), device: boxes.device));
         var pooled = RoiPooling.PoolNormalizedAssigned(pyramid, flat, batchIdx, levels, Config.RoiOutputSize, Config.Aligned, Config.SamplingRatio);
-        var emb = Project(h.forward(pooled), proj, pred);
+        var emb = Project(h.forward(pooled), target);
         var withZero = cat([emb, zeros(1, emb.shape[1], dtype: emb.dtype, device: emb.device)], 0);
         return withZero.index_select(0, tensor(slotToRow, device: emb.device)).view(n, m, -1);
     }
@@ -427,8 +431,9 @@ public class SocoFpn : SocoModel
     {
         using var scope = NewDisposeScope();
         var pooled = RoiPooling.PoolOneLevel(level, boxes, Config.RoiOutputSize, Config.Aligned, Config.SamplingRatio);
-        var ho = (target ? head_k : head).forward(pooled);
-        var pr = (target ? projector_k : projector).forward(ho);
+        var net = Branch(target);
+        var ho = net.Head!.forward(pooled);
+        var pr = net.Projector.forward(ho);
         return (ho.MoveToOuterDisposeScope(), pr.MoveToOuterDisposeScope());
     }
 }
