@@ -20,6 +20,7 @@ public static class SocoFeatures
     /// <item>FPN: <c>head.p{l}</c> (L×1024 box-head output) and <c>projection.p{l}</c> (L×256 projector output, before
     /// normalisation) for every level, as SoCo pools every box on every level.</item>
     /// <item>C4: <c>head</c> (L×2048, layer4 on the 14×14 RoIs, averaged) and <c>projection</c> (L×256).</item>
+    /// <item>BYOL: <c>projection</c> (1×256, the projector on the average-pooled C5 of the whole image; boxes are not used).</item>
     /// </list>
     /// By default BN uses its running statistics (<paramref name="batchStatistics"/> false, inference); the model's
     /// training mode is restored afterwards. Tensors are detached, on the CPU, float32.
@@ -73,6 +74,14 @@ public static class SocoFeatures
                         Put("head", head);
                         Put("projection", c4.Projector.forward(head));
                     }
+                    break;
+                }
+                case ByolModel byol:
+                {
+                    var c = byol.Encoder.forward(x);
+                    for (int i = 0; i < c.Length; i++) Put($"c{i + 2}", c[i]);
+                    // BYOL embeds the whole image (its boxes are not used): the projector on the pooled C5.
+                    Put("projection", byol.Online.Projector.forward(c[^1].mean([2, 3])));
                     break;
                 }
                 default:
