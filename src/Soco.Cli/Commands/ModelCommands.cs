@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using Soco.Imaging;
 using Soco.Interop;
 using Soco.Modeling;
@@ -120,8 +119,8 @@ public static class ModelCommands
             using (model)
             {
                 var img = ImageDecoder.Decode(p.GetValue(image)!);
-                var input = ImageTensor(img, p.GetValue(size));
-                Tensor? b = p.GetValue(boxes) is string bf ? ReadBoxes(bf, img.Width, img.Height) : null;
+                var input = SocoFeatures.ImageTensor(img, p.GetValue(size));
+                Tensor? b = p.GetValue(boxes) is string bf ? SocoFeatures.ReadBoxes(bf, img.Width, img.Height) : null;
                 var f = SocoFeatures.Extract(model, input, b);
                 Pth.Save(f, p.GetValue(output)!);
                 var t = new Table().AddColumns("tensor", "shape");
@@ -132,41 +131,5 @@ public static class ModelCommands
             return 0;
         }));
         return cmd;
-    }
-
-    /// <summary>Whole image resized to size×size (PIL bilinear, as view 1) and normalised with ImageNet statistics.</summary>
-    public static Tensor ImageTensor(RgbImage img, int size)
-    {
-        var resized = PilResize.Bilinear(img, size, size);
-        var chw = new float[3 * size * size];
-        ColorOps.ToNormalizedTensor(resized, chw);
-        return tensor(chw, [1, 3, size, size]);
-    }
-
-    /// <summary>Pixel boxes [x1, y1, x2, y2] (inclusive) → normalised by the image size, as docs/soco-reference.md §4.7 normalises view boxes.</summary>
-    static Tensor ReadBoxes(string path, int w, int h)
-    {
-        double[][]? boxes;
-        try
-        {
-            boxes = JsonSerializer.Deserialize<double[][]>(File.ReadAllText(path));
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{path}: expected a JSON list of [x1, y1, x2, y2] boxes ({e.Message})");
-        }
-        if (boxes is null || boxes.Length == 0) throw new FormatException($"{path}: no boxes");
-        var flat = new float[boxes.Length * 4];
-        for (int i = 0; i < boxes.Length; i++)
-        {
-            var b = boxes[i];
-            if (b.Length != 4 || b.Any(v => !double.IsFinite(v)) || b[2] < b[0] || b[3] < b[1])
-                throw new FormatException($"{path}: box {i} [{string.Join(", ", b)}] is not [x1, y1, x2, y2] with x1 ≤ x2, y1 ≤ y2");
-            flat[i * 4] = (float)(b[0] / w);
-            flat[i * 4 + 1] = (float)(b[1] / h);
-            flat[i * 4 + 2] = (float)(b[2] / w);
-            flat[i * 4 + 3] = (float)(b[3] / h);
-        }
-        return tensor(flat, [boxes.Length, 4]);
     }
 }

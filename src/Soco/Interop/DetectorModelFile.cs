@@ -125,7 +125,7 @@ public static class DetectorModelFile
         ["score_threshold"] = c.RoiHeads.ScoreThreshold, ["detections_per_image"] = c.RoiHeads.DetectionsPerImage,
         ["mask_on"] = c.MaskOn, ["mask_head_conv_dim"] = c.MaskHeadConvDim, ["mask_class_agnostic"] = c.MaskClassAgnostic,
         // Written since the R-C4 detector; a file without them is an R-FPN with torchvision's RPN test settings.
-        ["arch"] = c.Arch == DetectorArch.C4 ? "c4" : "fpn", ["res5_extra_norm"] = c.Res5ExtraNorm,
+        ["arch"] = SocoArchitecture.DetectorName(c.Arch), ["res5_extra_norm"] = c.Res5ExtraNorm,
         ["rpn_pre_nms_topk_test"] = c.Rpn.PreNmsTopNTest, ["rpn_post_nms_topk_test"] = c.Rpn.PostNmsTopNTest,
     }, Json);
 
@@ -138,11 +138,9 @@ public static class DetectorModelFile
             int I(string k) => r.TryGetProperty(k, out var v) ? v.GetInt32() : throw new InvalidDataException($"{path}: the detector config lacks \"{k}\"");
             float[] F(string k) => r.GetProperty(k).EnumerateArray().Select(v => v.GetSingle()).ToArray();
             int Opt(string k, int fallback) => r.TryGetProperty(k, out var v) ? v.GetInt32() : fallback;
-            var arch = r.TryGetProperty("arch", out var a) ? a.GetString() switch
-            {
-                "fpn" => DetectorArch.Fpn, "c4" => DetectorArch.C4,
-                var other => throw new InvalidDataException($"{path}: detector arch '{other}' is neither fpn nor c4 (written by a newer SoCo.NET version?)"),
-            } : DetectorArch.Fpn;
+            var arch = r.TryGetProperty("arch", out var a)
+                ? SocoArchitecture.FindDetector(a.GetString() ?? "") ?? throw new InvalidDataException($"{path}: detector arch '{a.GetString()}' is neither fpn nor c4 (written by a newer SoCo.NET version?)")
+                : DetectorArch.Fpn;
             var rpn = new RpnOptions();
             var config = new FasterRcnnConfig
             {

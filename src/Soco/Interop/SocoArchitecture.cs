@@ -1,42 +1,84 @@
 using Soco.Modeling;
+using Soco.Modeling.Detection;
 using static TorchSharp.torch;
 
 namespace Soco.Interop;
 
-/// <summary>The three SoCo models by their command-line names.</summary>
-public enum SocoArch { SocoC4, SocoFpn, SocoFpnStar }
+/// <summary>The pretraining models (SoCo's three and the BYOL baseline).</summary>
+public enum SocoArch { SocoC4, SocoFpn, SocoFpnStar, Byol }
 
-/// <summary>Names, construction, and inference of a model's architecture from its weights.</summary>
+/// <summary>
+/// One kind of pretraining model as every part of SoCo.NET names and builds it.
+/// </summary>
+/// <param name="Name">The name in model files, <c>--arch</c> and messages (<c>soco_fpn</c>).</param>
+/// <param name="ConfigName">The pretraining config's <c>model</c> value (<c>fpn</c>).</param>
+/// <param name="OfficialName">The official code's <c>--model</c> (in its checkpoints' <c>opt</c>); null for BYOL.</param>
+/// <param name="Pairs">View pairs it takes; null: as many as the recipe gives (BYOL).</param>
+/// <param name="LevelAwareRecipe">true: needs a level-aware (FPN) recipe; false: a plain one (C4); null: either.</param>
+/// <param name="HasFpn">Whether its weights hold a neck and a box head (<c>neck.*</c>, <c>head.*</c>).</param>
+public sealed record ModelKind(SocoArch Arch, string Name, string ConfigName, string? OfficialName, int? Pairs, bool? LevelAwareRecipe,
+    bool HasFpn, Func<SocoConfig, SocoModel> Create, params string[] Aliases)
+{
+    /// <summary>Every name this kind answers to (lower case).</summary>
+    public IEnumerable<string> AllNames => new[] { Name, ConfigName, OfficialName?.ToLowerInvariant() }.Concat(Aliases).OfType<string>();
+}
+
+/// <summary>
+/// The model registry: the pretraining kinds (<see cref="Kinds"/>) and the detector kinds (<see cref="DetectorKinds"/>),
+/// by the names that configs, model files, checkpoints and commands use; construction; and inference of a
+/// pretraining model's kind and sizes from its weights. Pretraining, <c>soco export</c>, <c>soco features</c>,
+/// <c>soco import</c>, fine-tuning's <c>--init</c> and the model files all look kinds up here.
+/// </summary>
 public static class SocoArchitecture
 {
-    public static readonly string[] Names = ["soco_c4", "soco_fpn", "soco_fpn_star"];
+    public static readonly IReadOnlyList<ModelKind> Kinds =
+    [
+        new(SocoArch.SocoC4, "soco_c4", "c4", "SoCo_C4", 1, false, false, c => new SocoC4(c)),
+        new(SocoArch.SocoFpn, "soco_fpn", "fpn", "SoCo_FPN", 2, true, true, c => new SocoFpn(c)),
+        new(SocoArch.SocoFpnStar, "soco_fpn_star", "fpn_star", "SoCo_FPN_Star", 3, true, true, c => new SocoFpnStar(c), "soco*"),
+        // The image-level baseline (docs/transfer-benchmark.md §Arms): the weights of a C4 model (encoder, projector,
+        // predictor), so only the run's config or the file's arch entry tells it apart.
+        new(SocoArch.Byol, "byol", "byol", null, null, null, false, c => new ByolModel(c)),
+    ];
 
-    public static SocoArch Parse(string name) => name.ToLowerInvariant().Replace("-", "_") switch
+    /// <summary>The detector kinds by the name in fine-tuning configs and detector model files.</summary>
+    public static readonly IReadOnlyDictionary<string, DetectorArch> DetectorKinds = new Dictionary<string, DetectorArch>
     {
-        "soco_c4" or "c4" => SocoArch.SocoC4,
-        "soco_fpn" or "fpn" => SocoArch.SocoFpn,
-        "soco_fpn_star" or "fpn_star" or "soco*" => SocoArch.SocoFpnStar,
-        _ => throw new ArgumentException($"unknown architecture '{name}'; use one of: {string.Join(", ", Names)}"),
+        ["fpn"] = DetectorArch.Fpn,
+        ["c4"] = DetectorArch.C4,
     };
 
-    public static string Name(SocoArch arch) => arch switch
-    {
-        SocoArch.SocoC4 => "soco_c4",
-        SocoArch.SocoFpn => "soco_fpn",
-        _ => "soco_fpn_star",
-    };
+    public static readonly string[] Names = Kinds.Select(k => k.Name).ToArray();
 
-    public static SocoModel Create(SocoArch arch, SocoConfig config) => arch switch
+    /// <summary>The kind of <paramref name="arch"/>.</summary>
+    public static ModelKind Kind(SocoArch arch) => Kinds.First(k => k.Arch == arch);
+
+    /// <summary>The kind by any of its names (<c>soco_fpn</c>, the config's <c>fpn</c>, the official <c>SoCo_FPN</c>),
+    /// or null.</summary>
+    public static ModelKind? Find(string name)
     {
-        SocoArch.SocoC4 => new SocoC4(config),
-        SocoArch.SocoFpn => new SocoFpn(config),
-        _ => new SocoFpnStar(config),
-    };
+        string n = name.Trim().ToLowerInvariant().Replace("-", "_");
+        return Kinds.FirstOrDefault(k => k.AllNames.Contains(n));
+    }
+
+    public static SocoArch Parse(string name) => (Find(name)
+        ?? throw new ArgumentException($"unknown architecture '{name}'; use one of: {string.Join(", ", Names)}")).Arch;
+
+    public static string Name(SocoArch arch) => Kind(arch).Name;
+
+    public static SocoModel Create(SocoArch arch, SocoConfig config) => Kind(arch).Create(config);
+
+    /// <summary>The detector kind named <paramref name="name"/> (<c>fpn</c>, <c>c4</c>), or null.</summary>
+    public static DetectorArch? FindDetector(string name) => DetectorKinds.TryGetValue(name, out var a) ? a : null;
+
+    /// <summary>The name of a detector kind in configs and model files.</summary>
+    public static string DetectorName(DetectorArch arch) => DetectorKinds.First(kv => kv.Value == arch).Key;
 
     /// <summary>
     /// Reads the sizes of a SoCo model from its state dict (official names without <c>module.</c>: encoder, neck,
-    /// head, projector, predictor). FPN and FPN* have the same parameters: <paramref name="hint"/> (e.g. from the run's
-    /// config) decides between them; without it an FPN model is reported as <see cref="SocoArch.SocoFpn"/>.
+    /// head, projector, predictor). FPN and FPN* have the same parameters, and so have C4 and BYOL: <paramref name="hint"/>
+    /// (e.g. from the run's config) decides between them; without it an FPN model is reported as
+    /// <see cref="SocoArch.SocoFpn"/> and one without a neck as <see cref="SocoArch.SocoC4"/>.
     /// </summary>
     public static (SocoArch Arch, SocoConfig Config) Infer(IReadOnlyDictionary<string, Tensor> state, string source, SocoArch? hint = null)
     {
@@ -67,12 +109,12 @@ public static class SocoArchitecture
         bool fpn = state.ContainsKey("neck.lateral_convs.0.conv.weight");
         if (!fpn)
         {
-            if (hint is SocoArch.SocoFpn or SocoArch.SocoFpnStar)
+            if (hint is SocoArch h && Kind(h).HasFpn)
                 throw new InvalidDataException($"{source}: expected a SoCo FPN model (neck.* and head.*), found a C4 model (no neck)");
-            return (SocoArch.SocoC4, config);
+            return (hint ?? SocoArch.SocoC4, config);
         }
-        if (hint == SocoArch.SocoC4)
-            throw new InvalidDataException($"{source}: expected a SoCo C4 model, found an FPN model (it has neck.* weights)");
+        if (hint is SocoArch h2 && !Kind(h2).HasFpn)
+            throw new InvalidDataException($"{source}: expected a {Name(h2)} model, found an FPN model (it has neck.* weights)");
         var conv1 = Get("head.conv1.weight");
         var fc1 = Get("head.fc1.weight");
         int convDim = (int)conv1.shape[0];

@@ -1,5 +1,7 @@
+using System.Text.Json;
 using System.Collections;
 using TorchSharp;
+using Soco.Imaging;
 using Soco.Modeling;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
@@ -20,6 +22,7 @@ public static class SocoFeatures
     /// <item>FPN: <c>head.p{l}</c> (L×1024 box-head output) and <c>projection.p{l}</c> (L×256 projector output, before
     /// normalisation) for every level, as SoCo pools every box on every level.</item>
     /// <item>C4: <c>head</c> (L×2048, layer4 on the 14×14 RoIs, averaged) and <c>projection</c> (L×256).</item>
+    /// <item>BYOL: <c>projection</c> (1×256, the projector on the average-pooled C5 of the whole image; boxes are not used).</item>
     /// </list>
     /// By default BN uses its running statistics (<paramref name="batchStatistics"/> false, inference); the model's
     /// training mode is restored afterwards. Tensors are detached, on the CPU, float32.
@@ -75,6 +78,14 @@ public static class SocoFeatures
                     }
                     break;
                 }
+                case ByolModel byol:
+                {
+                    var c = byol.Encoder.forward(x);
+                    for (int i = 0; i < c.Length; i++) Put($"c{i + 2}", c[i]);
+                    // BYOL embeds the whole image (its boxes are not used): the projector on the pooled C5.
+                    Put("projection", byol.Online.Projector.forward(c[^1].mean([2, 3])));
+                    break;
+                }
                 default:
                     throw new ArgumentException($"unsupported model type {model.GetType().Name}.", nameof(model));
             }
@@ -84,5 +95,41 @@ public static class SocoFeatures
             model.train(wasTraining);
         }
         return result;
+    }
+
+    /// <summary>Whole image resized to size×size (PIL bilinear, as view 1) and normalised with ImageNet statistics.</summary>
+    public static Tensor ImageTensor(RgbImage img, int size)
+    {
+        var resized = PilResize.Bilinear(img, size, size);
+        var chw = new float[3 * size * size];
+        ColorOps.ToNormalizedTensor(resized, chw);
+        return tensor(chw, [1, 3, size, size]);
+    }
+
+    /// <summary>Pixel boxes [x1, y1, x2, y2] (inclusive) → normalised by the image size, as docs/soco-reference.md §4.7 normalises view boxes.</summary>
+    public static Tensor ReadBoxes(string path, int w, int h)
+    {
+        double[][]? boxes;
+        try
+        {
+            boxes = JsonSerializer.Deserialize<double[][]>(File.ReadAllText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{path}: expected a JSON list of [x1, y1, x2, y2] boxes ({e.Message})");
+        }
+        if (boxes is null || boxes.Length == 0) throw new FormatException($"{path}: no boxes");
+        var flat = new float[boxes.Length * 4];
+        for (int i = 0; i < boxes.Length; i++)
+        {
+            var b = boxes[i];
+            if (b.Length != 4 || b.Any(v => !double.IsFinite(v)) || b[2] < b[0] || b[3] < b[1])
+                throw new FormatException($"{path}: box {i} [{string.Join(", ", b)}] is not [x1, y1, x2, y2] with x1 ≤ x2, y1 ≤ y2");
+            flat[i * 4] = (float)(b[0] / w);
+            flat[i * 4 + 1] = (float)(b[1] / h);
+            flat[i * 4 + 2] = (float)(b[2] / w);
+            flat[i * 4 + 3] = (float)(b[3] / h);
+        }
+        return tensor(flat, [boxes.Length, 4]);
     }
 }

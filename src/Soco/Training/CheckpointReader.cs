@@ -78,6 +78,8 @@ public static class CheckpointReader
                 throw new InvalidDataException($"{path}: a detector model file, not a SoCo pretraining model; use it with `soco detect` or `soco evaluate --checkpoint`");
             if (kind != ModelFile.PretrainingKind) throw new InvalidDataException(ModelFile.UnknownKindMessage(path, kind));
             var arch = SocoArchitecture.Parse((string)meta["arch"]!);
+            if (hint is not null && hint != arch)
+                throw new InvalidDataException($"{path}: the model file holds a {SocoArchitecture.Name(arch)} model, not {SocoArchitecture.Name(hint.Value)}");
             var state = Tensors(ours, path, stripModule: false);
             var (_, config) = SocoArchitecture.Infer(state, path, arch);
             if (meta["config"] is string json) config = ModelFile.ConfigFromJson(json, config);
@@ -91,13 +93,8 @@ public static class CheckpointReader
             {
                 foreach (var kv in opt) if (kv.Key != "__class__") notes[kv.Key] = Convert.ToString(kv.Value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
                 if (notes.TryGetValue("model", out var m))
-                    fromOpt = m switch
-                    {
-                        "SoCo_C4" => SocoArch.SocoC4,
-                        "SoCo_FPN" => SocoArch.SocoFpn,
-                        "SoCo_FPN_Star" => SocoArch.SocoFpnStar,
-                        _ => throw new InvalidDataException($"{path}: the checkpoint's model is '{m}', not one of SoCo_C4, SoCo_FPN, SoCo_FPN_Star"),
-                    };
+                    fromOpt = SocoArchitecture.Kinds.FirstOrDefault(k => k.OfficialName == m)?.Arch
+                        ?? throw new InvalidDataException($"{path}: the checkpoint's model is '{m}', not one of {string.Join(", ", SocoArchitecture.Kinds.Select(k => k.OfficialName).OfType<string>())}");
             }
             if (hint is not null && fromOpt is not null && hint != fromOpt)
                 throw new InvalidDataException($"{path}: the checkpoint is a {SocoArchitecture.Name(fromOpt.Value)} model, not {SocoArchitecture.Name(hint.Value)}");

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Soco.Modeling;
+using Soco.Interop;
 using Soco.Modeling.Detection;
 
 namespace Soco.Training;
@@ -76,7 +78,7 @@ public sealed record FinetuneConfig
     public void Validate()
     {
         void Need(bool ok, string what) { if (!ok) throw new ArgumentException($"finetune config: {what}"); }
-        Need(Arch is "fpn" or "c4", $"arch '{Arch}' is neither fpn nor c4");
+        Need(SocoArchitecture.FindDetector(Arch) is not null, $"arch '{Arch}' is neither fpn nor c4");
         Need(Depth is 18 or 34 or 50 or 101 or 152, $"depth {Depth} is not a ResNet depth (18, 34, 50, 101, 152)");
         Need(BaseWidth > 0 && FpnChannels > 0 && BoxHeadConvDim > 0 && BoxHeadFcDim > 0 && MaskHeadConvDim > 0, "widths must be positive");
         Need(RpnConvDepth >= 1, "rpn_conv_depth must be at least 1");
@@ -96,7 +98,7 @@ public sealed record FinetuneConfig
     /// <summary>The detector this recipe trains, for <paramref name="numClasses"/> classes (background included).</summary>
     public FasterRcnnConfig Detector(int numClasses, bool training) => new()
     {
-        Arch = Arch == "c4" ? DetectorArch.C4 : DetectorArch.Fpn, Res5ExtraNorm = Res5ExtraNorm,
+        Arch = SocoArchitecture.FindDetector(Arch) ?? throw new ArgumentException($"finetune config: arch '{Arch}' is neither fpn nor c4"), Res5ExtraNorm = Res5ExtraNorm,
         NumClasses = numClasses,
         Backbone = new ResNetConfig { Depth = Depth, BaseWidth = BaseWidth },
         FpnChannels = FpnChannels, RpnConvDepth = RpnConvDepth, BoxHeadConvDim = BoxHeadConvDim, BoxHeadFcDim = BoxHeadFcDim,
@@ -114,7 +116,7 @@ public static class FinetuneConfigs
     public static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true,
+        ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
     };
 
     /// <summary>Presets live in <c>configs/finetune/</c>; the lookup is the pretraining configs' one.</summary>
@@ -126,29 +128,11 @@ public static class FinetuneConfigs
         return Parse(File.ReadAllText(path), path, overrides);
     }
 
-    public static FinetuneConfig Parse(string json, string what, IEnumerable<string>? overrides = null)
-    {
-        JsonObject obj;
-        try { obj = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
-                ?? throw new ArgumentException($"config {what} must be a JSON object"); }
-        catch (JsonException e) { throw new ArgumentException($"config {what} is not valid JSON: {e.Message}"); }
-        var known = typeof(FinetuneConfig).GetProperties().Select(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name)).ToHashSet();
-        foreach (var o in overrides ?? [])
-        {
-            int eq = o.IndexOf('=');
-            if (eq <= 0) throw new ArgumentException($"--set {o}: expected key=value");
-            string key = o[..eq].Trim(), value = o[(eq + 1)..].Trim();
-            if (!known.Contains(key)) throw new ArgumentException($"--set {o}: unknown key '{key}'; keys: {string.Join(", ", known.Order())}");
-            JsonNode? node;
-            try { node = JsonNode.Parse(value); } catch (JsonException) { node = JsonValue.Create(value); }
-            obj[key] = node;
-        }
-        FinetuneConfig config;
-        try { config = obj.Deserialize<FinetuneConfig>(Json) ?? throw new ArgumentException($"config {what} is empty"); }
-        catch (JsonException e) { throw new ArgumentException($"config {what}: {e.Message}"); }
-        config.Validate();
-        return config;
-    }
+    /// <summary>JSON text (a preset, a run's config.json, a checkpoint's copy) with overrides: the pretraining
+    /// configs' reader and messages.</summary>
+    public static FinetuneConfig Parse(string json, string what, IEnumerable<string>? overrides = null) => Reader.Parse(json, what, overrides);
+
+    static readonly ConfigReader<FinetuneConfig> Reader = new(Json, c => c.Validate());
 
     public static string ToJson(FinetuneConfig c) => JsonSerializer.Serialize(c, Json);
 }

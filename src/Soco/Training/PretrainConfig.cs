@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Soco.Data;
+using Soco.Interop;
 using Soco.Modeling;
 using Soco.Solver;
 
@@ -107,29 +108,30 @@ public sealed record PretrainConfig
 
     /// <summary>View pairs the model expects.</summary>
     [JsonIgnore]
-    public int ModelPairs => Model switch { "c4" => 1, "fpn" => 2, "fpn_star" => 3, "byol" => ByolPairs(), _ => 0 };
+    public int ModelPairs => ModelKind is not { } k ? 0 : k.Pairs ?? RecipePairs();
 
-    /// <summary>BYOL takes whatever view pairs the recipe gives (0 when the recipe is unknown; Validate names it).</summary>
-    int ByolPairs()
+    /// <summary>The registry's entry for <see cref="Model"/> (null when unknown; Validate names it).</summary>
+    [JsonIgnore]
+    public ModelKind? ModelKind => SocoArchitecture.Kinds.FirstOrDefault(k => k.ConfigName == Model);
+
+    /// <summary>A model that takes any number of view pairs takes what the recipe gives (0 when the recipe is unknown;
+    /// Validate names it).</summary>
+    int RecipePairs()
     {
         try { return ViewRecipe.Pairs.Count; }
         catch (ArgumentException) { return 0; }
     }
+
+    static string ModelNames => string.Join(", ", SocoArchitecture.Kinds.Select(k => k.ConfigName).SkipLast(1)) + " or " + SocoArchitecture.Kinds[^1].ConfigName;
 
     /// <summary>The model, its norm layers per <see cref="Norm"/> (SyncBN over <paramref name="group"/>, default the
     /// process's own group).</summary>
     public SocoModel BuildModel(int numImages, Soco.Distributed.ProcessGroup? group = null)
     {
         var c = ModelConfig(numImages);
+        var kind = ModelKind ?? throw new ArgumentException($"model must be {ModelNames}, not '{Model}'");
         using var norm = Norms.Use(NormKind, group);
-        return Model switch
-        {
-            "c4" => new SocoC4(c),
-            "fpn" => new SocoFpn(c),
-            "fpn_star" => new SocoFpnStar(c),
-            "byol" => new ByolModel(c),
-            _ => throw new ArgumentException($"model must be c4, fpn, fpn_star or byol, not '{Model}'"),
-        };
+        return kind.Create(c);
     }
 
     [JsonIgnore]
@@ -143,17 +145,20 @@ public sealed record PretrainConfig
     {
         var bad = new List<string>();
         void Need(bool ok, string what) { if (!ok) bad.Add(what); }
-        Need(ModelPairs > 0 || Model == "byol", $"model must be c4, fpn, fpn_star or byol (got '{Model}')");
+        Need(ModelKind is not null, $"model must be {ModelNames} (got '{Model}')");
         Need(Pooling is "every_level" or "assigned_levels", $"pooling must be every_level or assigned_levels (got '{Pooling}')");
         Need(Precision is "fp32" or "bf16", $"precision must be fp32 or bf16 (got '{Precision}')");
         Need(Norm is "BN" or "SyncBN", $"norm must be BN or SyncBN (got '{Norm}')");
         ViewRecipe? recipe = null;
         try { recipe = ViewRecipe; }
         catch (ArgumentException e) { bad.Add(e.Message); }
-        if (recipe is not null && ModelPairs > 0)
-            Need(recipe.Pairs.Count == ModelPairs, $"model {Model} needs a recipe with {ModelPairs} view pair(s); {recipe.Name} has {recipe.Pairs.Count}");
-        if (recipe is not null && Model == "c4") Need(!recipe.AwareLevels, $"model c4 needs the C4 recipe (plain correspondence), not {recipe.Name}");
-        if (recipe is not null && Model is "fpn" or "fpn_star") Need(recipe.AwareLevels, $"model {Model} needs a level-aware (FPN) recipe, not {recipe.Name}");
+        if (recipe is not null && ModelKind is { } kind)
+        {
+            if (kind.Pairs is int pairs)
+                Need(recipe.Pairs.Count == pairs, $"model {Model} needs a recipe with {pairs} view pair(s); {recipe.Name} has {recipe.Pairs.Count}");
+            if (kind.LevelAwareRecipe == false) Need(!recipe.AwareLevels, $"model {Model} needs the C4 recipe (plain correspondence), not {recipe.Name}");
+            if (kind.LevelAwareRecipe == true) Need(recipe.AwareLevels, $"model {Model} needs a level-aware (FPN) recipe, not {recipe.Name}");
+        }
         Need(Depth is 18 or 34 or 50 or 101 or 152, $"depth must be 18, 34, 50, 101 or 152 (got {Depth})");
         Need(BaseWidth >= 1, "base_width must be ≥ 1");
         Need(FpnChannels >= 1 && HeadConvDim >= 1 && HeadFcDim >= 1 && MlpHiddenDim >= 1 && EmbeddingDim >= 1, "the layer widths must be ≥ 1");
@@ -192,11 +197,21 @@ public static class PretrainConfigs
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
-    static JsonTypeInfo Info => Json.GetTypeInfo(typeof(PretrainConfig));
+    /// <summary>Values computed from other keys: setting one would be accepted and ignored, so it is refused with what to set instead.</summary>
+    static readonly Dictionary<string, string> Derived = new(StringComparer.Ordinal)
+    {
+        ["total_batch"] = "it is batch_size × accumulate: set batch_size and accumulate (e.g. --set batch_size=128 --set accumulate=16 for 2048)",
+        ["model_pairs"] = "it follows from model: set model (c4 → 1 pair, fpn → 2, fpn_star → 3) and a recipe with as many view pairs",
+        ["backbone_config"] = "set depth and base_width",
+        ["pooling_mode"] = "set pooling (every_level or assigned_levels)",
+        ["view_recipe"] = "set recipe and image_size",
+        ["lars_options"] = "set sgd_momentum, trust_coefficient and lars_eps",
+    };
+
+    static readonly ConfigReader<PretrainConfig> Reader = new(Json, c => c.Validate(), Derived);
 
     /// <summary>Every key and its type (as words).</summary>
-    public static IReadOnlyList<(string Key, string Type)> Keys =>
-        Info.Properties.Select(p => (p.Name, TypeWord(p.PropertyType))).ToList();
+    public static IReadOnlyList<(string Key, string Type)> Keys => Reader.Keys;
 
     /// <summary>The <c>configs/</c> folder: the repository's (found upwards from the current folder and from the binary).</summary>
     public static string? PresetFolder()
@@ -231,114 +246,17 @@ public static class PretrainConfigs
     public static PretrainConfig Load(string presetOrPath, IEnumerable<string>? overrides = null)
     {
         string path = Locate(presetOrPath);
-        JsonNode? node;
-        try { node = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new ArgumentException($"config {path} is not valid JSON: {e.Message}"); }
-        if (node is not JsonObject obj) throw new ArgumentException($"config {path} must be a JSON object of key: value");
-        return FromObject(obj, path, overrides);
+        return Reader.Parse(File.ReadAllText(path), path, overrides);
     }
 
     /// <summary>Parses a config JSON text (e.g. a run's saved config.json) with overrides.</summary>
-    public static PretrainConfig Parse(string json, string what, IEnumerable<string>? overrides = null)
-    {
-        if (JsonNode.Parse(json) is not JsonObject obj) throw new ArgumentException($"{what} must be a JSON object");
-        return FromObject(obj, what, overrides);
-    }
-
-    /// <summary>Values computed from other keys: setting one would be accepted and ignored, so it is refused with what to set instead.</summary>
-    static readonly Dictionary<string, string> Derived = new(StringComparer.Ordinal)
-    {
-        ["total_batch"] = "it is batch_size × accumulate: set batch_size and accumulate (e.g. --set batch_size=128 --set accumulate=16 for 2048)",
-        ["model_pairs"] = "it follows from model: set model (c4 → 1 pair, fpn → 2, fpn_star → 3) and a recipe with as many view pairs",
-        ["backbone_config"] = "set depth and base_width",
-        ["pooling_mode"] = "set pooling (every_level or assigned_levels)",
-        ["view_recipe"] = "set recipe and image_size",
-        ["lars_options"] = "set sgd_momentum, trust_coefficient and lars_eps",
-    };
-
-    static PretrainConfig FromObject(JsonObject obj, string what, IEnumerable<string>? overrides)
-    {
-        var known = Info.Properties.Where(p => !Derived.ContainsKey(p.Name)).ToDictionary(p => p.Name, StringComparer.Ordinal);
-        foreach (var (key, _) in obj)
-        {
-            if (Derived.TryGetValue(key, out var instead)) throw new ArgumentException($"config {what}: '{key}' is derived and cannot be set; {instead}");
-            if (!known.ContainsKey(key)) throw new ArgumentException($"config {what}: unknown key '{key}'{Suggest(key, known.Keys)}");
-        }
-        foreach (var o in overrides ?? [])
-        {
-            int eq = o.IndexOf('=');
-            if (eq <= 0) throw new ArgumentException($"override '{o}' must be key=value (e.g. epochs=10)");
-            string key = Normalize(o[..eq]);
-            string value = o[(eq + 1)..].Trim();
-            if (Derived.TryGetValue(key, out var instead)) throw new ArgumentException($"config key '{key}' is derived and cannot be set; {instead}");
-            if (!known.TryGetValue(key, out var prop)) throw new ArgumentException($"unknown config key '{o[..eq].Trim()}'{Suggest(key, known.Keys)}");
-            obj[key] = ParseValue(key, value, prop.PropertyType);
-        }
-        PretrainConfig config;
-        try
-        {
-            config = obj.Deserialize<PretrainConfig>(Json) ?? throw new ArgumentException($"config {what} is empty");
-        }
-        catch (JsonException e)
-        {
-            string key = e.Path?.TrimStart('$', '.') ?? "?";
-            string type = known.TryGetValue(key, out var p) ? TypeWord(p.PropertyType) : "another type";
-            throw new ArgumentException($"config {what}: key '{key}' has the wrong type (expected {type}; got {obj[key]?.ToJsonString() ?? "null"})");
-        }
-        config.Validate();
-        return config;
-    }
+    public static PretrainConfig Parse(string json, string what, IEnumerable<string>? overrides = null) => Reader.Parse(json, what, overrides);
 
     /// <summary>The config as the JSON that <see cref="Parse"/> reads back (saved beside a run).</summary>
     public static string ToJson(PretrainConfig config) => JsonSerializer.Serialize(config, Json);
 
     /// <summary>Keys whose values differ between two configs.</summary>
-    public static IReadOnlyList<string> Differences(PretrainConfig a, PretrainConfig b)
-    {
-        var ja = JsonSerializer.SerializeToNode(a, Json)!.AsObject();
-        var jb = JsonSerializer.SerializeToNode(b, Json)!.AsObject();
-        return ja.Where(kv => !JsonNode.DeepEquals(kv.Value, jb[kv.Key])).Select(kv => $"{kv.Key}: {kv.Value?.ToJsonString()} → {jb[kv.Key]?.ToJsonString()}").ToList();
-    }
-
-    static string Normalize(string key) => key.Trim().Replace('-', '_').ToLowerInvariant();
-
-    static JsonNode ParseValue(string key, string value, Type type)
-    {
-        var inv = CultureInfo.InvariantCulture;
-        if (type == typeof(int))
-            return int.TryParse(value, NumberStyles.Integer, inv, out var i) ? JsonValue.Create(i) : throw WrongType(key, value, type);
-        if (type == typeof(long))
-            return long.TryParse(value, NumberStyles.Integer, inv, out var l) ? JsonValue.Create(l) : throw WrongType(key, value, type);
-        if (type == typeof(double))
-            return double.TryParse(value, NumberStyles.Float, inv, out var d) && double.IsFinite(d) ? JsonValue.Create(d) : throw WrongType(key, value, type);
-        if (type == typeof(bool))
-            return bool.TryParse(value, out var b) ? JsonValue.Create(b) : throw WrongType(key, value, type);
-        if (type == typeof(string)) return JsonValue.Create(value);
-        throw new InvalidOperationException($"config key '{key}' of type {type.Name} cannot be set from the command line");
-    }
-
-    static ArgumentException WrongType(string key, string value, Type type) =>
-        new($"config key '{key}' takes {TypeWord(type)}; '{value}' is not one");
-
-    static string TypeWord(Type t) =>
-        t == typeof(int) || t == typeof(long) ? "an integer" : t == typeof(double) ? "a number" : t == typeof(bool) ? "true or false" : t == typeof(string) ? "a string" : t.Name;
-
-    static string Suggest(string key, IEnumerable<string> known)
-    {
-        var best = known.Select(k => (k, d: Distance(key, k))).OrderBy(x => x.d).First();
-        return best.d <= Math.Max(2, key.Length / 3) ? $" (did you mean '{best.k}'?)" : $"; known keys: {string.Join(", ", known)}";
-    }
-
-    static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (int j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (int i = 1; i <= a.Length; i++)
-            for (int j = 1; j <= b.Length; j++)
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-        return d[a.Length, b.Length];
-    }
+    public static IReadOnlyList<string> Differences(PretrainConfig a, PretrainConfig b) => Reader.Differences(a, b);
 }
 
 /// <summary>A view recipe at another resolution (demo and tests): every view side, the FPN level bounds and the

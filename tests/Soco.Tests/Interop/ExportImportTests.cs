@@ -99,7 +99,7 @@ public class ExportImportTests
         Python("d2-keys", tmp["fpn.pkl"], Interop("detectron2_expected_keys.json"), "R50-FPN-4conv1fc");
         Python("d2-keys", tmp["c4.pkl"], Interop("detectron2_expected_keys.json"), "R50-C4");
 
-        var image = ModelCommands.ImageTensor(ImageDecoder.Decode(TestPaths.Photo("dog.jpg")), 224);
+        var image = SocoFeatures.ImageTensor(ImageDecoder.Decode(TestPaths.Photo("dog.jpg")), 224);
         model.eval();
         Tensor ours;
         using (no_grad()) ours = model.Encoder.forward(image)[3];

@@ -4,8 +4,9 @@ using Soco.Tests.Training;
 
 namespace Soco.Tests.Reliability;
 
-/// <summary>The CLI of the test build as a child process, optionally behind a wrapper command (e.g. <c>setpriv</c>),
-/// with POSIX signals to send it. Output is captured as in <see cref="TrainingData.CliProcess"/>.</summary>
+/// <summary>The CLI of the test build as a child process (<c>dotnet Soco.Cli.dll args</c>; also
+/// <see cref="TrainingData.StartCli"/>), optionally behind a wrapper command (e.g. <c>setpriv</c>), with its output
+/// captured and POSIX signals to send it.</summary>
 public sealed class ChildCli : IDisposable
 {
     readonly System.Text.StringBuilder _out = new();
@@ -35,10 +36,9 @@ public sealed class ChildCli : IDisposable
     public Process Process { get; }
     public string Output { get { lock (_out) return _out.ToString(); } }
 
+    /// <summary>Waits for the exit however long a busy machine takes (no clock decides a test's outcome).</summary>
     public int Wait()
     {
-        // A safety net for a hung child, not a measurement: the commands here take seconds.
-        if (!Process.WaitForExit(TimeSpan.FromMinutes(3))) { Process.Kill(true); throw new TimeoutException("CLI did not finish: " + Output); }
         Process.WaitForExit();
         return Process.ExitCode;
     }

@@ -199,7 +199,7 @@ public class FinetuneTests
         CliRunner.UserError(["finetune", "--config", "finetune_demo", "--init", dir["missing.pth"], "--train", Gt, "--train-images", VocImages, "--out", dir["a"]],
             "missing.pth", "no such file");
         CliRunner.UserError(["finetune", "--config", "finetune_demo", "--set", "nope=1", "--train", Gt, "--train-images", VocImages, "--out", dir["b"]],
-            "nope", "unknown key");
+            "nope", "unknown config key");
         CliRunner.UserError(["finetune", "--config", "finetune_demo", "--train", Gt, "--train-images", dir["nowhere"], "--out", dir["c"]],
             "2011_000003.jpg", "nowhere");
         // A stopped run refuses to continue on other annotations.

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Soco.Modeling;
 using Soco.Proposals;
 using Soco.Training;
@@ -49,44 +48,7 @@ public sealed class TrainingData : IDisposable
     public void Dispose() => _dir.Dispose();
 
     /// <summary>Starts the CLI of the test build (<c>dotnet Soco.Cli.dll args</c>), output captured.</summary>
-    public static CliProcess StartCli(params string[] args) => new(args);
-
-    public sealed class CliProcess : IDisposable
-    {
-        readonly System.Text.StringBuilder _out = new();
-
-        public CliProcess(string[] args)
-        {
-            var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-            {
-                RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            };
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Soco.Cli.dll"));
-            foreach (var a in args) psi.ArgumentList.Add(a);
-            psi.Environment["COLUMNS"] = "200";
-            Process = Process.Start(psi)!;
-            Process.OutputDataReceived += (_, e) => { lock (_out) _out.AppendLine(e.Data); };
-            Process.ErrorDataReceived += (_, e) => { lock (_out) _out.AppendLine(e.Data); };
-            Process.BeginOutputReadLine();
-            Process.BeginErrorReadLine();
-        }
-
-        public Process Process { get; }
-        public string Output { get { lock (_out) return _out.ToString(); } }
-
-        /// <summary>Waits for the exit however long a busy machine takes (no clock decides a test's outcome).</summary>
-        public int Wait()
-        {
-            Process.WaitForExit();
-            return Process.ExitCode;
-        }
-
-        public void Dispose()
-        {
-            if (!Process.HasExited) Process.Kill(true);
-            Process.Dispose();
-        }
-    }
+    public static Soco.Tests.Reliability.ChildCli StartCli(params string[] args) => Soco.Tests.Reliability.ChildCli.Start(args);
 
     /// <summary>Lines of a file another process is appending to.</summary>
     public static int CountLines(string path)

@@ -26,6 +26,26 @@ public static class MomentumSchedule
 /// </summary>
 public static class TargetNetwork
 {
+    /// <summary>
+    /// The target network of <paramref name="online"/>: what lightly's <c>deepcopy</c> + <c>deactivate_requires_grad</c>
+    /// give. TorchSharp has no deep copy of a module, so <paramref name="build"/> constructs the same architecture, and
+    /// the online parameters and buffers are copied into it; its parameters are frozen. Its constructors draw from
+    /// torch's generator as the official models' second construction does (SoCo_FPN.py builds <c>encoder_k</c>,
+    /// <c>neck_k</c>, … and then copies, docs/soco-reference.md §5.7), so a seeded model starts from the same numbers.
+    /// </summary>
+    public static T CopyOf<T>(T online, Func<T> build) where T : nn.Module
+    {
+        var target = build();
+        InitializeFrom(online, target);
+        using var _ = no_grad();
+        var qb = online.named_buffers().ToList();
+        var kb = target.named_buffers().ToList();
+        if (qb.Count != kb.Count || qb.Zip(kb).Any(p => p.First.name != p.Second.name))
+            throw new InvalidOperationException($"{nameof(build)} made a network whose buffers differ from the online one's ({qb.Count} vs {kb.Count}).");
+        for (int i = 0; i < qb.Count; i++) kb[i].buffer.copy_(qb[i].buffer);
+        return target;
+    }
+
     /// <summary>Copies the online parameters into the target and freezes the target's parameters.</summary>
     public static void InitializeFrom(nn.Module online, nn.Module target)
     {
@@ -61,23 +81,5 @@ public static class TargetNetwork
                 throw new InvalidOperationException($"online parameter '{q[i].name}' does not match target parameter '{k[i].name}'.");
             yield return (q[i].parameter, k[i].parameter);
         }
-    }
-}
-
-/// <summary>SoCo's loss (docs/soco-reference.md §5.9), BYOL's <c>2 − 2cos</c> without the constant, weighted by the correspondence.</summary>
-public static class SocoLoss
-{
-    /// <summary>
-    /// q, z: N×M×D L2-normalised (online predictions, target projections); c: N×M×M correspondence.
-    /// <c>−2 · mean_n Σ_ab C_ab·(q_a·z_b) / (Σ_ab C_ab + 1e-6)</c>.
-    /// </summary>
-    public static Tensor Pair(Tensor q, Tensor z, Tensor c)
-    {
-        if (q.dim() != 3 || z.dim() != 3 || c.dim() != 3 || !q.shape.SequenceEqual(z.shape) || c.shape[1] != q.shape[1] || c.shape[2] != q.shape[1])
-            throw new ArgumentException($"loss expects q, z N×M×D and C N×M×M; got q [{string.Join(", ", q.shape)}], z [{string.Join(", ", z.shape)}], C [{string.Join(", ", c.shape)}].");
-        using var scope = NewDisposeScope();
-        var sim = q.bmm(z.transpose(1, 2));
-        var per = (sim * c).sum(-1).sum(-1) / c.sum(-1).sum(-1).Add(1e-6);
-        return per.mean().Mul(-2).MoveToOuterDisposeScope();
     }
 }

@@ -15,23 +15,13 @@ namespace Soco.Modeling;
 /// </summary>
 public sealed class ByolModel : SocoModel
 {
-    readonly ResNet encoder, encoder_k;
-    readonly MlpHead projector, predictor, projector_k;
-
     public ByolModel(SocoConfig? config = null) : base(nameof(ByolModel), config ?? new SocoConfig())
     {
-        encoder = new ResNet(Config.Backbone);
-        int feat = Config.Backbone.StageChannels[3];
-        projector = new MlpHead(feat, Config.MlpHiddenDim, Config.EmbeddingDim);
-        predictor = new MlpHead(Config.EmbeddingDim, Config.MlpHiddenDim, Config.EmbeddingDim);
-        encoder_k = new ResNet(Config.Backbone);
-        projector_k = new MlpHead(feat, Config.MlpHiddenDim, Config.EmbeddingDim);
-        FinishConstruction(("encoder", encoder), ("projector", projector), ("predictor", predictor), ("encoder_k", encoder_k), ("projector_k", projector_k));
+        FinishConstruction(() => SslBranch.ResNetProjector(Config));
     }
 
-    public ResNet Encoder => encoder;
+    public ResNet Encoder => Online.Encoder;
 
-    protected override IEnumerable<(Module Online, Module Target)> MomentumPairs => [(encoder, encoder_k), (projector, projector_k)];
     protected override long SlotsPerList(long boxesPerList) => 1;
 
     /// <summary>N×1×D: the view's one normalised embedding for each box list (the boxes are not used).</summary>
@@ -46,9 +36,9 @@ public sealed class ByolModel : SocoModel
     public Tensor ImageEmbedding(Tensor image, bool target)
     {
         using var scope = NewDisposeScope();
-        var c5 = (target ? encoder_k : encoder).forward(image)[^1];
+        var c5 = Branch(target).Encoder.forward(image)[^1];
         var pooled = c5.mean([2, 3]);
-        return Project(pooled, target ? projector_k : projector, target ? null : predictor).MoveToOuterDisposeScope();
+        return Project(pooled, target).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -60,28 +50,9 @@ public sealed class ByolModel : SocoModel
     {
         if (batch.Pairs < 1 || batch.OtherViews.Any(v => v.shape[0] != batch.View1.shape[0]))
             throw new ArgumentException($"a BYOL batch needs view 1 and at least one other view of the same batch size (got {batch.OtherViews.Count} other views).", nameof(batch));
-        int pairs = batch.Pairs;
-        var q1 = ImageEmbedding(batch.View1, false);
-        var qo = batch.OtherViews.Select(v => ImageEmbedding(v, false)).ToArray();
-        PhaseEnded?.Invoke("forward_online");
-        if (UpdateTargetInForward) UpdateTargetNetwork();
-        PhaseEnded?.Invoke("ema");
-        Tensor z1;
-        Tensor[] zo;
-        using (no_grad())
-        {
-            z1 = ImageEmbedding(batch.View1, true);
-            zo = batch.OtherViews.Select(v => ImageEmbedding(v, true)).ToArray();
-        }
-        PhaseEnded?.Invoke("forward_target");
-        Tensor? loss = null;
-        for (int p = 0; p < pairs; p++)
-        {
-            var term = ByolLoss.Pair(q1, zo[p]).Plus(ByolLoss.Pair(qo[p], z1));
-            loss = loss is null ? term : loss.Plus(term);
-        }
-        PhaseEnded?.Invoke("loss");
-        return loss!;
+        var ((q1, qo), (z1, zo)) = OnlineThenTarget(target =>
+            (ImageEmbedding(batch.View1, target), batch.OtherViews.Select(v => ImageEmbedding(v, target)).ToArray()));
+        return SumOverPairs(batch.Pairs, p => ByolLoss.Pair(q1, zo[p]).Plus(ByolLoss.Pair(qo[p], z1)));
     }
 }
 
