@@ -483,41 +483,58 @@ public static class GraphSegmentation
     /// <summary>Sorts by the high 32 bits (LSD radix, 11-bit digits, stable; digits where all keys agree are skipped).</summary>
     internal static void RadixSortByHigh32(ulong[] a)
     {
+        var tmp = new ulong[a.Length];
+        if (RadixSortByHigh32(a, tmp)) tmp.CopyTo(a, 0);
+    }
+
+    /// <summary>
+    /// <see cref="RadixSortByHigh32(ulong[])"/> with a caller's buffer of the same length; returns true when the sorted
+    /// keys ended in <paramref name="tmp"/> (an odd number of digit passes), false when in <paramref name="a"/>.
+    /// </summary>
+    internal static unsafe bool RadixSortByHigh32(Span<ulong> a, Span<ulong> tmp)
+    {
         int n = a.Length;
-        if (n <= 1) return;
+        if (n <= 1) return false;
+        if (tmp.Length < n) throw new ArgumentException("buffer too short", nameof(tmp));
         const int Bits = 11, Buckets = 1 << Bits;
-        var counts = new int[3 * Buckets];
-        foreach (ulong v in a)
+        var countsArray = new int[3 * Buckets];
+        bool swapped = false;
+        fixed (int* counts = countsArray)
+        fixed (ulong* pa = a, pt = tmp)
         {
-            uint key = (uint)(v >> 32);
-            counts[key & (Buckets - 1)]++;
-            counts[Buckets + ((key >> Bits) & (Buckets - 1))]++;
-            counts[2 * Buckets + (key >> (2 * Bits))]++;
-        }
-        var tmp = new ulong[n];
-        ulong[] src = a, dst = tmp;
-        for (int d = 0; d < 3; d++)
-        {
-            var c = counts.AsSpan(d * Buckets, Buckets);
-            int shift = 32 + d * Bits;
-            uint first = (uint)(src[0] >> shift) & (Buckets - 1);
-            if (c[(int)first] == n) continue; // every key has this digit
-            int sum = 0;
-            for (int b = 0; b < Buckets; b++)
-            {
-                int t = c[b];
-                c[b] = sum;
-                sum += t;
-            }
             for (int i = 0; i < n; i++)
             {
-                ulong v = src[i];
-                int b = (int)(v >> shift) & (Buckets - 1);
-                dst[c[b]++] = v;
+                uint key = (uint)(pa[i] >> 32);
+                counts[key & (Buckets - 1)]++;
+                counts[Buckets + ((key >> Bits) & (Buckets - 1))]++;
+                counts[2 * Buckets + (key >> (2 * Bits))]++;
             }
-            (src, dst) = (dst, src);
+            ulong* src = pa, dst = pt;
+            for (int d = 0; d < 3; d++)
+            {
+                int* c = counts + d * Buckets;
+                int shift = 32 + d * Bits;
+                uint first = (uint)(src[0] >> shift) & (Buckets - 1);
+                if (c[first] == n) continue; // every key has this digit
+                int sum = 0;
+                for (int b = 0; b < Buckets; b++)
+                {
+                    int t = c[b];
+                    c[b] = sum;
+                    sum += t;
+                }
+                for (int i = 0; i < n; i++)
+                {
+                    ulong v = src[i];
+                    dst[c[(int)(v >> shift) & (Buckets - 1)]++] = v;
+                }
+                ulong* t2 = src;
+                src = dst;
+                dst = t2;
+                swapped = !swapped;
+            }
         }
-        if (!ReferenceEquals(src, a)) Array.Copy(src, a, n);
+        return swapped;
     }
 
     private static ulong[] BuildEdges(float[] img, int w, int h, int cn)
