@@ -44,9 +44,17 @@ public static partial class ProposalsCommands
                 perImage[name] = times[times.Count / 2];
             }
             var throughput = new SortedDictionary<int, double>();
+            // What the runtime did meanwhile: allocation and GC counts do not depend on the machine's load, so they
+            // show whether the workers share anything (a stop-the-world GC stops both) when timings cannot.
+            var gcStats = new SortedDictionary<int, object>();
             for (int n = 1; n <= Math.Max(1, p.GetValue(workers)); n++)
             {
                 int next = -1;
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+                int g0 = GC.CollectionCount(0), g1 = GC.CollectionCount(1), g2 = GC.CollectionCount(2);
+                var pause0 = GC.GetTotalPauseDuration();
                 var sw = Stopwatch.StartNew();
                 var threads = Enumerable.Range(0, n).Select(_ => new Thread(() =>
                 {
@@ -57,12 +65,21 @@ public static partial class ProposalsCommands
                 threads.ForEach(t => t.Start());
                 threads.ForEach(t => t.Join());
                 throughput[n] = decoded.Count * 2 / sw.Elapsed.TotalSeconds;
+                int images = decoded.Count * 2;
+                gcStats[n] = new
+                {
+                    allocated_mb_per_image = (GC.GetTotalAllocatedBytes(precise: true) - alloc0) / 1e6 / images,
+                    gen0 = GC.CollectionCount(0) - g0,
+                    gen1 = GC.CollectionCount(1) - g1,
+                    gen2 = GC.CollectionCount(2) - g2,
+                    gc_pause_share = (GC.GetTotalPauseDuration() - pause0).TotalSeconds / sw.Elapsed.TotalSeconds,
+                };
             }
             var t = new Table().AddColumns("image", "seconds (1 thread)", "proposals");
             foreach (var (k, v) in perImage) t.AddRow(Markup.Escape(k), $"{v:F3}", boxes[k].ToString());
             t.AddRow("[bold]mean[/]", $"[bold]{perImage.Values.Average():F3}[/]", "");
             Out.Ansi.Write(t);
-            foreach (var (n, ips) in throughput) Out.Info($"{n} worker(s): {ips:F2} images/s");
+            foreach (var (n, ips) in throughput) Out.Info($"{n} worker(s): {ips:F2} images/s; {JsonSerializer.Serialize(gcStats[n])}");
             if (p.GetValue(json) is string path)
                 File.WriteAllText(path, JsonSerializer.Serialize(new
                 {
@@ -70,6 +87,8 @@ public static partial class ProposalsCommands
                     per_image = perImage,
                     boxes,
                     images_per_second_by_workers = throughput.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value),
+                    gc_by_workers = gcStats.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value),
+                    gc = new { server = System.Runtime.GCSettings.IsServerGC, concurrent = AppContext.TryGetSwitch("System.GC.Concurrent", out bool c) ? c : (bool?)null },
                 }));
             return 0;
         }));

@@ -88,11 +88,12 @@ public static class GraphSegmentation
             int n = _width * _height;
             // k < 0 would break the "open stays open" argument; NaN never merges anything. Use the exact order then.
             if (forceExact || !(k >= 0)) return SegmentExact(k, minSize, out count);
-            var nodes = new Node[n];
+            var scratch = PerThreadArrays.For(n);
+            var nodes = scratch.Get<Node>("fh.nodes0", n);
             ThresholdPass(nodes, k);
-            var small = SmallFlags(nodes, minSize, out int smallCount);
+            var small = SmallFlags(nodes, n, minSize, scratch, out int smallCount);
             if (smallCount > 0) SmallRegionPass(nodes, small, smallCount, minSize);
-            return Label(nodes, out count);
+            return Label(nodes, n, scratch, out count);
         }
 
         /// <summary>
@@ -107,13 +108,14 @@ public static class GraphSegmentation
             int i0 = 0;
             for (; i0 + 3 <= nk && ks[i0] >= 0 && ks[i0 + 1] >= 0 && ks[i0 + 2] >= 0; i0 += 3)
             {
-                var all = new[] { new Node[n], new Node[n], new Node[n] };
+                var scratch = PerThreadArrays.For(n);
+                var all = new[] { scratch.Get<Node>("fh.nodes0", n), scratch.Get<Node>("fh.nodes1", n), scratch.Get<Node>("fh.nodes2", n) };
                 ThresholdPass3(all[0], all[1], all[2], ks[i0], ks[i0 + 1], ks[i0 + 2]);
                 for (int j = 0; j < 3; j++)
                 {
-                    var small = SmallFlags(all[j], minSize, out int smallCount);
+                    var small = SmallFlags(all[j], n, minSize, scratch, out int smallCount);
                     if (smallCount > 0) SmallRegionPass(all[j], small, smallCount, minSize);
-                    result[i0 + j] = Label(all[j], out counts[i0 + j]);
+                    result[i0 + j] = Label(all[j], n, scratch, out counts[i0 + j]);
                 }
             }
             for (; i0 < nk; i0++) result[i0] = Segment(ks[i0], minSize, out counts[i0]);
@@ -126,7 +128,7 @@ public static class GraphSegmentation
             fixed (Node* n0 = nodes0, n1 = nodes1, n2 = nodes2)
             fixed (ulong* pe = _edges)
             {
-                for (int i = 0; i < nodes0.Length; i++)
+                for (int i = 0, n = _width * _height; i < n; i++)
                 {
                     n0[i].Parent = -1;
                     n0[i].Thr = k0;
@@ -175,7 +177,7 @@ public static class GraphSegmentation
             fixed (Node* nd = nodes)
             fixed (ulong* pe = _edges)
             {
-                for (int i = 0; i < nodes.Length; i++)
+                for (int i = 0, n = _width * _height; i < n; i++)
                 {
                     nd[i].Parent = -1;
                     nd[i].Thr = k;
@@ -222,10 +224,10 @@ public static class GraphSegmentation
         }
 
         /// <summary>Flattens every pixel to its root; flags pixels of regions smaller than minSize, and counts those regions.</summary>
-        private static unsafe byte[] SmallFlags(Node[] nodes, int minSize, out int smallCount)
+        private static unsafe byte[] SmallFlags(Node[] nodes, int n, int minSize, PerThreadArrays scratch, out int smallCount)
         {
-            int n = nodes.Length, count = 0;
-            var flags = new byte[n];
+            int count = 0;
+            var flags = scratch.Get<byte>("fh.small", n);
             fixed (Node* nd = nodes)
             {
                 for (int i = 0; i < n; i++)
@@ -324,11 +326,11 @@ public static class GraphSegmentation
 
         private LibStdSort.LazyByHigh32 Lazy() => _lazy ??= new LibStdSort.LazyByHigh32(BuildEdges(_blurred, _width, _height, _channels));
 
-        private static unsafe int[] Label(Node[] nodes, out int count)
+        private static unsafe int[] Label(Node[] nodes, int n, PerThreadArrays scratch, out int count)
         {
-            int n = nodes.Length;
             var labels = new int[n];
-            var map = new int[n];
+            var map = scratch.Get<int>("fh.map", n);
+            Array.Clear(map, 0, n);
             int last = 0;
             fixed (Node* nd = nodes)
             fixed (int* lb = labels, mp = map)
@@ -483,41 +485,58 @@ public static class GraphSegmentation
     /// <summary>Sorts by the high 32 bits (LSD radix, 11-bit digits, stable; digits where all keys agree are skipped).</summary>
     internal static void RadixSortByHigh32(ulong[] a)
     {
+        var tmp = PerThreadArrays.For(a.Length / 2).Get<ulong>("radix.tmp", a.Length);
+        if (RadixSortByHigh32(a, tmp.AsSpan(0, a.Length))) tmp.AsSpan(0, a.Length).CopyTo(a);
+    }
+
+    /// <summary>
+    /// <see cref="RadixSortByHigh32(ulong[])"/> with a caller's buffer of the same length; returns true when the sorted
+    /// keys ended in <paramref name="tmp"/> (an odd number of digit passes), false when in <paramref name="a"/>.
+    /// </summary>
+    internal static unsafe bool RadixSortByHigh32(Span<ulong> a, Span<ulong> tmp)
+    {
         int n = a.Length;
-        if (n <= 1) return;
+        if (n <= 1) return false;
+        if (tmp.Length < n) throw new ArgumentException("buffer too short", nameof(tmp));
         const int Bits = 11, Buckets = 1 << Bits;
-        var counts = new int[3 * Buckets];
-        foreach (ulong v in a)
+        var countsArray = new int[3 * Buckets];
+        bool swapped = false;
+        fixed (int* counts = countsArray)
+        fixed (ulong* pa = a, pt = tmp)
         {
-            uint key = (uint)(v >> 32);
-            counts[key & (Buckets - 1)]++;
-            counts[Buckets + ((key >> Bits) & (Buckets - 1))]++;
-            counts[2 * Buckets + (key >> (2 * Bits))]++;
-        }
-        var tmp = new ulong[n];
-        ulong[] src = a, dst = tmp;
-        for (int d = 0; d < 3; d++)
-        {
-            var c = counts.AsSpan(d * Buckets, Buckets);
-            int shift = 32 + d * Bits;
-            uint first = (uint)(src[0] >> shift) & (Buckets - 1);
-            if (c[(int)first] == n) continue; // every key has this digit
-            int sum = 0;
-            for (int b = 0; b < Buckets; b++)
-            {
-                int t = c[b];
-                c[b] = sum;
-                sum += t;
-            }
             for (int i = 0; i < n; i++)
             {
-                ulong v = src[i];
-                int b = (int)(v >> shift) & (Buckets - 1);
-                dst[c[b]++] = v;
+                uint key = (uint)(pa[i] >> 32);
+                counts[key & (Buckets - 1)]++;
+                counts[Buckets + ((key >> Bits) & (Buckets - 1))]++;
+                counts[2 * Buckets + (key >> (2 * Bits))]++;
             }
-            (src, dst) = (dst, src);
+            ulong* src = pa, dst = pt;
+            for (int d = 0; d < 3; d++)
+            {
+                int* c = counts + d * Buckets;
+                int shift = 32 + d * Bits;
+                uint first = (uint)(src[0] >> shift) & (Buckets - 1);
+                if (c[first] == n) continue; // every key has this digit
+                int sum = 0;
+                for (int b = 0; b < Buckets; b++)
+                {
+                    int t = c[b];
+                    c[b] = sum;
+                    sum += t;
+                }
+                for (int i = 0; i < n; i++)
+                {
+                    ulong v = src[i];
+                    dst[c[(int)(v >> shift) & (Buckets - 1)]++] = v;
+                }
+                ulong* t2 = src;
+                src = dst;
+                dst = t2;
+                swapped = !swapped;
+            }
         }
-        if (!ReferenceEquals(src, a)) Array.Copy(src, a, n);
+        return swapped;
     }
 
     private static ulong[] BuildEdges(float[] img, int w, int h, int cn)

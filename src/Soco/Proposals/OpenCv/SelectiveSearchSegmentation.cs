@@ -100,7 +100,11 @@ public sealed class SelectiveSearchSegmentation
         foreach (var img in images)
         {
             var graph = GraphSegmentation.SortedGraph.Build(img, Sigma);
-            byte[]? texBins = needTexture ? TextureMaps.ComputeBins(img) : null;
+            // Reused per thread: the bins (8 bytes a pixel and channel) are dead once this image's groupings are done.
+            byte[]? texBins = needTexture
+                ? TextureMaps.ComputeBins(img, TextureMaps.Geometry.For(img.Width, img.Height),
+                    PerThreadArrays.For(img.Width * img.Height).Get<byte>("tex.bins", img.Width * img.Height * 8 * img.Channels))
+                : null;
             byte[]? colBins = needColour ? SegmentationData.ColourBinsOf(img) : null;
             var ks = new float[nk];
             for (int ki = 0; ki < nk; ki++) ks[ki] = BaseK + ki * IncK;

@@ -23,19 +23,23 @@ internal static class TextureMaps
     /// </summary>
     public static byte[] ComputeBins(OcvImage img) => ComputeBins(img, Geometry.For(img.Width, img.Height));
 
-    internal static byte[] ComputeBins(OcvImage img, Geometry geo)
+    internal static byte[] ComputeBins(OcvImage img, Geometry geo) =>
+        ComputeBins(img, geo, new byte[img.Width * img.Height * 8 * img.Channels]);
+
+    /// <summary><see cref="ComputeBins(OcvImage)"/> into <paramref name="bins"/> (at least pixels × 8 · channels long).</summary>
+    internal static byte[] ComputeBins(OcvImage img, Geometry geo, byte[] bins)
     {
         int w = img.Width, h = img.Height, cn = img.Channels, n = w * h;
         int bw = geo.BbW, bh = geo.BbH;
-        var bins = new byte[n * 8 * cn];
-        var plane = cn == 1 ? img.Data : new byte[n];
-        var gx = new float[n];
-        var gy = new float[n];
-        var rotated = new byte[bw * bh];
-        var rgx = new float[bw * bh];
-        var rgy = new float[bw * bh];
-        var rowS = new int[Math.Max(w, bw)];
-        var rowD = new int[Math.Max(w, bw)];
+        var scratch = PerThreadArrays.For(n);
+        var plane = cn == 1 ? img.Data : scratch.Get<byte>("tex.plane", n);
+        var gx = scratch.Get<float>("tex.gx", n);
+        var gy = scratch.Get<float>("tex.gy", n);
+        var rotated = scratch.Get<byte>("tex.rotated", bw * bh);
+        var rgx = scratch.Get<float>("tex.rgx", bw * bh);
+        var rgy = scratch.Get<float>("tex.rgy", bw * bh);
+        var rowS = scratch.Get<int>("tex.rowS", Math.Max(w, bw));
+        var rowD = scratch.Get<int>("tex.rowD", Math.Max(w, bw));
         for (int c = 0; c < cn; c++)
         {
             if (cn > 1)
@@ -413,7 +417,7 @@ internal static class TextureMaps
         fixed (byte* ps = src, pd = dst, pk = co.Kind)
         fixed (int* poff = co.Off, pw = co.W4, pt = wt)
         {
-            int len = dst.Length;
+            int len = co.Kind.Length; // dst may be a longer scratch array
             for (int i = 0; i < len; i++)
             {
                 int kind = pk[i];
@@ -452,7 +456,7 @@ internal static class TextureMaps
         fixed (byte* pk = co.Kind)
         fixed (int* poff = co.Off, pw = co.W4)
         {
-            int len = dst.Length;
+            int len = co.Kind.Length; // dst may be a longer scratch array
             for (int i = 0; i < len; i++)
             {
                 int kind = pk[i];

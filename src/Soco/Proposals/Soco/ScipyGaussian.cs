@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Soco.Proposals.SocoSearch;
 
 /// <summary>
@@ -93,13 +95,12 @@ internal static class ScipyGaussian
             for (int j = -r; j <= r; j++) rowIdx[j + r] = Reflect(y + j, height) * rowLen;
             var o = tmp.AsSpan(y * rowLen, rowLen);
             var c = src.AsSpan(y * rowLen, rowLen);
-            for (int k = 0; k < rowLen; k++) o[k] = c[k] * w0;
+            Times(o, c, w0);
             for (int j = r; j >= 1; j--)
             {
                 var up = src.AsSpan(rowIdx[r - j], rowLen);
                 var dn = src.AsSpan(rowIdx[r + j], rowLen);
-                double wj = half[j];
-                for (int k = 0; k < rowLen; k++) o[k] += (up[k] + dn[k]) * wj;
+                AddPairTimes(o, up, dn, half[j]);
             }
         }
         // axis 1 (horizontal): tmp -> dst, through a padded line buffer
@@ -119,14 +120,41 @@ internal static class ScipyGaussian
             }
             var o = dst.AsSpan(y * rowLen, rowLen);
             var c = line.AsSpan(r * 3, rowLen);
-            for (int k = 0; k < rowLen; k++) o[k] = c[k] * w0;
+            Times(o, c, w0);
             for (int j = r; j >= 1; j--)
             {
                 var lf = line.AsSpan((r - j) * 3, rowLen);
                 var rt = line.AsSpan((r + j) * 3, rowLen);
-                double wj = half[j];
-                for (int k = 0; k < rowLen; k++) o[k] += (lf[k] + rt[k]) * wj;
+                AddPairTimes(o, lf, rt, half[j]);
             }
         }
+    }
+
+    /// <summary>o[k] += (a[k] + b[k]) · w, lane-wise (separate IEEE add, multiply and add: the scalar loop's values).</summary>
+    private static void AddPairTimes(Span<double> o, ReadOnlySpan<double> a, ReadOnlySpan<double> b, double w)
+    {
+        int k = 0, n = o.Length;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vw = Vector256.Create(w);
+            for (; k <= n - 4; k += 4)
+            {
+                var s = Vector256.Create(a.Slice(k, 4)) + Vector256.Create(b.Slice(k, 4));
+                (Vector256.Create(o.Slice(k, 4)) + s * vw).CopyTo(o.Slice(k, 4));
+            }
+        }
+        for (; k < n; k++) o[k] += (a[k] + b[k]) * w;
+    }
+
+    /// <summary>o[k] = c[k] · w.</summary>
+    private static void Times(Span<double> o, ReadOnlySpan<double> c, double w)
+    {
+        int k = 0, n = o.Length;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vw = Vector256.Create(w);
+            for (; k <= n - 4; k += 4) (Vector256.Create(c.Slice(k, 4)) * vw).CopyTo(o.Slice(k, 4));
+        }
+        for (; k < n; k++) o[k] = c[k] * w;
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Soco.Imaging;
+using Soco.Proposals.OpenCv;
 
 namespace Soco.Proposals.SocoSearch;
 
@@ -58,28 +59,30 @@ public static class SkimageFelzenszwalb
         var ws = Workspace.Get(n);
         double[] smooth = Smooth(image, sigma, ws);
         int m = EdgeCount(w, h);
-        var edges = ws.Items(m);
-        BuildEdges(smooth, w, h, edges);
         double k = scale / 255.0;
         var forest = ws.Forest(n);
         var size = ws.Size(n);
-        var cint = ws.Cint(n);
+        var thr = ws.Thr(n);
         bool exact = sortMode == EdgeSortMode.NumpyExact || !(k / n > AutoMinKPerPixel);
+        if (!exact)
+        {
+            // 8-byte keys (float32 weight bits, payload) sort with half the memory traffic of 16-byte items (the radix
+            // sort the OpenCV port uses); the float64 weights are then gathered into the sorted order.
+            var keys = ws.Keys(m);
+            var weights = ws.Weights(4 * n);
+            BuildKeys(smooth, w, h, keys, weights);
+            if (GraphSegmentation.RadixSortByHigh32(keys.AsSpan(0, m), ws.KeysB(m))) keys = ws.KeysB(m);
+            var sorted = new KeyEdges(keys, ws.Sorted(m));
+            SortTiesByWeight(sorted, weights, m);
+            exact = !Run(sorted, m, n, forest, size, thr, ws, w, k, minSize, checkTies: true);
+            if (exact) Interlocked.Increment(ref _fallbacks);
+        }
         if (exact)
         {
+            var edges = ws.Items(m);
+            BuildEdges(smooth, w, h, edges);
             NumpyArgsort.Sort(edges.AsSpan(0, m));
-            Run(edges, m, n, forest, size, cint, ws, w, k, minSize, checkTies: false);
-        }
-        else
-        {
-            var sorted = RadixSort(edges, ws.ItemsB(m), m);
-            if (!Run(sorted, m, n, forest, size, cint, ws, w, k, minSize, checkTies: true))
-            {
-                Interlocked.Increment(ref _fallbacks);
-                BuildEdges(smooth, w, h, edges);
-                NumpyArgsort.Sort(edges.AsSpan(0, m));
-                Run(edges, m, n, forest, size, cint, ws, w, k, minSize, checkTies: false);
-            }
+            Run(new ItemEdges(edges), m, n, forest, size, thr, ws, w, k, minSize, checkTies: false);
         }
         return Relabel(forest, w, h);
     }
@@ -100,8 +103,10 @@ public static class SkimageFelzenszwalb
         public static Workspace Get(int pixels = 0) =>
             pixels > RetainMaxPixels ? new Workspace() : _current ??= new Workspace();
 
-        private double[] _src = [], _tmp = [], _dst = [], _cint = [];
-        private NumpyArgsort.Item[] _items = [], _itemsB = [];
+        private double[] _src = [], _tmp = [], _dst = [], _weights = [], _sorted = [];
+        private float[] _thr = [];
+        private ulong[] _keys = [], _keysB = [];
+        private NumpyArgsort.Item[] _items = [];
         private int[] _forest = [], _size = [], _cand = [];
         private byte[] _small = [];
 
@@ -114,9 +119,12 @@ public static class SkimageFelzenszwalb
         public double[] Src(int n) => Ensure(ref _src, n);
         public double[] Tmp(int n) => Ensure(ref _tmp, n);
         public double[] Dst(int n) => Ensure(ref _dst, n);
-        public double[] Cint(int n) => Ensure(ref _cint, n);
+        public float[] Thr(int n) => Ensure(ref _thr, n);
+        public ulong[] Keys(int n) => Ensure(ref _keys, n);
+        public double[] Weights(int n) => Ensure(ref _weights, n);
+        public double[] Sorted(int n) => Ensure(ref _sorted, n);
+        public ulong[] KeysB(int n) => Ensure(ref _keysB, n);
         public NumpyArgsort.Item[] Items(int n) => Ensure(ref _items, n);
-        public NumpyArgsort.Item[] ItemsB(int n) => Ensure(ref _itemsB, n);
         public int[] Forest(int n) => Ensure(ref _forest, n);
         public int[] Size(int n) => Ensure(ref _size, n);
         public int[] Candidates(int n) => Ensure(ref _cand, n);
@@ -206,6 +214,39 @@ public static class SkimageFelzenszwalb
         }
     }
 
+    /// <summary>The sorted edge list as <see cref="Run{TEdges}"/> reads it (a struct, so each layout gets its own code).</summary>
+    private interface IEdges
+    {
+        int Payload(int e);
+
+        /// <summary>The float64 weight is below the float32 threshold <paramref name="mn"/>.</summary>
+        bool Below(int e, float mn);
+
+        double Weight(int e);
+
+        bool SameWeight(int e, int f);
+    }
+
+    /// <summary>Items holding the float64 weight (the exact NumPy order).</summary>
+    private readonly struct ItemEdges(NumpyArgsort.Item[] items) : IEdges
+    {
+        public int Payload(int e) => items[e].I;
+        public bool Below(int e, float mn) => items[e].V < mn;
+        public double Weight(int e) => items[e].V;
+        public bool SameWeight(int e, int f) => items[e].V == items[f].V;
+    }
+
+    /// <summary>Keys (float32 bits of the weight) &lt;&lt; 32 | payload, and their float64 weights in the same order.</summary>
+    private readonly struct KeyEdges(ulong[] keys, double[] sorted) : IEdges
+    {
+        public ulong[] Keys => keys;
+        public double[] Sorted => sorted;
+        public int Payload(int e) => (int)(uint)keys[e];
+        public bool Below(int e, float mn) => sorted[e] < mn;
+        public double Weight(int e) => sorted[e];
+        public bool SameWeight(int e, int f) => sorted[e] == sorted[f];
+    }
+
     /// <summary>
     /// Both passes of the Cython loop over the first <paramref name="m"/> sorted edges. With
     /// <paramref name="checkTies"/>, returns false (result unusable) when a run of equal-weight edges in the
@@ -214,32 +255,37 @@ public static class SkimageFelzenszwalb
     /// the threshold float32(w + k/size) &gt; w, so every edge of the run between components whose threshold exceeds
     /// w merges, whatever the order).
     /// </summary>
+    /// <remarks>
+    /// The Cython code computes float32(cint[root] + k/size[root]) for both roots at every edge; both only change when
+    /// the root merges, so <paramref name="thr"/> holds that value per root, computed at the merge (the same value,
+    /// and no division or float64 lookup per edge).
+    /// </remarks>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static bool Run(NumpyArgsort.Item[] edges, int m, int n, int[] forest, int[] size, double[] cint,
-        Workspace ws, int w, double k, int minSize, bool checkTies)
+    private static bool Run<TEdges>(TEdges edges, int m, int n, int[] forest, int[] size, float[] thr,
+        Workspace ws, int w, double k, int minSize, bool checkTies) where TEdges : struct, IEdges
     {
-        for (int i = 0; i < n; i++) { forest[i] = i; size[i] = 1; cint[i] = 0; }
+        float thr0 = (float)(0.0 + k / 1);
+        for (int i = 0; i < n; i++) { forest[i] = i; size[i] = 1; thr[i] = thr0; }
         // endpoint offsets by edge type (see BuildEdges): a = p + offA[t], b = p + offB[t]
         Span<int> offA = [1, w, w + 1, 1];
         Span<int> offB = [0, 0, 0, w];
         for (int e = 0; e < m; e++)
         {
-            Ends(edges[e].I, offA, offB, out int a, out int b);
+            Ends(edges.Payload(e), offA, offB, out int a, out int b);
             int seg0 = FindRoot(forest, a);
             int seg1 = FindRoot(forest, b);
             if (seg0 == seg1) continue;
             // cdef float inner_cost0, inner_cost1
-            float ic0 = (float)(cint[seg0] + k / size[seg0]);
-            float ic1 = (float)(cint[seg1] + k / size[seg1]);
+            float ic0 = thr[seg0], ic1 = thr[seg1];
             float mn = ic1 < ic0 ? ic1 : ic0;
-            double cost = edges[e].V;
-            if (cost < mn)
+            if (edges.Below(e, mn))
             {
                 int root = seg0 < seg1 ? seg0 : seg1;
                 forest[seg0] = root;
                 forest[seg1] = root;
-                size[root] = size[seg0] + size[seg1];
-                cint[root] = cost;
+                int sz = size[seg0] + size[seg1];
+                size[root] = sz;
+                thr[root] = (float)(edges.Weight(e) + k / sz);
             }
         }
 
@@ -256,26 +302,25 @@ public static class SkimageFelzenszwalb
         int nc = 0;
         for (int e = 0; e < m; e++)
         {
-            Ends(edges[e].I, offA, offB, out int a, out int b);
+            Ends(edges.Payload(e), offA, offB, out int a, out int b);
             if ((small[a] | small[b]) != 0 && forest[a] != forest[b]) cand[nc++] = e;
         }
         for (int c = 0; c < nc; c++)
         {
             int e = cand[c];
-            if (checkTies && c + 1 < nc && edges[cand[c + 1]].V == edges[e].V
-                && (c == 0 || edges[cand[c - 1]].V != edges[e].V))
+            if (checkTies && c + 1 < nc && edges.SameWeight(cand[c + 1], e)
+                && (c == 0 || !edges.SameWeight(cand[c - 1], e)))
             {
                 // start of a run of ties: count edges that could merge
                 int active = 0;
-                double v = edges[e].V;
-                for (int f = c; f < nc && edges[cand[f]].V == v; f++)
+                for (int f = c; f < nc && (f == c || edges.SameWeight(cand[f], e)); f++)
                 {
-                    Ends(edges[cand[f]].I, offA, offB, out int fa, out int fb);
+                    Ends(edges.Payload(cand[f]), offA, offB, out int fa, out int fb);
                     int r0 = FindRoot(forest, fa), r1 = FindRoot(forest, fb);
                     if (r0 != r1 && (size[r0] < minSize || size[r1] < minSize) && ++active >= 2) return false;
                 }
             }
-            Ends(edges[e].I, offA, offB, out int a, out int b);
+            Ends(edges.Payload(e), offA, offB, out int a, out int b);
             int seg0 = FindRoot(forest, a);
             int seg1 = FindRoot(forest, b);
             if (seg0 == seg1) continue;
@@ -306,79 +351,65 @@ public static class SkimageFelzenszwalb
     }
 
     /// <summary>
-    /// Sort by value (any order among equal values): LSD radix sort (3 passes of 11/11/10 bits) on the float32 rounding of the
-    /// value (rounding is monotone; non-negative floats order like their bit patterns), then each run of equal
-    /// float32 keys is put in float64 order.
+    /// Keys sorted by their float32 weight (any order among equal ones) become sorted by the float64 weight: each run
+    /// of equal float32 keys is put in float64 order. Gathers the float64 weights (by payload in
+    /// <paramref name="weights"/>) into the sorted order, so that the passes read them sequentially.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    internal static NumpyArgsort.Item[] RadixSort(NumpyArgsort.Item[] a, NumpyArgsort.Item[] b, int n)
+    private static void SortTiesByWeight(KeyEdges edges, double[] weights, int n)
     {
-        if (n < 2) return a;
-        // three passes of 11, 11 and 10 bits (small digit tables keep the scatter cache-friendly)
-        const int Bits = 11, Buckets = 1 << Bits, Mask = Buckets - 1;
-        var hist = new int[3 * Buckets];
-        for (int i = 0; i < n; i++)
-        {
-            uint key = FloatKey(a[i].V);
-            hist[key & Mask]++;
-            hist[Buckets + ((key >> Bits) & Mask)]++;
-            hist[2 * Buckets + (key >> (2 * Bits))]++;
-        }
-        for (int pass = 0; pass < 3; pass++)
-        {
-            var hs = hist.AsSpan(pass * Buckets, Buckets);
-            int shift = pass * Bits;
-            if (hs[(int)((FloatKey(a[0].V) >> shift) & Mask)] == n) continue; // all keys share this digit
-            int sum = 0;
-            for (int d = 0; d < Buckets; d++) { int c = hs[d]; hs[d] = sum; sum += c; }
-            for (int i = 0; i < n; i++)
-            {
-                uint key = FloatKey(a[i].V);
-                b[hs[(int)((key >> shift) & Mask)]++] = a[i];
-            }
-            (a, b) = (b, a);
-        }
-        // runs of equal float32 keys: order by the float64 value
-        double[]? tmpKeys = null;
-        NumpyArgsort.Item[]? tmpItems = null;
+        var a = edges.Keys;
+        var v = edges.Sorted;
+        for (int i = 0; i < n; i++) v[i] = weights[(int)(uint)a[i]];
         for (int i = 0; i < n;)
         {
-            uint key = FloatKey(a[i].V);
+            ulong key = a[i] >> 32;
             int j = i + 1;
             bool sorted = true;
-            while (j < n && FloatKey(a[j].V) == key)
+            while (j < n && (a[j] >> 32) == key)
             {
-                if (a[j].V < a[j - 1].V) sorted = false;
+                if (v[j] < v[j - 1]) sorted = false;
                 j++;
             }
-            int len = j - i;
             if (!sorted)
             {
-                if (len <= 32)
-                {
-                    for (int p = i + 1; p < j; p++)
-                    {
-                        var it = a[p];
-                        int q = p - 1;
-                        while (q >= i && a[q].V > it.V) { a[q + 1] = a[q]; q--; }
-                        a[q + 1] = it;
-                    }
-                }
-                else
-                {
-                    if (tmpKeys == null || tmpKeys.Length < len)
-                    {
-                        tmpKeys = new double[len];
-                        tmpItems = new NumpyArgsort.Item[len];
-                    }
-                    for (int p = 0; p < len; p++) { tmpKeys[p] = a[i + p].V; tmpItems![p] = a[i + p]; }
-                    Array.Sort(tmpKeys, tmpItems!, 0, len);
-                    Array.Copy(tmpItems!, 0, a, i, len);
-                }
+                Array.Sort(v, a, i, j - i);
             }
             i = j;
         }
-        return a;
+    }
+
+    /// <summary>Each edge's key, in <see cref="BuildEdges"/>' order: float32 bits of the weight &lt;&lt; 32 | payload.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static void BuildKeys(double[] img, int w, int h, ulong[] keys, double[] weights)
+    {
+        int k = 0;
+        for (int t = 0; t < 4; t++)
+        {
+            int rows = t == 0 ? h : h - 1, cols = t == 1 ? w : w - 1;
+            for (int y = 0; y < rows; y++)
+                for (int x = 0; x < cols; x++)
+                {
+                    int payload = (y * w + x) * 4 + t;
+                    double v = PayloadDist(img, w, payload);
+                    weights[payload] = v;
+                    keys[k++] = ((ulong)FloatKey(v) << 32) | (uint)payload;
+                }
+        }
+    }
+
+    /// <summary>The weight of the edge <paramref name="payload"/> (the same <see cref="Dist"/> as <see cref="BuildEdges"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double PayloadDist(double[] img, int w, int payload)
+    {
+        int p = payload >> 2;
+        return (payload & 3) switch
+        {
+            0 => Dist(img, p + 1, p),
+            1 => Dist(img, p + w, p),
+            2 => Dist(img, p + w + 1, p),
+            _ => Dist(img, p + w, p + 1),
+        };
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
