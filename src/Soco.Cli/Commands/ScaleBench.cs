@@ -282,7 +282,7 @@ public static class ScaleBench
                 ("wall time, s (log10)", s => Math.Log10(Math.Max(1e-3, s.WallS))),
                 ("images/s (log10)", s => Math.Log10(Math.Max(1e-3, s.Images / s.WallS))),
                 ("peak RSS, MB", s => s.PeakRssMb),
-                ("store bytes per image", s => s.StoreBytes is { } b ? b / (double)s.N : double.NaN),
+                ("output bytes per image (log10): stores, JSON, JPEGs", s => s.StoreBytes is { } b ? Math.Log10(Math.Max(1, b / (double)s.N)) : double.NaN),
             ];
             for (int i = 0; i < panels.Length; i++)
             {
