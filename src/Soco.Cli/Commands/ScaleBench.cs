@@ -113,7 +113,7 @@ public static class ScaleBench
             var total = Stopwatch.StartNew();
             using var source = ImageSources.Open(p.GetValue(images)!);
             double openS = total.Elapsed.TotalSeconds;
-            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadIndex();
+            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(); // what pretraining holds
             double indexS = total.Elapsed.TotalSeconds - openS;
             long indexRss = ReadStatusKb("VmRSS");
             int warnings = 0;

@@ -171,6 +171,9 @@ public sealed class ProposalStore
         return index;
     }
 
+    /// <summary>The successful records in the compact form training holds for a whole run (<see cref="ProposalIndex"/>).</summary>
+    public ProposalIndex LoadCompactIndex() => new(ReadAll());
+
     /// <summary>Opens a writer whose part names start with <paramref name="partPrefix"/> (made unique per run).</summary>
     public ProposalStoreWriter OpenWriter(string partPrefix = "") => new(this, partPrefix);
 

@@ -3,12 +3,47 @@ using Soco.Proposals;
 namespace Soco.Tests.Proposals;
 
 /// <summary>
-/// `soco proposals export` at scale (docs/scale.md): the export that sorts in bounded runs spilled to disk and merges
-/// them gives the same bytes as the one-run export, with the same rules — keys in ordinal order, the first record read
-/// wins when a key is in several parts, a key whose first record is a failure is left out — and leaves no run files.
+/// The proposal store at scale (docs/scale.md). `soco proposals export`: the export that sorts in bounded runs spilled
+/// to disk and merges them gives the same bytes as the one-run export, with the same rules — keys in ordinal order,
+/// the first record read wins when a key is in several parts, a key whose first record is a failure is left out — and
+/// leaves no run files. The compact index training holds gives the same records as the plain one.
 /// </summary>
-public sealed class ProposalExportScaleTests
+public sealed class ProposalStoreScaleTests
 {
+    [Fact]
+    public void The_compact_index_holds_the_same_records_as_the_plain_one()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["store"], new ProposalStoreInfo { Generator = "soco" });
+        var rnd = new Random(7);
+        using (var w = store.OpenWriter())
+        {
+            for (int i = 0; i < 3000; i++)
+            {
+                string key = $"k{rnd.Next(2500)}";
+                // Sizes that fill the 65,536-rect blocks unevenly, and one record larger than a block.
+                int n = i == 1500 ? 70_000 : rnd.Next(0, 60);
+                w.Add(rnd.Next(20) == 0
+                    ? ProposalRecord.Failure(key, "x", "broken")
+                    : new ProposalRecord(key, "x", 200 + i, 100 + i, Enumerable.Range(0, n).Select(j => new ProposalRect(j, i, j % 7, i % 5)).ToArray()));
+                if (i % 400 == 399) w.Flush();
+            }
+        }
+        var plain = store.LoadIndex();
+        var compact = store.LoadCompactIndex();
+        Assert.Equal(plain.Count, compact.Count);
+        Assert.Equal(plain.Keys.Order(StringComparer.Ordinal), compact.Keys.Order(StringComparer.Ordinal));
+        Assert.Contains(plain.Values, r => r.Rects.Length == 70_000);
+        foreach (var (key, r) in plain)
+        {
+            Assert.True(compact.TryGetValue(key, out var c));
+            Assert.Equal((r.Width, r.Height), (c.Width, c.Height));
+            Assert.Equal(r.Rects, c.Rects);
+        }
+        Assert.False(compact.TryGetValue("absent", out _));
+        Assert.Equal(plain.Values.Sum(r => (long)r.Rects.Length), compact.RectCount);
+    }
+
     [Fact]
     public void Spilled_runs_give_the_same_file_as_one_run()
     {
