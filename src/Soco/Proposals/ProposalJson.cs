@@ -15,10 +15,10 @@ public static class ProposalJson
     /// Writes every successful record of the store, keys in ordinal order, atomically. Returns the count. When a key is
     /// in several parts, the first one read (part-file order, as <see cref="ProposalStore.ReadAll"/>) is the one written.
     /// Memory does not grow with the store (docs/scale.md): records are sorted in runs of at most
-    /// <paramref name="runRects"/> rects, runs beyond the first are spilled to temporary part files beside
-    /// <paramref name="path"/>, merged, and the JSON writer is flushed as it goes.
+    /// <paramref name="runBytes"/> (estimated in-memory size), runs beyond the first are spilled to temporary part
+    /// files beside <paramref name="path"/>, merged, and the JSON writer is flushed as it goes.
     /// </summary>
-    public static int Export(ProposalStore store, string path, long runRects = 1 << 22)
+    public static int Export(ProposalStore store, string path, long runBytes = 16 << 20)
     {
         string full = Path.GetFullPath(path);
         string spill = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.runs-{Guid.NewGuid():N}");
@@ -26,7 +26,7 @@ public static class ProposalJson
         {
             var runs = new List<string>();
             var buffer = new List<ProposalRecord>();
-            long rects = 0;
+            long bytes = 0;
             void Spill()
             {
                 SortRun(buffer);
@@ -36,14 +36,15 @@ public static class ProposalJson
                     ProposalStore.WritePartTo(fs, buffer);
                 runs.Add(run);
                 buffer.Clear();
-                rects = 0;
+                bytes = 0;
             }
             foreach (var part in store.PartFiles())
                 foreach (var r in ProposalStore.StreamPart(part))
                 {
                     buffer.Add(r);
-                    rects += r.Rects.Length + 1;
-                    if (rects >= runRects) Spill();
+                    // The record, its two strings and its rect array, roughly as the runtime lays them out.
+                    bytes += 120 + 2L * (r.Key.Length + r.Location.Length) + 16L * r.Rects.Length;
+                    if (bytes >= runBytes) Spill();
                 }
             IEnumerable<ProposalRecord> sorted;
             if (runs.Count == 0)

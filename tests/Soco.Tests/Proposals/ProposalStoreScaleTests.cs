@@ -78,7 +78,7 @@ public sealed class ProposalStoreScaleTests
         Assert.NotEmpty(failedFirst);
 
         int whole = ProposalJson.Export(store, tmp["whole.json"]);
-        int spilled = ProposalJson.Export(store, tmp["spilled.json"], runRects: 7); // a run every few records
+        int spilled = ProposalJson.Export(store, tmp["spilled.json"], runBytes: 600); // a run every few records
         Assert.Equal(expected.Count, whole);
         Assert.Equal(whole, spilled);
         Assert.Equal(File.ReadAllBytes(tmp["whole.json"]), File.ReadAllBytes(tmp["spilled.json"]));
@@ -104,7 +104,7 @@ public sealed class ProposalStoreScaleTests
         string victim = store.PartFiles()[1];
         var bytes = File.ReadAllBytes(victim);
         File.WriteAllBytes(victim, bytes[..(bytes.Length / 2)]);
-        var e = Assert.Throws<ProposalStoreException>(() => ProposalJson.Export(store, tmp["out.json"], runRects: 5));
+        var e = Assert.Throws<ProposalStoreException>(() => ProposalJson.Export(store, tmp["out.json"], runBytes: 400));
         Assert.Contains(Path.GetFileName(victim), e.Message);
         Assert.Contains("damaged proposal part", e.Message);
         Assert.False(File.Exists(tmp["out.json"]));
