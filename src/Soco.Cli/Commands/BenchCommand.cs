@@ -27,6 +27,7 @@ public static class BenchCommand
         cmd.Add(Parity());
         cmd.Add(Step());
         cmd.Add(TransferBench.Build());
+        cmd.Add(ScaleBench.Build());
         return cmd;
     }
 
@@ -437,7 +438,7 @@ public static class BenchCommand
         _ => v.ToString() ?? "",
     };
 
-    static void WriteJson(string? path, object value)
+    internal static void WriteJson(string? path, object value)
     {
         if (path is null) return;
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));

@@ -11,6 +11,7 @@ public static class DataCommand
     {
         var cmd = new Command("data", "Datasets made from real images (the transfer benchmark's scenes)");
         cmd.Add(Scenes());
+        cmd.Add(ScaleBench.Synth());
         return cmd;
     }
 

@@ -157,10 +157,10 @@ public static class CurvePlot
             c.DrawText(title, 10, 20, font, ink);
             var steps = history.Select(m => (double)m.Step).ToArray();
             var loss = history.Select(m => m.Loss).ToArray();
-            Panel(c, font, new SKRect(70, top + 10, w - 20, top + 10 + panel), steps,
-                [(loss, new SKColor(150, 180, 230)), (MovingAverage(loss, Math.Max(1, loss.Length / 20)), new SKColor(20, 60, 160))], "loss");
-            Panel(c, font, new SKRect(70, top + panel + pad + 10, w - 20, top + 2 * panel + pad + 10), steps,
-                [(history.Select(m => m.Lr).ToArray(), new SKColor(200, 80, 20))], "learning rate");
+            Panel(c, font, new SKRect(70, top + 10, w - 20, top + 10 + panel),
+                [(steps, loss, new SKColor(150, 180, 230)), (steps, MovingAverage(loss, Math.Max(1, loss.Length / 20)), new SKColor(20, 60, 160))], "loss");
+            Panel(c, font, new SKRect(70, top + panel + pad + 10, w - 20, top + 2 * panel + pad + 10),
+                [(steps, history.Select(m => m.Lr).ToArray(), new SKColor(200, 80, 20))], "learning rate");
         }
         Drawing.SavePng(bmp, path);
     }
@@ -179,15 +179,19 @@ public static class CurvePlot
         return r;
     }
 
-    static void Panel(SKCanvas c, SKFont font, SKRect area, double[] x, IReadOnlyList<(double[] Y, SKColor Color)> series, string label)
+    /// <summary>One framed panel of line series (each with its own x values) with axis ticks; <paramref name="markers"/>
+    /// also draws each point (for series of a few points, as bench/scale's).</summary>
+    public static void Panel(SKCanvas c, SKFont font, SKRect area, IReadOnlyList<(double[] X, double[] Y, SKColor Color)> series, string label,
+        bool markers = false)
     {
         using var axis = new SKPaint { Color = SKColors.Gray, Style = SKPaintStyle.Stroke, StrokeWidth = 1 };
         using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         c.DrawRect(area, axis);
         c.DrawText(label, area.Left + 6, area.Top + 16, font, ink);
         var finite = series.SelectMany(s => s.Y).Where(double.IsFinite).ToArray();
-        if (x.Length == 0 || finite.Length == 0) return;
-        double x0 = x.Min(), x1 = Math.Max(x.Max(), x0 + 1), y0 = finite.Min(), y1 = finite.Max();
+        var xs = series.SelectMany(s => s.X).ToArray();
+        if (xs.Length == 0 || finite.Length == 0) return;
+        double x0 = xs.Min(), x1 = Math.Max(xs.Max(), x0 + 1), y0 = finite.Min(), y1 = finite.Max();
         if (y1 - y0 < 1e-12) { y0 -= 0.5; y1 += 0.5; }
         double margin = (y1 - y0) * 0.05;
         y0 -= margin;
@@ -199,9 +203,9 @@ public static class CurvePlot
         {
             double yv = y0 + (y1 - y0) * t / 4, xv = x0 + (x1 - x0) * t / 4;
             c.DrawText(yv.ToString(Math.Abs(yv) < 1e-2 && yv != 0 ? "0.0e0" : "0.###", inv), 4, Y(yv) + 4, font, ink);
-            c.DrawText(xv.ToString("0", inv), X(xv) - 10, area.Bottom + 16, font, ink);
+            c.DrawText(xv.ToString(x1 - x0 < 10 ? "0.##" : "0", inv), X(xv) - 10, area.Bottom + 16, font, ink);
         }
-        foreach (var (y, color) in series)
+        foreach (var (x, y, color) in series)
         {
             using var pen = new SKPaint { Color = color, Style = SKPaintStyle.Stroke, StrokeWidth = 1.5f, IsAntialias = true };
             using var path = new SKPath();
@@ -213,6 +217,9 @@ public static class CurvePlot
                 else path.LineTo(X(x[i]), Y(y[i]));
             }
             if (y.Length == 1) c.DrawCircle(X(x[0]), Y(y[0]), 2, pen);
+            if (markers)
+                for (int i = 0; i < y.Length; i++)
+                    if (double.IsFinite(y[i])) c.DrawCircle(X(x[i]), Y(y[i]), 3, pen);
             c.DrawPath(path, pen);
         }
     }

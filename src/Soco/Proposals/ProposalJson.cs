@@ -11,33 +11,125 @@ namespace Soco.Proposals;
 /// </summary>
 public static class ProposalJson
 {
-    /// <summary>Writes every successful record of the store, keys in ordinal order, atomically. Returns the count.</summary>
-    public static int Export(ProposalStore store, string path)
+    /// <summary>
+    /// Writes every successful record of the store, keys in ordinal order, atomically. Returns the count. When a key is
+    /// in several parts, the first one read (part-file order, as <see cref="ProposalStore.ReadAll"/>) is the one written.
+    /// Memory does not grow with the store (docs/scale.md): records are sorted in runs of at most
+    /// <paramref name="runBytes"/> (estimated in-memory size), runs beyond the first are spilled to temporary part
+    /// files beside <paramref name="path"/>, merged, and the JSON writer is flushed as it goes.
+    /// </summary>
+    public static int Export(ProposalStore store, string path, long runBytes = 16 << 20)
     {
-        var index = store.LoadIndex();
-        var keys = index.Keys.ToArray();
-        Array.Sort(keys, StringComparer.Ordinal);
-        AtomicFile.Write(path, s =>
+        string full = Path.GetFullPath(path);
+        string spill = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.runs-{Guid.NewGuid():N}");
+        try
         {
-            using var w = new Utf8JsonWriter(s, new JsonWriterOptions { SkipValidation = true });
-            w.WriteStartObject();
-            foreach (var key in keys)
+            var runs = new List<string>();
+            var buffer = new List<ProposalRecord>();
+            long bytes = 0;
+            void Spill()
             {
-                w.WriteStartArray(key);
-                foreach (var r in index[key].Rects)
-                {
-                    w.WriteStartArray();
-                    w.WriteNumberValue(r.X);
-                    w.WriteNumberValue(r.Y);
-                    w.WriteNumberValue(r.W);
-                    w.WriteNumberValue(r.H);
-                    w.WriteEndArray();
-                }
-                w.WriteEndArray();
+                SortRun(buffer);
+                Directory.CreateDirectory(spill);
+                string run = Path.Combine(spill, $"run-{runs.Count:D6}.bin");
+                using (var fs = new FileStream(run, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+                    ProposalStore.WritePartTo(fs, buffer);
+                runs.Add(run);
+                buffer.Clear();
+                bytes = 0;
             }
-            w.WriteEndObject();
+            foreach (var part in store.PartFiles())
+                foreach (var r in ProposalStore.StreamPart(part))
+                {
+                    buffer.Add(r);
+                    // The record, its two strings and its rect array, roughly as the runtime lays them out.
+                    bytes += 120 + 2L * (r.Key.Length + r.Location.Length) + 16L * r.Rects.Length;
+                    if (bytes >= runBytes) Spill();
+                }
+            IEnumerable<ProposalRecord> sorted;
+            if (runs.Count == 0)
+            {
+                SortRun(buffer);
+                sorted = buffer;
+            }
+            else
+            {
+                if (buffer.Count > 0) Spill();
+                sorted = Merge(runs);
+            }
+            int count = 0;
+            AtomicFile.Write(path, s =>
+            {
+                using var w = new Utf8JsonWriter(s, new JsonWriterOptions { SkipValidation = true });
+                w.WriteStartObject();
+                string? last = null;
+                foreach (var r in sorted)
+                {
+                    // Equal keys are adjacent, the first read first: later copies are skipped, and a key whose first
+                    // record is a failure is not written (as LoadIndex over ReadAll).
+                    if (last is not null && string.Equals(last, r.Key, StringComparison.Ordinal)) continue;
+                    last = r.Key;
+                    if (r.IsFailure) continue;
+                    count++;
+                    w.WriteStartArray(r.Key);
+                    foreach (var b in r.Rects)
+                    {
+                        w.WriteStartArray();
+                        w.WriteNumberValue(b.X);
+                        w.WriteNumberValue(b.Y);
+                        w.WriteNumberValue(b.W);
+                        w.WriteNumberValue(b.H);
+                        w.WriteEndArray();
+                    }
+                    w.WriteEndArray();
+                    // Utf8JsonWriter keeps everything in its buffer until flushed: without this the whole file is in memory.
+                    if (w.BytesPending >= 1 << 20) w.Flush();
+                }
+                w.WriteEndObject();
+            });
+            return count;
+        }
+        finally
+        {
+            if (Directory.Exists(spill)) Directory.Delete(spill, recursive: true);
+        }
+    }
+
+    /// <summary>Sorts by key (ordinal), keeping read order among equal keys.</summary>
+    static void SortRun(List<ProposalRecord> records)
+    {
+        var keyed = records.Select((r, i) => (r, i)).ToArray();
+        Array.Sort(keyed, (a, b) =>
+        {
+            int c = string.CompareOrdinal(a.r.Key, b.r.Key);
+            return c != 0 ? c : a.i.CompareTo(b.i);
         });
-        return keys.Length;
+        for (int i = 0; i < keyed.Length; i++) records[i] = keyed[i].r;
+    }
+
+    /// <summary>K-way merge of sorted runs by (key, run index): among equal keys the earlier run, i.e. the earlier read, comes first.</summary>
+    static IEnumerable<ProposalRecord> Merge(List<string> runs)
+    {
+        var readers = runs.Select(ProposalStore.StreamPart).Select(e => e.GetEnumerator()).ToList();
+        try
+        {
+            var queue = new PriorityQueue<int, (string Key, int Run)>(Comparer<(string Key, int Run)>.Create((a, b) =>
+            {
+                int c = string.CompareOrdinal(a.Key, b.Key);
+                return c != 0 ? c : a.Run.CompareTo(b.Run);
+            }));
+            for (int i = 0; i < readers.Count; i++)
+                if (readers[i].MoveNext()) queue.Enqueue(i, (readers[i].Current.Key, i));
+            while (queue.TryDequeue(out int i, out _))
+            {
+                yield return readers[i].Current;
+                if (readers[i].MoveNext()) queue.Enqueue(i, (readers[i].Current.Key, i));
+            }
+        }
+        finally
+        {
+            foreach (var r in readers) r.Dispose();
+        }
     }
 
     /// <summary>Outcome of an import: images and boxes taken, boxes dropped and why (first few), keys that occurred more

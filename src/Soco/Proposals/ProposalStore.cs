@@ -171,6 +171,9 @@ public sealed class ProposalStore
         return index;
     }
 
+    /// <summary>The successful records in the compact form training holds for a whole run (<see cref="ProposalIndex"/>).</summary>
+    public ProposalIndex LoadCompactIndex() => new(ReadAll());
+
     /// <summary>Opens a writer whose part names start with <paramref name="partPrefix"/> (made unique per run).</summary>
     public ProposalStoreWriter OpenWriter(string partPrefix = "") => new(this, partPrefix);
 
@@ -180,7 +183,7 @@ public sealed class ProposalStore
         AtomicFile.Write(Path.Combine(PartsPath, name), s => WritePartTo(s, records));
     }
 
-    static void WritePartTo(Stream stream, IReadOnlyList<ProposalRecord> records)
+    internal static void WritePartTo(Stream stream, IReadOnlyList<ProposalRecord> records)
     {
         stream.Write(Magic);
         using var z = new DeflateStream(stream, CompressionLevel.Fastest, leaveOpen: true);
@@ -225,37 +228,61 @@ public sealed class ProposalStore
         return records;
     }
 
-    static List<ProposalRecord> ReadPartFully(string path)
+    static List<ProposalRecord> ReadPartFully(string path) => DecodePart(path).ToList();
+
+    /// <summary>
+    /// Streams one part file's records without holding the part (a merge over many parts, <see cref="ProposalJson.Export"/>).
+    /// A damaged part throws, naming the file, when the damage is reached; records before it have been yielded.
+    /// </summary>
+    internal static IEnumerable<ProposalRecord> StreamPart(string path)
+    {
+        using var e = DecodePart(path).GetEnumerator();
+        while (true)
+        {
+            try
+            {
+                if (!e.MoveNext()) yield break;
+            }
+            catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException or FormatException or IOException)
+            {
+                throw new ProposalStoreException($"{path}: damaged proposal part ({ex.Message}); delete it and re-run `soco proposals generate` to redo its images");
+            }
+            yield return e.Current;
+        }
+    }
+
+    static IEnumerable<ProposalRecord> DecodePart(string path)
     {
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        Span<byte> magic = stackalloc byte[8];
+        var magic = new byte[8];
         fs.ReadExactly(magic);
-        if (!magic.SequenceEqual(Magic)) throw new InvalidDataException("wrong magic number");
+        if (!magic.AsSpan().SequenceEqual(Magic)) throw new InvalidDataException("wrong magic number");
         using var z = new DeflateStream(fs, CompressionMode.Decompress);
         using var r = new BinaryReader(z, Encoding.UTF8);
-        var list = new List<ProposalRecord>();
+        int read = 0;
         while (true)
         {
             byte tag = r.ReadByte();
             if (tag == TagEnd)
             {
                 int count = r.ReadInt32();
-                if (count != list.Count) throw new InvalidDataException($"trailer says {count} records, found {list.Count}");
-                return list;
+                if (count != read) throw new InvalidDataException($"trailer says {count} records, found {read}");
+                yield break;
             }
             if (tag != TagOk && tag != TagFailed) throw new InvalidDataException($"unknown record tag {tag}");
             string key = r.ReadString(), location = r.ReadString();
             int width = r.Read7BitEncodedInt(), height = r.Read7BitEncodedInt();
+            read++;
             if (tag == TagFailed)
             {
-                list.Add(new ProposalRecord(key, location, width, height, [], r.ReadString()));
+                yield return new ProposalRecord(key, location, width, height, [], r.ReadString());
                 continue;
             }
             int n = r.Read7BitEncodedInt();
             var rects = new ProposalRect[n];
             for (int i = 0; i < n; i++)
                 rects[i] = new ProposalRect(ReadSigned(r), ReadSigned(r), ReadSigned(r), ReadSigned(r));
-            list.Add(new ProposalRecord(key, location, width, height, rects));
+            yield return new ProposalRecord(key, location, width, height, rects);
         }
     }
 

@@ -76,13 +76,13 @@ public sealed class PretrainRun : IDisposable
     public const string TensorBoardFolder = "tb";
 
     readonly IImageSource _source;
-    readonly Dictionary<string, ProposalRecord>? _proposals;
+    readonly IReadOnlyDictionary<string, ProposalRecord>? _proposals;
     Checkpoint? _resume;
     readonly TextWriter _log;
     readonly FolderLock? _lock;
     readonly long _segmentStart;
 
-    PretrainRun(PretrainConfig config, PretrainOptions options, IImageSource source, Dictionary<string, ProposalRecord>? proposals, Checkpoint? resume, TextWriter log,
+    PretrainRun(PretrainConfig config, PretrainOptions options, IImageSource source, IReadOnlyDictionary<string, ProposalRecord>? proposals, Checkpoint? resume, TextWriter log,
         FolderLock? folderLock, long segmentStart, long? stepsDone = null)
     {
         _lock = folderLock;
@@ -156,7 +156,7 @@ public sealed class PretrainRun : IDisposable
             var cfg = PretrainConfigs.Parse(msg.Config!, "rank 0's config");
             var opts = options with { Images = msg.Images!, Proposals = msg.Proposals };
             var source = ImageSources.Open(opts.Images);
-            Dictionary<string, ProposalRecord>? proposals = opts.Proposals is { } p ? ProposalStore.Open(p).LoadIndex() : null;
+            ProposalIndex? proposals = opts.Proposals is { } p ? ProposalStore.Open(p).LoadCompactIndex() : null;
             var differs = msg.Data!.Differences(DataIdentity.Of(opts.Images, source, opts.Proposals, proposals));
             if (differs.Count > 0)
             {
@@ -213,11 +213,11 @@ public sealed class PretrainRun : IDisposable
             throw new ArgumentException($"{dir} holds a run with another config ({string.Join("; ", diff)}); resume it with its own config (omit --config and --set) or use another --out");
 
         var source = ImageSources.Open(options.Images);
-        Dictionary<string, ProposalRecord>? proposals = null;
+        ProposalIndex? proposals = null;
         var notes = new List<string>();
         if (options.Proposals is { } p)
         {
-            proposals = ProposalStore.Open(p).LoadIndex();
+            proposals = ProposalStore.Open(p).LoadCompactIndex();
             int covered = source.Entries.Count(e => proposals.TryGetValue(e.Key, out var r) && !r.IsFailure);
             if (covered == 0)
                 throw new ArgumentException($"the proposal store {p} has no proposals for any of the {source.Entries.Count} images in {options.Images} " +

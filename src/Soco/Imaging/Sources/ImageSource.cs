@@ -12,7 +12,27 @@ namespace Soco.Imaging;
 /// <param name="Location">Where it is, for messages: a full file path, or <c>train.zip@/n01/x.JPEG</c> (SoCo's
 /// notation) for a zip entry.</param>
 /// <param name="ClassIndex">The class index from the map file; -1 where the source has none.</param>
-public sealed record ImageEntry(int Index, string Key, string RelativePath, string Location, int ClassIndex = -1);
+public sealed record ImageEntry(int Index, string Key, string RelativePath, string Location, int ClassIndex = -1)
+{
+    // A zip entry's Location is made when asked for (messages, failure records) from a prefix all entries share: kept
+    // as a string per entry it was a third of an open 1.28 M-image zip's memory (docs/scale.md).
+    readonly string? _location = Location;
+    readonly string? _prefix, _name;
+
+    /// <summary>An entry whose <see cref="Location"/> is <paramref name="prefix"/> + <paramref name="name"/>, made on demand.</summary>
+    internal ImageEntry(int index, string key, string relativePath, string prefix, string name, int cls)
+        : this(index, key, relativePath, null!, cls)
+    {
+        _prefix = prefix;
+        _name = ReferenceEquals(name, relativePath) || name == relativePath ? null : name;
+    }
+
+    public string Location
+    {
+        get => _location ?? string.Concat(_prefix, _name ?? RelativePath);
+        init => _location = value;
+    }
+}
 
 /// <summary>A fixed, ordered set of images whose encoded bytes can be read from any thread.</summary>
 public interface IImageSource : IDisposable

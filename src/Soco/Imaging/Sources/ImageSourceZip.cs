@@ -19,10 +19,13 @@ public sealed class ZipImageSource : IImageSource
 {
     private readonly SafeFileHandle _file;
     private readonly ImageEntry[] _entries;
-    private readonly ZipRecord[] _records; // parallel to _entries
+    private readonly ZipData[] _records; // parallel to _entries
+    private readonly string _locationPrefix; // "<zip>@/", shared by every entry's Location
 
-    private readonly record struct ZipRecord(string Name, long LocalHeaderOffset, long CompressedSize, long Size,
-        ushort Method, ushort Flags, uint Crc);
+    // Kept per entry for reading: no name (the entry's RelativePath and Location say it), so a 1.28 M-entry zip keeps
+    // only what reading needs (docs/scale.md).
+    private readonly record struct ZipData(long LocalHeaderOffset, long CompressedSize, long Size, ushort Method, ushort Flags, uint Crc);
+    private readonly record struct ZipRecord(string Name, ZipData Data);
 
     public ZipImageSource(string zipPath, string? mapPath = null)
     {
@@ -38,7 +41,9 @@ public sealed class ZipImageSource : IImageSource
         try
         {
             var all = ReadCentralDirectory();
-            (_entries, _records) = MapPath == null ? FromZip(all) : FromMap(all);
+            _locationPrefix = $"{ZipPath}@/";
+            (_entries, var recs) = MapPath == null ? FromZip(all) : FromMap(all);
+            _records = Array.ConvertAll(recs, r => r.Data);
             string what = MapPath == null ? $"zip {ZipPath}" : $"zip {ZipPath} with map {MapPath}";
             ImageSources.Validate(_entries, what);
             Description = $"{what} ({_entries.Length:N0} images)";
@@ -212,12 +217,11 @@ public sealed class ZipImageSource : IImageSource
                 extra = extra[(4 + sz)..];
             }
             if (name.EndsWith('/')) continue; // folder
-            list.Add(new ZipRecord(name.Replace('\\', '/'), offset, csize, usize, method, flags, crc));
+            list.Add(new ZipRecord(name.Replace('\\', '/'), new ZipData(offset, csize, usize, method, flags, crc)));
         }
         return list;
     }
 
-    private string LocationOf(string rel) => $"{ZipPath}@/{rel}";
 
     private (ImageEntry[], ZipRecord[]) FromZip(List<ZipRecord> all)
     {
@@ -229,7 +233,7 @@ public sealed class ZipImageSource : IImageSource
                 $"no images in zip {ZipPath} (looked for {string.Join(", ", ImageSources.ImageExtensions)}; no map file {Path.GetFileNameWithoutExtension(ZipPath)}_map.txt beside it)");
         var entries = new ImageEntry[recs.Length];
         for (int i = 0; i < recs.Length; i++)
-            entries[i] = new ImageEntry(i, ImageSources.KeyOf(recs[i].Name), recs[i].Name, LocationOf(recs[i].Name));
+            entries[i] = new ImageEntry(i, ImageSources.KeyOf(recs[i].Name), recs[i].Name, _locationPrefix, recs[i].Name, cls: -1);
         return (entries, recs);
     }
 
@@ -265,7 +269,7 @@ public sealed class ZipImageSource : IImageSource
             fixChosen = true;
             var r = all[idx];
             recs.Add(r);
-            entries.Add(new ImageEntry(entries.Count, ImageSources.KeyOf(path), path, LocationOf(r.Name), cls));
+            entries.Add(new ImageEntry(entries.Count, ImageSources.KeyOf(path), path, _locationPrefix, r.Name, cls));
         }
         if (missingCount > 0)
             throw new ImageSourceException(
