@@ -33,6 +33,10 @@ public static class EvaluateCommand
             if ((dtPath is null) == (ckpt is null)) throw new ArgumentException("give either --detections <results.json> or --checkpoint <model> --images <folder>");
             if (ckpt is not null && imgDir is null) throw new ArgumentException("--checkpoint needs --images <folder> (where the ground truth's images are)");
             if (ckpt is null && imgDir is not null) throw new ArgumentException("--images goes with --checkpoint");
+            // Under mpirun/srun each rank detects its share of the images and rank 0 scores them all (docs/distributed.md
+            // §Evaluation); the other ranks print only their errors and warnings.
+            var group = Soco.Distributed.ProcessGroup.World;
+            using var quiet = group.IsMain ? null : Out.RedirectTo(new RankMessages(group.Rank));
             var sw = Stopwatch.StartNew();
             var gt = LvisReader.ReadGroundTruth(p.GetValue(data)!, p.GetValue(protocol)!, out var lvis);
             Out.Text.WriteLine($"ground truth: {gt.Images.Count} images, {gt.Annotations.Count} annotations, {gt.Categories.Count} categories ({gt.Source})");
@@ -45,7 +49,7 @@ public static class EvaluateCommand
                 var spec = DetectorModelFile.Load(ckpt);
                 using var model = spec.CreateModel();
                 Out.Text.WriteLine($"detector: {spec.Source} ({spec.Origin}), {spec.Config.NumClasses - 1} classes");
-                var run = Out.WithProgress("detect", gt.Images.Count, step => DetectorEvaluation.Detect(model, gt, imgDir!, n => step(n, null)));
+                var run = Out.WithProgress("detect", (gt.Images.Count - group.Rank + group.WorldSize - 1) / group.WorldSize, step => DetectorEvaluation.Detect(model, gt, imgDir!, n => step(n, null), group));
                 Report(run.Notes, "images with a note");
                 if (run.OtherCategories > 0)
                     Out.Warn($"{run.OtherCategories} detections of labels the ground truth has no category for ({string.Join(", ", run.OtherLabels.Take(10))}) left out, as pycocotools evaluates the ground truth's categories only");
@@ -59,6 +63,7 @@ public static class EvaluateCommand
                 Report(dt.Notes, "detections kept with a note");
                 found = dt.Detections;
             }
+            if (!group.IsMain) return 0;
             var types = IouTypes(p.GetValue(iouType), gt, found);
             var area = p.GetValue(segmArea) switch
             {

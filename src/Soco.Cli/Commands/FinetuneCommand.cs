@@ -42,7 +42,10 @@ public static class FinetuneCommand
                 Init = p.GetValue(init)!, RunDirectory = p.GetValue(output)!, Device = p.GetValue(device)!, Threads = p.GetValue(threads),
                 StopAfterStep = p.GetValue(stopAfter), Log = Out.Info,
                 ResumeFrom = p.GetValue(resume), Restart = p.GetValue(restart), RequireCheckpoint = p.GetResult(resume) is not null && p.GetValue(resume) is null,
+                Group = Soco.Distributed.ProcessGroup.World,
             };
+            // Under mpirun/srun the other ranks print only their errors and warnings (rank 0 reports the run).
+            using var quiet = options.Group is { IsMain: false } g ? Out.RedirectTo(new RankMessages(g.Rank)) : null;
             using var run = FinetuneRun.Open(cfg, options);
             var k = run.Config;
             Out.Info($"finetune ResNet-{k.Depth} width {k.BaseWidth} {k.Arch.ToUpperInvariant()}, {run.Data.Samples.Count} images, {k.ImagesPerStep} per step, {run.TotalSteps} steps, " +

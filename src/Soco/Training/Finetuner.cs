@@ -10,6 +10,7 @@ using Soco.Evaluation;
 using Soco.Imaging;
 using Soco.Interop;
 using Soco.IO;
+using Soco.Modeling;
 using Soco.Modeling.Detection;
 using Soco.Runtime;
 using Soco.Solver;
@@ -42,6 +43,9 @@ public sealed record FinetuneOptions
     public bool RequireCheckpoint { get; init; }
     public double PlotEverySeconds { get; init; } = 15;
     public Action<string>? Log { get; init; }
+    /// <summary>The processes of a data-parallel fine-tuning (docs/distributed.md §Fine-tuning); null → one process.
+    /// Rank 0 owns the run folder; every rank trains its slice of each step's images.</summary>
+    public Soco.Distributed.ProcessGroup? Group { get; init; }
 }
 
 public sealed record FinetuneResult(string RunDirectory, TrainStop Stop, long StepsDone, long TotalSteps, long StepsThisSession,
@@ -340,13 +344,14 @@ public sealed class FinetuneRun : IDisposable
     /// <summary>The losses summed in a step: Faster R-CNN's four, and <c>loss_mask</c> with a mask branch.</summary>
     string[] LossNames => Config.MaskOn ? [.. BoxLossNames, "loss_mask"] : BoxLossNames;
 
-    readonly FolderLock _lock;
+    readonly FolderLock? _lock;
     readonly StreamWriter _log;
     Checkpoint? _resume;
 
-    FinetuneRun(FinetuneConfig config, FinetuneOptions options, DetectionTrainData data, CocoDataset? val, string? valImages, Checkpoint? resume, StreamWriter log, FolderLock folderLock)
+    FinetuneRun(FinetuneConfig config, FinetuneOptions options, DetectionTrainData data, CocoDataset? val, string? valImages, Checkpoint? resume, StreamWriter log, FolderLock? folderLock)
     {
         Config = config; Options = options; Data = data; Val = val; ValImages = valImages; _resume = resume; _log = log; _lock = folderLock;
+        Group = options.Group ?? new Soco.Distributed.SingleProcessGroup();
         StepsDone = resume?.Meta.Step ?? 0;
         long maxCat = Math.Max(data.Truth.Categories.Count == 0 ? 0 : data.Truth.Categories.Max(c => c.Id), data.Samples.SelectMany(s => s.Labels).Max());
         NumClasses = (int)maxCat + 1;
@@ -357,6 +362,7 @@ public sealed class FinetuneRun : IDisposable
 
     public FinetuneConfig Config { get; }
     public FinetuneOptions Options { get; }
+    public Soco.Distributed.ProcessGroup Group { get; }
     public DetectionTrainData Data { get; }
     public CocoDataset? Val { get; }
     /// <summary>The validation set's LVIS fields when it is LVIS-format: then it is scored with the LVIS API's evaluation.</summary>
@@ -372,6 +378,53 @@ public sealed class FinetuneRun : IDisposable
 
     /// <summary>Opens (or starts) the run: config saved or checked, data read, newest checkpoint found.</summary>
     public static FinetuneRun Open(FinetuneConfig? config, FinetuneOptions options)
+    {
+        if (options.Group is { IsDistributed: true } g) return OpenDistributed(config, options, g);
+        return OpenMain(config, options);
+    }
+
+    sealed record OpenMessage(string? Config, string? Train, string? TrainImages, long Step, string? Fingerprint, string? Error);
+
+    /// <summary>
+    /// A data-parallel run (as <see cref="PretrainRun"/>'s): rank 0 opens the folder as one process would and sends
+    /// the others the resolved config, the training data's paths, its fingerprint and the step; they read the same
+    /// data (refusing other data) and write nothing. Every rank learns whether all could open.
+    /// </summary>
+    static FinetuneRun OpenDistributed(FinetuneConfig? config, FinetuneOptions options, Soco.Distributed.ProcessGroup g)
+    {
+        FinetuneRun? run = null;
+        string? error = null;
+        if (g.IsMain)
+        {
+            try { run = OpenMain(config, options); }
+            catch (Exception e) { g.BroadcastBytes(JsonSerializer.SerializeToUtf8Bytes(new OpenMessage(null, null, null, 0, null, e.Message))); throw; }
+            if (run.Config.ImagesPerStep % g.WorldSize != 0)
+                error = $"images_per_step {run.Config.ImagesPerStep} does not divide into {g.WorldSize} ranks: give a multiple of the number of processes";
+            g.BroadcastBytes(JsonSerializer.SerializeToUtf8Bytes(new OpenMessage(FinetuneConfigs.ToJson(run.Config), run.Options.Train, run.Options.TrainImages,
+                run.StepsDone, run.Data.Fingerprint(), error)));
+        }
+        else
+        {
+            var msg = JsonSerializer.Deserialize<OpenMessage>(g.BroadcastBytes([]))!;
+            if (msg.Config is null) throw new Soco.Distributed.DistributedException($"rank 0 could not open the run: {msg.Error}");
+            var cfg = FinetuneConfigs.Parse(msg.Config, "rank 0's config");
+            var opts = options with { Train = msg.Train!, TrainImages = msg.TrainImages, Val = null, ValImages = null };
+            var (truth, images) = DetectionTrainData.Open(opts.Train, opts.TrainImages);
+            var data = new DetectionTrainData(truth, images, cfg.Seed, cfg.Flip, cfg.Sampler, cfg.RepeatThreshold, cfg.MaskOn);
+            if (data.Fingerprint() != msg.Fingerprint)
+                error = $"rank {g.Rank} reads other training data than rank 0 ({opts.Train}); every rank must read the same annotations and images";
+            else run = new FinetuneRun(cfg, opts, data, null, null, null, StreamWriter.Null, null) { StepsDone = msg.Step };
+        }
+        double failed = g.AllReduce(error is null ? 0 : 1);
+        if (failed > 0)
+        {
+            run?.Dispose();
+            throw new Soco.Distributed.DistributedException(error ?? $"{failed} rank(s) could not open the run (see their messages)");
+        }
+        return run!;
+    }
+
+    static FinetuneRun OpenMain(FinetuneConfig? config, FinetuneOptions options)
     {
         string dir = options.RunDirectory;
         var folderLock = FolderLock.Acquire(dir, "soco finetune");
@@ -446,13 +499,20 @@ public sealed class FinetuneRun : IDisposable
     public FinetuneResult Run(Action<Trainer>? onStep = null, CancellationToken cancel = default)
     {
         string modelPath = Path.Combine(RunDirectory, ModelFileName);
-        if (StepsDone >= TotalSteps && File.Exists(modelPath))
+        bool finished = StepsDone >= TotalSteps && (!Group.IsMain || File.Exists(modelPath));
+        if (Group.IsDistributed) finished = Group.AllReduce(finished ? 1 : 0, Soco.Distributed.ReduceOp.Min) > 0;
+        if (finished)
             return new FinetuneResult(RunDirectory, TrainStop.AlreadyFinished, StepsDone, TotalSteps, 0, ResumedFrom, modelPath, null, _resume?.Meta.Loss, 0, null);
         TorchRuntime.SetThreads(Options.Threads);
         var device = TorchRuntime.ResolveDevice(Options.Device);
         torch.manual_seed(Config.Seed);
-        using var model = new FasterRcnn(Config.Detector(NumClasses, training: true));
-        if (_resume is null)
+        FasterRcnn built;
+        // Data parallel: the detector's BatchNorms normalise over the whole batch (SyncBN, BatchNorm itself in one
+        // process) and its losses and padding are the whole batch's (FasterRcnn.Group).
+        using (Group.IsDistributed ? Norms.Use(NormKind.SyncBN, Group) : null) built = new FasterRcnn(Config.Detector(NumClasses, training: true));
+        using var model = built;
+        if (Group.IsDistributed) model.Group = Group;
+        if (_resume is null && Group.IsMain)
             foreach (var line in DetectorInit.Apply(model, Options.Init)) Note(line);
         model.to(device);
         model.train();
@@ -467,11 +527,21 @@ public sealed class FinetuneRun : IDisposable
             sgd.LoadStateDict(_resume.Section(Checkpoint.OptimizerPrefix));
             _resume.Dispose();
         }
+        Soco.Distributed.DataParallel? dataParallel = null;
+        if (Group.IsDistributed)
+        {
+            // Every rank starts from rank 0's weights, buffers and momentum (DDP's broadcast).
+            Soco.Distributed.DataParallel.BroadcastModule(Group, model);
+            var state = Soco.Distributed.DataParallel.BroadcastState(Group, Group.IsMain ? sgd.StateDict() : null);
+            if (!Group.IsMain && state.Count > 0) sgd.LoadStateDict(state);
+            dataParallel = new Soco.Distributed.DataParallel(Group, model.parameters());
+        }
         long sessionStart = StepsDone;
         var schedule = new WarmupMultiStepSchedule(Config.BaseLr, Config.MaxIter, Config.Steps, Config.Gamma, Config.WarmupIters, Config.WarmupFactor);
         var store = new CheckpointStore(RunDirectory, Config.KeepLast);
-        using var metrics = new MetricsLog(Path.Combine(RunDirectory, MetricsFile), sessionStart, Note);
-        using var tb = new TensorBoardWriter(Path.Combine(RunDirectory, PretrainRun.TensorBoardFolder), sessionStart > 0 ? sessionStart + 1 : null);
+        // Rank 0 alone writes the run's files and evaluates.
+        using var metrics = Group.IsMain ? new MetricsLog(Path.Combine(RunDirectory, MetricsFile), sessionStart, Note) : null;
+        using var tb = Group.IsMain ? new TensorBoardWriter(Path.Combine(RunDirectory, PretrainRun.TensorBoardFolder), sessionStart > 0 ? sessionStart + 1 : null) : null;
         var task = new DetectionStep(this, model, device);
         string? lastCheckpoint = ResumedFrom;
 
@@ -490,14 +560,14 @@ public sealed class FinetuneRun : IDisposable
         }
 
         var eval = new EvalHook(this, model, Config.EvalPeriod);
-        IHook[] hooks =
+        IHook[] hooks = metrics is null || tb is null ? [new LrScheduleHook(schedule), task, new ProgressHook(t => onStep?.Invoke(t))] :
         [
             new LrScheduleHook(schedule), task, eval,
             new MetricsHook(metrics, tb, null, Path.Combine(RunDirectory, PretrainRun.CurvesFile), s => $"fine-tune {Config.Depth}×{Config.BaseWidth}: step {s}/{TotalSteps}", Options.PlotEverySeconds),
             new CheckpointHook(Save, 0, 1, Config.CheckpointPeriod),
             new ProgressHook(t => onStep?.Invoke(t)),
         ];
-        var trainer = new Trainer(task, sgd, TotalSteps, hooks, sessionStart) { StopAfter = Options.StopAfterStep };
+        var trainer = new Trainer(task, sgd, TotalSteps, hooks, sessionStart) { StopAfter = Options.StopAfterStep, DataParallel = dataParallel };
         TrainStop stop;
         try
         {
@@ -509,7 +579,7 @@ public sealed class FinetuneRun : IDisposable
         }
         StepsDone = trainer.Iter;
         string? written = null;
-        if (StepsDone >= TotalSteps)
+        if (StepsDone >= TotalSteps && Group.IsMain)
         {
             if (lastCheckpoint is null || CheckpointStore.StepOf(lastCheckpoint) != StepsDone) Save(StepsDone, null);
             model.eval();
@@ -538,9 +608,11 @@ public sealed class FinetuneRun : IDisposable
         public Tensor Forward(Trainer trainer, int micro)
         {
             int b = run.Config.ImagesPerStep;
+            // Rank r of n takes images r·b/n … (r + 1)·b/n − 1 of the step (the same draws, whatever n).
+            int per = b / run.Group.WorldSize, from = run.Group.Rank * per;
             var images = new List<Tensor>(); var boxes = new List<Tensor>(); var labels = new List<Tensor>(); var random = new List<SampleRandom>();
             var masks = run.Data.Masks ? new List<Tensor>() : null;
-            for (int j = 0; j < b; j++)
+            for (int j = from; j < from + per; j++)
             {
                 var (epoch, index, key) = run.Data.Draw(trainer.Iter * b + j);
                 var (im, bx, lb, mk, r) = run.Data.LoadWithMasks(epoch, index, key);
@@ -551,7 +623,11 @@ public sealed class FinetuneRun : IDisposable
             var names = run.LossNames;
             Tensor total = losses[names[0]];
             for (int i = 1; i < names.Length; i++) total = total.Plus(losses[names[i]]);
-            foreach (var k in names) _terms[k] = losses[k].detach().to(float32).item<float>();
+            foreach (var k in names)
+            {
+                double v = losses[k].detach().to(float32).item<float>();
+                _terms[k] = run.Group.IsDistributed ? run.Group.AllReduce(v, Soco.Distributed.ReduceOp.Mean) : v;
+            }
             return total;
         }
 
@@ -617,6 +693,6 @@ public sealed class FinetuneRun : IDisposable
         _resume?.Dispose();
         _resume = null;
         _log.Dispose();
-        _lock.Dispose();
+        _lock?.Dispose();
     }
 }

@@ -7,6 +7,7 @@ using Soco.Data;
 using Soco.Interop;
 using Soco.Modeling;
 using Soco.Solver;
+using TorchSharp;
 
 namespace Soco.Training;
 
@@ -35,7 +36,9 @@ public sealed record PretrainConfig
     /// <summary>every_level (official) | assigned_levels (faster, different BN statistics).</summary>
     public string Pooling { get; init; } = "every_level";
     /// <summary>fp32 (default) | bf16: backbone, FPN and box-head convolutions in bfloat16, float32 master weights and
-    /// everything else float32 (TorchSharp has no autocast; see <see cref="Soco.Modeling.MixedPrecision"/>).</summary>
+    /// everything else float32 (TorchSharp has no autocast; see <see cref="Soco.Modeling.MixedPrecision"/>) | fp64: the
+    /// whole model and its views in float64, slow, for checking that two runs differ only by rounding (data-parallel
+    /// equivalence, docs/distributed.md §Equivalence).</summary>
     public string Precision { get; init; } = "fp32";
     /// <summary>BN (default) | SyncBN: the norm layers of backbone, FPN, head and MLPs (docs/distributed.md). SyncBN
     /// normalises over the whole batch of a data-parallel run (the official recipe); in one process it is BN.</summary>
@@ -131,7 +134,9 @@ public sealed record PretrainConfig
         var c = ModelConfig(numImages);
         var kind = ModelKind ?? throw new ArgumentException($"model must be {ModelNames}, not '{Model}'");
         using var norm = Norms.Use(NormKind, group);
-        return kind.Create(c);
+        var model = kind.Create(c);
+        if (Precision == "fp64") model.to(TorchSharp.torch.ScalarType.Float64);
+        return model;
     }
 
     [JsonIgnore]
@@ -147,7 +152,7 @@ public sealed record PretrainConfig
         void Need(bool ok, string what) { if (!ok) bad.Add(what); }
         Need(ModelKind is not null, $"model must be {ModelNames} (got '{Model}')");
         Need(Pooling is "every_level" or "assigned_levels", $"pooling must be every_level or assigned_levels (got '{Pooling}')");
-        Need(Precision is "fp32" or "bf16", $"precision must be fp32 or bf16 (got '{Precision}')");
+        Need(Precision is "fp32" or "bf16" or "fp64", $"precision must be fp32, bf16 or fp64 (got '{Precision}')");
         Need(Norm is "BN" or "SyncBN", $"norm must be BN or SyncBN (got '{Norm}')");
         ViewRecipe? recipe = null;
         try { recipe = ViewRecipe; }

@@ -479,7 +479,7 @@ public sealed class PretrainRun : IDisposable
             run.CheckBoxes(data, trainer.Iter + 1);
             try
             {
-                return model.forward(BatchAdapter.ToModelBatch(data, run.Recipe, device));
+                return model.forward(BatchAdapter.ToModelBatch(data, run.Recipe, device, run.Config.Precision == "fp64" ? ScalarType.Float64 : null));
             }
             catch (ArgumentException e)
             {
@@ -578,7 +578,8 @@ public sealed class PretrainRun : IDisposable
 /// (<see cref="Modeling.SocoBatch"/>): view 1, and per recipe pair (1, k) view k, its box lists and correspondence.</summary>
 public static class BatchAdapter
 {
-    public static Modeling.SocoBatch ToModelBatch(Data.SocoBatch batch, ViewRecipe recipe, Device device)
+    /// <param name="imageType">The views' type when the model's is not float32 (precision=fp64); null: as loaded.</param>
+    public static Modeling.SocoBatch ToModelBatch(Data.SocoBatch batch, ViewRecipe recipe, Device device, ScalarType? imageType = null)
     {
         // From pinned memory (LoaderOptions.PinMemory) the copy is asynchronous: the host goes on queueing the step's
         // kernels while the views travel; LibTorch's pinned-memory allocator keeps the source alive until the copy ends.
@@ -586,8 +587,9 @@ public static class BatchAdapter
             : t.to(device, non_blocking: device.type == DeviceType.CUDA && t.is_pinned());
         if (batch.Boxes1.Length != recipe.Pairs.Count)
             throw new ArgumentException($"batch has {batch.Boxes1.Length} pairs, recipe {recipe.Name} has {recipe.Pairs.Count}");
-        return new Modeling.SocoBatch(D(batch.Images[0]),
-            recipe.Pairs.Select(p => D(batch.Images[p.View - 1])).ToList(),
+        Tensor V(Tensor t) => imageType is { } type && t.dtype != type ? D(t).to(type) : D(t);
+        return new Modeling.SocoBatch(V(batch.Images[0]),
+            recipe.Pairs.Select(p => V(batch.Images[p.View - 1])).ToList(),
             batch.Boxes1.Select(D).ToList(), batch.BoxesK.Select(D).ToList(), batch.Correspondence.Select(D).ToList());
     }
 }

@@ -12,15 +12,15 @@ namespace Soco.Tests.Distributed;
 /// loader, the sampler split, SyncBN forward and backward, the gradient buckets, LARS, EMA and the schedule); a run
 /// stopped under MPI resumes on 2 processes, and a run whose rank 1 is killed stops every rank (no hang) and resumes on
 /// 1 process.
-/// <para>Tolerance (docs/distributed.md §Equivalence): the two runs do the same arithmetic in another order (SyncBN's
-/// statistics in float64 from per-rank sums, gradients summed as two halves), so a step's loss differs by float32
-/// rounding, about 1e-6. Training carries such differences forward and, in this tiny badly conditioned model, amplifies
-/// them about tenfold per step (measured: 1e-6 at step 2, 1e-3 at step 5, 0.1–0.4 by step 20, at base_lr 0.05; LARS
-/// gives every layer an update of fixed relative size whatever its gradient's precision), so no tolerance over 50
-/// trained steps would separate rounding from a fault. The test therefore holds the weights (base_lr 1e-9, no weight
-/// decay): every step still runs the whole data-parallel path, and each step's loss must equal one process's within
-/// 2e-4 (measured worst 4.3e-5 over the 50 steps, 1.1e-6 at step 1), fifty times below what a fault (a rank's half of the batch wrong, statistics not synchronised) changes.
-/// Gradients themselves are compared in DataParallelGradientTests.</para>
+/// <para>Tolerance (docs/distributed.md §Equivalence): the runs train for real (the tiny preset's lr, weight decay, LARS,
+/// EMA) in float64 (precision=fp64), where the two runs differ only by summation order (SyncBN's statistics from per-rank
+/// sums, gradients averaged as two halves): measured ≤ 8.3e-12 over steps 1–15. From step 16 on, training amplifies
+/// rounding differences by about three per step — the one-process run does the same to its own rounding (1 thread vs 2
+/// threads: 5.5e-11 at step 17, 4.5e-8 by step 50) — so the bound widens with the step: 1e-10 up to step 15, 1e-6 up
+/// to 25 (measured 2.6e-7), 0.05 up to 50 (measured 1.3e-2; losses about −5). Any difference in the arithmetic
+/// itself (a rank's half of the batch wrong, statistics not synchronised, a gradient summed instead of averaged — which
+/// LARS's per-layer normalisation hides up to the weight-decay term) is far above 1e-10 in the first steps. In float32 the same runs start 1e-6 apart and separate within ten steps, so float32 trajectories cannot be
+/// held to rounding over 50 trained steps; one step's gradients are compared in DataParallelGradientTests.</para>
 /// </summary>
 [Collection("torch")]
 public class PretrainEquivalenceTests(PretrainEquivalenceTests.Fixture fixture, ITestOutputHelper log) : IClassFixture<PretrainEquivalenceTests.Fixture>
@@ -49,13 +49,13 @@ public class PretrainEquivalenceTests(PretrainEquivalenceTests.Fixture fixture, 
     }
 
     const int Steps = 50;
-    /// <summary>Largest |Δloss| allowed at any step (losses are about −1 … −4).</summary>
-    const double Tolerance = 2e-4;
+    /// <summary>Largest |Δloss| allowed at a step (see the class summary for the measured values).</summary>
+    static double Tolerance(long step) => step <= 15 ? 1e-10 : step <= 25 ? 1e-6 : 0.05;
 
     readonly TrainingData _data = fixture.Data;
 
     static readonly string[] Sets =
-        [.. TrainingData.TinyOverrides, "batch_size=4", $"epochs={Steps}", "checkpoint_steps=5", "keep_last=3", "norm=SyncBN", "base_lr=1e-9", "weight_decay=0"];
+        [.. TrainingData.TinyOverrides, "batch_size=4", $"epochs={Steps}", "checkpoint_steps=5", "keep_last=3", "norm=SyncBN", "precision=fp64"];
 
     string[] Args(string run) =>
         ["pretrain", "--config", "demo", .. Sets.SelectMany(o => new[] { "--set", o }),
@@ -74,15 +74,16 @@ public class PretrainEquivalenceTests(PretrainEquivalenceTests.Fixture fixture, 
         var e = expected.Where(m => m.Step >= fromStep).ToList();
         var a = actual.Where(m => m.Step >= fromStep).ToList();
         Assert.Equal(e.Select(m => m.Step), a.Select(m => m.Step));
-        double worst = 0;
+        double worst = 0, worst15 = 0;
         for (int i = 0; i < e.Count; i++)
         {
             double d = Math.Abs(e[i].Loss - a[i].Loss);
             worst = Math.Max(worst, d);
-            Assert.True(d <= Tolerance, $"{what}: step {e[i].Step}: one process {e[i].Loss}, MPI {a[i].Loss} (|Δ| {d:E2} > {Tolerance})");
+            if (e[i].Step <= 15) worst15 = Math.Max(worst15, d);
+            Assert.True(d <= Tolerance(e[i].Step), $"{what}: step {e[i].Step}: one process {e[i].Loss:R}, MPI {a[i].Loss:R} (|Δ| {d:E2} > {Tolerance(e[i].Step)})");
             Assert.Equal(e[i].Lr, a[i].Lr);
         }
-        log.WriteLine($"{what}: steps {fromStep}–{Steps}, worst |Δloss| {worst:E2} (step 1: {Math.Abs(e[0].Loss - a[0].Loss):E2})");
+        log.WriteLine($"{what}: steps {fromStep}–{Steps}, worst |Δloss| {worst:E2}, up to step 15 {worst15:E2} (step 1: {Math.Abs(e[0].Loss - a[0].Loss):E2})");
     }
 
     [RequiresMpiFact]

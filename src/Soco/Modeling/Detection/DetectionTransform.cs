@@ -34,6 +34,8 @@ public sealed class DetectionTransform
     public float[] Mean { get; }
     public float[] Std { get; }
     public int SizeDivisible { get; }
+    /// <summary>The ranks of a data-parallel training (null: one process); see <see cref="DataParallelLoss"/>.</summary>
+    public Soco.Distributed.ProcessGroup? Group { get; set; }
 
     /// <summary>
     /// The resized size of an H×W image for short side <paramref name="minSize"/>: scale = min(min/short, max/long) in
@@ -99,7 +101,8 @@ public sealed class DetectionTransform
                 outMasks[i] = MaskOps.ResizeNearest(m, size.Height, size.Width).MoveToOuterDisposeScope();
             }
         }
-        long maxH = sizes.Max(s => s.Item1), maxW = sizes.Max(s => s.Item2);
+        // Under data parallelism the batch is padded to the whole batch's largest image, as one process pads it.
+        long maxH = DataParallelLoss.Max(Group, sizes.Max(s => s.Item1)), maxW = DataParallelLoss.Max(Group, sizes.Max(s => s.Item2));
         long padH = (maxH + SizeDivisible - 1) / SizeDivisible * SizeDivisible;
         long padW = (maxW + SizeDivisible - 1) / SizeDivisible * SizeDivisible;
         var batch = zeros(images.Count, Mean.Length, padH, padW, dtype: resized[0].dtype, device: resized[0].device);

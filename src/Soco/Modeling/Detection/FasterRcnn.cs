@@ -88,6 +88,19 @@ public sealed class FasterRcnn : nn.Module
 
     public FasterRcnnConfig Config { get; }
     public DetectionTransform Transform { get; }
+
+    /// <summary>
+    /// The ranks of a data-parallel fine-tuning (null, the default: one process). With several ranks, each calls
+    /// <see cref="Losses"/> on its part of the batch and the losses are normalised over the whole batch (counts
+    /// all-reduced) and the images padded to the whole batch's size, so the ranks' mean loss and averaged gradients are
+    /// the one-process ones (<see cref="DataParallelLoss"/>; build the detector under <c>Norms.Use(SyncBN)</c> for its
+    /// BatchNorms).
+    /// </summary>
+    public Soco.Distributed.ProcessGroup? Group
+    {
+        get => Transform.Group;
+        set { Transform.Group = value; rpn.Group = value; roi_heads.Group = value; }
+    }
     public ResNet Backbone => backbone;
     /// <summary>The FPN (R-FPN only; null for R-C4).</summary>
     public Fpn? Fpn => fpn;

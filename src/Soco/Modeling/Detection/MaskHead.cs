@@ -17,13 +17,13 @@ public sealed class MaskRcnnHead : Module<Tensor, Tensor>
 {
     // Declaration order = registration order = PyTorch's parameter order.
     readonly Conv2d conv1;
-    readonly BatchNorm2d bn1;
+    readonly BatchNorm bn1;
     readonly Conv2d conv2;
-    readonly BatchNorm2d bn2;
+    readonly BatchNorm bn2;
     readonly Conv2d conv3;
-    readonly BatchNorm2d bn3;
+    readonly BatchNorm bn3;
     readonly Conv2d conv4;
-    readonly BatchNorm2d bn4;
+    readonly BatchNorm bn4;
     readonly ConvTranspose2d deconv;
     readonly Conv2d predictor;
 
@@ -36,13 +36,13 @@ public sealed class MaskRcnnHead : Module<Tensor, Tensor>
         if (inChannels < 1 || convDim < 1) throw new ArgumentException("mask head widths must be positive.");
         if (numClasses < 2) throw new ArgumentException("a mask head needs background plus at least one class.", nameof(numClasses));
         conv1 = Conv2d(inChannels, convDim, 3, padding: 1, bias: false);
-        bn1 = BatchNorm2d(convDim);
+        bn1 = Norms.BatchNorm2d(convDim);
         conv2 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn2 = BatchNorm2d(convDim);
+        bn2 = Norms.BatchNorm2d(convDim);
         conv3 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn3 = BatchNorm2d(convDim);
+        bn3 = Norms.BatchNorm2d(convDim);
         conv4 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn4 = BatchNorm2d(convDim);
+        bn4 = Norms.BatchNorm2d(convDim);
         deconv = ConvTranspose2d(convDim, convDim, 2, stride: 2);
         predictor = Conv2d(convDim, classAgnostic ? 1 : numClasses, 1);
         ClassAgnostic = classAgnostic;

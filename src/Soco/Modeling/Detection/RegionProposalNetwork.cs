@@ -53,6 +53,8 @@ public sealed class RegionProposalNetwork : nn.Module
     public AnchorGenerator Anchors { get; }
     public RpnHead Head => head;
     public RpnOptions Options { get; }
+    /// <summary>The ranks of a data-parallel training (null: one process); see <see cref="DataParallelLoss"/>.</summary>
+    public Soco.Distributed.ProcessGroup? Group { get; set; }
     public BoxCoder Coder { get; }
     public Matcher Matcher { get; }
     public BalancedSampler Sampler { get; }
@@ -204,8 +206,11 @@ public sealed class RegionProposalNetwork : nn.Module
         var obj = objectness.flatten();
         var lab = cat(labels.ToList(), 0);
         var targets = cat(regressionTargets.ToList(), 0);
-        var boxLoss = SmoothL1Sum(boxDeltas.index_select(0, pos), targets.index_select(0, pos), Options.BoxLossBeta).Div((double)Math.Max(sampled.shape[0], 1));
-        var objLoss = nn.functional.binary_cross_entropy_with_logits(obj.index_select(0, sampled), lab.index_select(0, sampled));
+        double divisor = DataParallelLoss.Divisor(Group, sampled.shape[0]);
+        var boxLoss = SmoothL1Sum(boxDeltas.index_select(0, pos), targets.index_select(0, pos), Options.BoxLossBeta).Div(divisor);
+        var objLoss = DataParallelLoss.Distributed(Group)
+            ? nn.functional.binary_cross_entropy_with_logits(obj.index_select(0, sampled), lab.index_select(0, sampled), reduction: nn.Reduction.Sum).Div(divisor)
+            : nn.functional.binary_cross_entropy_with_logits(obj.index_select(0, sampled), lab.index_select(0, sampled));
         return (objLoss.MoveToOuterDisposeScope(), boxLoss.MoveToOuterDisposeScope());
     }
 

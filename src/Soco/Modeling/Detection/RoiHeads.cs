@@ -76,6 +76,8 @@ public sealed class RoiHeads : nn.Module
     public nn.Module<Tensor, Tensor> BoxHead => box_head;
     public FastRcnnPredictor Predictor => box_predictor;
     public RoiHeadsOptions Options { get; }
+    /// <summary>The ranks of a data-parallel training (null: one process); see <see cref="DataParallelLoss"/>.</summary>
+    public Soco.Distributed.ProcessGroup? Group { get; set; }
     public BoxCoder Coder { get; }
     public Matcher Matcher { get; }
     public BalancedSampler Sampler { get; }
@@ -141,7 +143,15 @@ public sealed class RoiHeads : nn.Module
         }
         var logits = mask_head.forward(PoolMasks(features, posBoxes, imageSizes));
         var selected = mask_head.SelectChannel(logits, cat(labels, 0));
-        return MaskOps.Loss(logits, selected, cat(targets, 0)).MoveToOuterDisposeScope();
+        var maskTargets = cat(targets, 0);
+        if (DataParallelLoss.Distributed(Group))
+        {
+            // Every rank takes part in the count, with or without positives of its own.
+            double divisor = DataParallelLoss.Divisor(Group, maskTargets.numel());
+            if (maskTargets.numel() == 0) return logits.sum().Mul(0.0).MoveToOuterDisposeScope();
+            return nn.functional.binary_cross_entropy_with_logits(selected, maskTargets.to(selected.dtype), reduction: nn.Reduction.Sum).Div(divisor).MoveToOuterDisposeScope();
+        }
+        return MaskOps.Loss(logits, selected, maskTargets).MoveToOuterDisposeScope();
     }
 
     /// <summary>The mask pooler's output; an empty K = 0 batch (no positive RoI, no detection) without pooling.</summary>
@@ -267,12 +277,15 @@ public sealed class RoiHeads : nn.Module
         using var scope = NewDisposeScope();
         var lab = cat(labels.ToList(), 0);
         var targets = cat(regressionTargets.ToList(), 0);
-        var classification = nn.functional.cross_entropy(classLogits, lab);
+        double divisor = DataParallelLoss.Divisor(Group, lab.numel());
+        var classification = DataParallelLoss.Distributed(Group)
+            ? nn.functional.cross_entropy(classLogits, lab, reduction: nn.Reduction.Sum).Div(divisor)
+            : nn.functional.cross_entropy(classLogits, lab);
         var pos = lab.GtScalar(0).WhereTrue();
         long n = classLogits.shape[0];
         var reg = boxDeltas.reshape(n, boxDeltas.shape[^1] / 4, 4);
         var posReg = reg.index_select(0, pos).gather(1, lab.index_select(0, pos).view(-1, 1, 1).expand(-1, 1, 4)).squeeze(1);
-        var box = RegionProposalNetwork.SmoothL1Sum(posReg, targets.index_select(0, pos), Options.BoxLossBeta).Div((double)Math.Max(lab.numel(), 1));
+        var box = RegionProposalNetwork.SmoothL1Sum(posReg, targets.index_select(0, pos), Options.BoxLossBeta).Div(divisor);
         return (classification.MoveToOuterDisposeScope(), box.MoveToOuterDisposeScope());
     }
 

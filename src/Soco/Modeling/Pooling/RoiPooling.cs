@@ -50,7 +50,9 @@ public static class RoiPooling
     {
         using var scope = NewDisposeScope();
         var rois = NormalizedBoxesToRois(boxes, feature.shape[2], feature.shape[3]);
-        var f = feature.dtype == float32 ? feature : feature.to(float32);
+        // Half-precision maps are pooled in float32 (as the official code under AMP); a float64 model stays float64 (the
+        // data-parallel gradient check runs one, docs/distributed.md §Equivalence).
+        var f = feature.dtype == float32 || feature.dtype == float64 ? feature : feature.to(float32);
         double[]? host = hostBoxes is null ? null : HostRois(hostBoxes, boxes, feature.shape[2], feature.shape[3]);
         return RoiAlign.Apply(f, rois, (outputSize, outputSize), 1.0, samplingRatio, aligned, host).MoveToOuterDisposeScope();
     }
