@@ -36,6 +36,9 @@ public sealed record PretrainConfig
     /// <summary>fp32 (default) | bf16: backbone, FPN and box-head convolutions in bfloat16, float32 master weights and
     /// everything else float32 (TorchSharp has no autocast; see <see cref="Soco.Modeling.MixedPrecision"/>).</summary>
     public string Precision { get; init; } = "fp32";
+    /// <summary>Those convolutions on channels-last (NHWC-strided) maps, PyTorch's <c>memory_format=channels_last</c>
+    /// (docs/bf16.md: faster with bf16 on CPUs with AVX-512 BF16).</summary>
+    public bool ChannelsLast { get; init; }
     /// <summary>BN (default) | SyncBN: the norm layers of backbone, FPN, head and MLPs (docs/distributed.md). SyncBN
     /// normalises over the whole batch of a data-parallel run (the official recipe); in one process it is BN.</summary>
     public string Norm { get; init; } = "BN";
@@ -91,6 +94,7 @@ public sealed record PretrainConfig
         TotalSteps = Math.Max(1, MomentumSchedule.TotalSteps(numImages, Accumulate, BatchSize, Epochs)),
         Pooling = PoolingMode,
         Precision = Precision == "bf16" ? ConvPrecision.Bf16 : ConvPrecision.Fp32,
+        ChannelsLast = ChannelsLast,
     };
 
     [JsonIgnore]
