@@ -40,6 +40,9 @@ public sealed record PretrainConfig
     /// whole model and its views in float64, slow, for checking that two runs differ only by rounding (data-parallel
     /// equivalence, docs/distributed.md §Equivalence).</summary>
     public string Precision { get; init; } = "fp32";
+    /// <summary>Those convolutions on channels-last (NHWC-strided) maps, PyTorch's <c>memory_format=channels_last</c>
+    /// (docs/bf16.md: faster with bf16 on CPUs with AVX-512 BF16).</summary>
+    public bool ChannelsLast { get; init; }
     /// <summary>BN (default) | SyncBN: the norm layers of backbone, FPN, head and MLPs (docs/distributed.md). SyncBN
     /// normalises over the whole batch of a data-parallel run (the official recipe); in one process it is BN.</summary>
     public string Norm { get; init; } = "BN";
@@ -95,6 +98,7 @@ public sealed record PretrainConfig
         TotalSteps = Math.Max(1, MomentumSchedule.TotalSteps(numImages, Accumulate, BatchSize, Epochs)),
         Pooling = PoolingMode,
         Precision = Precision == "bf16" ? ConvPrecision.Bf16 : ConvPrecision.Fp32,
+        ChannelsLast = ChannelsLast,
     };
 
     [JsonIgnore]

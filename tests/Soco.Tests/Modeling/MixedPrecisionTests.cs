@@ -65,9 +65,11 @@ public class MixedPrecisionTests(ITestOutputHelper log)
             Assert.Equal(ScalarType.Float32, p.dtype);
             if (p.grad is not null) Assert.Equal(ScalarType.Float32, p.grad.dtype);
         }
-        Assert.Equal(ConvPrecision.Bf16, model.Encoder.ConvPrecision);
-        Assert.Equal(ConvPrecision.Bf16, model.Head.ConvPrecision);
-        Assert.All(model.modules().OfType<IConvPrecision>(), m => Assert.Equal(ConvPrecision.Bf16, m.ConvPrecision));
+        // Every convolution of the model (backbone, FPN, box head; online and target) is the one bf16-capable layer, set to bf16.
+        var convs = model.modules().OfType<MixedConv2d>().ToList();
+        Assert.Empty(model.modules().OfType<TorchSharp.Modules.Conv2d>());
+        Assert.True(convs.Count > 0);
+        Assert.All(convs, m => Assert.Equal(ConvPrecision.Bf16, m.Precision));
     }
 
     [Fact]

@@ -6,14 +6,14 @@ using static TorchSharp.torch.nn;
 namespace Soco.Modeling;
 
 /// <summary>mmcv <c>ConvModule</c> with BN and no activation: conv (no bias) → BN. Names <c>conv</c>, <c>bn</c>.</summary>
-public sealed class ConvNorm : Module<Tensor, Tensor>, IConvPrecision
+public sealed class ConvNorm : Module<Tensor, Tensor>
 {
-    readonly Conv2d conv;
+    readonly MixedConv2d conv;
     readonly BatchNorm bn;
 
     public ConvNorm(long inChannels, long outChannels, long kernel, long padding = 0, long stride = 1) : base(nameof(ConvNorm))
     {
-        conv = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, bias: false);
+        conv = new MixedConv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, bias: false);
         bn = Norms.BatchNorm2d(outChannels);
         RegisterComponents();
         ResetParameters();
@@ -23,17 +23,15 @@ public sealed class ConvNorm : Module<Tensor, Tensor>, IConvPrecision
     public void ResetParameters()
     {
         using var _ = no_grad();
-        nn.init.kaiming_normal_(conv.weight!, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
+        nn.init.kaiming_normal_(conv.Weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
         bn.weight!.Fill(1);
         bn.bias!.zero_();
     }
 
-    public ConvPrecision ConvPrecision { get; set; }
-
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return bn.forward(MixedPrecision.Conv(conv, x, ConvPrecision)).MoveToOuterDisposeScope();
+        return MixedPrecision.Float32(bn.forward(conv.forward(x))).MoveToOuterDisposeScope();
     }
 }
 

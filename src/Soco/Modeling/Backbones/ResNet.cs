@@ -46,79 +46,73 @@ public sealed record ResNetConfig
 }
 
 /// <summary>torchvision BasicBlock: 3×3 (stride) → BN → ReLU → 3×3 → BN, + shortcut, ReLU.</summary>
-public sealed class BasicBlock : Module<Tensor, Tensor>, IConvPrecision
+public sealed class BasicBlock : Module<Tensor, Tensor>
 {
     // Declaration order = registration order = PyTorch's parameter order (optimizer state files depend on it).
-    readonly Conv2d conv1;
+    readonly MixedConv2d conv1;
     readonly BatchNorm bn1;
-    readonly Conv2d conv2;
+    readonly MixedConv2d conv2;
     readonly BatchNorm bn2;
     readonly Sequential? downsample;
 
     public BasicBlock(long inplanes, long planes, long stride) : base(nameof(BasicBlock))
     {
-        conv1 = nn.Conv2d(inplanes, planes, 3, stride: stride, padding: 1, bias: false);
+        conv1 = new MixedConv2d(inplanes, planes, 3, stride: stride, padding: 1, bias: false);
         bn1 = Norms.BatchNorm2d(planes);
-        conv2 = nn.Conv2d(planes, planes, 3, padding: 1, bias: false);
+        conv2 = new MixedConv2d(planes, planes, 3, padding: 1, bias: false);
         bn2 = Norms.BatchNorm2d(planes);
         if (stride != 1 || inplanes != planes)
-            downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride: stride, bias: false), Norms.BatchNorm2d(planes));
+            downsample = nn.Sequential(new MixedConv2d(inplanes, planes, 1, stride: stride, bias: false), Norms.BatchNorm2d(planes));
         RegisterComponents();
     }
 
     /// <summary>The BN whose γ is zeroed at init (zero-init residual).</summary>
     internal BatchNorm LastNorm => bn2;
 
-    public ConvPrecision ConvPrecision { get; set; }
-
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var pr = ConvPrecision;
-        var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv(conv1, x, pr)));
-        y = bn2.forward(MixedPrecision.Conv(conv2, y, pr));
-        var shortcut = downsample is null ? x : MixedPrecision.ConvBn(downsample, x, pr);
-        return nn.functional.relu(y.PlusInPlace(shortcut)).MoveToOuterDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        y = bn2.forward(conv2.forward(y));
+        var shortcut = downsample is null ? x : downsample.forward(x);
+        return nn.functional.relu(MixedPrecision.Float32(y).PlusInPlace(shortcut)).MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>torchvision Bottleneck ("v1.5": stride on the 3×3 conv), expansion 4.</summary>
-public sealed class Bottleneck : Module<Tensor, Tensor>, IConvPrecision
+public sealed class Bottleneck : Module<Tensor, Tensor>
 {
-    readonly Conv2d conv1;
+    readonly MixedConv2d conv1;
     readonly BatchNorm bn1;
-    readonly Conv2d conv2;
+    readonly MixedConv2d conv2;
     readonly BatchNorm bn2;
-    readonly Conv2d conv3;
+    readonly MixedConv2d conv3;
     readonly BatchNorm bn3;
     readonly Sequential? downsample;
 
     public Bottleneck(long inplanes, long planes, long stride) : base(nameof(Bottleneck))
     {
-        conv1 = nn.Conv2d(inplanes, planes, 1, bias: false);
+        conv1 = new MixedConv2d(inplanes, planes, 1, bias: false);
         bn1 = Norms.BatchNorm2d(planes);
-        conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
+        conv2 = new MixedConv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
         bn2 = Norms.BatchNorm2d(planes);
-        conv3 = nn.Conv2d(planes, planes * 4, 1, bias: false);
+        conv3 = new MixedConv2d(planes, planes * 4, 1, bias: false);
         bn3 = Norms.BatchNorm2d(planes * 4);
         if (stride != 1 || inplanes != planes * 4)
-            downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride: stride, bias: false), Norms.BatchNorm2d(planes * 4));
+            downsample = nn.Sequential(new MixedConv2d(inplanes, planes * 4, 1, stride: stride, bias: false), Norms.BatchNorm2d(planes * 4));
         RegisterComponents();
     }
 
     internal BatchNorm LastNorm => bn3;
 
-    public ConvPrecision ConvPrecision { get; set; }
-
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var pr = ConvPrecision;
-        var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv(conv1, x, pr)));
-        y = nn.functional.relu(bn2.forward(MixedPrecision.Conv(conv2, y, pr)));
-        y = bn3.forward(MixedPrecision.Conv(conv3, y, pr));
-        var shortcut = downsample is null ? x : MixedPrecision.ConvBn(downsample, x, pr);
-        return nn.functional.relu(y.PlusInPlace(shortcut)).MoveToOuterDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        y = nn.functional.relu(bn2.forward(conv2.forward(y)));
+        y = bn3.forward(conv3.forward(y));
+        var shortcut = downsample is null ? x : downsample.forward(x);
+        return nn.functional.relu(MixedPrecision.Float32(y).PlusInPlace(shortcut)).MoveToOuterDisposeScope();
     }
 }
 
@@ -128,9 +122,9 @@ public sealed class Bottleneck : Module<Tensor, Tensor>, IConvPrecision
 /// (drop torchvision's <c>fc.*</c> keys, or load non-strict).
 /// Init (official <c>contrast/resnet.py</c>): conv ~ N(0, √(2/(k·k·out))), BN γ=1 β=0, then every block's last BN γ = 0.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
+public sealed class ResNet : Module<Tensor, Tensor[]>
 {
-    readonly Conv2d conv1;
+    readonly MixedConv2d conv1;
     readonly BatchNorm bn1;
     readonly Sequential layer1, layer2, layer3;
     readonly Sequential? layer4;
@@ -142,7 +136,7 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
         var w = Config.BaseWidth;
         if (w < 1) throw new ArgumentException("BaseWidth must be ≥ 1.", nameof(config));
         if (Config.Stages is not (3 or 4)) throw new ArgumentException($"a ResNet has 3 (C2–C4) or 4 (C2–C5) stages, not {Config.Stages}.", nameof(config));
-        conv1 = nn.Conv2d(Config.InChannels, w, 7, stride: 2, padding: 3, bias: false);
+        conv1 = new MixedConv2d(Config.InChannels, w, 7, stride: 2, padding: 3, bias: false);
         bn1 = Norms.BatchNorm2d(w);
         layer1 = MakeStage(Config, 0);
         layer2 = MakeStage(Config, 1);
@@ -154,9 +148,6 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
 
     public ResNetConfig Config { get; }
     public int[] OutChannels => Config.StageChannels;
-
-    /// <summary>The stem's precision (blocks carry their own; <see cref="MixedPrecision.Apply"/> sets all).</summary>
-    public ConvPrecision ConvPrecision { get; set; }
 
     public Sequential Layer1 => layer1;
     public Sequential Layer2 => layer2;
@@ -201,11 +192,11 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
         using var _ = no_grad();
         foreach (var m in root.modules())
         {
-            if (m is Conv2d c)
+            if (m is MixedConv2d c)
             {
-                var shape = c.weight!.shape; // out, in, kh, kw
+                var shape = c.Weight.shape; // out, in, kh, kw
                 double n = shape[2] * shape[3] * shape[0];
-                nn.init.normal_(c.weight, 0, Math.Sqrt(2.0 / n));
+                nn.init.normal_(c.Weight, 0, Math.Sqrt(2.0 / n));
             }
             else if (m is BatchNorm bn)
             {
@@ -224,8 +215,8 @@ public sealed class ResNet : Module<Tensor, Tensor[]>, IConvPrecision
     public Tensor ForwardStem(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(MixedPrecision.Conv(conv1, x, ConvPrecision)));
-        return nn.functional.max_pool2d(y, 3, 2, 1).MoveToOuterDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        return MixedPrecision.Float32(nn.functional.max_pool2d(y, 3, 2, 1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Returns [C2, C3, C4, C5] (strides 4, 8, 16, 32); [C2, C3, C4] for a 3-stage network.</summary>

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
 
 namespace Soco.Modeling;
 
@@ -12,54 +13,133 @@ public enum ConvPrecision
 
     /// <summary>
     /// Backbone, FPN and box-head convolutions compute in bfloat16; everything else stays float32 (see
-    /// <see cref="MixedPrecision"/>).
+    /// <see cref="MixedConv2d"/>).
     /// </summary>
     Bf16,
 }
 
-/// <summary>A module whose convolutions can run in bfloat16.</summary>
-public interface IConvPrecision
+/// <summary>
+/// The model's one convolution layer: a 2-D convolution (zero padding) with PyTorch's <c>Conv2d</c> parameters
+/// (<c>weight</c>, <c>bias</c>: same names, shapes and default initialisation, drawn in the same order, so state dicts
+/// and seeded runs are unchanged) whose arithmetic precision and memory layout are settings of the layer itself
+/// (<see cref="MixedPrecision.Apply"/> sets them over a whole model), so the modules built from it carry no precision
+/// branches.
+/// <para>bf16 "by hand": TorchSharp 0.107 has no autocast and no GradScaler, so nothing chooses a dtype per op. In
+/// <see cref="ConvPrecision.Bf16"/> the input (cast when it is float32) and a bfloat16 copy of the float32 weight go
+/// into the convolution (oneDNN accumulates in float32) and the output stays bfloat16, so the conv → BatchNorm → ReLU
+/// chain inside a block runs on bfloat16 maps as under PyTorch's autocast (BatchNorm keeps float32 statistics and
+/// parameters, LibTorch's mixed-type kernel). Each module built from this layer hands float32 to its caller
+/// (<see cref="MixedPrecision.Float32"/> at the block, stem, FPN-level and box-head boundaries): the residual sum,
+/// RoIAlign, linear layers, the L2 normalisation and the loss stay float32. The parameters stay float32 (master
+/// weights: the optimiser, LARS norms, EMA and checkpoints see float32 only; the weight's gradient flows back through
+/// the cast and arrives as float32). bfloat16 has float32's exponent range, so no loss scaling is needed (the reason
+/// fp16 would need a GradScaler).</para>
+/// <para>Channels-last: TorchSharp 0.107 has no <c>memory_format</c> argument, but a (N, C, H, W) tensor whose strides
+/// are NHWC's is what PyTorch's <c>channels_last</c> is, and LibTorch's convolution, BatchNorm, ReLU, pooling and
+/// nearest upsampling keep that layout; oneDNN then skips the reorder to and from its blocked layout around every
+/// convolution (docs/bf16.md).</para>
+/// </summary>
+public sealed class MixedConv2d : Module<Tensor, Tensor>
 {
-    ConvPrecision ConvPrecision { get; set; }
+    // Field names are the state-dict keys (registered by RegisterComponents; Module.to replaces them by name).
+    Parameter weight;
+    Parameter? bias;
+
+    public MixedConv2d(long inChannels, long outChannels, long kernel, long stride = 1, long padding = 0, bool bias = true)
+        : base("Conv2d")
+    {
+        // TorchSharp's Conv2d draws the default init (Kaiming-uniform a=√5, then the bias); taking its values keeps
+        // every seeded model identical to the one built from nn.Conv2d.
+        using (var c = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, bias: bias))
+        using (no_grad())
+        {
+            weight = new Parameter(c.weight!.detach().clone());
+            this.bias = c.bias is null ? null : new Parameter(c.bias.detach().clone());
+        }
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        Stride = [stride, stride];
+        Padding = [padding, padding];
+        RegisterComponents();
+    }
+
+    public long InChannels { get; }
+    public long OutChannels { get; }
+    long[] Stride { get; }
+    long[] Padding { get; }
+    static readonly long[] Dilation = [1, 1];
+
+    /// <summary>The float32 (master) weight, out × in × k × k.</summary>
+    public Parameter Weight => weight;
+    public Parameter? Bias => bias;
+
+    public ConvPrecision Precision { get; set; }
+
+    /// <summary>Run the convolution on an NHWC-strided input (converted here when it is not already).</summary>
+    public bool ChannelsLast { get; set; }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (x.ndim != 4 || x.shape[1] != InChannels)
+            throw new ArgumentException($"Conv2d expects an N×{InChannels}×H×W input, got [{string.Join(", ", x.shape)}].");
+        if (Precision == ConvPrecision.Fp32 && !ChannelsLast)
+            return nn.functional.conv2d(x, weight, bias, Stride, Padding, Dilation);
+        using var scope = NewDisposeScope();
+        if (ChannelsLast) x = MixedPrecision.ToChannelsLast(x);
+        Tensor y;
+        if (Precision == ConvPrecision.Fp32)
+            y = nn.functional.conv2d(x, weight, bias, Stride, Padding, Dilation);
+        else
+        {
+            var w = weight.to(ScalarType.BFloat16);
+            var b = bias?.to(ScalarType.BFloat16);
+            // .to keeps the input's strides (preserve_format), so a channels-last input stays channels-last.
+            var xb = x.dtype == ScalarType.BFloat16 ? x : x.to(ScalarType.BFloat16);
+            y = nn.functional.conv2d(xb, w, b, Stride, Padding, Dilation);
+        }
+        return y.MoveToOuterDisposeScope();
+    }
 }
 
-/// <summary>
-/// bf16 "by hand". TorchSharp 0.107 has no autocast and no GradScaler, so nothing chooses a dtype per op. Instead,
-/// where the arithmetic is safe in bfloat16 — the convolutions, which accumulate in float32 inside oneDNN and are
-/// followed by BatchNorm — the input and a bfloat16 copy of the float32 weight go into the convolution and the output
-/// comes back as float32. The parameters stay float32 (master weights: the optimiser, LARS norms, EMA and checkpoints
-/// see float32 only; the weight's gradient flows through the cast and arrives as float32). BatchNorm, RoIAlign,
-/// linear layers, the L2 normalisation and the loss stay float32. bfloat16 has float32's exponent range, so no loss
-/// scaling is needed (the reason fp16 would need a GradScaler).
-/// </summary>
+/// <summary>Precision and memory layout of a model's <see cref="MixedConv2d"/> layers.</summary>
 public static class MixedPrecision
 {
-    /// <summary><paramref name="conv"/> applied to <paramref name="x"/> in the given precision; float32 out either way.</summary>
-    public static Tensor Conv(Conv2d conv, Tensor x, ConvPrecision precision)
+    /// <summary>Sets the precision and layout of every <see cref="MixedConv2d"/> in <paramref name="root"/>'s tree;
+    /// returns how many layers it set.</summary>
+    public static int Apply(nn.Module root, ConvPrecision precision, bool channelsLast = false)
     {
-        if (precision == ConvPrecision.Fp32) return conv.forward(x);
-        using var scope = NewDisposeScope();
-        var w = conv.weight!.to(ScalarType.BFloat16);
-        var b = conv.bias is null ? null : conv.bias.to(ScalarType.BFloat16);
-        var y = nn.functional.conv2d(x.to(ScalarType.BFloat16), w, b, conv.stride, conv.padding, conv.dilation, conv.groups);
-        return y.to(ScalarType.Float32).MoveToOuterDisposeScope();
+        int n = 0;
+        foreach (var m in root.modules().Prepend(root))
+            if (m is MixedConv2d c)
+            {
+                c.Precision = precision;
+                c.ChannelsLast = channelsLast;
+                n++;
+            }
+        return n;
     }
 
-    /// <summary>A torchvision <c>downsample</c> (conv → BN) in the given precision.</summary>
-    public static Tensor ConvBn(Sequential convBn, Tensor x, ConvPrecision precision)
+    /// <summary><paramref name="x"/> as float32: itself when it is float32 already (the fp32 path is unchanged), else a
+    /// cast (a <see cref="MixedConv2d"/> chain in bf16 hands float32 to the code after it).</summary>
+    public static Tensor Float32(Tensor x) => x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+
+    /// <summary>Whether a 4-D tensor has NHWC strides (PyTorch's <c>is_contiguous(memory_format=channels_last)</c>
+    /// for the shapes that matter here).</summary>
+    public static bool IsChannelsLast(Tensor x)
     {
-        if (precision == ConvPrecision.Fp32) return convBn.forward(x);
-        var parts = convBn.children().ToArray();
-        if (parts.Length != 2 || parts[0] is not Conv2d conv || parts[1] is not BatchNorm bn)
-            throw new InvalidOperationException("expected a conv → BN downsample.");
-        using var scope = NewDisposeScope();
-        return bn.forward(Conv(conv, x, precision)).MoveToOuterDisposeScope();
+        if (x.ndim != 4) return false;
+        var s = x.stride();
+        long c = x.shape[1], w = x.shape[3], h = x.shape[2];
+        return s[1] == 1 && (s[3] == c || w == 1) && (s[2] == w * c || h == 1);
     }
 
-    /// <summary>Sets the precision of every <see cref="IConvPrecision"/> module in <paramref name="root"/>'s tree.</summary>
-    public static void Apply(nn.Module root, ConvPrecision precision)
+    /// <summary><paramref name="x"/> with NHWC strides (the same tensor when it has them already): PyTorch's
+    /// <c>x.contiguous(memory_format=torch.channels_last)</c>, which TorchSharp 0.107 does not expose.</summary>
+    public static Tensor ToChannelsLast(Tensor x)
     {
-        if (root is IConvPrecision r) r.ConvPrecision = precision;
-        foreach (var m in root.modules()) if (m is IConvPrecision p) p.ConvPrecision = precision;
+        if (IsChannelsLast(x)) return x;
+        using var nhwc = x.permute(0, 2, 3, 1);
+        using var dense = nhwc.contiguous();
+        return dense.permute(0, 3, 1, 2);
     }
 }

@@ -38,6 +38,8 @@ public sealed record SocoConfig
     public LevelPooling Pooling { get; init; } = LevelPooling.EveryLevel;
     /// <summary>Precision of the backbone, FPN and box-head convolutions (<see cref="MixedPrecision"/>).</summary>
     public ConvPrecision Precision { get; init; } = ConvPrecision.Fp32;
+    /// <summary>Run those convolutions on NHWC-strided maps (PyTorch's <c>channels_last</c>, <see cref="MixedConv2d"/>).</summary>
+    public bool ChannelsLast { get; init; }
 }
 
 /// <summary>
@@ -97,7 +99,7 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
         register_module("predictor", Predictor);
         foreach (var (name, module) in Target.Parts) register_module(name + "_k", module);
         register_buffer("ema_step", tensor(0L));
-        if (Config.Precision != ConvPrecision.Fp32) MixedPrecision.Apply(this, Config.Precision);
+        MixedPrecision.Apply(this, Config.Precision, Config.ChannelsLast);
     }
 
     /// <summary>Number of EMA updates done so far (k of the schedule).</summary>
