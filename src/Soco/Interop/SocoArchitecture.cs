@@ -3,19 +3,21 @@ using static TorchSharp.torch;
 
 namespace Soco.Interop;
 
-/// <summary>The three SoCo models by their command-line names.</summary>
-public enum SocoArch { SocoC4, SocoFpn, SocoFpnStar }
+/// <summary>The three SoCo models by their command-line names, and BYOL (the transfer benchmark's image-level baseline,
+/// docs/transfer-benchmark.md §Arms), which SoCo's pretraining code trains as a model.</summary>
+public enum SocoArch { SocoC4, SocoFpn, SocoFpnStar, Byol }
 
 /// <summary>Names, construction, and inference of a model's architecture from its weights.</summary>
 public static class SocoArchitecture
 {
-    public static readonly string[] Names = ["soco_c4", "soco_fpn", "soco_fpn_star"];
+    public static readonly string[] Names = ["soco_c4", "soco_fpn", "soco_fpn_star", "byol"];
 
     public static SocoArch Parse(string name) => name.ToLowerInvariant().Replace("-", "_") switch
     {
         "soco_c4" or "c4" => SocoArch.SocoC4,
         "soco_fpn" or "fpn" => SocoArch.SocoFpn,
         "soco_fpn_star" or "fpn_star" or "soco*" => SocoArch.SocoFpnStar,
+        "byol" => SocoArch.Byol,
         _ => throw new ArgumentException($"unknown architecture '{name}'; use one of: {string.Join(", ", Names)}"),
     };
 
@@ -23,6 +25,7 @@ public static class SocoArchitecture
     {
         SocoArch.SocoC4 => "soco_c4",
         SocoArch.SocoFpn => "soco_fpn",
+        SocoArch.Byol => "byol",
         _ => "soco_fpn_star",
     };
 
@@ -30,13 +33,15 @@ public static class SocoArchitecture
     {
         SocoArch.SocoC4 => new SocoC4(config),
         SocoArch.SocoFpn => new SocoFpn(config),
+        SocoArch.Byol => new ByolModel(config),
         _ => new SocoFpnStar(config),
     };
 
     /// <summary>
     /// Reads the sizes of a SoCo model from its state dict (official names without <c>module.</c>: encoder, neck,
-    /// head, projector, predictor). FPN and FPN* have the same parameters: <paramref name="hint"/> (e.g. from the run's
-    /// config) decides between them; without it an FPN model is reported as <see cref="SocoArch.SocoFpn"/>.
+    /// head, projector, predictor). FPN and FPN* have the same parameters, and so have C4 and BYOL (encoder, projector on
+    /// C5's channels, predictor): <paramref name="hint"/> (e.g. from the run's config) decides between them; without it an
+    /// FPN model is reported as <see cref="SocoArch.SocoFpn"/>, one without a neck as <see cref="SocoArch.SocoC4"/>.
     /// </summary>
     public static (SocoArch Arch, SocoConfig Config) Infer(IReadOnlyDictionary<string, Tensor> state, string source, SocoArch? hint = null)
     {
@@ -69,10 +74,10 @@ public static class SocoArchitecture
         {
             if (hint is SocoArch.SocoFpn or SocoArch.SocoFpnStar)
                 throw new InvalidDataException($"{source}: expected a SoCo FPN model (neck.* and head.*), found a C4 model (no neck)");
-            return (SocoArch.SocoC4, config);
+            return (hint == SocoArch.Byol ? SocoArch.Byol : SocoArch.SocoC4, config);
         }
-        if (hint == SocoArch.SocoC4)
-            throw new InvalidDataException($"{source}: expected a SoCo C4 model, found an FPN model (it has neck.* weights)");
+        if (hint is SocoArch.SocoC4 or SocoArch.Byol)
+            throw new InvalidDataException($"{source}: expected a {Name(hint.Value)} model, found an FPN model (it has neck.* weights)");
         var conv1 = Get("head.conv1.weight");
         var fc1 = Get("head.fc1.weight");
         int convDim = (int)conv1.shape[0];

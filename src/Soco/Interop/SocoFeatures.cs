@@ -20,6 +20,8 @@ public static class SocoFeatures
     /// <item>FPN: <c>head.p{l}</c> (L×1024 box-head output) and <c>projection.p{l}</c> (L×256 projector output, before
     /// normalisation) for every level, as SoCo pools every box on every level.</item>
     /// <item>C4: <c>head</c> (L×2048, layer4 on the 14×14 RoIs, averaged) and <c>projection</c> (L×256).</item>
+    /// <item>BYOL: no boxes; <c>pooled</c> (1×C, C5 averaged) and <c>embedding</c> (1×D, the online prediction q,
+    /// normalised, as its loss uses it).</item>
     /// </list>
     /// By default BN uses its running statistics (<paramref name="batchStatistics"/> false, inference); the model's
     /// training mode is restored afterwards. Tensors are detached, on the CPU, float32.
@@ -73,6 +75,16 @@ public static class SocoFeatures
                         Put("head", head);
                         Put("projection", c4.Projector.forward(head));
                     }
+                    break;
+                }
+                case ByolModel byol:
+                {
+                    // BYOL embeds whole images: no object embeddings to give for boxes.
+                    if (b is not null) throw new ArgumentException("a BYOL model embeds whole images; boxes do not apply to it.", nameof(boxes));
+                    var c = byol.Encoder.forward(x);
+                    for (int i = 0; i < c.Length; i++) Put($"c{i + 2}", c[i]);
+                    Put("pooled", c[^1].mean([2, 3]));
+                    Put("embedding", byol.ImageEmbedding(x, target: false));
                     break;
                 }
                 default:
