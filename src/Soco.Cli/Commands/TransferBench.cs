@@ -27,6 +27,10 @@ public static class TransferBench
     /// <summary>The sizes of one benchmark (scale 1 is the full run designed for about an hour on 2 cores).</summary>
     public sealed record Plan(int PretrainScenes, int FinetuneScenes, int EvalScenes, int PretrainEpochs, long FinetuneIters, int[] Seeds, double Scale, bool Quick)
     {
+        /// <summary>"items" (default): fine-tune and evaluate one class-agnostic category; "fashion": Fashion-MNIST's ten
+        /// (docs/transfer-benchmark.md §Fine-tuning says why items is the default).</summary>
+        public string Classes { get; init; } = "items";
+
         public static Plan For(bool quick, double scale, int? seeds)
         {
             var p = quick ? new Plan(16, 4, 4, 2, 8, [0, 1], scale, true) : new Plan(1200, 160, 240, 8, 600, [0, 1, 2], scale, false);
@@ -51,9 +55,11 @@ public static class TransferBench
         var output = new Option<string>("--out") { Description = "Output folder (scenes, runs, results.json, results.md, results.png); a rerun reuses finished stages", DefaultValueFactory = _ => Path.Combine("runs", "transfer") };
         var threads = new Option<int>("--threads") { Description = "Torch threads per stage", DefaultValueFactory = _ => 1 };
         var jobs = new Option<int>("--jobs") { Description = "(arm, seed) pipelines run at once, each in its own process (default 1)", DefaultValueFactory = _ => 1 };
+        var classes = new Option<string>("--classes") { Description = "Detection task: items (one class-agnostic category) or fashion (Fashion-MNIST's ten classes)", DefaultValueFactory = _ => "items" };
+        var ftIters = new Option<long?>("--finetune-iters") { Description = "Fine-tuning iterations (default 600 × --scale; 8 with --quick)" };
         var only = new Option<string?>("--only") { Description = "Run one pipeline, arm:seed (what --jobs starts; scenes and proposals must exist)", Hidden = true };
         var cmd = new Command("transfer", "Transfer benchmark: none / supervised / BYOL / SoCo pretraining → the same detector fine-tuned on labelled scenes → AP on held-out scenes (mean ± std over seeds)")
-            { quick, scale, seeds, arms, source, backgrounds, output, threads, jobs, only };
+            { quick, scale, seeds, arms, source, backgrounds, output, threads, jobs, classes, ftIters, only };
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() =>
         {
             var armList = p.GetValue(arms) is { Length: > 0 } a ? a : Arms;
@@ -67,7 +73,17 @@ public static class TransferBench
             if (p.GetValue(quick)) child.Add("--quick");
             if (p.GetValue(seeds) is int n) child.AddRange(["--seeds", n.ToString(inv)]);
             if (p.GetValue(jobs) < 1) throw new ArgumentException("--jobs must be ≥ 1");
-            return Run(Plan.For(p.GetValue(quick), k, p.GetValue(seeds)), armList, p.GetValue(source)!, bg, p.GetValue(output)!, p.GetValue(threads),
+            string task = p.GetValue(classes)!;
+            if (task is not ("items" or "fashion")) throw new ArgumentException($"--classes must be items or fashion (got '{task}')");
+            child.AddRange(["--classes", task]);
+            var plan = Plan.For(p.GetValue(quick), k, p.GetValue(seeds)) with { Classes = task };
+            if (p.GetValue(ftIters) is long fi)
+            {
+                if (fi < 1) throw new ArgumentException("--finetune-iters must be ≥ 1");
+                plan = plan with { FinetuneIters = fi };
+                child.AddRange(["--finetune-iters", fi.ToString(inv)]);
+            }
+            return Run(plan, armList, p.GetValue(source)!, bg, p.GetValue(output)!, p.GetValue(threads),
                 p.GetValue(jobs), p.GetValue(only), child);
         })));
         return cmd;
@@ -109,6 +125,7 @@ public static class TransferBench
 
         if (only is null) timings["scenes_s"] = Stage(commands, "data", "scenes", "--source", source, "--backgrounds", backgrounds, "--seed", "0",
             "--count", Str(plan.PretrainScenes), "--finetune-count", Str(plan.FinetuneScenes), "--eval-count", Str(plan.EvalScenes), "--out", scenes);
+        if (only is null) { TaskAnnotations(plan, scenes, "finetune"); TaskAnnotations(plan, scenes, "eval"); }
         string preImages = Path.Combine(scenes, "pretrain", SceneSet.ImagesFolder);
         string props = Path.Combine(outDir, "proposals");
         if (arms.Contains("soco") && only is null)
@@ -175,8 +192,8 @@ public static class TransferBench
     static void RunOne(Plan plan, string arm, int seed, string outDir, string scenes, string props, string pretrainCfg, string finetuneCfg, string t, List<string> commands)
     {
         string preImages = Path.Combine(scenes, "pretrain", SceneSet.ImagesFolder);
-        string ftJson = Path.Combine(scenes, "finetune", SceneSet.AnnotationsFile), ftImages = Path.Combine(scenes, "finetune", SceneSet.ImagesFolder);
-        string evJson = Path.Combine(scenes, "eval", SceneSet.AnnotationsFile), evImages = Path.Combine(scenes, "eval", SceneSet.ImagesFolder);
+        string ftJson = TaskAnnotations(plan, scenes, "finetune"), ftImages = Path.Combine(scenes, "finetune", SceneSet.ImagesFolder);
+        string evJson = TaskAnnotations(plan, scenes, "eval"), evImages = Path.Combine(scenes, "eval", SceneSet.ImagesFolder);
         string dir = Path.Combine(outDir, "runs", $"{arm}-seed{seed}");
         var cmds = new List<string>();
         double pre = 0;
@@ -229,8 +246,24 @@ public static class TransferBench
         Out.Ok(string.Create(CultureInfo.InvariantCulture, $"{arm} seed {seed}: AP {row["AP"]!.GetValue<double>() * 100:F2} AP50 {row["AP50"]!.GetValue<double>() * 100:F2} (pretrain {pre:F0} s, fine-tune {ftSeconds:F0} s, evaluate {evSeconds:F0} s)"));
     }
 
+    /// <summary>The annotations a split is fine-tuned or evaluated on: the scenes' own (ten classes), or for the "items" task a
+    /// copy with every item in one category "item" (written once, atomically, next to the original).</summary>
+    static string TaskAnnotations(Plan plan, string scenes, string split)
+    {
+        string original = Path.Combine(scenes, split, SceneSet.AnnotationsFile);
+        if (plan.Classes == "fashion") return original;
+        string merged = Path.Combine(scenes, split, "instances_items.json");
+        if (File.Exists(merged) && File.GetLastWriteTimeUtc(merged) >= File.GetLastWriteTimeUtc(original)) return merged;
+        var doc = JsonNode.Parse(File.ReadAllText(original)) as JsonObject ?? throw new InvalidDataException($"{original}: not a JSON object");
+        doc["categories"] = new JsonArray(new JsonObject { ["id"] = 1, ["name"] = "item", ["supercategory"] = "item" });
+        foreach (var a in doc["annotations"] as JsonArray ?? throw new InvalidDataException($"{original}: no annotations array"))
+            a!["category_id"] = 1;
+        AtomicFile.WriteAllText(merged, doc.ToJsonString());
+        return merged;
+    }
+
     /// <summary>The proposal filter of the SoCo arm (docs/transfer-benchmark.md §Proposals).</summary>
-    public const string ProposalStrategy = "ratio3size0308post";
+    public const string ProposalStrategy = "ratio3size0205post";
 
     static string Str(long v) => v.ToString(CultureInfo.InvariantCulture);
 
@@ -284,7 +317,9 @@ public static class TransferBench
             bars.Add((arm, mean, std));
         }
         table.Add("");
-        table.Add("AP in percent (COCO box AP on the held-out scenes), mean ± sample std over seeds; wall seconds per stage (mean).");
+        table.Add(plan.Classes == "items"
+            ? "AP in percent (COCO box AP on the held-out scenes, one class-agnostic category \"item\"), mean ± sample std over seeds; wall seconds per stage (mean)."
+            : "AP in percent (COCO box AP on the held-out scenes, Fashion-MNIST's ten classes), mean ± sample std over seeds; wall seconds per stage (mean).");
         var doc = new JsonObject
         {
             ["plan"] = JsonSerializer.SerializeToNode(plan),
@@ -298,7 +333,7 @@ public static class TransferBench
         };
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), doc.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.md"), string.Join("\n", table) + "\n");
-        BarChart.Save(Path.Combine(outDir, "results.png"), $"transfer benchmark: box AP on held-out scenes (mean ± std over {plan.Seeds.Length} seeds, scale {plan.Scale})", Metrics, bars);
+        BarChart.Save(Path.Combine(outDir, "results.png"), $"transfer benchmark ({plan.Classes}): box AP on held-out scenes (mean ± std over {plan.Seeds.Length} seeds, scale {plan.Scale})", Metrics, bars);
     }
 
     static string LoadAverage()

@@ -22,7 +22,8 @@ public static class SocoFeatures
     /// <item>FPN: <c>head.p{l}</c> (L×1024 box-head output) and <c>projection.p{l}</c> (L×256 projector output, before
     /// normalisation) for every level, as SoCo pools every box on every level.</item>
     /// <item>C4: <c>head</c> (L×2048, layer4 on the 14×14 RoIs, averaged) and <c>projection</c> (L×256).</item>
-    /// <item>BYOL: <c>projection</c> (1×256, the projector on the average-pooled C5 of the whole image; boxes are not used).</item>
+    /// <item>BYOL: no boxes; <c>pooled</c> (1×C, C5 averaged), <c>projection</c> (1×256, the projector on it) and
+    /// <c>embedding</c> (1×D, the online prediction q, normalised, as its loss uses it).</item>
     /// </list>
     /// By default BN uses its running statistics (<paramref name="batchStatistics"/> false, inference); the model's
     /// training mode is restored afterwards. Tensors are detached, on the CPU, float32.
@@ -80,10 +81,14 @@ public static class SocoFeatures
                 }
                 case ByolModel byol:
                 {
+                    // BYOL embeds whole images: no object embeddings to give for boxes.
+                    if (b is not null) throw new ArgumentException("a BYOL model embeds whole images; boxes do not apply to it.", nameof(boxes));
                     var c = byol.Encoder.forward(x);
                     for (int i = 0; i < c.Length; i++) Put($"c{i + 2}", c[i]);
-                    // BYOL embeds the whole image (its boxes are not used): the projector on the pooled C5.
-                    Put("projection", byol.Online.Projector.forward(c[^1].mean([2, 3])));
+                    var pooled = c[^1].mean([2, 3]);
+                    Put("pooled", pooled);
+                    Put("projection", byol.Online.Projector.forward(pooled));
+                    Put("embedding", byol.ImageEmbedding(x, target: false));
                     break;
                 }
                 default:

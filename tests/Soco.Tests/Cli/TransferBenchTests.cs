@@ -37,6 +37,19 @@ public sealed class TransferBenchTests
             c => c.GetString()!.Contains("--proposals", StringComparison.Ordinal));
         Assert.Contains(runs.Single(r => r.GetProperty("arm").GetString() == "byol").GetProperty("commands").EnumerateArray(),
             c => c.GetString()!.Contains("model=byol", StringComparison.Ordinal));
+        // The default task is class-agnostic: every run fine-tunes and is scored on the scenes' items in one category.
+        Assert.All(runs, r => Assert.Contains(r.GetProperty("commands").EnumerateArray(),
+            c => c.GetString()!.StartsWith("soco finetune", StringComparison.Ordinal) && c.GetString()!.Contains("instances_items.json", StringComparison.Ordinal)));
+        foreach (var split in new[] { "finetune", "eval" })
+        {
+            using var items = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "scenes", split, "instances_items.json")));
+            using var ten = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "scenes", split, "instances.json")));
+            Assert.Equal(1, items.RootElement.GetProperty("categories").GetArrayLength());
+            var anns = items.RootElement.GetProperty("annotations").EnumerateArray().ToList();
+            Assert.All(anns, a => Assert.Equal(1, a.GetProperty("category_id").GetInt32()));
+            Assert.Equal(ten.RootElement.GetProperty("annotations").EnumerateArray().Select(a => a.GetProperty("bbox").ToString()),
+                anns.Select(a => a.GetProperty("bbox").ToString()));
+        }
         var summary = root.GetProperty("summary");
         Assert.Equal(1, summary.GetProperty("soco").GetProperty("seeds").GetInt32());
         Assert.Equal(runs.Single(r => r.GetProperty("arm").GetString() == "none").GetProperty("AP").GetDouble() * 100,

@@ -89,11 +89,11 @@ public sealed class ModelRegistryTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(SocoArch.Byol, CheckpointReader.Read(file).Arch);
         CliRunner.UserError(["export", "--checkpoint", file, "--arch", "soco_fpn", "--format", "pytorch", "--out", _data["x.pth"]], "a byol model, not soco_fpn");
 
-        // features: backbone maps and the image's projection.
+        // features: backbone maps, the pooled C5, its projection and the normalised prediction (ByolRunTests).
         string features = _data["f.pth"];
         CliRunner.Ok("features", "--checkpoint", run, "--image", TestPaths.Photo("dog.jpg"), "--size", "64", "--out", features);
         var f = Pth.LoadTensors(features);
-        Assert.Equal(["c2", "c3", "c4", "c5", "projection"], f.Keys.Order());
+        Assert.Equal(["c2", "c3", "c4", "c5", "embedding", "pooled", "projection"], f.Keys.Order());
         Assert.Equal(new long[] { 1, TrainingData.TinyModel.EmbeddingDim }, f["projection"].shape);
 
         // --init: the encoder becomes the detector's backbone.

@@ -119,9 +119,10 @@ public static class MixedPrecision
         return n;
     }
 
-    /// <summary><paramref name="x"/> as float32: itself when it is float32 already (the fp32 path is unchanged), else a
-    /// cast (a <see cref="MixedConv2d"/> chain in bf16 hands float32 to the code after it).</summary>
-    public static Tensor Float32(Tensor x) => x.dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+    /// <summary><paramref name="x"/> back in the model's working precision: a bfloat16 map (a <see cref="MixedConv2d"/>
+    /// chain in bf16) is cast to float32 for the code after it; any other tensor is returned as it is, so the fp32
+    /// path is unchanged and a float64 model (<c>precision=fp64</c>) stays float64.</summary>
+    public static Tensor Float32(Tensor x) => x.dtype == ScalarType.BFloat16 ? x.to(ScalarType.Float32) : x;
 
     /// <summary>Whether a 4-D tensor has NHWC strides (PyTorch's <c>is_contiguous(memory_format=channels_last)</c>
     /// for the shapes that matter here).</summary>
