@@ -39,7 +39,7 @@ public sealed class ConfigReader<T> where T : class
     {
         JsonNode? node;
         try { node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
-        catch (JsonException e) { throw new ArgumentException($"config {what} is not valid JSON: {e.Message}"); }
+        catch (JsonException e) { throw new ArgumentException($"config {what} is not valid JSON: {e.Message}", e); }
         if (node is not JsonObject obj) throw new ArgumentException($"config {what} must be a JSON object of key: value");
         return FromObject(obj, what, overrides);
     }

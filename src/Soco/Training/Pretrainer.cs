@@ -203,9 +203,10 @@ public sealed class PretrainRun : IDisposable
         {
             saved = File.Exists(configPath) ? PretrainConfigs.Parse(File.ReadAllText(configPath), configPath) : null;
         }
-        catch (System.Text.Json.JsonException e)
+        catch (ArgumentException e) when (e.InnerException is System.Text.Json.JsonException json)
         {
-            throw new InvalidDataException($"{configPath} is damaged ({e.Message}); the run's config cannot be checked. Restore it, or start the run in another --out");
+            // Not valid JSON: the file was damaged (a valid file with a bad value stays the ArgumentException it is).
+            throw new InvalidDataException($"{configPath} is damaged ({json.Message}); the run's config cannot be checked. Restore it, or start the run in another --out");
         }
         config ??= saved ?? throw new ArgumentException($"{dir} holds no run ({ConfigFile} missing): give a --config");
         config.Validate();
