@@ -29,6 +29,8 @@ public sealed record FinetuneConfig
     public bool MaskOn { get; init; }
     /// <summary>Width of the mask head's convs (Detectron2's ROI_MASK_HEAD.CONV_DIM, 256).</summary>
     public int MaskHeadConvDim { get; init; } = 256;
+    /// <summary>One mask per RoI for every class (Detectron2's ROI_MASK_HEAD.CLS_AGNOSTIC_MASK; default false, per class).</summary>
+    public bool MaskClassAgnostic { get; init; }
     /// <summary>Short sides drawn per image in training (one, seeded by seed, epoch and sample).</summary>
     public int[] MinSizes { get; init; } = [640, 672, 704, 736, 768, 800];
     public int MaxSize { get; init; } = 1333;
@@ -100,7 +102,7 @@ public sealed record FinetuneConfig
         NumClasses = numClasses,
         Backbone = new ResNetConfig { Depth = Depth, BaseWidth = BaseWidth },
         FpnChannels = FpnChannels, RpnConvDepth = RpnConvDepth, BoxHeadConvDim = BoxHeadConvDim, BoxHeadFcDim = BoxHeadFcDim,
-        MaskOn = MaskOn, MaskHeadConvDim = MaskHeadConvDim,
+        MaskOn = MaskOn, MaskHeadConvDim = MaskHeadConvDim, MaskClassAgnostic = MaskClassAgnostic,
         MinSizes = training ? MinSizes : [TestSize], MaxSize = MaxSize,
         Rpn = new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain, PreNmsTopNTest = RpnPreNmsTopkTest, PostNmsTopNTest = RpnPostNmsTopkTest },
         RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage }
