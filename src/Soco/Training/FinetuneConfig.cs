@@ -10,7 +10,7 @@ namespace Soco.Training;
 /// A detector fine-tuning recipe (<c>configs/finetune/*.json</c>): the detector's shape, Detectron2's solver (SGD,
 /// warm-up + steps, images per step) and the training input (multi-scale short side, max size, flip). The released
 /// SoCo recipe is <c>soco_fpn_1x</c> (docs/soco-reference.md §8), with its mask branch <c>soco_mask_rcnn_fpn_1x</c>
-/// (docs/mask-rcnn.md).
+/// (docs/mask-rcnn.md); the R-C4 pair is <c>soco_c4_1x</c> / <c>soco_mask_rcnn_c4_1x</c> (docs/mask-rcnn-c4.md).
 /// </summary>
 public sealed record FinetuneConfig
 {
