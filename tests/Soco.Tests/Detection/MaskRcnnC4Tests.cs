@@ -110,6 +110,16 @@ public class MaskRcnnC4Tests(ITestOutputHelper log)
         Assert.Equal(new long[] { 81, 256, 1, 1 }, model.state_dict()["roi_heads.mask_head.predictor.weight"].shape);
     }
 
+    [Fact]
+    public void TheLvisRecipeIsAMaskRcnnToo()
+    {
+        // SoCo's LVIS_R_50_FPN_1x.yaml sets MASK_ON with ROI_MASK_HEAD.NORM SyncBN (the FPN mask head): the box recipe
+        // soco_fpn_lvis_1x plus the mask head, every other key equal.
+        var box = FinetuneConfigs.Load("soco_fpn_lvis_1x");
+        var mask = FinetuneConfigs.Load("soco_mask_rcnn_fpn_lvis_1x");
+        Assert.Equal(box with { Description = "", MaskOn = true, MaskHeadConvDim = 256 }, mask with { Description = "" }, new RecipeComparer());
+    }
+
     /// <summary>Records with arrays: compare by their JSON.</summary>
     sealed class RecipeComparer : IEqualityComparer<FinetuneConfig>
     {
