@@ -1,5 +1,6 @@
 // Our Faster R-CNN R50-FPN (the same torchvision fasterrcnn_resnet50_fpn_v2 weights, imported) timed for bench/detect/run.sh;
-// the torchvision side is reference.py, which takes the same arguments.
+// the torchvision side is reference.py, which takes the same arguments. The state dict decides the model: a
+// maskrcnn_resnet50_fpn_v2 one (run.sh --mask) gives our Mask R-CNN, which then trains on instance masks too.
 //   DetectBench infer <state.pth> <threads> <image>...                 eval, one image per call, 800 px short side
 //   DetectBench train <state.pth> <threads> <steps> <image> <image>    batch 2, SGD
 //   DetectBench profile <state.pth> <threads> <image>...               inference stage by stage (the RPN head runs twice)
@@ -16,7 +17,7 @@ using static TorchSharp.torch;
 string mode = args[0], path = args[1];
 int threads = int.Parse(args[2]);
 TorchRuntime.SetThreads(threads);
-var model = TorchvisionDetectorState.Read(path, CheckpointReader.Unpickle(path), null).CreateModel();
+var model = TorchvisionDetectorState.Read(path, Pth.Unpickle(path), null).CreateModel();
 Tensor Load(string f) => DetectorInference.ToTensor(ImageDecoder.Decode(f));
 
 if (mode == "infer")
@@ -44,6 +45,18 @@ else if (mode == "train")
     float[][] frac = [[0.10f, 0.15f, 0.55f, 0.90f, 1], [0.40f, 0.30f, 0.95f, 0.80f, 18], [0.05f, 0.05f, 0.30f, 0.35f, 3]];
     var boxes = images.Select(im => tensor(frac.SelectMany(b => new[] { b[0] * im.shape[2], b[1] * im.shape[1], b[2] * im.shape[2], b[3] * im.shape[1] }).ToArray(), [frac.Length, 4])).ToList();
     var labels = images.Select(_ => tensor(frac.Select(b => (long)b[4]).ToArray())).ToList();
+    // A Mask R-CNN's instance masks: the pixels whose centres lie inside each box (the same rule as reference.py).
+    var masks = !model.Config.MaskOn ? null : images.Select((im, i) =>
+    {
+        long h = im.shape[1], w = im.shape[2];
+        var b = boxes[i].data<float>().ToArray();
+        var m = new byte[frac.Length * h * w];
+        for (int k = 0; k < frac.Length; k++)
+            for (long y = 0; y < h; y++)
+                for (long x = 0; x < w; x++)
+                    if (x + 0.5f >= b[4 * k] && x + 0.5f < b[4 * k + 2] && y + 0.5f >= b[4 * k + 1] && y + 0.5f < b[4 * k + 3]) m[k * h * w + y * w + x] = 1;
+        return tensor(m, [frac.Length, h, w]);
+    }).ToList();
     model.train();
     using var sgd = Sgd.ForDetector(model, 0.9, 1e-4, 1e-4);
     sgd.LearningRate = 0.001;
@@ -53,7 +66,7 @@ else if (mode == "train")
         using var scope = NewDisposeScope();
         var sw = Stopwatch.StartNew();
         sgd.ZeroGrad();
-        var losses = model.Losses(images, boxes, labels, [SampleRandom.For(0, s, 0), SampleRandom.For(0, s, 1)]);
+        var losses = model.Losses(images, boxes, labels, [SampleRandom.For(0, s, 0), SampleRandom.For(0, s, 1)], masks);
         var loss = losses.Values.Aggregate((a, b) => a.add(b));
         loss.backward();
         sgd.Step();

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""torchvision 0.14's fasterrcnn_resnet50_fpn_v2 (Debian python3-torchvision) timed for bench/detect/run.sh.
+"""torchvision 0.14's fasterrcnn_resnet50_fpn_v2 (Debian python3-torchvision) timed for bench/detect/run.sh;
+maskrcnn_resnet50_fpn_v2 when the environment sets DETECT_BENCH_MODEL=mask (run.sh --mask).
 
     /usr/bin/python3 bench/detect/reference.py save  <state.pth>                        # seeded weights, written once
     /usr/bin/python3 bench/detect/reference.py infer <state.pth> <threads> <image>...    # eval, one image per call
@@ -10,6 +11,7 @@ matrix products on a generic reference BLAS (BLAS_INFO=generic; one 1000x12544 b
 this machine), so without it the comparison would measure that BLAS rather than torchvision (bench/model does the
 same). Images are decoded before the clock starts; the first call of a process is a warm-up and is not counted.
 """
+import os
 import statistics
 import sys
 import time
@@ -45,8 +47,12 @@ def route_linears(module):
             route_linears(child)
 
 
+MASK = os.environ.get("DETECT_BENCH_MODEL", "") == "mask"
+BUILD = torchvision.models.detection.maskrcnn_resnet50_fpn_v2 if MASK else torchvision.models.detection.fasterrcnn_resnet50_fpn_v2
+
+
 def model_from(path):
-    m = torchvision.models.detection.fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None)
+    m = BUILD(weights=None, weights_backbone=None)
     m.load_state_dict(torch.load(path))
     route_linears(m)
     return m
@@ -63,14 +69,20 @@ BOXES = [[0.10, 0.15, 0.55, 0.90, 1], [0.40, 0.30, 0.95, 0.80, 18], [0.05, 0.05,
 def targets(img):
     h, w = img.shape[1:]
     b = torch.tensor([[x1 * w, y1 * h, x2 * w, y2 * h] for x1, y1, x2, y2, _ in BOXES])
-    return {"boxes": b, "labels": torch.tensor([c for *_, c in BOXES])}
+    t = {"boxes": b, "labels": torch.tensor([c for *_, c in BOXES])}
+    if MASK:
+        # Each instance's mask: the pixels whose centres lie inside its box (the same rule as Program.cs).
+        ys = torch.arange(h).float().add(0.5).view(-1, 1)
+        xs = torch.arange(w).float().add(0.5).view(1, -1)
+        t["masks"] = torch.stack([((xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)).to(torch.uint8) for x1, y1, x2, y2 in b.tolist()])
+    return t
 
 
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     if mode == "save":
         torch.manual_seed(0)
-        m = torchvision.models.detection.fasterrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None)
+        m = BUILD(weights=None, weights_backbone=None)
         torch.save(m.state_dict(), path)
         return
     threads = int(sys.argv[3])

@@ -11,7 +11,7 @@ public static class FinetuneCommand
 {
     public static Command Build()
     {
-        var config = new Option<string?>("--config") { Description = "Preset (configs/finetune/<name>.json: soco_fpn_1x, soco_c4_1x, finetune_demo, finetune_demo_c4) or a JSON file; omit to resume a run folder with its saved config" };
+        var config = new Option<string?>("--config") { Description = "Preset (configs/finetune/<name>.json: soco_fpn_1x, soco_c4_1x, soco_mask_rcnn_fpn_1x, soco_mask_rcnn_c4_1x, finetune_demo, finetune_demo_c4, finetune_mask_demo, finetune_mask_demo_c4) or a JSON file; omit to resume a run folder with its saved config" };
         var set = new Option<string[]>("--set") { Description = "Override a config key, key=value (repeatable), e.g. --set max_iter=500" };
         var init = new Option<string>("--init") { Description = "SoCo checkpoint / model file / pretraining run folder, a torchvision ResNet .pth, or none", DefaultValueFactory = _ => "none" };
         var train = new Option<string>("--train") { Description = "Training annotations: COCO instances JSON, or a Pascal VOC folder", Required = true };

@@ -12,7 +12,7 @@ namespace Soco.Training;
 /// A detector fine-tuning recipe (<c>configs/finetune/*.json</c>): the detector's shape, Detectron2's solver (SGD,
 /// warm-up + steps, images per step) and the training input (multi-scale short side, max size, flip). The released
 /// SoCo recipe is <c>soco_fpn_1x</c> (docs/soco-reference.md §8), with its mask branch <c>soco_mask_rcnn_fpn_1x</c>
-/// (docs/mask-rcnn.md).
+/// (docs/mask-rcnn.md); the R-C4 pair is <c>soco_c4_1x</c> / <c>soco_mask_rcnn_c4_1x</c> (docs/mask-rcnn-c4.md).
 /// </summary>
 public sealed record FinetuneConfig
 {
@@ -31,6 +31,8 @@ public sealed record FinetuneConfig
     public bool MaskOn { get; init; }
     /// <summary>Width of the mask head's convs (Detectron2's ROI_MASK_HEAD.CONV_DIM, 256).</summary>
     public int MaskHeadConvDim { get; init; } = 256;
+    /// <summary>One mask per RoI for every class (Detectron2's ROI_MASK_HEAD.CLS_AGNOSTIC_MASK; default false, per class).</summary>
+    public bool MaskClassAgnostic { get; init; }
     /// <summary>Short sides drawn per image in training (one, seeded by seed, epoch and sample).</summary>
     public int[] MinSizes { get; init; } = [640, 672, 704, 736, 768, 800];
     public int MaxSize { get; init; } = 1333;
@@ -102,7 +104,7 @@ public sealed record FinetuneConfig
         NumClasses = numClasses,
         Backbone = new ResNetConfig { Depth = Depth, BaseWidth = BaseWidth },
         FpnChannels = FpnChannels, RpnConvDepth = RpnConvDepth, BoxHeadConvDim = BoxHeadConvDim, BoxHeadFcDim = BoxHeadFcDim,
-        MaskOn = MaskOn, MaskHeadConvDim = MaskHeadConvDim,
+        MaskOn = MaskOn, MaskHeadConvDim = MaskHeadConvDim, MaskClassAgnostic = MaskClassAgnostic,
         MinSizes = training ? MinSizes : [TestSize], MaxSize = MaxSize,
         Rpn = new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain, PreNmsTopNTest = RpnPreNmsTopkTest, PostNmsTopNTest = RpnPostNmsTopkTest },
         RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage }

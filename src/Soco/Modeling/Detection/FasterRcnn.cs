@@ -47,7 +47,8 @@ public sealed record FasterRcnnConfig
 /// <para>With <see cref="DetectorArch.C4"/> (Detectron2's R-C4, docs/detector-c4.md): the backbone stops at C4 (3
 /// stages, no <c>fpn</c>), the RPN runs on C4 with 15 anchors per location, and the RoI heads pool 14×14 from C4
 /// (aligned RoIAlign, adaptive sampling, scale 1/16) into <see cref="Res5BoxHead"/> (<c>roi_heads.box_head.res5</c>,
-/// <c>.norm</c>).</para>
+/// <c>.norm</c>); with <see cref="FasterRcnnConfig.MaskOn"/> a mask head without convs on those res5 features gives
+/// 14×14 masks (Detectron2's R-C4 Mask R-CNN, docs/mask-rcnn-c4.md).</para>
 /// </summary>
 public sealed class FasterRcnn : nn.Module
 {
@@ -61,13 +62,14 @@ public sealed class FasterRcnn : nn.Module
         Config = config ?? new FasterRcnnConfig();
         if (Config.Arch == DetectorArch.C4)
         {
-            if (Config.MaskOn) throw new ArgumentException("an R-C4 Mask R-CNN (mask head on res5) is not built yet; use arch fpn for masks.", nameof(config));
             backbone = new ResNet(Config.Backbone with { Stages = 3 });
             var anchors = AnchorGenerator.C4Default();
             int c4 = Config.Backbone.StageChannels[2];
             rpn = new RegionProposalNetwork(anchors, new RpnHead(c4, anchors.NumAnchorsPerLocation[0], Config.RpnConvDepth), Config.Rpn);
             var res5 = new Res5BoxHead(Config.Backbone, Config.Res5ExtraNorm);
-            roi_heads = new RoiHeads(new MultiScaleRoiAlign(14, 0, aligned: true), res5, new FastRcnnPredictor(res5.OutChannels, Config.NumClasses), Config.RoiHeads);
+            // Detectron2's R-C4 mask head (ROI_MASK_HEAD defaults: NUM_CONV 0, CONV_DIM 256, no norm) on res5's features.
+            var maskHead = Config.MaskOn ? new MaskRcnnHead(res5.OutChannels, Config.MaskHeadConvDim, Config.NumClasses, Config.MaskClassAgnostic, numConv: 0) : null;
+            roi_heads = new RoiHeads(new MultiScaleRoiAlign(14, 0, aligned: true), res5, new FastRcnnPredictor(res5.OutChannels, Config.NumClasses), Config.RoiHeads, maskHead);
         }
         else
         {

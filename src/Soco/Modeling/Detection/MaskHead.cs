@@ -12,18 +12,21 @@ namespace Soco.Modeling.Detection;
 /// <c>MaskRCNNHeads</c> + <c>MaskRCNNPredictor</c> of <c>maskrcnn_resnet50_fpn_v2</c> (one predictor channel per class
 /// including background, indexed by the label), so its weights load one to one. Class-agnostic (one channel) on request.
 /// Names: <c>conv1..4</c>, <c>bn1..4</c>, <c>deconv</c>, <c>predictor</c>.
+/// <para>With <c>numConv</c> 0 it is Detectron2's R-C4 mask head (<c>ROI_MASK_HEAD.NUM_CONV</c> 0, no norm;
+/// docs/mask-rcnn-c4.md): the transposed conv reads the res5 features of the RoIs (7×7 after the 14×14 pooler) and
+/// the predictor gives 14×14 mask logits.</para>
 /// </summary>
 public sealed class MaskRcnnHead : Module<Tensor, Tensor>
 {
     // Declaration order = registration order = PyTorch's parameter order.
-    readonly Conv2d conv1;
-    readonly BatchNorm bn1;
-    readonly Conv2d conv2;
-    readonly BatchNorm bn2;
-    readonly Conv2d conv3;
-    readonly BatchNorm bn3;
-    readonly Conv2d conv4;
-    readonly BatchNorm bn4;
+    readonly Conv2d? conv1;
+    readonly BatchNorm? bn1;
+    readonly Conv2d? conv2;
+    readonly BatchNorm? bn2;
+    readonly Conv2d? conv3;
+    readonly BatchNorm? bn3;
+    readonly Conv2d? conv4;
+    readonly BatchNorm? bn4;
     readonly ConvTranspose2d deconv;
     readonly Conv2d predictor;
 
@@ -31,19 +34,26 @@ public sealed class MaskRcnnHead : Module<Tensor, Tensor>
     /// <param name="convDim">Width of the four convs and the transposed conv.</param>
     /// <param name="numClasses">Classes including background; the predictor has that many channels, or one when
     /// <paramref name="classAgnostic"/>.</param>
-    public MaskRcnnHead(int inChannels, int convDim, int numClasses, bool classAgnostic = false) : base(nameof(MaskRcnnHead))
+    /// <param name="numConv">4: the FPN head (four 3×3 convs with BatchNorm); 0: the R-C4 head (transposed conv
+    /// straight on the <paramref name="inChannels"/>-channel res5 features).</param>
+    public MaskRcnnHead(int inChannels, int convDim, int numClasses, bool classAgnostic = false, int numConv = 4) : base(nameof(MaskRcnnHead))
     {
         if (inChannels < 1 || convDim < 1) throw new ArgumentException("mask head widths must be positive.");
         if (numClasses < 2) throw new ArgumentException("a mask head needs background plus at least one class.", nameof(numClasses));
-        conv1 = Conv2d(inChannels, convDim, 3, padding: 1, bias: false);
-        bn1 = Norms.BatchNorm2d(convDim);
-        conv2 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn2 = Norms.BatchNorm2d(convDim);
-        conv3 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn3 = Norms.BatchNorm2d(convDim);
-        conv4 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
-        bn4 = Norms.BatchNorm2d(convDim);
-        deconv = ConvTranspose2d(convDim, convDim, 2, stride: 2);
+        if (numConv is not (0 or 4)) throw new ArgumentException($"a mask head has 4 convs (FPN) or none (R-C4), not {numConv}.", nameof(numConv));
+        if (numConv == 4)
+        {
+            conv1 = Conv2d(inChannels, convDim, 3, padding: 1, bias: false);
+            bn1 = Norms.BatchNorm2d(convDim);
+            conv2 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
+            bn2 = Norms.BatchNorm2d(convDim);
+            conv3 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
+            bn3 = Norms.BatchNorm2d(convDim);
+            conv4 = Conv2d(convDim, convDim, 3, padding: 1, bias: false);
+            bn4 = Norms.BatchNorm2d(convDim);
+        }
+        NumConv = numConv;
+        deconv = ConvTranspose2d(numConv == 4 ? convDim : inChannels, convDim, 2, stride: 2);
         predictor = Conv2d(convDim, classAgnostic ? 1 : numClasses, 1);
         ClassAgnostic = classAgnostic;
         NumClasses = numClasses;
@@ -51,7 +61,7 @@ public sealed class MaskRcnnHead : Module<Tensor, Tensor>
         // biases zero, predictor N(0, 0.001²). Draws come from the seeded global generator, in registration order.
         using (no_grad())
         {
-            foreach (var c in new Module[] { conv1, conv2, conv3, conv4, deconv })
+            foreach (var c in new Module?[] { conv1, conv2, conv3, conv4, deconv }.OfType<Module>())
             {
                 var w = c is Conv2d cv ? cv.weight! : ((ConvTranspose2d)c).weight!;
                 init.kaiming_normal_(w, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
@@ -67,15 +77,21 @@ public sealed class MaskRcnnHead : Module<Tensor, Tensor>
     public int NumClasses { get; }
     /// <summary>One mask per RoI for every class (Detectron2's CLS_AGNOSTIC_MASK) instead of one per class.</summary>
     public bool ClassAgnostic { get; }
+    /// <summary>3×3 convs before the transposed conv: 4 (FPN) or 0 (R-C4).</summary>
+    public int NumConv { get; }
 
-    /// <summary>K×C×14×14 pooled RoIs → K×(classes or 1)×28×28 mask logits.</summary>
+    /// <summary>K×C×S×S RoI features (FPN: pooled 14×14; R-C4: res5's 7×7) → K×(classes or 1)×2S×2S mask logits.</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = functional.relu(bn1.forward(conv1.forward(x)));
-        y = functional.relu(bn2.forward(conv2.forward(y)));
-        y = functional.relu(bn3.forward(conv3.forward(y)));
-        y = functional.relu(bn4.forward(conv4.forward(y)));
+        var y = x;
+        if (NumConv == 4)
+        {
+            y = functional.relu(bn1!.forward(conv1!.forward(y)));
+            y = functional.relu(bn2!.forward(conv2!.forward(y)));
+            y = functional.relu(bn3!.forward(conv3!.forward(y)));
+            y = functional.relu(bn4!.forward(conv4!.forward(y)));
+        }
         y = functional.relu(deconv.forward(y));
         return predictor.forward(y).MoveToOuterDisposeScope();
     }

@@ -66,8 +66,19 @@ public sealed class RoiHeads : nn.Module
             if (maskHead.NumClasses != predictor.NumClasses)
                 throw new ArgumentException($"the mask head has {maskHead.NumClasses} classes, the box predictor {predictor.NumClasses}.", nameof(maskHead));
             mask_head = maskHead;
-            // torchvision's mask_roi_pool: MultiScaleRoIAlign(14, sampling ratio 2) on the same levels as the box pooler.
-            MaskPooler = maskPooler ?? new MultiScaleRoiAlign(14, 2);
+            if (boxHead is Res5BoxHead res5)
+            {
+                // R-C4 (Detectron2's Res5ROIHeads with MASK_ON): no pooler of its own; the mask head reads the res5
+                // features of the box branch (docs/mask-rcnn-c4.md).
+                if (maskPooler is not null) throw new ArgumentException("an R-C4 mask head reads the res5 box features; it takes no pooler.", nameof(maskPooler));
+                if (maskHead.NumConv != 0) throw new ArgumentException("an R-C4 mask head has no convs (Detectron2's NUM_CONV 0).", nameof(maskHead));
+                SharedRes5 = res5;
+            }
+            else
+            {
+                // torchvision's mask_roi_pool: MultiScaleRoIAlign(14, sampling ratio 2) on the same levels as the box pooler.
+                MaskPooler = maskPooler ?? new MultiScaleRoiAlign(14, 2);
+            }
             register_module("mask_head", mask_head);
         }
     }
@@ -84,8 +95,15 @@ public sealed class RoiHeads : nn.Module
 
     /// <summary>The mask branch (null for Faster R-CNN).</summary>
     public MaskRcnnHead? MaskHead => mask_head;
-    /// <summary>The 14×14 pooler of the mask branch (null without one).</summary>
+    /// <summary>The 14×14 pooler of the mask branch (null without one, and for R-C4, whose mask head reads the box
+    /// branch's res5 features).</summary>
     public MultiScaleRoiAlign? MaskPooler { get; }
+    /// <summary>R-C4 Mask R-CNN: the res5 box head whose features (before the average) the mask head reads.</summary>
+    Res5BoxHead? SharedRes5 { get; }
+
+    /// <summary>Side of the predicted masks and their targets: 28 (FPN: 14×14 pooled, doubled) or 14 (R-C4: res5's
+    /// 7×7 of the 14×14 pooled RoIs, doubled; Detectron2's C4 masks are 14×14).</summary>
+    public int MaskSize => SharedRes5 is not null ? Pooler.OutputSize : MaskPooler is null ? 0 : MaskPooler.OutputSize * 2;
 
     /// <summary>
     /// Training: losses over a sample of <paramref name="proposals"/> + gt boxes (<paramref name="gtBoxes"/>, labels
@@ -109,10 +127,22 @@ public sealed class RoiHeads : nn.Module
         if (mask_head is not null && gtMasks is null) throw new ArgumentException("a detector with a mask branch trains on gt masks; none were given.", nameof(gtMasks));
         using var scope = NewDisposeScope();
         var samples = SelectTrainingSamples(proposals, gtBoxes, gtLabels, random);
-        var (logits, deltas) = Predict(features, samples.Proposals, imageSizes);
-        var (lc, lb) = FastRcnnLoss(logits, deltas, samples.Labels, samples.RegressionTargets);
+        Tensor logits, deltas;
         Tensor? lm = null;
-        if (mask_head is not null) lm = MaskLoss(features, samples, imageSizes, gtMasks!, gtLabels).MoveToOuterDisposeScope();
+        if (SharedRes5 is not null)
+        {
+            // Detectron2's Res5ROIHeads: res5 runs once on all sampled RoIs; the box predictor reads their average, the
+            // mask head the foreground RoIs' 7×7 features (same forward, so the same BatchNorm batch).
+            var res5 = SharedRes5.Features(Pooler.Forward(features, samples.Proposals, imageSizes));
+            (logits, deltas) = box_predictor.forward(res5.mean([2, 3]));
+            lm = MaskLossOn(res5, samples, gtMasks!, gtLabels, fromSampled: true).MoveToOuterDisposeScope();
+        }
+        else
+        {
+            (logits, deltas) = Predict(features, samples.Proposals, imageSizes);
+            if (mask_head is not null) lm = MaskLoss(features, samples, imageSizes, gtMasks!, gtLabels).MoveToOuterDisposeScope();
+        }
+        var (lc, lb) = FastRcnnLoss(logits, deltas, samples.Labels, samples.RegressionTargets);
         return new RoiLosses(lc.MoveToOuterDisposeScope(), lb.MoveToOuterDisposeScope(), lm);
     }
 
@@ -126,22 +156,37 @@ public sealed class RoiHeads : nn.Module
     {
         if (mask_head is null) throw new InvalidOperationException("these RoI heads have no mask branch.");
         if (samples.MatchedIdxs is null) throw new ArgumentException("the samples carry no matched gt indices.", nameof(samples));
+        using var scope = NewDisposeScope();
+        var posBoxes = samples.Proposals.Select((p, i) => p.index_select(0, samples.Labels[i].GtScalar(0).WhereTrue())).ToList();
+        return MaskLossOn(MaskFeatures(features, posBoxes, imageSizes), samples, gtMasks, gtLabels, fromSampled: false).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The mask loss given RoI features for the mask head: those of the positive sampled RoIs only (in image order), or,
+    /// with <paramref name="fromSampled"/>, of all sampled RoIs (R-C4's res5 features), of which the positives are taken.
+    /// </summary>
+    Tensor MaskLossOn(Tensor roiFeatures, RoiSamples samples, IReadOnlyList<Tensor> gtMasks, IReadOnlyList<Tensor> gtLabels, bool fromSampled)
+    {
+        if (samples.MatchedIdxs is null) throw new ArgumentException("the samples carry no matched gt indices.", nameof(samples));
         if (gtMasks.Count != samples.Proposals.Length) throw new ArgumentException($"{gtMasks.Count} mask lists for {samples.Proposals.Length} images.", nameof(gtMasks));
         using var scope = NewDisposeScope();
-        var posBoxes = new Tensor[samples.Proposals.Length];
         var targets = new List<Tensor>();
         var labels = new List<Tensor>();
-        for (int i = 0; i < posBoxes.Length; i++)
+        var rows = new List<Tensor>();
+        long offset = 0;
+        for (int i = 0; i < samples.Proposals.Length; i++)
         {
             var pos = samples.Labels[i].GtScalar(0).WhereTrue();
-            posBoxes[i] = samples.Proposals[i].index_select(0, pos);
             var matched = samples.MatchedIdxs[i].index_select(0, pos);
             if (pos.shape[0] > 0 && gtMasks[i].shape[0] != gtLabels[i].shape[0])
                 throw new ArgumentException($"image {i}: {gtMasks[i].shape[0]} gt masks for {gtLabels[i].shape[0]} gt boxes.", nameof(gtMasks));
             labels.Add(samples.Labels[i].index_select(0, pos));
-            targets.Add(MaskOps.ProjectMasksOnBoxes(gtMasks[i], posBoxes[i], matched, (int)(MaskPooler!.OutputSize * 2)));
+            targets.Add(MaskOps.ProjectMasksOnBoxes(gtMasks[i], samples.Proposals[i].index_select(0, pos), matched, MaskSize));
+            rows.Add(pos.Add(checked((int)offset)));
+            offset += samples.Proposals[i].shape[0];
         }
-        var logits = mask_head.forward(PoolMasks(features, posBoxes, imageSizes));
+        var x = fromSampled ? roiFeatures.index_select(0, cat(rows, 0).to(roiFeatures.device)) : roiFeatures;
+        var logits = mask_head!.forward(x);
         var selected = mask_head.SelectChannel(logits, cat(labels, 0));
         var maskTargets = cat(targets, 0);
         if (DataParallelLoss.Distributed(Group))
@@ -154,11 +199,18 @@ public sealed class RoiHeads : nn.Module
         return MaskOps.Loss(logits, selected, maskTargets).MoveToOuterDisposeScope();
     }
 
-    /// <summary>The mask pooler's output; an empty K = 0 batch (no positive RoI, no detection) without pooling.</summary>
-    Tensor PoolMasks(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> boxes, IReadOnlyList<(long Height, long Width)> imageSizes)
+    /// <summary>The mask head's input for <paramref name="boxes"/>: the 14×14 mask pooler's output (FPN) or res5's
+    /// features of the 14×14 box pooler's output (R-C4); an empty K = 0 batch (no positive RoI, no detection) without
+    /// pooling.</summary>
+    Tensor MaskFeatures(IReadOnlyList<Tensor> features, IReadOnlyList<Tensor> boxes, IReadOnlyList<(long Height, long Width)> imageSizes)
     {
         if (boxes.All(b => b.shape[0] == 0))
-            return zeros(0, features[0].shape[1], MaskPooler!.OutputSize, MaskPooler.OutputSize, dtype: features[0].dtype, device: features[0].device);
+        {
+            long c = SharedRes5 is not null ? SharedRes5.OutChannels : features[0].shape[1];
+            int side = MaskSize / 2;
+            return zeros(0, c, side, side, dtype: features[0].dtype, device: features[0].device);
+        }
+        if (SharedRes5 is not null) return SharedRes5.Features(Pooler.Forward(features, boxes, imageSizes));
         return MaskPooler!.Forward(features, boxes, imageSizes);
     }
 
@@ -170,8 +222,9 @@ public sealed class RoiHeads : nn.Module
         var dets = Postprocess(logits, deltas, proposals, imageSizes);
         if (mask_head is not null)
         {
-            // torchvision's maskrcnn_inference: the final boxes pooled at 14×14, sigmoid of the label's channel.
-            var maskLogits = mask_head.forward(PoolMasks(features, dets.Select(d => d.Boxes).ToList(), imageSizes));
+            // torchvision's maskrcnn_inference: the final boxes pooled at 14×14, sigmoid of the label's channel
+            // (R-C4: Detectron2's forward_with_given_boxes, res5 run again on the final boxes).
+            var maskLogits = mask_head.forward(MaskFeatures(features, dets.Select(d => d.Boxes).ToList(), imageSizes));
             var probs = mask_head.SelectChannel(maskLogits, cat(dets.Select(d => d.Labels).ToList(), 0)).sigmoid().unsqueeze(1);
             long offset = 0;
             for (int i = 0; i < dets.Length; i++)
