@@ -87,8 +87,10 @@ public static class SocoFeatures
                     for (int i = 0; i < c.Length; i++) Put($"c{i + 2}", c[i]);
                     var pooled = c[^1].mean([2, 3]);
                     Put("pooled", pooled);
-                    Put("projection", byol.Online.Projector.forward(pooled));
-                    Put("embedding", byol.ImageEmbedding(x, target: false));
+                    // One encoder and projector pass: the embedding is the prediction of this projection.
+                    var projection = byol.Online.Projector.forward(pooled);
+                    Put("projection", projection);
+                    Put("embedding", byol.OnlinePrediction(projection));
                     break;
                 }
                 default:

@@ -270,7 +270,11 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
     protected Tensor Project(Tensor features, bool target)
     {
         var y = Branch(target).Projector.forward(features);
-        if (!target) y = Predictor.forward(y);
-        return nn.functional.normalize(y, p: 2, dim: 1, eps: 1e-12);
+        return target ? Normalize(y) : OnlinePrediction(y);
     }
+
+    /// <summary>The online prediction q of an online projection, L2-normalised as the loss uses it.</summary>
+    public Tensor OnlinePrediction(Tensor projection) => Normalize(Predictor.forward(projection));
+
+    static Tensor Normalize(Tensor y) => nn.functional.normalize(y, p: 2, dim: 1, eps: 1e-12);
 }
