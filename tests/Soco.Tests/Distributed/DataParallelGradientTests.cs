@@ -1,3 +1,4 @@
+using Soco.Tests.Modeling;
 using Soco.Distributed;
 using Soco.Modeling;
 using TorchSharp;
@@ -35,16 +36,7 @@ public class DataParallelGradientTests(ITestOutputHelper log)
     {
         const int l = 2, m = SocoFpn.Levels * l;
         var rng = new Random(11);
-        Tensor Boxes()
-        {
-            var v = new float[n * l * 5];
-            for (int i = 0; i < n * l; i++)
-            {
-                float x1 = (float)rng.NextDouble() * 0.5f, y1 = (float)rng.NextDouble() * 0.5f;
-                v[i * 5] = x1; v[i * 5 + 1] = y1; v[i * 5 + 2] = x1 + 0.3f + (float)rng.NextDouble() * 0.2f; v[i * 5 + 3] = y1 + 0.3f + (float)rng.NextDouble() * 0.2f; v[i * 5 + 4] = i % l;
-            }
-            return tensor(v).view(n, l, 5);
-        }
+        Tensor Boxes() => SyntheticBoxes.Lists(rng, n, l);
         var g = new Generator(3);
         var c1 = rand([n, m, m], generator: g).GtScalar(0.8).to(float32);
         var c2 = rand([n, m, m], generator: g).GtScalar(0.8).to(float32);

@@ -14,16 +14,7 @@ public class MixedPrecisionTests(ITestOutputHelper log)
     {
         const int n = 4, l = 2, m = SocoFpn.Levels * l;
         var rng = new Random(5);
-        Tensor Boxes()
-        {
-            var v = new float[n * l * 5];
-            for (int i = 0; i < n * l; i++)
-            {
-                float x1 = (float)rng.NextDouble() * 0.5f, y1 = (float)rng.NextDouble() * 0.5f;
-                v[i * 5] = x1; v[i * 5 + 1] = y1; v[i * 5 + 2] = x1 + 0.3f + (float)rng.NextDouble() * 0.2f; v[i * 5 + 3] = y1 + 0.3f + (float)rng.NextDouble() * 0.2f; v[i * 5 + 4] = i % l;
-            }
-            return tensor(v).view(n, l, 5);
-        }
+        Tensor Boxes() => SyntheticBoxes.Lists(rng, n, l);
         var c = eye(m).unsqueeze(0).expand(n, m, m).contiguous();
         return new SocoBatch(randn(n, 3, 32, 32), [randn(n, 3, 32, 32), randn(n, 3, 32, 32)], [Boxes(), Boxes()], [Boxes(), Boxes()], [c, c.clone()]);
     }
