@@ -134,7 +134,32 @@ public static class FinetuneConfigs
     /// configs' reader and messages.</summary>
     public static FinetuneConfig Parse(string json, string what, IEnumerable<string>? overrides = null) => Reader.Parse(json, what, overrides);
 
-    static readonly ConfigReader<FinetuneConfig> Reader = new(Json, c => c.Validate());
+    /// <summary>The nested form, grouped as detectron2's config (MODEL, INPUT, DATALOADER, SOLVER, TEST; docs/engine.md
+    /// §Nested config): each key's flat name (the form before the nesting, still read from old run folders and
+    /// checkpoints and accepted by <c>--set</c>) and its path, in writing order.</summary>
+    public static readonly ConfigLayout Layout = new(
+        ("description", "description"),
+        ("arch", "model.arch"), ("depth", "model.depth"), ("base_width", "model.base_width"), ("res5_extra_norm", "model.res5_extra_norm"),
+        ("fpn_channels", "model.fpn_channels"), ("rpn_conv_depth", "model.rpn_conv_depth"),
+        ("rpn_pre_nms_topk_train", "model.rpn_pre_nms_topk_train"), ("rpn_post_nms_topk_train", "model.rpn_post_nms_topk_train"),
+        ("rpn_pre_nms_topk_test", "model.rpn_pre_nms_topk_test"), ("rpn_post_nms_topk_test", "model.rpn_post_nms_topk_test"),
+        ("box_head_conv_dim", "model.box_head_conv_dim"), ("box_head_fc_dim", "model.box_head_fc_dim"),
+        ("roi_batch_size_per_image", "model.roi_batch_size_per_image"),
+        ("mask_on", "model.mask_on"), ("mask_head_conv_dim", "model.mask_head_conv_dim"), ("mask_class_agnostic", "model.mask_class_agnostic"),
+        ("min_sizes", "input.min_sizes"), ("max_size", "input.max_size"), ("test_size", "input.test_size"), ("flip", "input.flip"),
+        ("sampler", "data.sampler"), ("repeat_threshold", "data.repeat_threshold"),
+        ("images_per_step", "solver.images_per_step"), ("base_lr", "solver.base_lr"), ("max_iter", "solver.max_iter"),
+        ("steps", "solver.steps"), ("gamma", "solver.gamma"), ("warmup_iters", "solver.warmup_iters"), ("warmup_factor", "solver.warmup_factor"),
+        ("momentum", "solver.momentum"), ("weight_decay", "solver.weight_decay"), ("weight_decay_norm", "solver.weight_decay_norm"),
+        ("checkpoint_period", "checkpoint.period"), ("keep_last", "checkpoint.keep_last"),
+        ("eval_period", "test.eval_period"), ("test_score_threshold", "test.score_threshold"), ("test_detections_per_image", "test.detections_per_image"),
+        ("seed", "seed"));
 
-    public static string ToJson(FinetuneConfig c) => JsonSerializer.Serialize(c, Json);
+    static readonly ConfigReader<FinetuneConfig> Reader = new(Json, Layout, c => c.Validate());
+
+    /// <summary>Every key (its nested path) and its type (as words).</summary>
+    public static IReadOnlyList<(string Key, string Type)> Keys => Reader.Keys;
+
+    /// <summary>The config as the nested JSON that <see cref="Parse"/> reads back (a run's config.json, its checkpoints).</summary>
+    public static string ToJson(FinetuneConfig c) => Reader.Write(c);
 }

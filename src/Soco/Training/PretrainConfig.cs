@@ -217,9 +217,26 @@ public static class PretrainConfigs
         ["lars_options"] = "set sgd_momentum, trust_coefficient and lars_eps",
     };
 
-    static readonly ConfigReader<PretrainConfig> Reader = new(Json, c => c.Validate(), Derived);
+    /// <summary>The nested form (docs/engine.md §Nested config): each key's flat name (the form before the nesting,
+    /// still read from old run folders and checkpoints and accepted by <c>--set</c>) and its path, in writing order.</summary>
+    public static readonly ConfigLayout Layout = new(
+        ("description", "description"),
+        ("model", "model.arch"), ("depth", "model.depth"), ("base_width", "model.base_width"),
+        ("fpn_channels", "model.fpn_channels"), ("head_conv_dim", "model.head_conv_dim"), ("head_fc_dim", "model.head_fc_dim"),
+        ("mlp_hidden_dim", "model.mlp_hidden_dim"), ("embedding_dim", "model.embedding_dim"), ("pooling", "model.pooling"),
+        ("norm", "model.norm"), ("precision", "model.precision"), ("channels_last", "model.channels_last"),
+        ("contrast_momentum", "model.contrast_momentum"),
+        ("recipe", "data.recipe"), ("image_size", "data.image_size"),
+        ("epochs", "solver.epochs"), ("warmup_epochs", "solver.warmup_epochs"), ("batch_size", "solver.batch_size"),
+        ("accumulate", "solver.accumulate"), ("base_lr", "solver.base_lr"), ("weight_decay", "solver.weight_decay"),
+        ("sgd_momentum", "solver.sgd_momentum"), ("trust_coefficient", "solver.trust_coefficient"), ("lars_eps", "solver.lars_eps"),
+        ("warmup_multiplier", "solver.warmup_multiplier"), ("final_lr", "solver.final_lr"),
+        ("save_freq", "checkpoint.save_freq"), ("checkpoint_steps", "checkpoint.steps"), ("keep_last", "checkpoint.keep_last"),
+        ("seed", "seed"));
 
-    /// <summary>Every key and its type (as words).</summary>
+    static readonly ConfigReader<PretrainConfig> Reader = new(Json, Layout, c => c.Validate(), Derived);
+
+    /// <summary>Every key (its nested path) and its type (as words).</summary>
     public static IReadOnlyList<(string Key, string Type)> Keys => Reader.Keys;
 
     /// <summary>The <c>configs/</c> folder: the repository's (found upwards from the current folder and from the binary).</summary>
@@ -261,8 +278,8 @@ public static class PretrainConfigs
     /// <summary>Parses a config JSON text (e.g. a run's saved config.json) with overrides.</summary>
     public static PretrainConfig Parse(string json, string what, IEnumerable<string>? overrides = null) => Reader.Parse(json, what, overrides);
 
-    /// <summary>The config as the JSON that <see cref="Parse"/> reads back (saved beside a run).</summary>
-    public static string ToJson(PretrainConfig config) => JsonSerializer.Serialize(config, Json);
+    /// <summary>The config as the nested JSON that <see cref="Parse"/> reads back (saved beside a run and in its checkpoints).</summary>
+    public static string ToJson(PretrainConfig config) => Reader.Write(config);
 
     /// <summary>Keys whose values differ between two configs.</summary>
     public static IReadOnlyList<string> Differences(PretrainConfig a, PretrainConfig b) => Reader.Differences(a, b);

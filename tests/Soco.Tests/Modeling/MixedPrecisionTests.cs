@@ -72,6 +72,6 @@ public class MixedPrecisionTests(ITestOutputHelper log)
         Assert.Equal(ConvPrecision.Bf16, (cfg with { Precision = "bf16" }).ModelConfig(100).Precision);
         var e = Assert.Throws<ArgumentException>(() => (cfg with { Precision = "fp16" }).Validate());
         Assert.Contains("precision", e.Message);
-        Assert.Contains(PretrainConfigs.Keys, k => k.Key == "precision");
+        Assert.Contains(PretrainConfigs.Keys, k => k.Key == "model.precision");
     }
 }

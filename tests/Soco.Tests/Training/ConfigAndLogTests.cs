@@ -37,7 +37,7 @@ public class ConfigTests
         Assert.Contains("must be key=value", Assert.Throws<ArgumentException>(() => PretrainConfigs.Load("demo", ["epochs"])).Message);
         Assert.Contains("batch_size must be ≥ 2", Assert.Throws<ArgumentException>(() => PretrainConfigs.Load("demo", ["batch_size=1"])).Message);
         Assert.Contains("presets: ", Assert.Throws<FileNotFoundException>(() => PretrainConfigs.Load("no_such_preset")).Message);
-        Assert.Equal(["pooling: \"every_level\" → \"assigned_levels\"", "seed: 0 → 12", "epochs: 200 → 70", "base_lr: 64 → 0.5"],
+        Assert.Equal(["model.pooling: \"every_level\" → \"assigned_levels\"", "solver.epochs: 200 → 70", "solver.base_lr: 64 → 0.5", "seed: 0 → 12"],
             PretrainConfigs.Differences(PretrainConfigs.Load("demo"), c));
     }
 
