@@ -20,8 +20,8 @@ public static class DemoCommand
         var images = new Option<string?>("--images") { Description = "Images (default: the repository's samples/photos)" };
         var output = new Option<string>("--out") { Description = "Output folder", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var workers = new Option<int>("--workers") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var set = new Option<string[]>("--set") { Description = "Override a key of the demo preset, key=value (repeatable), e.g. --set epochs=2 for a short run", AllowMultipleArgumentsPerToken = false };
-        var finetuneSet = new Option<string[]>("--finetune-set") { Description = "Override a key of the finetune_demo preset, key=value (repeatable), e.g. --finetune-set max_iter=20 --finetune-set steps=[]", AllowMultipleArgumentsPerToken = false };
+        var set = new Option<string[]>("--set") { Description = "Override a key of the demo preset, key=value (repeatable), e.g. --set solver.epochs=2 for a short run; the old flat keys (epochs=2) are aliases", AllowMultipleArgumentsPerToken = false };
+        var finetuneSet = new Option<string[]>("--finetune-set") { Description = "Override a key of the finetune_demo preset, key=value (repeatable), e.g. --finetune-set solver.max_iter=20 --finetune-set solver.steps=[]", AllowMultipleArgumentsPerToken = false };
         var cmd = new Command("demo", "The main job on the sample photos: proposals → filter → pretraining (demo preset) → export for detectors → a detector fine-tuned from it on the labelled sample photos → a picture of its detections") { images, output, workers, set, finetuneSet };
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() => Run(p.GetValue(images) ?? DefaultImages(), p.GetValue(output)!, p.GetValue(workers), p.GetValue(set) ?? [], p.GetValue(finetuneSet) ?? []))));
         return cmd;

@@ -12,7 +12,7 @@ public static class FinetuneCommand
     public static Command Build()
     {
         var config = new Option<string?>("--config") { Description = "Preset (configs/finetune/<name>.json: soco_fpn_1x, soco_c4_1x, soco_mask_rcnn_fpn_1x, soco_mask_rcnn_c4_1x, finetune_demo, finetune_demo_c4, finetune_mask_demo, finetune_mask_demo_c4) or a JSON file; omit to resume a run folder with its saved config" };
-        var set = new Option<string[]>("--set") { Description = "Override a config key, key=value (repeatable), e.g. --set max_iter=500" };
+        var set = new Option<string[]>("--set") { Description = "Override a config key, section.key=value (repeatable), e.g. --set solver.max_iter=500; the old flat keys (max_iter=500) are aliases" };
         var init = new Option<string>("--init") { Description = "SoCo checkpoint / model file / pretraining run folder, a torchvision ResNet .pth, or none", DefaultValueFactory = _ => "none" };
         var train = new Option<string>("--train") { Description = "Training annotations: COCO instances JSON, or a Pascal VOC folder", Required = true };
         var trainImages = new Option<string?>("--train-images") { Description = "Folder of the training images (default for a VOC folder: its JPEGImages/)" };
@@ -24,7 +24,7 @@ public static class FinetuneCommand
         var restart = new Option<bool>("--restart") { Description = "Move unreadable checkpoints to checkpoints/unreadable/ (kept) and continue from the newest readable one, or from step 0" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int>("--threads") { Description = "Torch intra-op threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var sampler = new Option<string?>("--sampler") { Description = "uniform (each image once per epoch) or repeat-factor (Detectron2's RepeatFactorTrainingSampler, for long-tailed data such as LVIS); same as --set sampler=..." };
+        var sampler = new Option<string?>("--sampler") { Description = "uniform (each image once per epoch) or repeat-factor (Detectron2's RepeatFactorTrainingSampler, for long-tailed data such as LVIS); same as --set data.sampler=..." };
         sampler.AcceptOnlyFromAmong("uniform", "repeat-factor", "repeat_factor");
         var repeatThreshold = new Option<double?>("--repeat-threshold") { Description = "t of the repeat-factor sampler: images of categories in fewer than this fraction of images are repeated (LVIS: 0.001)" };
         var cmd = new Command("finetune", "Fine-tune a Faster R-CNN R-FPN or R-C4 detector (Detectron2's recipe with SoCo's changes): SGD, warm-up + steps, checkpoints, exact resume, metrics, evaluation on --val")
@@ -32,8 +32,8 @@ public static class FinetuneCommand
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() =>
         {
             var overrides = (p.GetValue(set) ?? []).ToList();
-            if (p.GetValue(sampler) is { } smp) overrides.Add("sampler=" + smp.Replace('-', '_'));
-            if (p.GetValue(repeatThreshold) is { } rt) overrides.Add(string.Create(CultureInfo.InvariantCulture, $"repeat_threshold={rt:R}"));
+            if (p.GetValue(sampler) is { } smp) overrides.Add("data.sampler=" + smp.Replace('-', '_'));
+            if (p.GetValue(repeatThreshold) is { } rt) overrides.Add(string.Create(CultureInfo.InvariantCulture, $"data.repeat_threshold={rt:R}"));
             FinetuneConfig? cfg = p.GetValue(config) is { } c ? FinetuneConfigs.Load(c, overrides) : null;
             if (cfg is null && overrides.Count > 0) throw new ArgumentException("--set, --sampler and --repeat-threshold need a --config to apply to");
             var options = new FinetuneOptions

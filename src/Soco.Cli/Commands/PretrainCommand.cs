@@ -11,7 +11,7 @@ public static class PretrainCommand
     public static Command Build()
     {
         var config = new Option<string?>("--config") { Description = "Preset (configs/<name>.json: demo, soco_c4_100ep, soco_c4_400ep, soco_fpn_100ep, soco_fpn_400ep, soco_fpn_star_400ep) or a JSON file; omit to resume a run folder with its saved config" };
-        var set = new Option<string[]>("--set") { Description = "Override a config key, key=value (repeatable), e.g. --set epochs=10 --set batch_size=8", AllowMultipleArgumentsPerToken = false };
+        var set = new Option<string[]>("--set") { Description = "Override a config key, section.key=value (repeatable), e.g. --set solver.epochs=10 --set model.arch=c4; the old flat keys (epochs=10) are aliases", AllowMultipleArgumentsPerToken = false };
         var images = new Option<string?>("--images") { Description = "Images: folder, ImageNet zip (+map) or list file (default when resuming: the run's)" };
         var proposals = new Option<string?>("--proposals") { Description = "Filtered proposal store (soco proposals filter); default when resuming: the run's" };
         var output = new Option<string>("--out") { Description = "Run folder", Required = true };

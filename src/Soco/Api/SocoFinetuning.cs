@@ -20,7 +20,7 @@ public sealed record FinetuningOptions
     public required string RunDirectory { get; init; }
     /// <summary>A preset (<c>soco_fpn_1x</c>, <c>finetune_demo</c>) or a JSON file.</summary>
     public string Config { get; init; } = "soco_fpn_1x";
-    /// <summary><c>key=value</c> overrides of the config, e.g. <c>max_iter=500</c>.</summary>
+    /// <summary><c>key=value</c> overrides of the config, e.g. <c>solver.max_iter=500</c> (or the flat alias <c>max_iter=500</c>).</summary>
     public IReadOnlyList<string> Overrides { get; init; } = [];
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; } = Environment.ProcessorCount;

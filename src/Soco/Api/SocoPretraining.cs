@@ -14,7 +14,7 @@ public sealed record PretrainingOptions
     /// <summary>A preset (<c>demo</c>, <c>soco_fpn_100ep</c>, <c>soco_fpn_400ep</c>, <c>soco_fpn_star_400ep</c>,
     /// <c>soco_c4_100ep</c>, <c>soco_c4_400ep</c>) or a JSON file of the keys to change.</summary>
     public string Config { get; init; } = "demo";
-    /// <summary><c>key=value</c> overrides of the config, e.g. <c>epochs=10</c>.</summary>
+    /// <summary><c>key=value</c> overrides of the config, e.g. <c>solver.epochs=10</c> (or the flat alias <c>epochs=10</c>).</summary>
     public IReadOnlyList<string> Overrides { get; init; } = [];
     /// <summary><c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>.</summary>
     public string Device { get; init; } = "cpu";

@@ -92,7 +92,7 @@ public sealed class ConfigReader<T> where T : class
         foreach (var o in overrides ?? [])
         {
             int eq = o.IndexOf('=');
-            if (eq <= 0) throw new ArgumentException($"override '{o}' must be key=value (e.g. epochs=10)");
+            if (eq <= 0) throw new ArgumentException($"override '{o}' must be key=value (e.g. solver.epochs=10)");
             string key = Normalize(o[..eq]);
             string value = o[(eq + 1)..].Trim();
             string f = Resolve(key) ?? throw Refused(key, o[..eq].Trim(), null);

@@ -209,12 +209,12 @@ public static class PretrainConfigs
     /// <summary>Values computed from other keys: setting one would be accepted and ignored, so it is refused with what to set instead.</summary>
     static readonly Dictionary<string, string> Derived = new(StringComparer.Ordinal)
     {
-        ["total_batch"] = "it is batch_size × accumulate: set batch_size and accumulate (e.g. --set batch_size=128 --set accumulate=16 for 2048)",
-        ["model_pairs"] = "it follows from model: set model (c4 → 1 pair, fpn → 2, fpn_star → 3) and a recipe with as many view pairs",
-        ["backbone_config"] = "set depth and base_width",
-        ["pooling_mode"] = "set pooling (every_level or assigned_levels)",
-        ["view_recipe"] = "set recipe and image_size",
-        ["lars_options"] = "set sgd_momentum, trust_coefficient and lars_eps",
+        ["total_batch"] = "it is batch_size × accumulate: set batch_size and accumulate in solver (e.g. --set solver.batch_size=128 --set solver.accumulate=16 for 2048)",
+        ["model_pairs"] = "it follows from model.arch: set model.arch (c4 → 1 pair, fpn → 2, fpn_star → 3) and a data.recipe with as many view pairs",
+        ["backbone_config"] = "set model.depth and model.base_width",
+        ["pooling_mode"] = "set model.pooling (every_level or assigned_levels)",
+        ["view_recipe"] = "set data.recipe and data.image_size",
+        ["lars_options"] = "set solver.sgd_momentum, solver.trust_coefficient and solver.lars_eps",
     };
 
     /// <summary>The nested form (docs/engine.md §Nested config): each key's flat name (the form before the nesting,
