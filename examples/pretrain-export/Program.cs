@@ -22,7 +22,7 @@ Console.WriteLine($"proposals: {proposals.Generation.Proposals} found, kept in {
 var run = await SocoPretraining.RunAsync(new PretrainingOptions
 {
     Images = images, Proposals = proposals.Store, RunDirectory = Path.Combine(output, "pretrain"),
-    Config = "demo", Overrides = [$"epochs={epochs}", $"warmup_epochs={epochs / 20}"], Threads = 1, Log = Console.WriteLine,
+    Config = "demo", Overrides = [$"solver.epochs={epochs}", $"solver.warmup_epochs={epochs / 20}"], Threads = 1, Log = Console.WriteLine,
 }, new Progress<Soco.Training.StepMetrics>(m => { if (m.Step % 10 == 0) Console.WriteLine($"step {m.Step}: loss {m.Loss:F4}"); }), stop.Token);
 Console.WriteLine($"pretraining: {run.Stop}, {run.StepsDone}/{run.TotalSteps} steps, checkpoint {run.LastCheckpoint}");
 if (run.LastCheckpoint is null) return 1;
