@@ -24,10 +24,17 @@ for m in ("wall_s", "cpu_s"):
         "PyTorch bf16 / PyTorch fp32": ratio("py bf16 contiguous", "py fp32 contiguous", m),
         "PyTorch bf16+channels_last / PyTorch fp32": ratio("py bf16 channels_last", "py fp32 contiguous", m),
     }
+# The goals of the training-step issue (README): fp32 <= 0.8x PyTorch's fp32 step; our best bf16 step <= 0.5x our fp32.
+goals = {}
+for m in ("wall_s", "cpu_s"):
+    f = ratios[m]["ours fp32 / PyTorch fp32"]
+    b = ratios[m]["ours bf16+channels_last / ours fp32"]
+    goals[m] = {"ours fp32 / PyTorch fp32 <= 0.8": None if f is None else f"{f:.2f} ({'met' if f <= 0.8 else 'NOT met'})",
+                "ours bf16+channels_last / ours fp32 <= 0.5": None if b is None else f"{b:.2f} ({'met' if b <= 0.5 else 'NOT met'})"}
 loads = [float(r[6]) for r in rows]
 doc = {"batch": int(batch), "threads": int(threads), "timed_steps_per_process": int(steps), "runs": res, "medians": med,
-       "ratios": ratios, "load_average_1min": {"min": min(loads), "max": max(loads)}}
+       "ratios": ratios, "goals": goals, "load_average_1min": {"min": min(loads), "max": max(loads)}}
 tmp = out + ".tmp"
 json.dump(doc, open(tmp, "w"), indent=1)
 import os; os.replace(tmp, out)
-print(json.dumps({"medians": med, "ratios": ratios, "load": doc["load_average_1min"]}, indent=1))
+print(json.dumps({"medians": med, "ratios": ratios, "goals": goals, "load": doc["load_average_1min"]}, indent=1))

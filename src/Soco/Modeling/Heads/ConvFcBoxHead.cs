@@ -54,4 +54,32 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
         y = nn.functional.relu(bn4.forward(conv4.forward(y)));
         return nn.functional.relu(fc1.forward(MixedPrecision.Float32(y.flatten(1)))).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Whether <see cref="ForwardChunks"/> runs each convolution once over all chunks: when the convolutions
+    /// are not on the plain float32 path (bf16 or channels-last). In plain float32 each chunk keeps its own calls, so
+    /// the weight gradients are summed in the same order as the reference (the golden losses stay bit-identical).</summary>
+    public bool BatchesChunks => conv1.Precision != ConvPrecision.Fp32 || conv1.ChannelsLast;
+
+    /// <summary>The head over several RoI batches ("chunks", e.g. SoCo_FPN's one per box list and pyramid level), each
+    /// its own BatchNorm batch (statistics and running-stat updates per chunk, in chunk order) — the same function as
+    /// <see cref="forward"/> on each chunk. When <see cref="BatchesChunks"/>, each convolution and the FC run once over
+    /// the concatenated chunks: a few large convolutions instead of one small one per chunk and layer, so oneDNN
+    /// reorders each weight once per layer and its backward-weights kernel sees one large batch (the per-chunk calls
+    /// were most of a bf16 step's oneDNN time, docs/bf16.md §2).</summary>
+    public Tensor[] ForwardChunks(IReadOnlyList<Tensor> chunks)
+    {
+        if (chunks.Count == 0) return [];
+        if (chunks.Count == 1 || !BatchesChunks) return chunks.Select(c => forward(c)).ToArray();
+        using var scope = NewDisposeScope();
+        var sizes = chunks.Select(c => c.shape[0]).ToArray();
+        var y = cat(chunks.ToArray(), 0);
+        foreach (var (conv, bn) in new[] { (conv1, bn1), (conv2, bn2), (conv3, bn3), (conv4, bn4) })
+        {
+            var parts = conv.forward(y).split(sizes, 0);
+            y = nn.functional.relu(cat(parts.Select(p => bn.forward(p)).ToArray(), 0));
+        }
+        var outs = nn.functional.relu(fc1.forward(MixedPrecision.Float32(y.flatten(1)))).split(sizes, 0);
+        foreach (var o in outs) o.MoveToOuterDisposeScope();
+        return outs;
+    }
 }

@@ -91,8 +91,8 @@ public sealed class MixedConv2d : Module<Tensor, Tensor>
             y = nn.functional.conv2d(x, weight, bias, Stride, Padding, Dilation);
         else
         {
-            var w = weight.to(ScalarType.BFloat16);
-            var b = bias?.to(ScalarType.BFloat16);
+            var w = WeightCasts.Bf16(weight);
+            var b = bias is null ? null : WeightCasts.Bf16(bias);
             // .to keeps the input's strides (preserve_format), so a channels-last input stays channels-last.
             var xb = x.dtype == ScalarType.BFloat16 ? x : x.to(ScalarType.BFloat16);
             y = nn.functional.conv2d(xb, w, b, Stride, Padding, Dilation);
@@ -101,9 +101,60 @@ public sealed class MixedConv2d : Module<Tensor, Tensor>
     }
 }
 
+/// <summary>
+/// The bfloat16 copies of the float32 master weights within one training forward (<see cref="MixedPrecision.CacheWeightCasts"/>):
+/// PyTorch autocast's cast cache. The weights change only at the optimiser step and the EMA update (which runs before the
+/// target branch's first convolution), so inside one forward a parameter's bf16 copy is the same tensor for every view
+/// pass: it is cast once — one node in the step's graph, so the backward still reaches the float32 master weight, with
+/// the gradients of all its uses summed in bfloat16 before the one cast back, as under autocast — instead of once per
+/// convolution call. Copies made with gradients enabled and under <c>no_grad</c> are kept apart.
+/// </summary>
+static class WeightCasts
+{
+    [ThreadStatic] static Scope? current;
+
+    /// <summary><paramref name="p"/> as bfloat16: the cached copy inside a scope, a fresh cast outside.</summary>
+    public static Tensor Bf16(Tensor p) => current is null ? p.to(ScalarType.BFloat16) : current.Get(p);
+
+    public static IDisposable Begin() => current is null ? current = new Scope() : NoScope.Instance;
+
+    sealed class Scope : IDisposable
+    {
+        readonly Dictionary<Tensor, Tensor> withGrad = new(ReferenceEqualityComparer.Instance);
+        readonly Dictionary<Tensor, Tensor> noGrad = new(ReferenceEqualityComparer.Instance);
+
+        public Tensor Get(Tensor p)
+        {
+            var cache = is_grad_enabled() ? withGrad : noGrad;
+            if (!cache.TryGetValue(p, out var c))
+                // Owned by the cache, not by the calling layer's dispose scope (disposed when the forward ends; the
+                // autograd graph keeps its own reference until the backward).
+                cache[p] = c = p.to(ScalarType.BFloat16).DetachFromDisposeScope();
+            return c;
+        }
+
+        public void Dispose()
+        {
+            current = null;
+            foreach (var c in withGrad.Values.Concat(noGrad.Values)) c.Dispose();
+        }
+    }
+
+    sealed class NoScope : IDisposable
+    {
+        public static readonly NoScope Instance = new();
+        public void Dispose() { }
+    }
+}
+
 /// <summary>Precision and memory layout of a model's <see cref="MixedConv2d"/> layers.</summary>
 public static class MixedPrecision
 {
+    /// <summary>Inside the returned scope (one training forward, while no weight changes except an EMA update before
+    /// the target branch's first use) each bf16 <see cref="MixedConv2d"/> casts its weight once and reuses the copy
+    /// (<see cref="WeightCasts"/>). Nested scopes share the outermost one. The float32 path never consults it.</summary>
+    public static IDisposable CacheWeightCasts() => WeightCasts.Begin();
+
     /// <summary>Sets the precision and layout of every <see cref="MixedConv2d"/> in <paramref name="root"/>'s tree;
     /// returns how many layers it set.</summary>
     public static int Apply(nn.Module root, ConvPrecision precision, bool channelsLast = false)

@@ -45,6 +45,13 @@ public class SocoFpn : SocoModel
         var pyramid = Pyramid(image, target);
         if (pyramid.Length != Levels) throw new InvalidOperationException($"the FPN must give {Levels} levels, got {pyramid.Length}.");
         var h = Branch(target).Head!;
+        Tensor Pool(Tensor boxes, int lv) => RoiPooling.PoolOneLevel(pyramid[lv], boxes, Config.RoiOutputSize, Config.Aligned, Config.SamplingRatio, HostBoxes(boxes));
+        // bf16 / channels-last: every (box list, level) chunk of this view through the head in one call, which runs
+        // each convolution once over all chunks (each chunk still its own BatchNorm batch). Plain float32 keeps the
+        // official interleaved pool → head → projector order per chunk, op for op (bit-identical golden losses).
+        var heads = slotMasks is null && h.BatchesChunks
+            ? h.ForwardChunks(boxLists.SelectMany(boxes => Enumerable.Range(0, Levels).Select(lv => Pool(boxes, lv))).ToArray())
+            : null;
         var outs = new Tensor[boxLists.Count];
         for (int i = 0; i < boxLists.Count; i++)
         {
@@ -56,10 +63,7 @@ public class SocoFpn : SocoModel
                 // Official: each level is its own head/MLP batch of N·L RoIs; levels concatenated level-major.
                 var perLevel = new Tensor[Levels];
                 for (int lv = 0; lv < Levels; lv++)
-                {
-                    var pooled = RoiPooling.PoolOneLevel(pyramid[lv], boxes, Config.RoiOutputSize, Config.Aligned, Config.SamplingRatio, HostBoxes(boxes));
-                    perLevel[lv] = Project(h.forward(pooled), target).reshape(n, l, -1);
-                }
+                    perLevel[lv] = Project(heads?[i * Levels + lv] ?? h.forward(Pool(boxes, lv)), target).reshape(n, l, -1);
                 e = cat(perLevel, 1);
             }
             else

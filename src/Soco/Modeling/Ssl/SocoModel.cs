@@ -157,6 +157,8 @@ public abstract class SocoModel : Module<SocoBatch, Tensor>
                 using var cpu = b.detach().to(float32).cpu().contiguous();
                 _hostBoxes[b] = cpu.data<float>().ToArray();
             }
+        // bf16: one weight cast per layer and branch for the whole forward (docs/bf16.md §1).
+        using var casts = MixedPrecision.CacheWeightCasts();
         try
         {
             return ForwardCore(batch);
