@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace Soco.Data;
@@ -37,61 +38,82 @@ public sealed class SocoBatch : IDisposable
     /// <summary>Stacks samples (all of one recipe) into a batch.</summary>
     /// <param name="pin">Put the views in page-locked (pinned) host memory, so the trainer's copies to a CUDA device
     /// run without a staging copy and without blocking the host (needs a CUDA LibTorch).</param>
+    /// <remarks>
+    /// The batch tensors are allocated by LibTorch and the samples' arrays are copied straight into them. Building a
+    /// managed array per tensor and handing it to <c>torch.tensor(float[], shape)</c> made two large-object-heap arrays
+    /// per view and batch (TorchSharp clones the array and keeps the clone pinned until the tensor is disposed): ~170 MB
+    /// of LOH garbage per FPN batch of 64, which the GC let pile up to ~1 GB committed before its gen-2 collections
+    /// caught up, so the peak RSS depended on how many batches ran (docs/scale.md, "The loader's peak RSS").
+    /// </remarks>
     public static SocoBatch Collate(IReadOnlyList<SocoSample> samples, int epoch, int batchIndex, IReadOnlyList<string>? warnings = null, bool pin = false)
     {
         if (samples.Count == 0) throw new ArgumentException("empty batch");
         int n = samples.Count;
         var first = samples[0];
-        var images = new Tensor[first.Images.Length];
-        for (int v = 0; v < images.Length; v++)
+        var made = new List<Tensor>(); // freed again if a sample does not fit the batch
+        Tensor Keep(Tensor t)
         {
-            int s = first.Sizes[v], len = first.Images[v].Length;
-            var data = new float[n * len];
-            for (int i = 0; i < n; i++) Array.Copy(samples[i].Images[v], 0, data, i * len, len);
-            images[v] = tensor(data, [n, 3, s, s]);
-            if (pin)
-            {
-                var pinned = images[v].pin_memory();
-                images[v].Dispose();
-                images[v] = pinned;
-            }
+            made.Add(t);
+            return t;
         }
         Tensor Stack(Func<SocoSample, float[]> pick, long[] rowShape)
         {
-            int len = pick(first).Length;
-            var data = new float[n * len];
+            int len = 1;
+            foreach (var d in rowShape) len *= (int)d;
+            var t = Keep(empty([n, .. rowShape], ScalarType.Float32));
+            var data = MemoryMarshal.Cast<byte, float>(t.bytes);
             for (int i = 0; i < n; i++)
             {
                 var a = pick(samples[i]);
                 if (a.Length != len) throw new InvalidOperationException($"sample {samples[i].Index}: {a.Length} values where {len} were expected");
-                Array.Copy(a, 0, data, i * len, len);
+                a.AsSpan().CopyTo(data.Slice(i * len, len));
             }
-            return tensor(data, [n, .. rowShape]);
+            return t;
         }
-        int pairs = first.Pairs.Length;
-        var b1 = new Tensor[pairs];
-        var bk = new Tensor[pairs];
-        var corr = new Tensor[pairs];
-        for (int p = 0; p < pairs; p++)
+        try
         {
-            int l = first.Pairs[p].Boxes1.Length / 5;
-            int m = (int)Math.Round(Math.Sqrt(first.Pairs[p].Correspondence.Length));
-            b1[p] = Stack(s => s.Pairs[p].Boxes1, [l, 5]);
-            bk[p] = Stack(s => s.Pairs[p].BoxesK, [l, 5]);
-            corr[p] = Stack(s => s.Pairs[p].Correspondence, [m, m]);
+            var images = new Tensor[first.Images.Length];
+            for (int v = 0; v < images.Length; v++)
+            {
+                int s = first.Sizes[v];
+                images[v] = Stack(x => x.Images[v], [3, s, s]);
+                if (pin)
+                {
+                    var plain = images[v];
+                    images[v] = made[^1] = plain.pin_memory(); // Stack kept plain last
+                    plain.Dispose();
+                }
+            }
+            int pairs = first.Pairs.Length;
+            var b1 = new Tensor[pairs];
+            var bk = new Tensor[pairs];
+            var corr = new Tensor[pairs];
+            for (int p = 0; p < pairs; p++)
+            {
+                int l = first.Pairs[p].Boxes1.Length / 5;
+                int m = (int)Math.Round(Math.Sqrt(first.Pairs[p].Correspondence.Length));
+                b1[p] = Stack(s => s.Pairs[p].Boxes1, [l, 5]);
+                bk[p] = Stack(s => s.Pairs[p].BoxesK, [l, 5]);
+                corr[p] = Stack(s => s.Pairs[p].Correspondence, [m, m]);
+            }
+            return new SocoBatch
+            {
+                Epoch = epoch,
+                BatchIndex = batchIndex,
+                Images = images,
+                Boxes1 = b1,
+                BoxesK = bk,
+                Correspondence = corr,
+                Index = Keep(tensor(samples.Select(s => (long)s.Index).ToArray(), [n])),
+                Label = Keep(tensor(samples.Select(s => (long)s.Label).ToArray(), [n])),
+                Warnings = warnings ?? samples.Where(s => s.Warning is not null).Select(s => $"sample {s.Index}: {s.Warning}").ToList(),
+            };
         }
-        return new SocoBatch
+        catch
         {
-            Epoch = epoch,
-            BatchIndex = batchIndex,
-            Images = images,
-            Boxes1 = b1,
-            BoxesK = bk,
-            Correspondence = corr,
-            Index = tensor(samples.Select(s => (long)s.Index).ToArray(), [n]),
-            Label = tensor(samples.Select(s => (long)s.Label).ToArray(), [n]),
-            Warnings = warnings ?? samples.Where(s => s.Warning is not null).Select(s => $"sample {s.Index}: {s.Warning}").ToList(),
-        };
+            foreach (var t in made) t.Dispose();
+            throw;
+        }
     }
 }
 
