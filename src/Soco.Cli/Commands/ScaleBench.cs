@@ -119,7 +119,7 @@ public static class ScaleBench
             var total = Stopwatch.StartNew();
             using var source = ImageSources.Open(p.GetValue(images)!);
             double openS = total.Elapsed.TotalSeconds;
-            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(); // what pretraining holds
+            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(source.Entries.Select(e => e.Key)); // what pretraining holds
             double indexS = total.Elapsed.TotalSeconds - openS;
             long indexRss = ReadStatusKb("VmRSS");
             int warnings = 0;

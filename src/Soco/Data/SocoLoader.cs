@@ -39,7 +39,8 @@ public sealed class SocoBatch : IDisposable
     /// <param name="pin">Put the views in page-locked (pinned) host memory, so the trainer's copies to a CUDA device
     /// run without a staging copy and without blocking the host (needs a CUDA LibTorch).</param>
     /// <remarks>
-    /// The batch tensors are allocated by LibTorch and the samples' arrays are copied straight into them. Building a
+    /// The batch tensors are native (large ones over <see cref="BatchMemory"/>'s recycled buffers) and the samples'
+    /// arrays are copied straight into them. Building a
     /// managed array per tensor and handing it to <c>torch.tensor(float[], shape)</c> made two large-object-heap arrays
     /// per view and batch (TorchSharp clones the array and keeps the clone pinned until the tensor is disposed): ~170 MB
     /// of LOH garbage per FPN batch of 64, which the GC let pile up to ~1 GB committed before its gen-2 collections
@@ -60,7 +61,7 @@ public sealed class SocoBatch : IDisposable
         {
             int len = 1;
             foreach (var d in rowShape) len *= (int)d;
-            var t = Keep(empty([n, .. rowShape], ScalarType.Float32));
+            var t = Keep(BatchMemory.EmptyFloat([n, .. rowShape]));
             var data = MemoryMarshal.Cast<byte, float>(t.bytes);
             for (int i = 0; i < n; i++)
             {
@@ -154,9 +155,13 @@ public sealed class SocoLoader
         var batches = Sampler.Batches(epoch, startBatch).ToArray();
         if (batches.Length == 0) yield break;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var slots = new TaskCompletionSource<SocoBatch>[batches.Length];
-        for (int b = 0; b < slots.Length; b++) slots[b] = new TaskCompletionSource<SocoBatch>(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var window = new SemaphoreSlim(Options.Window, Options.Window);
+        // One slot per batch of the window, reused round the ring (batch b in slot b % window), not one per batch of
+        // the epoch: a worker starts batch b only once batch b − window was taken, and the consumer puts the slot of
+        // b there before it lets a worker go on (window.Release), so the slot a worker fills is always its batch's.
+        int ring = Options.Window;
+        var slots = new TaskCompletionSource<SocoBatch>[ring];
+        for (int b = 0; b < Math.Min(ring, batches.Length); b++) slots[b] = NewSlot();
+        using var window = new SemaphoreSlim(ring, ring);
         int next = -1;
         int workers = Math.Min(Math.Max(1, Options.Workers), batches.Length);
         var threads = new Thread[workers];
@@ -178,11 +183,11 @@ public sealed class SocoLoader
                             // the samples were copied into the batch and go nowhere else: their view arrays are reused
                             foreach (var s in samples)
                                 foreach (var img in s.Images) ViewTensorPool.Return(img);
-                            slots[b].SetResult(batch);
+                            Volatile.Read(ref slots[b % ring]).SetResult(batch);
                         }
                         catch (Exception e)
                         {
-                            slots[b].TrySetException(e);
+                            Volatile.Read(ref slots[b % ring]).TrySetException(e);
                         }
                     }
                 }
@@ -197,7 +202,8 @@ public sealed class SocoLoader
         {
             for (; taken < batches.Length; taken++)
             {
-                var batch = Await(slots[taken].Task, cts.Token);
+                var batch = Await(slots[taken % ring].Task, cts.Token);
+                Volatile.Write(ref slots[taken % ring], taken + ring < batches.Length ? NewSlot() : null!);
                 window.Release();
                 yield return batch;
             }
@@ -206,11 +212,13 @@ public sealed class SocoLoader
         {
             cts.Cancel();
             foreach (var t in threads) t.Join();
-            // Batches built ahead and never taken: free their tensors.
-            for (int b = taken + 1; b < slots.Length; b++)
-                if (slots[b].Task.IsCompletedSuccessfully) slots[b].Task.Result.Dispose();
+            // Batches built ahead and never taken (a taken batch's slot was already replaced): free their tensors.
+            foreach (var slot in slots)
+                if (slot is not null && slot.Task.IsCompletedSuccessfully) slot.Task.Result.Dispose();
         }
     }
+
+    static TaskCompletionSource<SocoBatch> NewSlot() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     static SocoBatch Await(Task<SocoBatch> task, CancellationToken cancel)
     {

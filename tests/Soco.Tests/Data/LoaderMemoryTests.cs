@@ -1,4 +1,5 @@
 using Soco.Data;
+using Soco.Proposals;
 using Soco.Runtime;
 using TorchSharp;
 
@@ -87,6 +88,55 @@ public class LoaderMemoryTests
         var e = Assert.Throws<InvalidOperationException>(() => Collate(bad));
         Assert.Contains("sample 7: 255 values where 256 were expected", e.Message);
         Assert.Equal(live, stats.ThreadTotalLiveCount);
+    }
+
+    [Fact]
+    public void ALargeViewBufferIsReusedOnlyOnceEveryTensorOnItIsGone()
+    {
+        // Views of 301 px (a size no other test uses, so the pool's buffers of that size are this test's): 2.2 MB per
+        // view tensor of 2 samples, pooled; the 16-px view is not.
+        const long bytes = 2L * 3 * 301 * 301 * sizeof(float);
+        var samples = Samples(2, seed: 3, sizes: [301, 301, 16]);
+        var first = Collate(samples);
+        int free = BatchMemory.FreeBuffers(bytes);
+        var kept = first.Images[0].narrow(0, 1, 1); // a view of V1: its buffer must not be reused while it lives
+        first.Dispose();
+        Assert.Equal(free + 1, BatchMemory.FreeBuffers(bytes));
+        using (var flat = kept.flatten()) Assert.Equal(samples[1].Images[0], flat.data<float>().ToArray());
+        Assert.Equal(free + 1, BatchMemory.FreeBuffers(bytes));
+        kept.Dispose();
+        Assert.Equal(free + 2, BatchMemory.FreeBuffers(bytes));
+
+        var other = Samples(2, seed: 4, sizes: [301, 301, 16]);
+        using (var second = Collate(other))
+        {
+            Assert.Equal(free, BatchMemory.FreeBuffers(bytes)); // both buffers taken again
+            using var scope = torch.NewDisposeScope();
+            for (int i = 0; i < 2; i++)
+                for (int v = 0; v < 3; v++) Assert.Equal(other[i].Images[v], second.Images[v][i].flatten().data<float>().ToArray());
+        }
+        Assert.Equal(free + 2, BatchMemory.FreeBuffers(bytes));
+    }
+
+    [Fact]
+    public void TheProposalIndexHoldsTheImageSourcesKeyStrings()
+    {
+        // The store's records come with their own key strings (parsed from the parts); the image list has one per
+        // image too. Held under the source's strings, the index adds no string per image.
+        string[] sourceKeys = ["n01_0001", "n01_0002", "n02_0003"];
+        var records = new[]
+        {
+            new ProposalRecord(new string("n01_0002".AsSpan()), "", 40, 30, [new ProposalRect(1, 2, 10, 12)]),
+            new ProposalRecord(new string("n02_0003".AsSpan()), "", 50, 20, [new ProposalRect(0, 0, 5, 5), new ProposalRect(3, 3, 9, 9)]),
+            new ProposalRecord("other", "", 10, 10, [new ProposalRect(0, 0, 4, 4)]),
+        };
+        var index = new ProposalIndex(records, sourceKeys);
+        Assert.Same(sourceKeys[1], index.Keys.Single(k => k == "n01_0002"));
+        Assert.Same(sourceKeys[2], index.Keys.Single(k => k == "n02_0003"));
+        Assert.Same(records[2].Key, index.Keys.Single(k => k == "other")); // not in the source: its own string
+        Assert.Equal(records[1].Rects, index["n02_0003"].Rects);
+        Assert.Equal((40, 30), (index["n01_0002"].Width, index["n01_0002"].Height));
+        Assert.False(index.ContainsKey("n01_0001"));
     }
 
     static SocoBatch Collate(SocoSample[] samples) => SocoBatch.Collate(samples, epoch: 0, batchIndex: 0);
