@@ -121,6 +121,7 @@ public static class ScaleBench
             double openS = total.Elapsed.TotalSeconds;
             var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(source.Entries.Select(e => e.Key)); // what pretraining holds
             double indexS = total.Elapsed.TotalSeconds - openS;
+            Soco.Runtime.ManagedHeap.CompactAfterLoading(); // as pretraining does
             long indexRss = ReadStatusKb("VmRSS");
             int warnings = 0;
             var ds = new SocoDataset(source, index, ViewRecipe.ByName(p.GetValue(recipe)!), seed: 0, log: _ => Interlocked.Increment(ref warnings));

@@ -10,8 +10,8 @@ namespace Soco.Data;
 /// views are LibTorch tensors over buffers of this pool: LibTorch calls <see cref="Release"/> when the last tensor
 /// using a buffer is gone (views of it, copies kept by autograd included), and the buffer goes back to the pool for the
 /// next batch of that size. Freshly allocated, a 38.5 MB view of 64 images at 224 px is a new mmap whose every page
-/// faults in (the kernel zeroes it) and is unmapped again when freed: that was 1 ms of system time per sample, a fifth of
-/// the loader's CPU. Reused, the pages stay resident. The pool keeps at most <see cref="MaxKeptPerSize"/> free buffers
+/// faults in (the kernel zeroes it) and is unmapped again when freed: that was 0.8–1.0 ms of system time per sample,
+/// over a third of the loader's CPU. Reused, the pages stay resident. The pool keeps at most <see cref="MaxKeptPerSize"/> free buffers
 /// of one size, so what it holds is bounded by the most batches that were alive at once (the loader's window).
 /// </summary>
 internal static unsafe class BatchMemory

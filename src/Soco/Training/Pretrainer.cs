@@ -326,6 +326,7 @@ public sealed class PretrainRun : IDisposable
         if (StepsDone >= Options.StopAfterStep)
             return new PretrainResult(RunDirectory, PretrainStop.StepLimit, StepsDone, TotalSteps, 0, ResumedFrom, null, _resume?.Meta.Loss, 0, 0);
 
+        ManagedHeap.CompactAfterLoading(); // the images' list and the proposal index are loaded: start the run without their garbage
         TorchRuntime.SetThreads(Options.Threads);
         var device = ResolveDevice(Options.Device);
         torch.manual_seed(Config.Seed);
