@@ -108,27 +108,38 @@ public static class ScaleBench
         var workers = new Option<int>("--workers") { Description = "Loader threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 64 };
         var limit = new Option<int>("--limit") { Description = "Stop after this many batches (0: the whole epoch)", DefaultValueFactory = _ => 0 };
+        var trace = new Option<string?>("--trace") { Description = "CSV of the process's memory (RSS, GC heap, malloc) every --trace-every batches" };
+        var traceEvery = new Option<int>("--trace-every") { Description = "Batches between two rows of --trace", DefaultValueFactory = _ => 4 };
         var json = JsonOption();
         var cmd = new Command("loader", "One loader epoch (decode, views, batches as tensors) over a source with its proposals: samples/s and memory")
-            { images, proposals, recipe, workers, batch, limit, json };
+            { images, proposals, recipe, workers, batch, limit, trace, traceEvery, json };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             Soco.Runtime.TorchRuntime.SetThreads(1);
             var total = Stopwatch.StartNew();
             using var source = ImageSources.Open(p.GetValue(images)!);
             double openS = total.Elapsed.TotalSeconds;
-            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(); // what pretraining holds
+            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(source.Entries.Select(e => e.Key)); // what pretraining holds
             double indexS = total.Elapsed.TotalSeconds - openS;
+            Soco.Runtime.ManagedHeap.CompactAfterLoading(); // as pretraining does
             long indexRss = ReadStatusKb("VmRSS");
             int warnings = 0;
             var ds = new SocoDataset(source, index, ViewRecipe.ByName(p.GetValue(recipe)!), seed: 0, log: _ => Interlocked.Increment(ref warnings));
             var loader = new SocoLoader(ds, new EpochSampler(ds.Count, Math.Min(p.GetValue(batch), ds.Count), seed: 0), new LoaderOptions { Workers = p.GetValue(workers) });
-            int samples = 0, batches = 0, limitB = p.GetValue(limit);
+            int samples = 0, batches = 0, limitB = p.GetValue(limit), every = Math.Max(1, p.GetValue(traceEvery));
+            using var traceOut = p.GetValue(trace) is { } tracePath ? new StreamWriter(tracePath) : null;
             var sw = Stopwatch.StartNew();
+            traceOut?.WriteLine("batch,seconds," + MemoryProbe.CsvHeader);
+            traceOut?.WriteLine($"0,0.0,{MemoryProbe.Read().ToCsv()}");
             foreach (var b in loader.Epoch(0))
             {
                 using (b) samples += b.Count;
-                if (++batches == limitB) break;
+                if (++batches % every == 0 && traceOut is not null)
+                {
+                    traceOut.WriteLine($"{batches},{sw.Elapsed.TotalSeconds.ToString("F2", Inv)},{MemoryProbe.Read().ToCsv()}");
+                    traceOut.Flush();
+                }
+                if (batches == limitB) break;
             }
             double epochS = sw.Elapsed.TotalSeconds;
             var r = new Dictionary<string, object?>

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace Soco.Data;
@@ -37,61 +38,83 @@ public sealed class SocoBatch : IDisposable
     /// <summary>Stacks samples (all of one recipe) into a batch.</summary>
     /// <param name="pin">Put the views in page-locked (pinned) host memory, so the trainer's copies to a CUDA device
     /// run without a staging copy and without blocking the host (needs a CUDA LibTorch).</param>
+    /// <remarks>
+    /// The batch tensors are native (large ones over <see cref="BatchMemory"/>'s recycled buffers) and the samples'
+    /// arrays are copied straight into them. Building a
+    /// managed array per tensor and handing it to <c>torch.tensor(float[], shape)</c> made two large-object-heap arrays
+    /// per view and batch (TorchSharp clones the array and keeps the clone pinned until the tensor is disposed): ~170 MB
+    /// of LOH garbage per FPN batch of 64, which the GC let pile up to ~1 GB committed before its gen-2 collections
+    /// caught up, so the peak RSS depended on how many batches ran (docs/scale.md, "The loader's peak RSS").
+    /// </remarks>
     public static SocoBatch Collate(IReadOnlyList<SocoSample> samples, int epoch, int batchIndex, IReadOnlyList<string>? warnings = null, bool pin = false)
     {
         if (samples.Count == 0) throw new ArgumentException("empty batch");
         int n = samples.Count;
         var first = samples[0];
-        var images = new Tensor[first.Images.Length];
-        for (int v = 0; v < images.Length; v++)
+        var made = new List<Tensor>(); // freed again if a sample does not fit the batch
+        Tensor Keep(Tensor t)
         {
-            int s = first.Sizes[v], len = first.Images[v].Length;
-            var data = new float[n * len];
-            for (int i = 0; i < n; i++) Array.Copy(samples[i].Images[v], 0, data, i * len, len);
-            images[v] = tensor(data, [n, 3, s, s]);
-            if (pin)
-            {
-                var pinned = images[v].pin_memory();
-                images[v].Dispose();
-                images[v] = pinned;
-            }
+            made.Add(t);
+            return t;
         }
         Tensor Stack(Func<SocoSample, float[]> pick, long[] rowShape)
         {
-            int len = pick(first).Length;
-            var data = new float[n * len];
+            int len = 1;
+            foreach (var d in rowShape) len *= (int)d;
+            var t = Keep(BatchMemory.EmptyFloat([n, .. rowShape]));
+            var data = MemoryMarshal.Cast<byte, float>(t.bytes);
             for (int i = 0; i < n; i++)
             {
                 var a = pick(samples[i]);
                 if (a.Length != len) throw new InvalidOperationException($"sample {samples[i].Index}: {a.Length} values where {len} were expected");
-                Array.Copy(a, 0, data, i * len, len);
+                a.AsSpan().CopyTo(data.Slice(i * len, len));
             }
-            return tensor(data, [n, .. rowShape]);
+            return t;
         }
-        int pairs = first.Pairs.Length;
-        var b1 = new Tensor[pairs];
-        var bk = new Tensor[pairs];
-        var corr = new Tensor[pairs];
-        for (int p = 0; p < pairs; p++)
+        try
         {
-            int l = first.Pairs[p].Boxes1.Length / 5;
-            int m = (int)Math.Round(Math.Sqrt(first.Pairs[p].Correspondence.Length));
-            b1[p] = Stack(s => s.Pairs[p].Boxes1, [l, 5]);
-            bk[p] = Stack(s => s.Pairs[p].BoxesK, [l, 5]);
-            corr[p] = Stack(s => s.Pairs[p].Correspondence, [m, m]);
+            var images = new Tensor[first.Images.Length];
+            for (int v = 0; v < images.Length; v++)
+            {
+                int s = first.Sizes[v];
+                images[v] = Stack(x => x.Images[v], [3, s, s]);
+                if (pin)
+                {
+                    var plain = images[v];
+                    images[v] = made[^1] = plain.pin_memory(); // Stack kept plain last
+                    plain.Dispose();
+                }
+            }
+            int pairs = first.Pairs.Length;
+            var b1 = new Tensor[pairs];
+            var bk = new Tensor[pairs];
+            var corr = new Tensor[pairs];
+            for (int p = 0; p < pairs; p++)
+            {
+                int l = first.Pairs[p].Boxes1.Length / 5;
+                int m = (int)Math.Round(Math.Sqrt(first.Pairs[p].Correspondence.Length));
+                b1[p] = Stack(s => s.Pairs[p].Boxes1, [l, 5]);
+                bk[p] = Stack(s => s.Pairs[p].BoxesK, [l, 5]);
+                corr[p] = Stack(s => s.Pairs[p].Correspondence, [m, m]);
+            }
+            return new SocoBatch
+            {
+                Epoch = epoch,
+                BatchIndex = batchIndex,
+                Images = images,
+                Boxes1 = b1,
+                BoxesK = bk,
+                Correspondence = corr,
+                Index = Keep(tensor(samples.Select(s => (long)s.Index).ToArray(), [n])),
+                Label = Keep(tensor(samples.Select(s => (long)s.Label).ToArray(), [n])),
+                Warnings = warnings ?? samples.Where(s => s.Warning is not null).Select(s => $"sample {s.Index}: {s.Warning}").ToList(),
+            };
         }
-        return new SocoBatch
+        catch
         {
-            Epoch = epoch,
-            BatchIndex = batchIndex,
-            Images = images,
-            Boxes1 = b1,
-            BoxesK = bk,
-            Correspondence = corr,
-            Index = tensor(samples.Select(s => (long)s.Index).ToArray(), [n]),
-            Label = tensor(samples.Select(s => (long)s.Label).ToArray(), [n]),
-            Warnings = warnings ?? samples.Where(s => s.Warning is not null).Select(s => $"sample {s.Index}: {s.Warning}").ToList(),
-        };
+            foreach (var t in made) t.Dispose();
+            throw;
+        }
     }
 }
 
@@ -132,9 +155,13 @@ public sealed class SocoLoader
         var batches = Sampler.Batches(epoch, startBatch).ToArray();
         if (batches.Length == 0) yield break;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var slots = new TaskCompletionSource<SocoBatch>[batches.Length];
-        for (int b = 0; b < slots.Length; b++) slots[b] = new TaskCompletionSource<SocoBatch>(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var window = new SemaphoreSlim(Options.Window, Options.Window);
+        // One slot per batch of the window, reused round the ring (batch b in slot b % window), not one per batch of
+        // the epoch: a worker starts batch b only once batch b − window was taken, and the consumer puts the slot of
+        // b there before it lets a worker go on (window.Release), so the slot a worker fills is always its batch's.
+        int ring = Options.Window;
+        var slots = new TaskCompletionSource<SocoBatch>[ring];
+        for (int b = 0; b < Math.Min(ring, batches.Length); b++) slots[b] = NewSlot();
+        using var window = new SemaphoreSlim(ring, ring);
         int next = -1;
         int workers = Math.Min(Math.Max(1, Options.Workers), batches.Length);
         var threads = new Thread[workers];
@@ -156,11 +183,11 @@ public sealed class SocoLoader
                             // the samples were copied into the batch and go nowhere else: their view arrays are reused
                             foreach (var s in samples)
                                 foreach (var img in s.Images) ViewTensorPool.Return(img);
-                            slots[b].SetResult(batch);
+                            Volatile.Read(ref slots[b % ring]).SetResult(batch);
                         }
                         catch (Exception e)
                         {
-                            slots[b].TrySetException(e);
+                            Volatile.Read(ref slots[b % ring]).TrySetException(e);
                         }
                     }
                 }
@@ -175,7 +202,8 @@ public sealed class SocoLoader
         {
             for (; taken < batches.Length; taken++)
             {
-                var batch = Await(slots[taken].Task, cts.Token);
+                var batch = Await(slots[taken % ring].Task, cts.Token);
+                Volatile.Write(ref slots[taken % ring], taken + ring < batches.Length ? NewSlot() : null!);
                 window.Release();
                 yield return batch;
             }
@@ -184,11 +212,13 @@ public sealed class SocoLoader
         {
             cts.Cancel();
             foreach (var t in threads) t.Join();
-            // Batches built ahead and never taken: free their tensors.
-            for (int b = taken + 1; b < slots.Length; b++)
-                if (slots[b].Task.IsCompletedSuccessfully) slots[b].Task.Result.Dispose();
+            // Batches built ahead and never taken (a taken batch's slot was already replaced): free their tensors.
+            foreach (var slot in slots)
+                if (slot is not null && slot.Task.IsCompletedSuccessfully) slot.Task.Result.Dispose();
         }
     }
+
+    static TaskCompletionSource<SocoBatch> NewSlot() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     static SocoBatch Await(Task<SocoBatch> task, CancellationToken cancel)
     {

@@ -20,12 +20,17 @@ public sealed class ProposalIndex : IReadOnlyDictionary<string, ProposalRecord>
     readonly List<ProposalRect[]> _blocks = [];
 
     /// <summary>Successful records of <paramref name="records"/>; a key already present is skipped (the first wins).</summary>
-    public ProposalIndex(IEnumerable<ProposalRecord> records)
+    /// <param name="keys">The image source's keys (optional): a record whose key is among them is held under that very
+    /// string instead of its own copy, so the source and the index do not each keep a string per image (~64 bytes per
+    /// image of an ImageNet-style name; docs/scale.md).</param>
+    public ProposalIndex(IEnumerable<ProposalRecord> records, IEnumerable<string>? keys = null)
     {
+        var shared = keys is null ? null : new HashSet<string>(keys, StringComparer.Ordinal);
         int open = -1, used = 0; // the block being filled and how much of it is used
         foreach (var r in records)
         {
             if (r.IsFailure || _slots.ContainsKey(r.Key)) continue;
+            string key = shared is not null && shared.TryGetValue(r.Key, out var same) ? same : r.Key;
             int n = r.Rects.Length, block, offset = 0;
             if (n > BlockSize)
             {
@@ -46,7 +51,7 @@ public sealed class ProposalIndex : IReadOnlyDictionary<string, ProposalRecord>
                 r.Rects.CopyTo(_blocks[block], offset);
                 used += n;
             }
-            _slots.Add(r.Key, _entries.Count);
+            _slots.Add(key, _entries.Count);
             _entries.Add(new Entry(r.Width, r.Height, block, offset, n));
         }
         if (open >= 0) _blocks[open] = _blocks[open][..used];

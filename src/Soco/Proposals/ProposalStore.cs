@@ -171,8 +171,9 @@ public sealed class ProposalStore
         return index;
     }
 
-    /// <summary>The successful records in the compact form training holds for a whole run (<see cref="ProposalIndex"/>).</summary>
-    public ProposalIndex LoadCompactIndex() => new(ReadAll());
+    /// <summary>The successful records in the compact form training holds for a whole run (<see cref="ProposalIndex"/>);
+    /// with <paramref name="keys"/> (the image source's), held under the source's own key strings.</summary>
+    public ProposalIndex LoadCompactIndex(IEnumerable<string>? keys = null) => new(ReadAll(), keys);
 
     /// <summary>Opens a writer whose part names start with <paramref name="partPrefix"/> (made unique per run).</summary>
     public ProposalStoreWriter OpenWriter(string partPrefix = "") => new(this, partPrefix);
