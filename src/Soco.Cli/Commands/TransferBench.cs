@@ -211,7 +211,7 @@ public static class TransferBench
                     Out.Info($"$ (library) supervised pretraining, config {pretrainCfg} seed={seed} → {sup}");
                     cmds.Add($"(library) SupervisedPretraining.Run(config {Path.GetFileName(pretrainCfg)} seed={seed}, scenes {scenes}) → {sup}");
                     var r = SupervisedPretraining.Run(cfg, scenes, sup, int.Parse(t, CultureInfo.InvariantCulture), Out.Info);
-                    Out.Info(string.Create(CultureInfo.InvariantCulture, $"supervised: {r.Steps} steps × {r.BatchSize} images, loss {r.FirstLoss:F3} → {r.LastLoss:F3}, last batch accuracy {r.LastAccuracy:F3}"));
+                    Out.Info(string.Create(CultureInfo.InvariantCulture, $"supervised: {r.Steps} steps × {r.BatchSize} images, loss {r.FirstLoss:F3} → {r.LastLoss:F3}, last batch accuracy {r.LastAccuracy:F3}; {r.ValidationItems} held-out items: cross-entropy {r.ValidationLoss:F3}, accuracy {r.ValidationAccuracy:F3}"));
                 }
                 pre = sw.Elapsed.TotalSeconds;
                 init = backbone;
@@ -240,6 +240,9 @@ public static class TransferBench
         var m = JsonNode.Parse(File.ReadAllText(metrics))!;
         var row = new JsonObject { ["arm"] = arm, ["seed"] = seed, ["pretrain_s"] = pre, ["finetune_s"] = ftSeconds, ["evaluate_s"] = evSeconds };
         foreach (var key in new[] { "AP", "AP50", "AP75", "APs", "APm", "APl", "AR100" }) row[key] = m[key]!.GetValue<double>();
+        // The supervised arm's classifier on its held-out pretraining items: did the pretraining learn its labels?
+        if (arm == "supervised" && Path.Combine(dir, "pretrain", SupervisedPretraining.ResultFile) is var sj && File.Exists(sj))
+            row["pretrain_result"] = JsonNode.Parse(File.ReadAllText(sj));
         row["commands"] = new JsonArray(cmds.Select(c => (JsonNode)c).ToArray());
         commands.AddRange(cmds);
         AtomicFile.WriteAllText(Path.Combine(dir, RowFileName), row.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
