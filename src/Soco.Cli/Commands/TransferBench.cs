@@ -22,7 +22,11 @@ public static class TransferBench
 {
     public static readonly string[] Arms = ["none", "supervised", "byol", "soco"];
     static readonly string[] Metrics = ["AP", "AP50", "AP75", "APs"];
-    static readonly string[] ExecutionOrder = ["none", "soco", "byol", "supervised"];
+    /// <summary>Arms run only when named in --arms: the SoCo arm pretrained in bf16 (precision=bf16; fine-tuning stays fp32), for
+    /// the transfer AP of a bf16 pretraining beside fp32's (docs/transfer-benchmark.md).</summary>
+    public static readonly string[] ExtraArms = ["soco-bf16"];
+    static readonly string[] ExecutionOrder = ["none", "soco", "byol", "supervised", "soco-bf16"];
+    static bool IsSoco(string arm) => arm is "soco" or "soco-bf16";
 
     /// <summary>The sizes of one benchmark (scale 1 is the full run designed for about an hour on 2 cores).</summary>
     public sealed record Plan(int PretrainScenes, int FinetuneScenes, int EvalScenes, int PretrainEpochs, long FinetuneIters, int[] Seeds, double Scale, bool Quick)
@@ -63,7 +67,7 @@ public static class TransferBench
         cmd.SetAction(p => SocoCli.Guard(() => PretrainCommand.Checked(() =>
         {
             var armList = p.GetValue(arms) is { Length: > 0 } a ? a : Arms;
-            foreach (var x in armList) if (!Arms.Contains(x)) throw new ArgumentException($"--arms: unknown arm '{x}'; arms: {string.Join(", ", Arms)}");
+            foreach (var x in armList) if (!Arms.Contains(x) && !ExtraArms.Contains(x)) throw new ArgumentException($"--arms: unknown arm '{x}'; arms: {string.Join(", ", Arms.Concat(ExtraArms))}");
             double k = p.GetValue(scale);
             if (!(k > 0)) throw new ArgumentException("--scale must be > 0");
             string bg = p.GetValue(backgrounds) ?? RepoPath("samples", "photos");
@@ -128,7 +132,7 @@ public static class TransferBench
         if (only is null) { TaskAnnotations(plan, scenes, "finetune"); TaskAnnotations(plan, scenes, "eval"); }
         string preImages = Path.Combine(scenes, "pretrain", SceneSet.ImagesFolder);
         string props = Path.Combine(outDir, "proposals");
-        if (arms.Contains("soco") && only is null)
+        if (arms.Any(IsSoco) && only is null)
         {
             // Selective search once for all seeds: it depends on the images only.
             timings["proposals_s"] = Stage(commands, "proposals", "generate", "--images", preImages, "--out", Path.Combine(props, "raw"), "--mode", "soco", "--workers", "2")
@@ -211,7 +215,7 @@ public static class TransferBench
                     Out.Info($"$ (library) supervised pretraining, config {pretrainCfg} seed={seed} → {sup}");
                     cmds.Add($"(library) SupervisedPretraining.Run(config {Path.GetFileName(pretrainCfg)} seed={seed}, scenes {scenes}) → {sup}");
                     var r = SupervisedPretraining.Run(cfg, scenes, sup, int.Parse(t, CultureInfo.InvariantCulture), Out.Info);
-                    Out.Info(string.Create(CultureInfo.InvariantCulture, $"supervised: {r.Steps} steps × {r.BatchSize} images, loss {r.FirstLoss:F3} → {r.LastLoss:F3}, last batch accuracy {r.LastAccuracy:F3}"));
+                    Out.Info(string.Create(CultureInfo.InvariantCulture, $"supervised: {r.Steps} steps × {r.BatchSize} images, loss {r.FirstLoss:F3} → {r.LastLoss:F3}, last batch accuracy {r.LastAccuracy:F3}; {r.ValidationItems} held-out items: cross-entropy {r.ValidationLoss:F3}, accuracy {r.ValidationAccuracy:F3}"));
                 }
                 pre = sw.Elapsed.TotalSeconds;
                 init = backbone;
@@ -219,15 +223,17 @@ public static class TransferBench
             }
             case "byol":
             case "soco":
+            case "soco-bf16":
             {
                 string run = Path.Combine(dir, "pretrain");
                 List<string> args = ["pretrain", "--config", pretrainCfg, "--set", $"seed={seed}", "--images", preImages, "--out", run, "--threads", t, "--workers", "2"];
                 if (arm == "byol") args.InsertRange(3, ["--set", "model=byol"]);
                 else args.InsertRange(args.IndexOf("--out"), ["--proposals", Path.Combine(props, "filtered")]);
+                if (arm == "soco-bf16") args.InsertRange(3, ["--set", "precision=bf16"]);
                 pre = Stage(cmds, [.. args]);
                 // BYOL has no FPN or head to give: its backbone goes over as a torchvision ResNet, as the supervised one does.
                 // SoCo gives backbone, FPN and box head (docs/transfer-benchmark.md §Arms).
-                init = arm == "soco" ? run : ExportBackbone(run);
+                init = IsSoco(arm) ? run : ExportBackbone(run);
                 break;
             }
         }
@@ -240,6 +246,9 @@ public static class TransferBench
         var m = JsonNode.Parse(File.ReadAllText(metrics))!;
         var row = new JsonObject { ["arm"] = arm, ["seed"] = seed, ["pretrain_s"] = pre, ["finetune_s"] = ftSeconds, ["evaluate_s"] = evSeconds };
         foreach (var key in new[] { "AP", "AP50", "AP75", "APs", "APm", "APl", "AR100" }) row[key] = m[key]!.GetValue<double>();
+        // The supervised arm's classifier on its held-out pretraining items: did the pretraining learn its labels?
+        if (arm == "supervised" && Path.Combine(dir, "pretrain", SupervisedPretraining.ResultFile) is var sj && File.Exists(sj))
+            row["pretrain_result"] = JsonNode.Parse(File.ReadAllText(sj));
         row["commands"] = new JsonArray(cmds.Select(c => (JsonNode)c).ToArray());
         commands.AddRange(cmds);
         AtomicFile.WriteAllText(Path.Combine(dir, RowFileName), row.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
