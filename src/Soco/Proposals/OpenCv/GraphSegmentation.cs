@@ -149,6 +149,15 @@ public static class GraphSegmentation
                 }
                 for (int i = 0; i < len; i++)
                 {
+                    // Edges in weight order touch scattered pixels: ask for a later edge's nodes now, so that their
+                    // cache misses overlap this edge's work (a hint only).
+                    if (Sse.IsSupported && i + PrefetchDistance < len)
+                    {
+                        int fp = (int)((uint)pe[i + PrefetchDistance] >> 1);
+                        Sse.Prefetch0(n0 + fp);
+                        Sse.Prefetch0(n1 + fp);
+                        Sse.Prefetch0(n2 + fp);
+                    }
                     ulong e = pe[i];
                     float wgt = BitConverter.UInt32BitsToSingle((uint)(e >> 32));
                     int from = (int)((uint)e >> 1), to = from + (((int)e & 1) != 0 ? w : 1);
@@ -173,6 +182,8 @@ public static class GraphSegmentation
                 }
             }
         }
+
+        private const int PrefetchDistance = 16;
 
         /// <summary>A union-find node: Parent &lt; 0 marks a root of −Parent pixels; Thr is a root's threshold.</summary>
         private struct Node
