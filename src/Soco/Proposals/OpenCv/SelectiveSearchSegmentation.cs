@@ -271,7 +271,10 @@ public sealed class SelectiveSearchSegmentation
                 }
                 var atomOf = PerThreadArrays.For(n).Get<int>("ss.atoms", n);
                 var atomLabels = Atoms(labels[k0..k1], img.Width, n, atomOf, out int atoms);
-                var atomCounts = Count(img, atomOf, atoms, colBins, texBins, stride);
+                // Per-thread (dead once the segments have their sums): a few MB a colour space, not allocated per image.
+                var atomCounts = PerThreadArrays.For(n).Get<int>("ss.atomcounts", atoms * stride);
+                Array.Clear(atomCounts, 0, atoms * stride);
+                Count(img, atomOf, atoms, colBins, texBins, stride, atomCounts);
                 for (int k = k0; k < k1; k++) result[k] = FromAtoms(img, labels[k], nbs[k], colBins, texBins, atomLabels[k - k0], atomCounts, atoms, stride);
             }
             return result;
@@ -324,12 +327,13 @@ public sealed class SelectiveSearchSegmentation
             return r;
         }
 
-        /// <summary>Per label, the integer counts [colour bins | texture bins] of its pixels.</summary>
-        private static unsafe int[] Count(OcvImage img, int[] labels, int nb, byte[]? colBins, byte[]? texBins, int stride)
+        /// <summary>Per label, the integer counts [colour bins | texture bins] of its pixels (into <c>zeroed</c> when given).</summary>
+        private static unsafe int[] Count(OcvImage img, int[] labels, int nb, byte[]? colBins, byte[]? texBins, int stride,
+            int[]? zeroed = null)
         {
             int n = img.Width * img.Height, cn = img.Channels, nm = 8 * cn;
             int cb = colBins != null ? 25 * cn : 0;
-            var counts = new int[nb * stride];
+            var counts = zeroed ?? new int[nb * stride];
             fixed (int* lb = labels, cnt = counts)
             fixed (byte* cbin = colBins, tbin = texBins)
             {
