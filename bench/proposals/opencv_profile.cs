@@ -31,6 +31,19 @@ static byte[] Interleave(byte[] planar /* now interleaved too: strips the m*10 *
 static string HashInts(int[] a) => Hash(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.AsSpan()));
 
 var mode = args[0];
+if (mode == "golden-soco")
+{
+    // The soco lines of "golden" only.
+    var lines = new List<string>();
+    foreach (var path in args.Skip(2))
+    {
+        var rgb = ImageDecoder.Decode(path);
+        var socoBoxes = new Soco.Proposals.SocoSearch.SocoSelectiveSearch().Generate(rgb, out var socoSeg);
+        lines.Add($"{Path.GetFileNameWithoutExtension(path)} soco {socoBoxes.Length} {HashBoxes(socoBoxes)} {socoSeg.Count} {HashInts(socoSeg.Labels)}");
+    }
+    File.WriteAllLines(args[1], lines);
+    return;
+}
 if (mode == "golden")
 {
     var lines = new List<string>();
@@ -45,6 +58,9 @@ if (mode == "golden")
             lines.Add($"{name} {preset} {boxes.Length} {HashBoxes(boxes)}");
             Console.WriteLine(lines[^1]);
         }
+        var socoBoxes = new Soco.Proposals.SocoSearch.SocoSelectiveSearch().Generate(rgb, out var socoSeg);
+        lines.Add($"{name} soco {socoBoxes.Length} {HashBoxes(socoBoxes)} {socoSeg.Count} {HashInts(socoSeg.Labels)}");
+        Console.WriteLine(lines[^1]);
         var gray = OpenCvColor.BgrToGray(bgr);
         var imgs = new (string, OcvImage)[] { ("hsv", OpenCvColor.BgrToHsv(bgr)), ("lab", OpenCvColor.BgrToLab(bgr)), ("gray", gray), ("b", bgr.Channel(0)), ("rgi", OcvImage.Merge(bgr.Channel(2), bgr.Channel(1), gray)) };
         foreach (var (sp, img) in imgs)

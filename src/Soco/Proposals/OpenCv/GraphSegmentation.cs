@@ -91,8 +91,13 @@ public static class GraphSegmentation
             var scratch = PerThreadArrays.For(n);
             var nodes = scratch.Get<Node>("fh.nodes0", n);
             ThresholdPass(nodes, k);
-            var small = SmallFlags(nodes, n, minSize, scratch, out int smallCount);
-            if (smallCount > 0) SmallRegionPass(nodes, small, smallCount, minSize);
+            var flags = scratch.Get<byte>("fh.small", n);
+            SmallFlags(nodes, n, minSize, flags, 1, out int smallCount);
+            if (smallCount > 0)
+            {
+                var cand = SmallCandidates(flags, scratch, out int nc);
+                SmallRegionPass(nodes, cand, nc, 1, smallCount, minSize);
+            }
             return Label(nodes, n, scratch, out count);
         }
 
@@ -111,10 +116,15 @@ public static class GraphSegmentation
                 var scratch = PerThreadArrays.For(n);
                 var all = new[] { scratch.Get<Node>("fh.nodes0", n), scratch.Get<Node>("fh.nodes1", n), scratch.Get<Node>("fh.nodes2", n) };
                 ThresholdPass3(all[0], all[1], all[2], ks[i0], ks[i0 + 1], ks[i0 + 2]);
+                // One scan of the edge list finds the small-region candidates of all three k (bit j: k number j).
+                var flags = scratch.Get<byte>("fh.small", n);
+                Span<int> smallCounts = stackalloc int[3];
+                for (int j = 0; j < 3; j++) SmallFlags(all[j], n, minSize, flags, (byte)(1 << j), out smallCounts[j]);
+                int nc = 0;
+                var cand = smallCounts[0] + smallCounts[1] + smallCounts[2] > 0 ? SmallCandidates(flags, scratch, out nc) : null;
                 for (int j = 0; j < 3; j++)
                 {
-                    var small = SmallFlags(all[j], n, minSize, scratch, out int smallCount);
-                    if (smallCount > 0) SmallRegionPass(all[j], small, smallCount, minSize);
+                    if (smallCounts[j] > 0) SmallRegionPass(all[j], cand!, nc, (byte)(1 << j), smallCounts[j], minSize);
                     result[i0 + j] = Label(all[j], n, scratch, out counts[i0 + j]);
                 }
             }
@@ -139,6 +149,15 @@ public static class GraphSegmentation
                 }
                 for (int i = 0; i < len; i++)
                 {
+                    // Edges in weight order touch scattered pixels: ask for a later edge's nodes now, so that their
+                    // cache misses overlap this edge's work (a hint only).
+                    if (Sse.IsSupported && i + PrefetchDistance < len)
+                    {
+                        int fp = (int)((uint)pe[i + PrefetchDistance] >> 1);
+                        Sse.Prefetch0(n0 + fp);
+                        Sse.Prefetch0(n1 + fp);
+                        Sse.Prefetch0(n2 + fp);
+                    }
                     ulong e = pe[i];
                     float wgt = BitConverter.UInt32BitsToSingle((uint)(e >> 32));
                     int from = (int)((uint)e >> 1), to = from + (((int)e & 1) != 0 ? w : 1);
@@ -163,6 +182,8 @@ public static class GraphSegmentation
                 }
             }
         }
+
+        private const int PrefetchDistance = 16;
 
         /// <summary>A union-find node: Parent &lt; 0 marks a root of −Parent pixels; Thr is a root's threshold.</summary>
         private struct Node
@@ -223,60 +244,96 @@ public static class GraphSegmentation
             return a;
         }
 
-        /// <summary>Flattens every pixel to its root; flags pixels of regions smaller than minSize, and counts those regions.</summary>
-        private static unsafe byte[] SmallFlags(Node[] nodes, int n, int minSize, PerThreadArrays scratch, out int smallCount)
+        /// <summary>
+        /// Flattens every pixel to its root; sets <paramref name="bit"/> in the flags of pixels of regions smaller than
+        /// minSize (bit 1 writes the flags, other bits are added to them), and counts those regions.
+        /// </summary>
+        private static unsafe void SmallFlags(Node[] nodes, int n, int minSize, byte[] flags, byte bit, out int smallCount)
         {
             int count = 0;
-            var flags = scratch.Get<byte>("fh.small", n);
             fixed (Node* nd = nodes)
+            fixed (byte* fl = flags)
             {
                 for (int i = 0; i < n; i++)
                 {
                     int r = Find(nd, i);
                     if (r != i) nd[i].Parent = r;
                     else if (-nd[i].Parent < minSize) count++;
-                    flags[i] = (byte)(-nd[r].Parent < minSize ? 1 : 0);
+                    byte f = -nd[r].Parent < minSize ? bit : (byte)0;
+                    fl[i] = bit == 1 ? f : (byte)(fl[i] | f);
                 }
             }
             smallCount = count;
-            return flags;
+        }
+
+        /// <summary>
+        /// The edges (in sorted order, weight 0 excluded, as OpenCV's small-region pass skips them) that touch a flagged
+        /// pixel: the only edges that can join in the small-region pass (sizes only grow). Each candidate keeps its
+        /// edge and, in the low byte of <see cref="Candidate.Bits"/>, the flags of both ends together.
+        /// </summary>
+        private unsafe Candidate[] SmallCandidates(byte[] flags, PerThreadArrays scratch, out int count)
+        {
+            int w = _width, len = _edges.Length, nc = 0;
+            var cand = scratch.Get<Candidate>("fh.cand", len);
+            fixed (ulong* pe = _edges)
+            fixed (byte* fl = flags)
+            fixed (Candidate* pc = cand)
+            {
+                int i = 0;
+                while (i < len && (pe[i] >> 32) == 0) i++;
+                for (; i < len; i++)
+                {
+                    ulong e = pe[i];
+                    int from = (int)((uint)e >> 1), to = from + (((int)e & 1) != 0 ? w : 1);
+                    int bits = fl[from] | fl[to];
+                    if (bits == 0) continue;
+                    pc[nc].Edge = e;
+                    pc[nc].Bits = bits;
+                    nc++;
+                }
+            }
+            count = nc;
+            return cand;
+        }
+
+        private struct Candidate
+        {
+            public ulong Edge;
+            public int Bits;
         }
 
         /// <summary>
         /// The small-region pass. Only edges touching a region that was small after the threshold pass can join
-        /// (sizes only grow); blocks of equal weight with a conflict (see the remarks) go in std::sort's order.
+        /// (sizes only grow): the candidates whose bits include <paramref name="bit"/>. Blocks of equal weight with a
+        /// conflict (see the remarks) go in std::sort's order.
         /// </summary>
-        private unsafe void SmallRegionPass(Node[] nodes, byte[] smallFlags, int small, int minSize)
+        private unsafe void SmallRegionPass(Node[] nodes, Candidate[] candidates, int len, byte bit, int small, int minSize)
         {
-            int w = _width, len = _edges.Length;
+            int w = _width;
             Span<int> pa = stackalloc int[MaxBlockPairs], pb = stackalloc int[MaxBlockPairs];
             fixed (Node* nd = nodes)
-            fixed (ulong* pe = _edges)
-            fixed (byte* fl = smallFlags)
+            fixed (Candidate* pc = candidates)
             {
                 int i = 0;
-                while (i < len && (pe[i] >> 32) == 0) i++; // OpenCV skips weight-0 edges here
                 while (i < len)
                 {
-                    ulong e = pe[i];
-                    int from = (int)((uint)e >> 1), to = from + (((int)e & 1) != 0 ? w : 1);
-                    if ((fl[from] | fl[to]) == 0)
+                    if ((pc[i].Bits & bit) == 0)
                     {
                         i++;
                         continue;
                     }
-                    uint key = (uint)(e >> 32);
+                    uint key = (uint)(pc[i].Edge >> 32);
                     int j = i + 1;
-                    while (j < len && (uint)(pe[j] >> 32) == key) j++;
+                    while (j < len && (uint)(pc[j].Edge >> 32) == key) j++;
                     // [i, j): the rest of this weight's block (the edges before i cannot join: see above).
                     // The live pairs (different regions, one of them small) at the block start.
                     int m = 0;
                     bool conflict = false;
                     for (int q = i; q < j; q++)
                     {
-                        ulong eq = pe[q];
+                        if ((pc[q].Bits & bit) == 0) continue;
+                        ulong eq = pc[q].Edge;
                         int f = (int)((uint)eq >> 1), t = f + (((int)eq & 1) != 0 ? w : 1);
-                        if ((fl[f] | fl[t]) == 0) continue;
                         int a = Find(nd, f), b = Find(nd, t);
                         if (a == b || (-nd[a].Parent >= minSize && -nd[b].Parent >= minSize)) continue;
                         if (a > b) (a, b) = (b, a);

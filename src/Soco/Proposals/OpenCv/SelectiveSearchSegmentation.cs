@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using Soco.Imaging;
 
@@ -109,13 +110,8 @@ public sealed class SelectiveSearchSegmentation
             var ks = new float[nk];
             for (int ki = 0; ki < nk; ki++) ks[ki] = BaseK + ki * IncK;
             var labelsPerK = graph.SegmentMany(ks, 100, out var segCounts);
-            for (int ki = 0; ki < nk; ki++)
-            {
-                var labels = labelsPerK[ki];
-                int nbSegs = segCounts[ki];
-                var seg = new SegmentationData(img, labels, nbSegs, colBins, texBins);
+            foreach (var seg in SegmentationData.Many(img, labelsPerK, segCounts, colBins, texBins))
                 foreach (var s in strategies) Group(seg, s, all);
-            }
         }
         return Rank(all);
     }
@@ -250,7 +246,123 @@ public sealed class SelectiveSearchSegmentation
 
         /// <param name="colBins">Null, or <see cref="ColourBinsOf"/> of the image.</param>
         /// <param name="texBins">Null, or <see cref="TextureMaps.ComputeBins(OcvImage)"/> of the image.</param>
-        public unsafe SegmentationData(OcvImage img, int[] labels, int nb, byte[]? colBins, byte[]? texBins)
+        public SegmentationData(OcvImage img, int[] labels, int nb, byte[]? colBins, byte[]? texBins)
+            : this(img, labels, nb, colBins, texBins, null)
+        {
+        }
+
+        /// <summary>
+        /// The data of several segmentations of one image (OpenCV's k values), as many constructor calls would give.
+        /// The histogram counts, 27 per pixel, are counted once per "atom" (a set of pixels that has one label in every
+        /// segmentation) and summed per segment: integer sums, so the counts and the histograms are the same.
+        /// </summary>
+        public static SegmentationData[] Many(OcvImage img, int[][] labels, int[] nbs, byte[]? colBins, byte[]? texBins)
+        {
+            int nk = labels.Length, n = img.Width * img.Height, cn = img.Channels;
+            int stride = (colBins != null ? 25 * cn : 0) + (texBins != null ? 8 * cn * TextureMaps.Bins : 0);
+            var result = new SegmentationData[nk];
+            for (int k0 = 0; k0 < nk; k0 += 3)
+            {
+                int k1 = Math.Min(k0 + 3, nk); // up to three segmentations share atoms
+                if (k1 - k0 < 2 || stride == 0)
+                {
+                    for (int k = k0; k < k1; k++) result[k] = new SegmentationData(img, labels[k], nbs[k], colBins, texBins);
+                    continue;
+                }
+                var atomOf = PerThreadArrays.For(n).Get<int>("ss.atoms", n);
+                var atomLabels = Atoms(labels[k0..k1], img.Width, n, atomOf, out int atoms);
+                // Per-thread (dead once the segments have their sums): a few MB a colour space, not allocated per image.
+                var atomCounts = PerThreadArrays.For(n).Get<int>("ss.atomcounts", atoms * stride);
+                Array.Clear(atomCounts, 0, atoms * stride);
+                Count(img, atomOf, atoms, colBins, texBins, stride, atomCounts);
+                for (int k = k0; k < k1; k++) result[k] = FromAtoms(img, labels[k], nbs[k], colBins, texBins, atomLabels[k - k0], atomCounts, atoms, stride);
+            }
+            return result;
+        }
+
+        private static SegmentationData FromAtoms(OcvImage img, int[] labels, int nb, byte[]? colBins, byte[]? texBins,
+            int[] al, int[] atomCounts, int atoms, int stride)
+        {
+            var counts = new int[nb * stride];
+            for (int a = 0; a < atoms; a++)
+            {
+                var dst = counts.AsSpan(al[a] * stride, stride);
+                var src = atomCounts.AsSpan(a * stride, stride);
+                int i = 0;
+                for (; i <= stride - Vector<int>.Count; i += Vector<int>.Count)
+                    (new Vector<int>(dst.Slice(i)) + new Vector<int>(src.Slice(i))).CopyTo(dst.Slice(i));
+                for (; i < stride; i++) dst[i] += src[i];
+            }
+            return new SegmentationData(img, labels, nb, colBins, texBins, counts);
+        }
+
+        /// <summary>
+        /// Numbers the distinct label tuples (one label per segmentation, two or three segmentations) of the pixels:
+        /// <paramref name="atomOf"/>[p] is pixel p's atom; returns, per segmentation, each atom's label.
+        /// </summary>
+        private static int[][] Atoms(int[][] labels, int w, int n, int[] atomOf, out int atoms)
+        {
+            int nk = labels.Length;
+            var ids = new Dictionary<(int, int, int), int>();
+            var atomLabels = new List<int>[nk];
+            for (int k = 0; k < nk; k++) atomLabels[k] = [];
+            int[] l0 = labels[0], l1 = labels[1], l2 = nk > 2 ? labels[2] : labels[1];
+            for (int p = 0; p < n; p++)
+            {
+                int a = l0[p], b = l1[p], c = l2[p];
+                // Same tuple as the left or the upper pixel: the same atom (most pixels).
+                if (p % w != 0 && a == l0[p - 1] && b == l1[p - 1] && c == l2[p - 1]) { atomOf[p] = atomOf[p - 1]; continue; }
+                if (p >= w && a == l0[p - w] && b == l1[p - w] && c == l2[p - w]) { atomOf[p] = atomOf[p - w]; continue; }
+                if (!ids.TryGetValue((a, b, c), out int id))
+                {
+                    id = ids.Count;
+                    ids.Add((a, b, c), id);
+                    for (int k = 0; k < nk; k++) atomLabels[k].Add(labels[k][p]);
+                }
+                atomOf[p] = id;
+            }
+            atoms = ids.Count;
+            var r = new int[nk][];
+            for (int k = 0; k < nk; k++) r[k] = atomLabels[k].ToArray();
+            return r;
+        }
+
+        /// <summary>Per label, the integer counts [colour bins | texture bins] of its pixels (into <c>zeroed</c> when given).</summary>
+        private static unsafe int[] Count(OcvImage img, int[] labels, int nb, byte[]? colBins, byte[]? texBins, int stride,
+            int[]? zeroed = null)
+        {
+            int n = img.Width * img.Height, cn = img.Channels, nm = 8 * cn;
+            int cb = colBins != null ? 25 * cn : 0;
+            var counts = zeroed ?? new int[nb * stride];
+            fixed (int* lb = labels, cnt = counts)
+            fixed (byte* cbin = colBins, tbin = texBins)
+            {
+                for (int p = 0; p < n; p++)
+                {
+                    int* c = cnt + lb[p] * stride;
+                    if (cbin != null)
+                    {
+                        byte* q = cbin + p * cn;
+                        for (int ch = 0; ch < cn; ch++) c[q[ch]]++;
+                    }
+                    if (tbin != null)
+                    {
+                        int* ct = c + cb;
+                        byte* q = tbin + p * nm;
+                        int m = 0;
+                        for (; m <= nm - 8; m += 8)
+                        {
+                            ct[q[m]]++; ct[q[m + 1]]++; ct[q[m + 2]]++; ct[q[m + 3]]++;
+                            ct[q[m + 4]]++; ct[q[m + 5]]++; ct[q[m + 6]]++; ct[q[m + 7]]++;
+                        }
+                        for (; m < nm; m++) ct[q[m]]++;
+                    }
+                }
+            }
+            return counts;
+        }
+
+        private unsafe SegmentationData(OcvImage img, int[] labels, int nb, byte[]? colBins, byte[]? texBins, int[]? counted)
         {
             int w = img.Width, h = img.Height, n = w * h, cn = img.Channels;
             NbSegs = nb;
@@ -305,32 +417,7 @@ public sealed class SelectiveSearchSegmentation
             int cb = colBins != null ? 25 * cn : 0, tb = texBins != null ? nm * TextureMaps.Bins : 0;
             int stride = cb + tb;
             if (stride == 0) return;
-            var counts = new int[nb * stride];
-            fixed (int* lb = labels, cnt = counts)
-            fixed (byte* cbin = colBins, tbin = texBins)
-            {
-                for (int p = 0; p < n; p++)
-                {
-                    int* c = cnt + lb[p] * stride;
-                    if (cbin != null)
-                    {
-                        byte* q = cbin + p * cn;
-                        for (int ch = 0; ch < cn; ch++) c[q[ch]]++;
-                    }
-                    if (tbin != null)
-                    {
-                        int* ct = c + cb;
-                        byte* q = tbin + p * nm;
-                        int m = 0;
-                        for (; m <= nm - 8; m += 8)
-                        {
-                            ct[q[m]]++; ct[q[m + 1]]++; ct[q[m + 2]]++; ct[q[m + 3]]++;
-                            ct[q[m + 4]]++; ct[q[m + 5]]++; ct[q[m + 6]]++; ct[q[m + 7]]++;
-                        }
-                        for (; m < nm; m++) ct[q[m]]++;
-                    }
-                }
-            }
+            var counts = counted ?? Count(img, labels, nb, colBins, texBins, stride);
             if (colBins != null)
             {
                 // Normalised by the total over all channels.
