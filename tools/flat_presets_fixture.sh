@@ -11,4 +11,6 @@ mkdir -p "$dst/finetune"
 for f in $(git ls-tree --name-only "$old" configs/ configs/finetune/ | grep '\.json$'); do
   git show "$old:$f" > "$dst/${f#configs/}"
 done
+# finetune_mask_demo's recipe changed on a flat branch merged with the nesting (mask3, e1155a9): its flat form is that one.
+git show e1155a9:configs/finetune/finetune_mask_demo.json > "$dst/finetune/finetune_mask_demo.json"
 ls -R "$dst"

@@ -158,6 +158,47 @@ def load_png(path):
     return (torch.from_numpy(bgr[:, :, ::-1].copy()).permute(2, 0, 1).float() / 255).contiguous()
 
 
+def calibrate_mask_head_bn(model, photos):
+    """The mask head's BN statistics: its own batch statistics on the proposals' pooled features, with the variance
+    floor of torch_detection_fixtures.calibrate_bn (which calibrates the box path only)."""
+    bns = [m for m in model.roi_heads.mask_head.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    with torch.no_grad():
+        batch, _ = model.transform(photos)
+        feats = model.backbone(batch.tensors)
+        props, _ = model.rpn(batch, feats)
+        model.roi_heads.mask_head.train()
+        model.roi_heads.mask_head(model.roi_heads.mask_roi_pool(feats, props, batch.image_sizes))
+    for m in bns:
+        m.momentum = 0.1
+        m.running_var.add_(0.1)
+    model.eval()
+
+
+def golden_detections(model, photos):
+    """model([image]) one image at a time (eval): boxes, scores, labels and each pasted mask thresholded at > 0.5
+    (torchvision's COCO evaluator's rule), bit-packed row-major (numpy.packbits) with its shape and areas, and
+    likewise the pixels whose probability lies within 1e-3 of 0.5."""
+    golden = {}
+    with torch.no_grad():
+        for i, im in enumerate(photos):
+            out = model([im])[0]
+            binary = (out["masks"][:, 0] > 0.5).numpy().astype(np.uint8)
+            golden[f"boxes.{i}"], golden[f"scores.{i}"], golden[f"labels.{i}"] = out["boxes"], out["scores"], out["labels"]
+            golden[f"masks.{i}"] = torch.from_numpy(np.packbits(binary.reshape(binary.shape[0], -1), axis=1))
+            golden[f"mask_shape.{i}"] = torch.tensor(binary.shape)
+            golden[f"mask_area.{i}"] = torch.from_numpy(binary.reshape(binary.shape[0], -1).sum(1).astype(np.int64))
+            # Pixels whose probability is within 1e-3 of the threshold: float32 summation order may put them on
+            # either side, so a difference there is rounding, not semantics.
+            near = ((out["masks"][:, 0] - 0.5).abs() < 1e-3).numpy().astype(np.uint8)
+            golden[f"near.{i}"] = torch.from_numpy(np.packbits(near.reshape(near.shape[0], -1), axis=1))
+            print(f"photo {i} {tuple(im.shape)}: {len(out['scores'])} detections, top score {out['scores'][0]:.4f}, "
+                  f"mask pixels {int(binary.sum())}, empty masks {int((binary.reshape(len(binary), -1).sum(1) == 0).sum())}")
+    return golden
+
+
 def whole_model_fixture():
     detcli = os.path.join(OUT, "detcli")
     photos = [load_png(os.path.join(detcli, n)) for n in ("dog.png", "horses.png")]  # written by detect_cli_fixtures.py
@@ -176,38 +217,10 @@ def whole_model_fixture():
                      mask_predictor=MaskRCNNPredictor(fpn_ch, fpn_ch, K))
     tdf.randomize(model, g, 0.15)
     tdf.calibrate_bn(model, photos)
-    # The mask head's BN statistics: its own batch statistics on the detections' pooled features, with the same floor.
-    bns = [m for m in model.roi_heads.mask_head.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    with torch.no_grad():
-        batch, _ = model.transform(photos)
-        feats = model.backbone(batch.tensors)
-        props, _ = model.rpn(batch, feats)
-        model.roi_heads.mask_head.train()
-        model.roi_heads.mask_head(model.roi_heads.mask_roi_pool(feats, props, batch.image_sizes))
-    for m in bns:
-        m.momentum = 0.1
-        m.running_var.add_(0.1)
-    model.eval()
+    calibrate_mask_head_bn(model, photos)
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     torch.save(state, os.path.join(detcli, "maskrcnn_v2_seeded.pth"))
-    golden = {}
-    with torch.no_grad():
-        for i, im in enumerate(photos):
-            out = model([im])[0]
-            binary = (out["masks"][:, 0] > 0.5).numpy().astype(np.uint8)
-            golden[f"boxes.{i}"], golden[f"scores.{i}"], golden[f"labels.{i}"] = out["boxes"], out["scores"], out["labels"]
-            golden[f"masks.{i}"] = torch.from_numpy(np.packbits(binary.reshape(binary.shape[0], -1), axis=1))
-            golden[f"mask_shape.{i}"] = torch.tensor(binary.shape)
-            golden[f"mask_area.{i}"] = torch.from_numpy(binary.reshape(binary.shape[0], -1).sum(1).astype(np.int64))
-            # Pixels whose probability is within 1e-3 of the threshold: float32 summation order may put them on
-            # either side, so a difference there is rounding, not semantics.
-            near = ((out["masks"][:, 0] - 0.5).abs() < 1e-3).numpy().astype(np.uint8)
-            golden[f"near.{i}"] = torch.from_numpy(np.packbits(near.reshape(near.shape[0], -1), axis=1))
-            print(f"photo {i} {tuple(im.shape)}: {len(out['scores'])} detections, top score {out['scores'][0]:.4f}, "
-                  f"mask pixels {int(binary.sum())}, empty masks {int((binary.reshape(len(binary), -1).sum(1) == 0).sum())}")
+    golden = golden_detections(model, photos)
     save(os.path.join(detcli, "golden_masks.pt"), golden)
 
 

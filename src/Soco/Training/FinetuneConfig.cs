@@ -33,6 +33,10 @@ public sealed record FinetuneConfig
     public int MaskHeadConvDim { get; init; } = 256;
     /// <summary>One mask per RoI for every class (Detectron2's ROI_MASK_HEAD.CLS_AGNOSTIC_MASK; default false, per class).</summary>
     public bool MaskClassAgnostic { get; init; }
+    /// <summary>Factor on <c>loss_mask</c> in the step's total (mmdetection's <c>loss_mask.loss_weight</c>; Detectron2 and
+    /// torchvision sum it unweighted: 1). metrics.jsonl logs the unweighted loss. docs/mask-rcnn-c4.md §Why says where
+    /// the labelme overfit uses it.</summary>
+    public double MaskLossWeight { get; init; } = 1;
     /// <summary>Short sides drawn per image in training (one, seeded by seed, epoch and sample).</summary>
     public int[] MinSizes { get; init; } = [640, 672, 704, 736, 768, 800];
     public int MaxSize { get; init; } = 1333;
@@ -94,6 +98,7 @@ public sealed record FinetuneConfig
         Need(CheckpointPeriod >= 0 && EvalPeriod >= 0 && KeepLast >= 1, "checkpoint_period/eval_period ≥ 0, keep_last ≥ 1");
         Need(Samplers.Contains(Sampler), $"sampler '{Sampler}' is not one of {string.Join(", ", Samplers)}");
         Need(RepeatThreshold > 0 && double.IsFinite(RepeatThreshold), "repeat_threshold must be positive");
+        Need(MaskLossWeight > 0 && double.IsFinite(MaskLossWeight), "mask_loss_weight must be positive");
         Need(TestScoreThreshold >= 0 && TestScoreThreshold < 1 && TestDetectionsPerImage > 0, "test_score_threshold must be in [0, 1) and test_detections_per_image positive");
     }
 
@@ -146,6 +151,7 @@ public static class FinetuneConfigs
         ("box_head_conv_dim", "model.box_head_conv_dim"), ("box_head_fc_dim", "model.box_head_fc_dim"),
         ("roi_batch_size_per_image", "model.roi_batch_size_per_image"),
         ("mask_on", "model.mask_on"), ("mask_head_conv_dim", "model.mask_head_conv_dim"), ("mask_class_agnostic", "model.mask_class_agnostic"),
+        ("mask_loss_weight", "model.mask_loss_weight"),
         ("min_sizes", "input.min_sizes"), ("max_size", "input.max_size"), ("test_size", "input.test_size"), ("flip", "input.flip"),
         ("sampler", "data.sampler"), ("repeat_threshold", "data.repeat_threshold"),
         ("images_per_step", "solver.images_per_step"), ("base_lr", "solver.base_lr"), ("max_iter", "solver.max_iter"),

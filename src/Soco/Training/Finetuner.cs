@@ -622,7 +622,8 @@ public sealed class FinetuneRun : IDisposable
             var losses = model.Losses(images, boxes, labels, random, masks);
             var names = run.LossNames;
             Tensor total = losses[names[0]];
-            for (int i = 1; i < names.Length; i++) total = total.Plus(losses[names[i]]);
+            for (int i = 1; i < names.Length; i++)
+                total = total.Plus(names[i] == "loss_mask" && run.Config.MaskLossWeight != 1 ? losses[names[i]].Mul(run.Config.MaskLossWeight) : losses[names[i]]);
             foreach (var k in names)
             {
                 double v = losses[k].detach().to(float32).item<float>();

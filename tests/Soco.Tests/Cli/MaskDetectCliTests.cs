@@ -33,9 +33,9 @@ public class MaskDetectCliTests
 
     static string Fx(string name) => TestPaths.Fixture("detection", "detcli", name);
 
-    sealed record Result(string ImageId, long Category, double[] Bbox, double Score, Rle? Mask);
+    internal sealed record Result(string ImageId, long Category, double[] Bbox, double Score, Rle? Mask);
 
-    static List<Result> ReadResults(string path) =>
+    internal static List<Result> ReadResults(string path) =>
         JsonDocument.Parse(File.ReadAllText(path)).RootElement.EnumerateArray().Select(e =>
         {
             Rle? mask = null;
@@ -57,6 +57,72 @@ public class MaskDetectCliTests
         return m;
     }
 
+    /// <summary>How our detections of one photo compare with torchvision's (golden_detections of
+    /// tools/mask_rcnn_fixtures.py).</summary>
+    internal sealed record MaskComparison(double BoxDiff, double ScoreDiff, double WorstIou, double WorstLargeIou, int Below, int Differing, string Line);
+
+    /// <summary>
+    /// Pairs our detections of photo <paramref name="i"/> (results-JSON image id <paramref name="stem"/>) with
+    /// torchvision's in its order (scores within <paramref name="scoreTie"/> as sets, <see cref="RankMatching"/>) and
+    /// compares their masks. Asserts: every detection has a mask of the photo's size, the masks cover pixels, and every
+    /// mask of ≥ 100 pixels has IoU ≥ 0.99 with torchvision's (one pixel moves a smaller mask below that); with
+    /// <paramref name="onlyThresholdPixelsDiffer"/>, a differing pixel must be one whose torchvision probability lies
+    /// within 1e-3 of the 0.5 threshold (where float32 summation order decides its side).
+    /// </summary>
+    internal static MaskComparison CompareWithTorchvision(List<Result> all, DetectionFixture golden, int i, string stem, double scoreTie, bool onlyThresholdPixelsDiffer)
+    {
+        var ours = all.Where(r => r.ImageId == stem).ToList();
+        var boxes = golden[$"boxes.{i}"].data<float>().ToArray();
+        var scores = golden[$"scores.{i}"].data<float>().ToArray();
+        var labels = golden[$"labels.{i}"].data<long>().ToArray();
+        var shape = golden[$"mask_shape.{i}"].data<long>().ToArray();
+        var packed = golden[$"masks.{i}"].data<byte>().ToArray();
+        var nearPacked = golden[$"near.{i}"].data<byte>().ToArray();
+        int h = (int)shape[1], w = (int)shape[2];
+        // Detections compared in torchvision's order; where consecutive scores lie within the scores' float32
+        // agreement (scoreTie, exact ties included) their order is rounding, and they are paired as a set.
+        var (picks, bd, groups) = RankMatching.Match(scores, labels, boxes,
+            ours.Select(r => (r.Category, new[] { r.Bbox[0], r.Bbox[1], r.Bbox[0] + r.Bbox[2], r.Bbox[1] + r.Bbox[3] })).ToList(), scoreTie, stem);
+        double sd = 0, worstIou = 1, worstLargeIou = 1;
+        long pixels = 0;
+        int below = 0, differing = 0, atThreshold = 0;
+        for (int k = 0; k < scores.Length; k++)
+        {
+            int pick = picks[k];
+            sd = Math.Max(sd, Math.Abs(ours[pick].Score - scores[k]));
+            var mine = ours[pick].Mask ?? throw new Xunit.Sdk.XunitException($"{stem} detection {k} has no segmentation");
+            Assert.Equal((h, w), (mine.Height, mine.Width));
+            var theirs = GoldenMask(packed, k, h, w);
+            var near = GoldenMask(nearPacked, k, h, w);
+            var ourPixels = mine.Decode();
+            long inter = 0, union = 0;
+            for (int p = 0; p < theirs.Length; p++)
+            {
+                inter += theirs[p] & ourPixels[p];
+                union += theirs[p] | ourPixels[p];
+                if (theirs[p] != ourPixels[p])
+                {
+                    Assert.True(!onlyThresholdPixelsDiffer || near[p] == 1, $"{stem} detection {k}: pixel ({p % w}, {p / w}) differs from torchvision's and is not at the threshold");
+                    differing++;
+                    atThreshold += near[p];
+                }
+            }
+            double iou = union == 0 ? 1 : (double)inter / union;
+            pixels += union;
+            worstIou = Math.Min(worstIou, iou);
+            if (iou < 0.99) below++;
+            if (union >= 100)
+            {
+                Assert.True(iou >= 0.99, $"{stem} detection {k} (label {labels[k]}, score {scores[k]}): mask IoU {iou:F4} with torchvision's ({union} pixels)");
+                worstLargeIou = Math.Min(worstLargeIou, iou);
+            }
+        }
+        Assert.True(pixels > 1000, $"{stem}: the masks cover only {pixels} pixels; the comparison would be empty");
+        string line = $"{stem} ({w}×{h}): all {scores.Length} detections with torchvision's labels in its order ({groups} groups of scores within {scoreTie:E0} compared as sets); boxes max |diff| {bd:E2} px, scores {sd:E2}; " +
+            $"mask IoU ≥ 0.99 for {scores.Length - below} of {scores.Length} (worst {worstIou:F4}; masks of ≥ 100 pixels worst {worstLargeIou:F4}), {differing} pixels differ, {atThreshold} of them at the threshold";
+        return new MaskComparison(bd, sd, worstIou, worstLargeIou, below, differing, line);
+    }
+
     [Fact]
     public void ImportedMaskRcnnDetectsTorchvisionsBoxesAndMasks()
     {
@@ -75,59 +141,10 @@ public class MaskDetectCliTests
         string[] stems = ["dog", "horses"];
         for (int i = 0; i < 2; i++)
         {
-            var ours = all.Where(r => r.ImageId == stems[i]).ToList();
-            var boxes = golden[$"boxes.{i}"].data<float>().ToArray();
-            var scores = golden[$"scores.{i}"].data<float>().ToArray();
-            var labels = golden[$"labels.{i}"].data<long>().ToArray();
-            var shape = golden[$"mask_shape.{i}"].data<long>().ToArray();
-            var packed = golden[$"masks.{i}"].data<byte>().ToArray();
-            var nearPacked = golden[$"near.{i}"].data<byte>().ToArray();
-            int h = (int)shape[1], w = (int)shape[2];
-            // Detections compared in torchvision's order; where consecutive scores lie within the scores' float32
-            // agreement (ScoreTie, exact ties included) their order is rounding, and they are paired as a set.
-            var (picks, bd, groups) = RankMatching.Match(scores, labels, boxes,
-                ours.Select(r => (r.Category, new[] { r.Bbox[0], r.Bbox[1], r.Bbox[0] + r.Bbox[2], r.Bbox[1] + r.Bbox[3] })).ToList(), ScoreTie, stems[i]);
-            double sd = 0, worstIou = 1, worstLargeIou = 1;
-            long pixels = 0;
-            int below = 0, borderline = 0;
-            for (int k = 0; k < scores.Length; k++)
-            {
-                int pick = picks[k];
-                sd = Math.Max(sd, Math.Abs(ours[pick].Score - scores[k]));
-                var mine = ours[pick].Mask ?? throw new Xunit.Sdk.XunitException($"{stems[i]} detection {k} has no segmentation");
-                Assert.Equal((h, w), (mine.Height, mine.Width));
-                var theirs = GoldenMask(packed, k, h, w);
-                var near = GoldenMask(nearPacked, k, h, w);
-                var ourPixels = mine.Decode();
-                long inter = 0, union = 0;
-                for (int p = 0; p < theirs.Length; p++)
-                {
-                    inter += theirs[p] & ourPixels[p];
-                    union += theirs[p] | ourPixels[p];
-                    // A pixel may differ only where torchvision's probability is within 1e-3 of the 0.5
-                    // threshold (float32 summation order through the heads decides its side).
-                    if (theirs[p] != ourPixels[p])
-                    {
-                        Assert.True(near[p] == 1, $"{stems[i]} detection {k}: pixel ({p % w}, {p / w}) differs from torchvision's and is not at the threshold");
-                        borderline++;
-                    }
-                }
-                double iou = union == 0 ? 1 : (double)inter / union;
-                pixels += union;
-                worstIou = Math.Min(worstIou, iou);
-                if (iou < 0.99) below++;
-                // One borderline pixel moves a mask of under 100 pixels below 0.99; larger masks must stay above.
-                if (union >= 100)
-                {
-                    Assert.True(iou >= 0.99, $"{stems[i]} detection {k} (label {labels[k]}, score {scores[k]}): mask IoU {iou:F4} with torchvision's ({union} pixels)");
-                    worstLargeIou = Math.Min(worstLargeIou, iou);
-                }
-            }
-            Assert.True(bd <= 1e-3, $"{stems[i]}: boxes differ from torchvision's by {bd:E2} px");
-            Assert.True(sd <= 1e-4, $"{stems[i]}: scores differ from torchvision's by {sd:E2}");
-            Assert.True(pixels > 1000, $"{stems[i]}: the masks cover only {pixels} pixels; the comparison would be empty");
-            log.WriteLine($"{stems[i]} ({w}×{h}): all {scores.Length} detections with torchvision's labels in its order ({groups} groups of scores within {ScoreTie:E0} compared as sets); boxes max |diff| {bd:E2} px, scores {sd:E2}; " +
-                $"mask IoU ≥ 0.99 for {scores.Length - below} of {scores.Length} (worst {worstIou:F4}; masks of ≥ 100 pixels worst {worstLargeIou:F4}), {borderline} pixels differ, all at the threshold");
+            var c = CompareWithTorchvision(all, golden, i, stems[i], ScoreTie, onlyThresholdPixelsDiffer: true);
+            Assert.True(c.BoxDiff <= 1e-3, $"{stems[i]}: boxes differ from torchvision's by {c.BoxDiff:E2} px");
+            Assert.True(c.ScoreDiff <= 1e-4, $"{stems[i]}: scores differ from torchvision's by {c.ScoreDiff:E2}");
+            log.WriteLine(c.Line);
         }
 
         // The picture: the best detection's mask is blended into the photo inside its region, not only on its outline.

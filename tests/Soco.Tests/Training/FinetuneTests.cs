@@ -218,10 +218,10 @@ public class FinetuneTests
 
     /// <summary>See docs/finetune.md for the measured figure this bound comes from.</summary>
     const double MinAp50 = 0.9;
-    /// <summary>Measured 0.611 for this run on the merged tree (box AP50 0.796; docs/mask-rcnn.md §Fine-tuning with
-    /// masks): below the 0.9. The run is deterministic on one machine but its trajectory moves with any change
-    /// of float order (0.777 before the detector's gather RoIAlign), hence the margin; the bound says the mask branch
-    /// learns the polygons, not that it meets the goal. Why it misses 0.9 (the sofa is not detected in 500 steps; the
-    /// mask branch sits at chance for ~150 steps) and what longer runs reach (0.833): docs/mask-rcnn-c4.md §Why.</summary>
-    const double MinMaskAp50 = 0.5;
+    /// <summary>Measured 0.833 for this run (seed 0: box AP50 1.000, mask AP 0.761; docs/mask-rcnn-results.md §The labelme
+    /// overfit), 0.833 with seed 1 and in each of three other settings of the same budget: five categories at mask IoU ≥ 0.86 per
+    /// instance, the sofa's mask empty. Below the 0.9, which needs the sofa (one instance, 18 % of its own box) and
+    /// no run of this budget segmented it. The run is deterministic on one machine but its trajectory moves with any
+    /// change of float order, hence the margin below 5/6.</summary>
+    const double MinMaskAp50 = 0.8;
 }
