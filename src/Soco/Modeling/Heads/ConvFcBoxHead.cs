@@ -48,12 +48,16 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
-        y = nn.functional.relu(bn2.forward(conv2.forward(y)));
-        y = nn.functional.relu(bn3.forward(conv3.forward(y)));
-        y = nn.functional.relu(bn4.forward(conv4.forward(y)));
-        return nn.functional.relu(fc1.forward(MixedPrecision.Float32(y.flatten(1)))).MoveToOuterDisposeScope();
+        var y = x;
+        foreach (var (conv, bn) in ConvBlocks) y = nn.functional.relu(bn.forward(conv.forward(y)));
+        return Fc(y).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The four conv → BN → ReLU blocks, in order (<see cref="forward"/> and <see cref="ForwardChunks"/>).</summary>
+    (MixedConv2d Conv, BatchNorm Bn)[] ConvBlocks => [(conv1, bn1), (conv2, bn2), (conv3, bn3), (conv4, bn4)];
+
+    /// <summary>Flatten (channel-major) → FC → ReLU, in float32.</summary>
+    Tensor Fc(Tensor y) => nn.functional.relu(fc1.forward(MixedPrecision.Float32(y.flatten(1))));
 
     /// <summary>Whether <see cref="ForwardChunks"/> runs each convolution once over all chunks: when the convolutions
     /// are not on the plain float32 path (bf16 or channels-last). In plain float32 each chunk keeps its own calls, so
@@ -73,12 +77,12 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var sizes = chunks.Select(c => c.shape[0]).ToArray();
         var y = cat(chunks.ToArray(), 0);
-        foreach (var (conv, bn) in new[] { (conv1, bn1), (conv2, bn2), (conv3, bn3), (conv4, bn4) })
+        foreach (var (conv, bn) in ConvBlocks)
         {
             var parts = conv.forward(y).split(sizes, 0);
             y = nn.functional.relu(cat(parts.Select(p => bn.forward(p)).ToArray(), 0));
         }
-        var outs = nn.functional.relu(fc1.forward(MixedPrecision.Float32(y.flatten(1)))).split(sizes, 0);
+        var outs = Fc(y).split(sizes, 0);
         foreach (var o in outs) o.MoveToOuterDisposeScope();
         return outs;
     }
