@@ -52,6 +52,10 @@ public static class SkimageFelzenszwalb
     // at most 2^-24 relative, so k/size > 2.1e-7 suffices; size <= pixel count, and 4e-7 leaves a margin.
     private const double AutoMinKPerPixel = 4e-7;
 
+    // A key's payload must leave the float64 weight's sign, exponent and at least 23 mantissa bits (float32's), so
+    // that comparing a key with a float32 threshold's pattern decides `weight < threshold` exactly (KeyEdges.Below).
+    private const int MaxPayloadBits = 30;
+
     public static SegmentLabels Segment(RgbImage image, double scale = 1, double sigma = 0.8, int minSize = 20,
         EdgeSortMode sortMode = EdgeSortMode.Auto)
     {
@@ -64,19 +68,27 @@ public static class SkimageFelzenszwalb
         var size = ws.Size(n);
         var thr = ws.Thr(n);
         bool exact = sortMode == EdgeSortMode.NumpyExact || !(k / n > AutoMinKPerPixel);
-        if (!exact)
+        // Payload bits of a key (edge ids < 4n). Auto applies only below k / 4e-7 pixels (< 3 M for SoCo's k), far
+        // below the 2^28 pixels at which the payload would reach into the weight's 23 float32-significant bits.
+        int payloadBits = 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, 4 * n - 1));
+        if (!exact && payloadBits <= MaxPayloadBits)
         {
-            // 8-byte keys (float32 weight bits, payload) sort with half the memory traffic of 16-byte items (the radix
-            // sort the OpenCV port uses); the float64 weights are then gathered into the sorted order.
+            // One 8-byte key per edge: the float64 weight's bit pattern (which orders like the weight, weights being
+            // >= 0) without its sign bit, its low bits replaced by the edge id. Sorted by the key's high 32 bits
+            // (radix), then by the whole key inside runs of equal high bits, then by the exact weight inside runs of
+            // equal truncated weight: the edges end in float64 weight order without a gather of the weights.
             var keys = ws.Keys(m);
-            var weights = ws.Weights(4 * n);
-            BuildKeys(smooth, w, h, keys, weights);
-            if (GraphSegmentation.RadixSortByHigh32(keys.AsSpan(0, m), ws.KeysB(m))) keys = ws.KeysB(m);
-            var sorted = new KeyEdges(keys, ws.Sorted(m));
-            SortTiesByWeight(sorted, weights, m);
-            exact = !Run(sorted, m, n, forest, size, thr, ws, w, k, minSize, checkTies: true);
+            if (BuildKeys(smooth, w, h, keys, payloadBits))
+            {
+                if (GraphSegmentation.RadixSortByHigh32(keys.AsSpan(0, m), ws.KeysB(m))) keys = ws.KeysB(m);
+                var sorted = new KeyEdges(keys, payloadBits, smooth, w);
+                SortByExactWeight(sorted, m, ws);
+                exact = !Run(sorted, m, n, forest, size, thr, ws, w, k, minSize, checkTies: true);
+            }
+            else exact = true; // a weight below 2^-1000 (never seen): its key would not order it
             if (exact) Interlocked.Increment(ref _fallbacks);
         }
+        else exact = true;
         if (exact)
         {
             var edges = ws.Items(m);
@@ -103,7 +115,7 @@ public static class SkimageFelzenszwalb
         public static Workspace Get(int pixels = 0) =>
             pixels > RetainMaxPixels ? new Workspace() : _current ??= new Workspace();
 
-        private double[] _src = [], _tmp = [], _dst = [], _weights = [], _sorted = [];
+        private double[] _src = [], _tmp = [], _dst = [], _tieW = [];
         private float[] _thr = [];
         private ulong[] _keys = [], _keysB = [];
         private NumpyArgsort.Item[] _items = [];
@@ -121,8 +133,7 @@ public static class SkimageFelzenszwalb
         public double[] Dst(int n) => Ensure(ref _dst, n);
         public float[] Thr(int n) => Ensure(ref _thr, n);
         public ulong[] Keys(int n) => Ensure(ref _keys, n);
-        public double[] Weights(int n) => Ensure(ref _weights, n);
-        public double[] Sorted(int n) => Ensure(ref _sorted, n);
+        public double[] TieWeights(int n) => Ensure(ref _tieW, n);
         public ulong[] KeysB(int n) => Ensure(ref _keysB, n);
         public NumpyArgsort.Item[] Items(int n) => Ensure(ref _items, n);
         public int[] Forest(int n) => Ensure(ref _forest, n);
@@ -222,7 +233,8 @@ public static class SkimageFelzenszwalb
         /// <summary>The float64 weight is below the float32 threshold <paramref name="mn"/>.</summary>
         bool Below(int e, float mn);
 
-        double Weight(int e);
+        /// <summary>float32(weight + <paramref name="c"/>), the Cython threshold after a merge at this edge.</summary>
+        float Threshold(int e, double c);
 
         bool SameWeight(int e, int f);
     }
@@ -232,19 +244,47 @@ public static class SkimageFelzenszwalb
     {
         public int Payload(int e) => items[e].I;
         public bool Below(int e, float mn) => items[e].V < mn;
-        public double Weight(int e) => items[e].V;
+        public float Threshold(int e, double c) => (float)(items[e].V + c);
         public bool SameWeight(int e, int f) => items[e].V == items[f].V;
     }
 
-    /// <summary>Keys (float32 bits of the weight) &lt;&lt; 32 | payload, and their float64 weights in the same order.</summary>
-    private readonly struct KeyEdges(ulong[] keys, double[] sorted) : IEdges
+    /// <summary>
+    /// Keys (the float64 weight's bits without the sign bit, the low <c>payloadBits</c> replaced by the edge id) in
+    /// weight order. The exact weight is recomputed from the smoothed image (<see cref="PayloadDist"/>) in the rare
+    /// cases where the truncated one cannot decide.
+    /// </summary>
+    private readonly struct KeyEdges(ulong[] keys, int payloadBits, double[] smooth, int w) : IEdges
     {
+        private readonly ulong _low = (1UL << payloadBits) - 1;
         public ulong[] Keys => keys;
-        public double[] Sorted => sorted;
-        public int Payload(int e) => (int)(uint)keys[e];
-        public bool Below(int e, float mn) => sorted[e] < mn;
-        public double Weight(int e) => sorted[e];
-        public bool SameWeight(int e, int f) => sorted[e] == sorted[f];
+        public int PayloadBits => payloadBits;
+        public ulong LowMask => _low;
+        public double[] Smooth => smooth;
+        public int W => w;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int Payload(int e) => (int)(keys[e] & _low);
+
+        // The float32 threshold as a double has >= 29 low zero mantissa bits, so its pattern << 1 has >= 30 low zero
+        // bits: with <= 30 payload bits, key < pattern exactly when the truncated weight, and so the weight, is below.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool Below(int e, float mn) => keys[e] < BitConverter.DoubleToUInt64Bits(mn) << 1;
+
+        // The weight lies in [lo, hi] (the truncated pattern with its dropped bits all 0 / all 1). Addition and
+        // rounding are monotone, so when both ends give the same float32 the weight does too (all but ~2^-9 merges).
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float Threshold(int e, double c)
+        {
+            ulong key = keys[e];
+            ulong lo = (key & ~_low) >> 1;
+            float a = (float)(BitConverter.UInt64BitsToDouble(lo) + c);
+            float b = (float)(BitConverter.UInt64BitsToDouble(lo | (_low >> 1)) + c);
+            return a == b ? a : (float)(PayloadDist(smooth, w, (int)(key & _low)) + c);
+        }
+
+        public bool SameWeight(int e, int f) =>
+            ((keys[e] ^ keys[f]) & ~_low) == 0
+            && PayloadDist(smooth, w, (int)(keys[e] & _low)) == PayloadDist(smooth, w, (int)(keys[f] & _low));
     }
 
     /// <summary>
@@ -285,7 +325,7 @@ public static class SkimageFelzenszwalb
                 forest[seg1] = root;
                 int sz = size[seg0] + size[seg1];
                 size[root] = sz;
-                thr[root] = (float)(edges.Weight(e) + k / sz);
+                thr[root] = edges.Threshold(e, k / sz);
             }
         }
 
@@ -351,38 +391,72 @@ public static class SkimageFelzenszwalb
     }
 
     /// <summary>
-    /// Keys sorted by their float32 weight (any order among equal ones) become sorted by the float64 weight: each run
-    /// of equal float32 keys is put in float64 order. Gathers the float64 weights (by payload in
-    /// <paramref name="weights"/>) into the sorted order, so that the passes read them sequentially.
+    /// Keys sorted by their high 32 bits become sorted by the float64 weight: runs of equal high bits are sorted by the
+    /// whole key (the rest of the truncated weight, then the edge id), and runs of equal truncated weight, when their
+    /// exact weights differ, by the exact weight (equal weights may stay in any order: see <see cref="Run{TEdges}"/>).
+    /// A zero truncated weight is an exact 0 (<see cref="BuildKeys"/>).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static void SortTiesByWeight(KeyEdges edges, double[] weights, int n)
+    private static void SortByExactWeight(KeyEdges edges, int n, Workspace ws)
     {
         var a = edges.Keys;
-        var v = edges.Sorted;
-        for (int i = 0; i < n; i++) v[i] = weights[(int)(uint)a[i]];
+        ulong low = edges.LowMask;
         for (int i = 0; i < n;)
         {
-            ulong key = a[i] >> 32;
+            ulong hi = a[i] >> 32;
             int j = i + 1;
-            bool sorted = true;
-            while (j < n && (a[j] >> 32) == key)
+            bool sorted = true, sameWeight = false;
+            while (j < n && (a[j] >> 32) == hi)
             {
-                if (v[j] < v[j - 1]) sorted = false;
+                if (a[j] < a[j - 1]) sorted = false;
+                else if (((a[j] ^ a[j - 1]) & ~low) == 0) sameWeight = true;
                 j++;
             }
             if (!sorted)
             {
-                Array.Sort(v, a, i, j - i);
+                a.AsSpan(i, j - i).Sort();
+                sameWeight = false;
+                for (int t = i + 1; t < j; t++)
+                    if (((a[t] ^ a[t - 1]) & ~low) == 0) { sameWeight = true; break; }
             }
+            if (sameWeight) SortTiesExactly(edges, i, j, ws);
             i = j;
         }
     }
 
-    /// <summary>Each edge's key, in <see cref="BuildEdges"/>' order: float32 bits of the weight &lt;&lt; 32 | payload.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static void BuildKeys(double[] img, int w, int h, ulong[] keys, double[] weights)
+    /// <summary>Inside <c>a[i..j)</c> (sorted by key), each run of equal truncated non-zero weight is put in exact weight order.</summary>
+    private static void SortTiesExactly(KeyEdges edges, int i, int j, Workspace ws)
     {
+        var a = edges.Keys;
+        ulong low = edges.LowMask;
+        for (int s = i; s < j;)
+        {
+            int t = s + 1;
+            while (t < j && ((a[t] ^ a[s]) & ~low) == 0) t++;
+            if (t - s >= 2 && (a[s] & ~low) != 0)
+            {
+                var wts = ws.TieWeights(t - s);
+                bool ordered = true;
+                for (int q = s; q < t; q++)
+                {
+                    wts[q - s] = PayloadDist(edges.Smooth, edges.W, (int)(a[q] & low));
+                    if (q > s && wts[q - s] < wts[q - s - 1]) ordered = false;
+                }
+                if (!ordered) wts.AsSpan(0, t - s).Sort(a.AsSpan(s, t - s));
+            }
+            s = t;
+        }
+    }
+
+    /// <summary>
+    /// Each edge's key, in <see cref="BuildEdges"/>' order (see <see cref="KeyEdges"/>). False when a non-zero weight
+    /// truncates to zero (below 2^-1000: not possible for image differences, but then the keys would not order it).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static bool BuildKeys(double[] img, int w, int h, ulong[] keys, int payloadBits)
+    {
+        ulong high = ~((1UL << payloadBits) - 1);
+        bool ok = true;
         int k = 0;
         for (int t = 0; t < 4; t++)
         {
@@ -392,10 +466,12 @@ public static class SkimageFelzenszwalb
                 {
                     int payload = (y * w + x) * 4 + t;
                     double v = PayloadDist(img, w, payload);
-                    weights[payload] = v;
-                    keys[k++] = ((ulong)FloatKey(v) << 32) | (uint)payload;
+                    ulong bits = (BitConverter.DoubleToUInt64Bits(v) << 1) & high;
+                    ok &= bits != 0 || v == 0;
+                    keys[k++] = bits | (uint)payload;
                 }
         }
+        return ok;
     }
 
     /// <summary>The weight of the edge <paramref name="payload"/> (the same <see cref="Dist"/> as <see cref="BuildEdges"/>).</summary>
@@ -411,7 +487,4 @@ public static class SkimageFelzenszwalb
             _ => Dist(img, p + w, p + 1),
         };
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint FloatKey(double v) => BitConverter.SingleToUInt32Bits((float)v);
 }
