@@ -31,8 +31,9 @@ public static partial class ProposalsCommands
         var adjacency = new Option<bool>("--adjacency") { Description = "soco mode: true region adjacency (official: a corner of one bbox inside the other)" };
         var flushEvery = new Option<int>("--flush-every") { Description = "Write a part after this many images (also every 15 s)", DefaultValueFactory = _ => 64 };
         var strict = new Option<bool>("--strict") { Description = "Exit with code 3 when any image failed (by default failures are recorded and the exit code is 0)" };
+        var profile = new Option<bool>("--profile") { Description = "Also print where the time went (decode, search, waiting on the writer, GC, allocation) as one JSON line" };
         var cmd = new Command("generate", "Run selective search on every image into a resumable proposal store")
-            { images, output, mode, workers, shard, maxSide, maxPixels, minSide, exif, retry, fixHsv, adjacency, flushEvery, strict };
+            { images, output, mode, workers, shard, maxSide, maxPixels, minSide, exif, retry, fixHsv, adjacency, flushEvery, strict, profile };
         cmd.SetAction(p => SocoCli.Guard(() =>
         {
             var (si, sn) = ParseShard(p.GetValue(shard)!);
@@ -48,6 +49,8 @@ public static partial class ProposalsCommands
                 Decode = new DecodeOptions { ApplyExifOrientation = p.GetValue(exif), MaxPixels = p.GetValue(maxPixels), MinSide = p.GetValue(minSide) },
             };
             var s = RunGenerate(request);
+            if (p.GetValue(profile) && s.Profile is { } prof)
+                Out.Info("profile " + System.Text.Json.JsonSerializer.Serialize(prof));
             if (Stopped != 0) return Stopped;
             int failedImages = StoreFailures(request.Store);
             return p.GetValue(strict) && failedImages > 0 ? 3 : 0;

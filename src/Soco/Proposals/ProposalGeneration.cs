@@ -36,6 +36,26 @@ public sealed record GenerateOptions
 public sealed record GenerateSummary(int InShard, int Done, int Skipped, int Failed, long Proposals, TimeSpan Elapsed)
 {
     public double ImagesPerSecond => Elapsed.TotalSeconds > 0 ? (Done + Failed) / Elapsed.TotalSeconds : 0;
+
+    /// <summary>Where the run's time went (docs/scale.md §Parallel scaling): set by <see cref="ProposalGeneration.Run"/>.</summary>
+    public GenerateProfile? Profile { get; init; }
+}
+
+/// <summary>
+/// Where a generation run's time went, summed over the workers: what separates "two workers do more work per image"
+/// (CPU, allocation, GC) from "a worker was not running" (waiting on the writer's queue, the last images' tail, the
+/// machine). Seconds are wall time on the worker threads unless named CPU.
+/// </summary>
+public sealed record GenerateProfile(
+    int Workers, int Images, double WallSeconds, double ProcessCpuSeconds,
+    double DecodeSeconds, double SearchSeconds, double QueueFullSeconds, double TailSeconds,
+    double WriterWaitSeconds, double WriterBusySeconds,
+    double GcPauseSeconds, int Gen0, int Gen1, int Gen2, double AllocatedMbPerImage, long LockContentions)
+{
+    /// <summary>Worker time not spent decoding, searching or waiting on the queue (thread start, the machine's other load).</summary>
+    public double OtherSeconds => Workers * WallSeconds - DecodeSeconds - SearchSeconds - QueueFullSeconds - TailSeconds;
+
+    public double CpuMsPerImage => Images > 0 ? 1000 * ProcessCpuSeconds / Images : 0;
 }
 
 /// <summary>
@@ -74,6 +94,13 @@ public static class ProposalGeneration
     {
         options.Validate();
         var sw = Stopwatch.StartNew();
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var pause0 = GC.GetTotalPauseDuration();
+        long alloc0 = GC.GetTotalAllocatedBytes(precise: false), locks0 = Monitor.LockContentionCount;
+        int gc0 = GC.CollectionCount(0), gc1 = GC.CollectionCount(1), gc2 = GC.CollectionCount(2);
+        // per worker: decode, search and queue-full ticks, and when it stopped (for the tail: workers that ran out of
+        // images while another still searched its last one)
+        var ticks = new long[Math.Min(options.Workers, Math.Max(1, todo.Count)), 4];
         int next = -1, done = 0, failed = 0;
         long proposals = 0;
         using var results = new BlockingCollection<ProposalRecord>(boundedCapacity: Math.Max(4, options.Workers * 4));
@@ -84,16 +111,25 @@ public static class ProposalGeneration
         using var abort = new CancellationTokenSource();
         for (int w = 0; w < workers.Length; w++)
         {
+            int wi = w;
             workers[w] = new Thread(() =>
             {
                 try
                 {
                     var generator = makeGenerator();
+                    var timed = new TimedLoad(load);
                     while (!cancel.IsCancellationRequested && !abort.IsCancellationRequested)
                     {
                         int i = Interlocked.Increment(ref next);
                         if (i >= todo.Count) break;
-                        results.Add(ProcessOne(todo[i], load, generator, options.MaxSide, store.Info.RectConvention), abort.Token);
+                        long t0 = Stopwatch.GetTimestamp();
+                        timed.Ticks = 0;
+                        var record = ProcessOne(todo[i], timed.Load, generator, options.MaxSide, store.Info.RectConvention);
+                        long t1 = Stopwatch.GetTimestamp();
+                        results.Add(record, abort.Token);
+                        ticks[wi, 0] += timed.Ticks;
+                        ticks[wi, 1] += t1 - t0 - timed.Ticks;
+                        ticks[wi, 2] += Stopwatch.GetTimestamp() - t1;
                     }
                 }
                 catch (OperationCanceledException) when (abort.IsCancellationRequested)
@@ -103,6 +139,10 @@ public static class ProposalGeneration
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     fatal ??= e;
+                }
+                finally
+                {
+                    ticks[wi, 3] = Stopwatch.GetTimestamp();
                 }
             }) { IsBackground = true, Name = $"proposals-{w}" };
             workers[w].Start();
@@ -114,6 +154,7 @@ public static class ProposalGeneration
         }) { IsBackground = true };
         closer.Start();
 
+        long writerWait = 0, writerBusy = 0;
         try
         {
         using (var writer = store.OpenWriter(options.ShardCount > 1 ? $"s{options.ShardIndex:D3}of{options.ShardCount:D3}" : ""))
@@ -125,8 +166,11 @@ public static class ProposalGeneration
                 failed++;
                 onRecord?.Invoke(f);
             }
+            long tw = Stopwatch.GetTimestamp();
             foreach (var r in results.GetConsumingEnumerable())
             {
+                long tr = Stopwatch.GetTimestamp();
+                writerWait += tr - tw;
                 writer.Add(r);
                 if (r.IsFailure) failed++;
                 else { done++; proposals += r.Rects.Length; }
@@ -136,6 +180,8 @@ public static class ProposalGeneration
                     lastFlush.Restart();
                 }
                 onRecord?.Invoke(r);
+                tw = Stopwatch.GetTimestamp();
+                writerBusy += tw - tr;
             }
         }
         }
@@ -149,7 +195,39 @@ public static class ProposalGeneration
             closer.Join();
         }
         if (fatal is not null) throw new InvalidOperationException("a proposal worker stopped: " + fatal.Message, fatal);
-        return new GenerateSummary(inShard, done, skipped, failed, proposals, sw.Elapsed);
+        var elapsed = sw.Elapsed;
+        double Sec(long t) => (double)t / Stopwatch.Frequency;
+        long decode = 0, search = 0, queueFull = 0, lastEnd = 0, tail = 0;
+        for (int w = 0; w < ticks.GetLength(0); w++)
+        {
+            decode += ticks[w, 0];
+            search += ticks[w, 1];
+            queueFull += ticks[w, 2];
+            lastEnd = Math.Max(lastEnd, ticks[w, 3]);
+        }
+        for (int w = 0; w < ticks.GetLength(0); w++) tail += lastEnd - ticks[w, 3];
+        int images = done + failed;
+        var profile = new GenerateProfile(ticks.GetLength(0), images, elapsed.TotalSeconds,
+            (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds,
+            Sec(decode), Sec(search), Sec(queueFull), Sec(tail), Sec(writerWait), Sec(writerBusy),
+            (GC.GetTotalPauseDuration() - pause0).TotalSeconds,
+            GC.CollectionCount(0) - gc0, GC.CollectionCount(1) - gc1, GC.CollectionCount(2) - gc2,
+            images > 0 ? (GC.GetTotalAllocatedBytes(precise: false) - alloc0) / 1e6 / images : 0,
+            Monitor.LockContentionCount - locks0);
+        return new GenerateSummary(inShard, done, skipped, failed, proposals, elapsed) { Profile = profile };
+    }
+
+    /// <summary>The decode delegate with its time measured (one per worker thread).</summary>
+    private sealed class TimedLoad(Func<ImageEntry, RgbImage> load)
+    {
+        public long Ticks;
+
+        public RgbImage Load(ImageEntry e)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            try { return load(e); }
+            finally { Ticks += Stopwatch.GetTimestamp() - t0; }
+        }
     }
 
     /// <summary>Decodes and searches one image; any failure becomes a recorded reason, never an exception.</summary>

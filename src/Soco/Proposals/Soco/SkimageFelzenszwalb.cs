@@ -57,7 +57,15 @@ public static class SkimageFelzenszwalb
     private const int MaxPayloadBits = 30;
 
     public static SegmentLabels Segment(RgbImage image, double scale = 1, double sigma = 0.8, int minSize = 20,
-        EdgeSortMode sortMode = EdgeSortMode.Auto)
+        EdgeSortMode sortMode = EdgeSortMode.Auto) => Segment(image, scale, sigma, minSize, sortMode, pooledLabels: false);
+
+    /// <summary>
+    /// With <paramref name="pooledLabels"/>, the label map is this thread's workspace buffer (possibly longer than
+    /// the image), valid until the thread's next segmentation: for callers that drop it before (the proposal search),
+    /// so that a worker does not allocate a label map per image.
+    /// </summary>
+    internal static SegmentLabels Segment(RgbImage image, double scale, double sigma, int minSize, EdgeSortMode sortMode,
+        bool pooledLabels)
     {
         int w = image.Width, h = image.Height, n = w * h;
         var ws = Workspace.Get(n);
@@ -96,7 +104,7 @@ public static class SkimageFelzenszwalb
             NumpyArgsort.Sort(edges.AsSpan(0, m));
             Run(new ItemEdges(edges), m, n, forest, size, thr, ws, w, k, minSize, checkTies: false);
         }
-        return Relabel(forest, w, h);
+        return Relabel(forest, w, h, pooledLabels ? ws.Labels(n) : new int[n]);
     }
 
     internal static int EdgeCount(int w, int h) => h * (w - 1) + (h - 1) * w + 2 * (h - 1) * (w - 1);
@@ -119,12 +127,16 @@ public static class SkimageFelzenszwalb
         private float[] _thr = [];
         private ulong[] _keys = [], _keysB = [];
         private NumpyArgsort.Item[] _items = [];
-        private int[] _forest = [], _size = [], _cand = [];
-        private byte[] _small = [];
+        private int[] _forest = [], _size = [], _cand = [], _labels = [];
+        private byte[] _small = [], _codes0 = [], _codes1 = [], _codes2 = [];
+        private double[] _padded = [];
 
+        // A buffer grows to 1.25× what the image needs: images of a data set differ in size, and growing to each new
+        // largest one exactly replaced the thread's buffers (large-object-heap garbage, gen-2 collections) again and
+        // again over the first hundreds of images.
         private static T[] Ensure<T>(ref T[] a, int n)
         {
-            if (a.Length < n) a = GC.AllocateUninitializedArray<T>(n);
+            if (a.Length < n) a = GC.AllocateUninitializedArray<T>(n <= RetainMaxPixels * 16 ? n + n / 4 : n);
             return a;
         }
 
@@ -140,6 +152,9 @@ public static class SkimageFelzenszwalb
         public int[] Size(int n) => Ensure(ref _size, n);
         public int[] Candidates(int n) => Ensure(ref _cand, n);
         public byte[] Small(int n) => Ensure(ref _small, n);
+        public int[] Labels(int n) => Ensure(ref _labels, n);
+        public double[] Padded(int n) => Ensure(ref _padded, n);
+        public byte[][] Codes(int n) => [Ensure(ref _codes0, n), Ensure(ref _codes1, n), Ensure(ref _codes2, n)];
     }
 
     /// <summary>img_as_float (x · (1/255)) then the scipy Gaussian on both spatial axes.</summary>
@@ -376,10 +391,9 @@ public static class SkimageFelzenszwalb
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static SegmentLabels Relabel(int[] forest, int w, int h)
+    private static SegmentLabels Relabel(int[] forest, int w, int h, int[] labels)
     {
-        int n = w * h; // forest may be a longer workspace buffer
-        var labels = new int[n];
+        int n = w * h; // forest (and a pooled labels buffer) may be a longer workspace buffer
         int count = 0;
         // forest[p] <= p: roots of smaller indices are resolved first; a root's label is its rank.
         for (int p = 0; p < n; p++)

@@ -53,12 +53,16 @@ public sealed class SocoSelectiveSearch : IProposalGenerator
 
     public string Name => "soco";
 
-    public ProposalRect[] Generate(RgbImage image) => Generate(image, out _);
+    // The label map is dropped here, so it can live in the thread's workspace: a worker allocates no per-image
+    // label map (docs/scale.md §Parallel scaling).
+    public ProposalRect[] Generate(RgbImage image) => Generate(image, out _, pooledLabels: true);
 
     /// <summary>Proposals plus the Felzenszwalb label map they grew from.</summary>
-    public ProposalRect[] Generate(RgbImage image, out SegmentLabels segments)
+    public ProposalRect[] Generate(RgbImage image, out SegmentLabels segments) => Generate(image, out segments, pooledLabels: false);
+
+    private ProposalRect[] Generate(RgbImage image, out SegmentLabels segments, bool pooledLabels)
     {
-        segments = SkimageFelzenszwalb.Segment(image, Options.Scale, Options.Sigma, Options.MinSize);
+        segments = SkimageFelzenszwalb.Segment(image, Options.Scale, Options.Sigma, Options.MinSize, EdgeSortMode.Auto, pooledLabels);
         var regions = new Regions(segments.Count);
         ExtractRegions(image, segments, regions, Options.FixHsvHistogram);
         var pairs = Options.AdjacencyNeighbours ? AdjacentPairs(segments) : BboxPairs(regions, segments.Count);
@@ -122,16 +126,16 @@ public sealed class SocoSelectiveSearch : IProposalGenerator
         var px = image.Pixels;
         var labels = seg.Labels;
 
-        // LBP codes per channel (skimage local_binary_pattern on the 0…255 float channel)
-        var codes = new byte[3][];
-        var padded = new double[(w + 2) * (h + 2)];
+        // LBP codes per channel (skimage local_binary_pattern on the 0…255 float channel), in the thread's workspace
+        var ws = SkimageFelzenszwalb.Workspace.Get(n);
+        var codes = ws.Codes(n);
+        var padded = ws.Padded((w + 2) * (h + 2));
         var drUp = new double[h]; var drDown = new double[h];
         var dcLeft = new double[w]; var dcRight = new double[w];
         SkimageLbp.Fractions(h, drUp, drDown);
         SkimageLbp.Fractions(w, dcLeft, dcRight);
         for (int c = 0; c < 3; c++)
         {
-            codes[c] = new byte[n];
             SkimageLbp.Compute(px, w, h, c, codes[c], padded, drUp, drDown, dcLeft, dcRight);
         }
 
