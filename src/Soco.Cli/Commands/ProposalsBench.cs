@@ -27,6 +27,7 @@ public static partial class ProposalsCommands
             string m = p.GetValue(mode)!;
             using var source = ImageSources.Open(p.GetValue(images)!);
             var decoded = source.Entries.Select(e => (e.RelativePath, Image: source.Decode(e))).ToList();
+            if (decoded.Count == 0) throw new ArgumentException($"--images {p.GetValue(images)}: no images to time");
             var gen = ProposalModes.Create(m);
             // Warm-up: two untimed passes over every image. One call was not enough: .NET's tiered JIT promotes the
             // hot loops after ~30 calls and a delay, so the first images were timed on unoptimised code (up to 1.5×
