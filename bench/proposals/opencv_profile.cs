@@ -156,6 +156,8 @@ if (mode == "soco")
         }
         Console.WriteLine($"{Path.GetFileNameWithoutExtension(path)} soco_ms {best:F1}");
     }
+    // Searches that had to take NumPy's exact edge order (a run of tied weights could decide a merge): each is slow.
+    Console.Error.WriteLine($"exact-order fallbacks: {Soco.Proposals.SocoSearch.SkimageFelzenszwalb.ExactSortFallbacks}");
     return;
 }
 throw new ArgumentException(mode);
