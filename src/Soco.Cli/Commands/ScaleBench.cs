@@ -119,7 +119,7 @@ public static class ScaleBench
             var total = Stopwatch.StartNew();
             using var source = ImageSources.Open(p.GetValue(images)!);
             double openS = total.Elapsed.TotalSeconds;
-            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(source.Entries.Select(e => e.Key)); // what pretraining holds
+            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(source.Entries); // what pretraining holds
             double indexS = total.Elapsed.TotalSeconds - openS;
             Soco.Runtime.ManagedHeap.CompactAfterLoading(); // as pretraining does
             long indexRss = ReadStatusKb("VmRSS");
@@ -142,6 +142,9 @@ public static class ScaleBench
                 if (batches == limitB) break;
             }
             double epochS = sw.Elapsed.TotalSeconds;
+            // After the epoch's end (its workers joined, batches built ahead freed): whatever peak comes after the last
+            // batch shows here (docs/scale.md, the 670 MB after --limit).
+            traceOut?.WriteLine($"{batches}-end,{sw.Elapsed.TotalSeconds.ToString("F2", Inv)},{MemoryProbe.Read().ToCsv()}");
             var r = new Dictionary<string, object?>
             {
                 ["images"] = ds.Count, ["samples"] = samples, ["batches"] = batches, ["open_seconds"] = openS, ["index_seconds"] = indexS,
@@ -152,6 +155,7 @@ public static class ScaleBench
             Out.Text.WriteLine($"loader: {samples} samples in {epochSDisplay(epochS)} ({samples / epochS:F1} samples/s, {p.GetValue(workers)} workers); " +
                                $"proposal index {index.Count:N0} records in {indexS:F2} s; peak RSS {PeakRssMb():F0} MB; {warnings} log lines");
             BenchCommand.WriteJson(p.GetValue(json), r);
+            traceOut?.WriteLine($"{batches}-exit,{sw.Elapsed.TotalSeconds.ToString("F2", Inv)},{MemoryProbe.Read().ToCsv()}");
             return 0;
         }));
         return cmd;
