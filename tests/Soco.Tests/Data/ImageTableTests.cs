@@ -110,6 +110,7 @@ public class ImageTableTests
             Assert.Equal(File.ReadAllBytes(Path.Combine(DecodeFixtures.Photos, "dog.jpg")), src.ReadBytes(src.Entries.Single(e => e.Key == "dog")));
             var copy = table[0] with { }; // same values, same table: still its own
             Assert.Equal(src.ReadBytes(table[0]), src.ReadBytes(copy));
+            Assert.Throws<ArgumentException>(() => src.ReadBytes(table[0] with { Index = 1 })); // image 0's entry under image 1's index
             var stranger = new ImageEntry(0, table[0].Key, table[0].RelativePath, table[0].Location, table[0].ClassIndex);
             Assert.Contains("does not belong to", Assert.Throws<ArgumentException>(() => src.ReadBytes(stranger)).Message);
         }

@@ -67,8 +67,23 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         }
     }
 
-    /// <summary>Whether <paramref name="entry"/> was made by this table (its index then names the same image).</summary>
-    public bool Owns(ImageEntry entry) => ReferenceEquals(entry.Owner, this);
+    /// <summary>Whether <paramref name="entry"/> was made by this table for the image at its index (a copy made with
+    /// <c>with</c> keeps the table; one whose index was changed to another image's is not that image's).</summary>
+    public bool Owns(ImageEntry entry)
+    {
+        if (!ReferenceEquals(entry.Owner, this) || (uint)entry.Index >= (uint)Count) return false;
+        var path = PathBytes(entry.Index);
+        if (Utf8.GetMaxByteCount(entry.RelativePath.Length) > 1024) return Utf8.GetString(path) == entry.RelativePath;
+        Span<byte> buf = stackalloc byte[1024];
+        try
+        {
+            return Utf8.GetBytes(entry.RelativePath, buf) == path.Length && buf[..path.Length].SequenceEqual(path);
+        }
+        catch (EncoderFallbackException)
+        {
+            return false; // a path no table stores (a lone surrogate)
+        }
+    }
 
     /// <summary>The key of image <paramref name="index"/> (the same string value as its entry's <see cref="ImageEntry.Key"/>).</summary>
     public string KeyAt(int index) => Utf8.GetString(KeyBytes(index));
