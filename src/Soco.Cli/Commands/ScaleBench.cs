@@ -119,7 +119,7 @@ public static class ScaleBench
             var total = Stopwatch.StartNew();
             using var source = ImageSources.Open(p.GetValue(images)!);
             double openS = total.Elapsed.TotalSeconds;
-            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(source.Entries.Select(e => e.Key)); // what pretraining holds
+            var index = ProposalStore.Open(p.GetValue(proposals)!).LoadCompactIndex(source.Entries); // what pretraining holds
             double indexS = total.Elapsed.TotalSeconds - openS;
             Soco.Runtime.ManagedHeap.CompactAfterLoading(); // as pretraining does
             long indexRss = ReadStatusKb("VmRSS");
@@ -142,6 +142,9 @@ public static class ScaleBench
                 if (batches == limitB) break;
             }
             double epochS = sw.Elapsed.TotalSeconds;
+            // After the epoch's end (its workers joined, batches built ahead freed): whatever peak comes after the last
+            // batch shows here (docs/scale.md, the 670 MB after --limit).
+            traceOut?.WriteLine($"{batches}-end,{sw.Elapsed.TotalSeconds.ToString("F2", Inv)},{MemoryProbe.Read().ToCsv()}");
             var r = new Dictionary<string, object?>
             {
                 ["images"] = ds.Count, ["samples"] = samples, ["batches"] = batches, ["open_seconds"] = openS, ["index_seconds"] = indexS,
@@ -152,6 +155,7 @@ public static class ScaleBench
             Out.Text.WriteLine($"loader: {samples} samples in {epochSDisplay(epochS)} ({samples / epochS:F1} samples/s, {p.GetValue(workers)} workers); " +
                                $"proposal index {index.Count:N0} records in {indexS:F2} s; peak RSS {PeakRssMb():F0} MB; {warnings} log lines");
             BenchCommand.WriteJson(p.GetValue(json), r);
+            traceOut?.WriteLine($"{batches}-exit,{sw.Elapsed.TotalSeconds.ToString("F2", Inv)},{MemoryProbe.Read().ToCsv()}");
             return 0;
         }));
         return cmd;
@@ -197,7 +201,8 @@ public static class ScaleBench
     }
 
     /// <summary>One measured stage of the run script (a line of stages.jsonl).</summary>
-    sealed record Stage(string Name, int N, int Images, double WallS, double PeakRssMb, long? StoreBytes, string Kind, JsonObject? Extra);
+    /// <param name="CpuS">User + system seconds of the process (rows written before the script recorded it: null).</param>
+    sealed record Stage(string Name, int N, int Images, double WallS, double PeakRssMb, long? StoreBytes, string Kind, JsonObject? Extra, double? CpuS = null);
 
     static Command Report()
     {
@@ -214,7 +219,7 @@ public static class ScaleBench
                 var o = JsonNode.Parse(line)!.AsObject();
                 list.Add(new Stage(o["stage"]!.GetValue<string>(), o["n"]!.GetValue<int>(), o["images"]!.GetValue<int>(), o["wall_s"]!.GetValue<double>(),
                     o["peak_rss_kb"]!.GetValue<double>() / 1024.0, o["store_bytes"]?.GetValue<long>(), o["kind"]?.GetValue<string>() ?? "measured",
-                    o["extra"]?.AsObject()));
+                    o["extra"]?.AsObject(), o["cpu_s"]?.GetValue<double>()));
             }
             string outDir = p.GetValue(output)!;
             Directory.CreateDirectory(outDir);
@@ -230,21 +235,23 @@ public static class ScaleBench
     /// <summary>Prints the table and the goal checks; returns everything as one JSON-able object.</summary>
     static Dictionary<string, object?> Summarise(List<Stage> list, string machine)
     {
-        Out.Text.WriteLine($"{"stage",-18} {"N",8} {"kind",-10} {"images",8} {"wall s",9} {"img/s",9} {"ms/img",8} {"peak RSS MB",11} {"store B/img",11}");
+        Out.Text.WriteLine($"{"stage",-18} {"N",8} {"kind",-10} {"images",8} {"wall s",9} {"img/s",9} {"ms/img",8} {"CPU ms/img",10} {"peak RSS MB",11} {"store B/img",11}");
         var rows = new List<object>();
         foreach (var s in list.OrderBy(s => s.Name, StringComparer.Ordinal).ThenBy(s => s.N))
         {
             double ips = s.WallS > 0 ? s.Images / s.WallS : double.NaN;
             double? perImage = s.StoreBytes is { } b ? b / (double)s.N : null;
-            Out.Text.WriteLine($"{s.Name,-18} {s.N,8} {s.Kind,-10} {s.Images,8} {s.WallS,9:F2} {ips,9:F1} {1e3 / ips,8:F2} {s.PeakRssMb,11:F0} {(perImage is { } v ? v.ToString("F0", Inv) : "-"),11}");
+            double? cpuMs = s.CpuS is { } c ? 1e3 * c / s.Images : null;
+            Out.Text.WriteLine($"{s.Name,-18} {s.N,8} {s.Kind,-10} {s.Images,8} {s.WallS,9:F2} {ips,9:F1} {1e3 / ips,8:F2} {(cpuMs is { } m ? m.ToString("F2", Inv) : "-"),10} {s.PeakRssMb,11:F0} {(perImage is { } v ? v.ToString("F0", Inv) : "-"),11}");
             rows.Add(new { stage = s.Name, n = s.N, kind = s.Kind, images = s.Images, wall_s = s.WallS, images_per_s = ips, ms_per_image = 1e3 / ips,
-                peak_rss_mb = s.PeakRssMb, store_bytes = s.StoreBytes, store_bytes_per_image = perImage, extra = s.Extra });
+                cpu_s = s.CpuS, cpu_ms_per_image = cpuMs, peak_rss_mb = s.PeakRssMb, store_bytes = s.StoreBytes, store_bytes_per_image = perImage, extra = s.Extra });
         }
         // Per stage: the per-image cost and the peak memory at the largest N against the smallest, and a fit
-        // wall = fixed + per_image × images separating start-up from the cost that grows.
+        // wall = fixed + per_image × images separating start-up from the cost that grows; the same for CPU time (user +
+        // system), which the load of other processes inflates far less than wall time, where every row has it.
         var checks = new List<object>();
         Out.Text.WriteLine("");
-        Out.Text.WriteLine($"{"stage",-18} {"N small→large",16} {"ms/img ratio",12} {"fit: fixed s + ms/img",22} {"RSS ratio",9}");
+        Out.Text.WriteLine($"{"stage",-18} {"N small→large",16} {"ms/img ratio",12} {"fit: fixed s + ms/img",22} {"CPU ratio",9} {"CPU fit: s + ms/img",20} {"RSS ratio",9}");
         foreach (var g in list.GroupBy(s => s.Name).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             var byN = g.OrderBy(s => s.N).ToList();
@@ -253,9 +260,14 @@ public static class ScaleBench
             double costRatio = (z.WallS / z.Images) / (a.WallS / a.Images);
             double rssRatio = z.PeakRssMb / a.PeakRssMb;
             var (fixedS, slope) = Fit(byN.Select(s => ((double)s.Images, s.WallS)).ToList());
-            Out.Text.WriteLine($"{g.Key,-18} {$"{a.N}→{z.N}",16} {costRatio,12:F3} {$"{fixedS:F2} + {slope * 1e3:F3}",22} {rssRatio,9:F3}");
+            bool cpu = byN.All(s => s.CpuS is not null);
+            double? cpuRatio = cpu ? (z.CpuS!.Value / z.Images) / (a.CpuS!.Value / a.Images) : null;
+            var (cpuFixedS, cpuSlope) = cpu ? Fit(byN.Select(s => ((double)s.Images, s.CpuS!.Value)).ToList()) : (double.NaN, double.NaN);
+            Out.Text.WriteLine($"{g.Key,-18} {$"{a.N}→{z.N}",16} {costRatio,12:F3} {$"{fixedS:F2} + {slope * 1e3:F3}",22} " +
+                               $"{(cpu ? cpuRatio!.Value.ToString("F3", Inv) : "-"),9} {(cpu ? $"{cpuFixedS:F2} + {cpuSlope * 1e3:F3}" : "-"),20} {rssRatio,9:F3}");
             checks.Add(new { stage = g.Key, n_small = a.N, n_large = z.N, kinds = $"{a.Kind}→{z.Kind}", cost_per_image_ratio = costRatio,
-                fit_fixed_s = fixedS, fit_ms_per_image = slope * 1e3, peak_rss_ratio = rssRatio,
+                fit_fixed_s = fixedS, fit_ms_per_image = slope * 1e3, cpu_per_image_ratio = cpuRatio,
+                cpu_fit_fixed_s = cpu ? cpuFixedS : (double?)null, cpu_fit_ms_per_image = cpu ? cpuSlope * 1e3 : (double?)null, peak_rss_ratio = rssRatio,
                 time_linear_goal_met = costRatio <= 1.10, rss_flat_goal_met = rssRatio <= 1.10 });
         }
         return new Dictionary<string, object?> { ["machine"] = machine, ["stages"] = rows, ["checks"] = checks };

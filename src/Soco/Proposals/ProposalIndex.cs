@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Diagnostics.CodeAnalysis;
+using Soco.Imaging;
 
 namespace Soco.Proposals;
 
@@ -13,23 +14,44 @@ namespace Soco.Proposals;
 public sealed class ProposalIndex : IReadOnlyDictionary<string, ProposalRecord>
 {
     const int BlockSize = 1 << 16;
-    readonly record struct Entry(int Width, int Height, int Block, int Offset, int Count);
+    // Image: the record's image in the table form (its key is the table's), -1 otherwise.
+    readonly record struct Entry(int Width, int Height, int Block, int Offset, int Count, int Image = -1);
 
-    readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal);
+    readonly Dictionary<string, int> _slots = new(StringComparer.Ordinal); // key → entry (in the table form: keys not in the table)
     readonly List<Entry> _entries = [];
     readonly List<ProposalRect[]> _blocks = [];
+    readonly ImageTable? _table;
+    readonly int[]? _byImage; // the table form: image index → entry, -1 for none
+
+    /// <summary>
+    /// The table form (docs/scale.md, "The compact image list"): a record whose key is an image of
+    /// <paramref name="images"/> is found through the table's key lookup and an int per image, and holds no key
+    /// string at all; other keys (images the store has but the source has not) are held as strings as before. Same
+    /// contents, lookups and order as <c>ProposalIndex(records)</c>.
+    /// </summary>
+    public ProposalIndex(IEnumerable<ProposalRecord> records, ImageTable images)
+    {
+        _table = images;
+        _byImage = new int[images.Count];
+        Array.Fill(_byImage, -1);
+        Fill(records, null);
+    }
 
     /// <summary>Successful records of <paramref name="records"/>; a key already present is skipped (the first wins).</summary>
     /// <param name="keys">The image source's keys (optional): a record whose key is among them is held under that very
     /// string instead of its own copy, so the source and the index do not each keep a string per image (~64 bytes per
     /// image of an ImageNet-style name; docs/scale.md).</param>
-    public ProposalIndex(IEnumerable<ProposalRecord> records, IEnumerable<string>? keys = null)
+    public ProposalIndex(IEnumerable<ProposalRecord> records, IEnumerable<string>? keys = null) =>
+        Fill(records, keys is null ? null : new HashSet<string>(keys, StringComparer.Ordinal));
+
+    void Fill(IEnumerable<ProposalRecord> records, HashSet<string>? shared)
     {
-        var shared = keys is null ? null : new HashSet<string>(keys, StringComparer.Ordinal);
         int open = -1, used = 0; // the block being filled and how much of it is used
         foreach (var r in records)
         {
-            if (r.IsFailure || _slots.ContainsKey(r.Key)) continue;
+            if (r.IsFailure) continue;
+            int image = _table?.IndexOf(r.Key) ?? -1;
+            if (image >= 0 ? _byImage![image] >= 0 : _slots.ContainsKey(r.Key)) continue;
             string key = shared is not null && shared.TryGetValue(r.Key, out var same) ? same : r.Key;
             int n = r.Rects.Length, block, offset = 0;
             if (n > BlockSize)
@@ -51,8 +73,9 @@ public sealed class ProposalIndex : IReadOnlyDictionary<string, ProposalRecord>
                 r.Rects.CopyTo(_blocks[block], offset);
                 used += n;
             }
-            _slots.Add(key, _entries.Count);
-            _entries.Add(new Entry(r.Width, r.Height, block, offset, n));
+            if (image >= 0) _byImage![image] = _entries.Count;
+            else _slots.Add(key, _entries.Count);
+            _entries.Add(new Entry(r.Width, r.Height, block, offset, n, image));
         }
         if (open >= 0) _blocks[open] = _blocks[open][..used];
         _entries.TrimExcess();
@@ -64,11 +87,19 @@ public sealed class ProposalIndex : IReadOnlyDictionary<string, ProposalRecord>
     /// <summary>Rects held (all images).</summary>
     public long RectCount => _entries.Sum(e => (long)e.Count);
 
-    public bool ContainsKey(string key) => _slots.ContainsKey(key);
+    /// <summary>The entry of <paramref name="key"/>, or -1.</summary>
+    int Find(string key)
+    {
+        if (_table is not null && _table.IndexOf(key) is int image and >= 0) return _byImage![image];
+        return _slots.TryGetValue(key, out int i) ? i : -1;
+    }
+
+    public bool ContainsKey(string key) => Find(key) >= 0;
 
     public bool TryGetValue(string key, [MaybeNullWhen(false)] out ProposalRecord value)
     {
-        if (!_slots.TryGetValue(key, out int i))
+        int i = Find(key);
+        if (i < 0)
         {
             value = null;
             return false;
@@ -86,11 +117,25 @@ public sealed class ProposalIndex : IReadOnlyDictionary<string, ProposalRecord>
         return new ProposalRecord(key, "", e.Width, e.Height, _blocks[e.Block].AsSpan(e.Offset, e.Count).ToArray());
     }
 
-    public IEnumerable<string> Keys => _slots.Keys;
-    public IEnumerable<ProposalRecord> Values => _slots.Select(kv => Record(kv.Key, kv.Value));
+    // (key, entry) in the order the records came: the dictionary's own order (insertion, nothing is removed) without
+    // a table; with one, the entries' order, each key from the table or from the dictionary.
+    IEnumerable<KeyValuePair<string, int>> Slots()
+    {
+        if (_table is null)
+        {
+            foreach (var kv in _slots) yield return kv;
+            yield break;
+        }
+        Dictionary<int, string>? others = _slots.Count == 0 ? null : _slots.ToDictionary(kv => kv.Value, kv => kv.Key);
+        for (int i = 0; i < _entries.Count; i++)
+            yield return new(_entries[i].Image >= 0 ? _table.KeyAt(_entries[i].Image) : others![i], i);
+    }
+
+    public IEnumerable<string> Keys => Slots().Select(kv => kv.Key);
+    public IEnumerable<ProposalRecord> Values => Slots().Select(kv => Record(kv.Key, kv.Value));
 
     public IEnumerator<KeyValuePair<string, ProposalRecord>> GetEnumerator() =>
-        _slots.Select(kv => new KeyValuePair<string, ProposalRecord>(kv.Key, Record(kv.Key, kv.Value))).GetEnumerator();
+        Slots().Select(kv => new KeyValuePair<string, ProposalRecord>(kv.Key, Record(kv.Key, kv.Value))).GetEnumerator();
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -175,6 +175,11 @@ public sealed class ProposalStore
     /// with <paramref name="keys"/> (the image source's), held under the source's own key strings.</summary>
     public ProposalIndex LoadCompactIndex(IEnumerable<string>? keys = null) => new(ReadAll(), keys);
 
+    /// <summary>The compact index for the images of a source: looked up through the source's <see cref="ImageTable"/>
+    /// when its list is one (no key string per image), else under the entries' key strings.</summary>
+    public ProposalIndex LoadCompactIndex(IReadOnlyList<Soco.Imaging.ImageEntry> images) =>
+        images is Soco.Imaging.ImageTable table ? new(ReadAll(), table) : new(ReadAll(), images.Select(e => e.Key));
+
     /// <summary>Opens a writer whose part names start with <paramref name="partPrefix"/> (made unique per run).</summary>
     public ProposalStoreWriter OpenWriter(string partPrefix = "") => new(this, partPrefix);
 

@@ -156,7 +156,7 @@ public sealed class PretrainRun : IDisposable
             var cfg = PretrainConfigs.Parse(msg.Config!, "rank 0's config");
             var opts = options with { Images = msg.Images!, Proposals = msg.Proposals };
             var source = ImageSources.Open(opts.Images);
-            ProposalIndex? proposals = opts.Proposals is { } p ? ProposalStore.Open(p).LoadCompactIndex(source.Entries.Select(e => e.Key)) : null;
+            ProposalIndex? proposals = opts.Proposals is { } p ? ProposalStore.Open(p).LoadCompactIndex(source.Entries) : null;
             var differs = msg.Data!.Differences(DataIdentity.Of(opts.Images, source, opts.Proposals, proposals));
             if (differs.Count > 0)
             {
@@ -218,7 +218,7 @@ public sealed class PretrainRun : IDisposable
         var notes = new List<string>();
         if (options.Proposals is { } p)
         {
-            proposals = ProposalStore.Open(p).LoadCompactIndex(source.Entries.Select(e => e.Key));
+            proposals = ProposalStore.Open(p).LoadCompactIndex(source.Entries);
             int covered = source.Entries.Count(e => proposals.TryGetValue(e.Key, out var r) && !r.IsFailure);
             if (covered == 0)
                 throw new ArgumentException($"the proposal store {p} has no proposals for any of the {source.Entries.Count} images in {options.Images} " +

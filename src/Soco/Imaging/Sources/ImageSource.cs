@@ -32,6 +32,10 @@ public sealed record ImageEntry(int Index, string Key, string RelativePath, stri
         get => _location ?? string.Concat(_prefix, _name ?? RelativePath);
         init => _location = value;
     }
+
+    /// <summary>The <see cref="ImageTable"/> that made this entry (null for one made directly): a source checks that an
+    /// entry is its own by this, as a table makes a new entry object on every access.</summary>
+    internal ImageTable? Owner { get; init; }
 }
 
 /// <summary>A fixed, ordered set of images whose encoded bytes can be read from any thread.</summary>
@@ -158,7 +162,7 @@ public static class ImageSources
     internal static void CheckOwner(IImageSource source, ImageEntry entry)
     {
         var list = source.Entries;
-        if ((uint)entry.Index >= (uint)list.Count || !ReferenceEquals(list[entry.Index], entry))
+        if ((uint)entry.Index >= (uint)list.Count || !(list is ImageTable t ? t.Owns(entry) : ReferenceEquals(list[entry.Index], entry)))
             throw new ArgumentException($"entry {entry.Location} does not belong to {source.Description}", nameof(entry));
     }
 

@@ -6,17 +6,17 @@ namespace Soco.Imaging;
 /// </summary>
 public abstract class FileImageSource : IImageSource
 {
-    private ImageEntry[] _entries = [];
+    private IReadOnlyList<ImageEntry> _entries = [];
 
     public string Description { get; private set; } = "";
     public IReadOnlyList<ImageEntry> Entries => _entries;
 
     /// <summary>Validates <paramref name="entries"/> (unique, non-empty keys) and adopts them.</summary>
-    protected void SetEntries(ImageEntry[] entries, string what, string kind)
+    protected void SetEntries(IReadOnlyList<ImageEntry> entries, string what, string kind)
     {
         ImageSources.Validate(entries, what);
         _entries = entries;
-        Description = $"{kind} ({entries.Length:N0} images)";
+        Description = $"{kind} ({entries.Count:N0} images)";
     }
 
     public byte[] ReadBytes(ImageEntry entry)

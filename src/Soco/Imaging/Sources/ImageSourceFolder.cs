@@ -29,11 +29,12 @@ public sealed class FolderImageSource : FileImageSource
         Collect(Root, "", recursive, rels, visited, chain, top!);
         rels.Sort(StringComparer.Ordinal);
         _problems.Sort((a, b) => string.CompareOrdinal(a.RelativePath, b.RelativePath));
-        var entries = new ImageEntry[rels.Count];
-        for (int i = 0; i < rels.Count; i++)
-            entries[i] = new ImageEntry(i, ImageSources.KeyOf(rels[i]), rels[i], Path.Combine(Root, rels[i]));
+        // Location = Path.Combine(Root, rel), made on demand from one prefix (the compact image list, docs/scale.md)
+        var table = new ImageTable.Builder(Path.EndsInDirectorySeparator(Root) ? Root : Root + Path.DirectorySeparatorChar);
+        foreach (var rel in rels) table.Add(rel);
+        var entries = table.Build();
         string what = $"folder {Root}";
-        if (entries.Length == 0)
+        if (entries.Count == 0)
             throw new ImageSourceException(
                 $"no images in {what}{(recursive ? " or its subfolders" : "")} (looked for {string.Join(", ", ImageSources.ImageExtensions)})" +
                 (_problems.Count > 0 ? $"; {_problems.Count} folder(s) could not be listed, e.g. {_problems[0].Location}: {_problems[0].Reason}" : ""));

@@ -15,7 +15,7 @@ public sealed class ListFileImageSource : FileImageSource
                 : $"image list file not found: {listFile}");
         ListFile = Path.GetFullPath(listFile);
         string dir = Path.GetDirectoryName(ListFile)!;
-        var entries = new List<ImageEntry>();
+        var entries = new ImageTable.Builder(""); // each entry's location is its full path (the compact image list, docs/scale.md)
         var missing = new List<string>();
         int lineNo = 0, missingCount = 0;
         foreach (var raw in File.ReadLines(ListFile))
@@ -31,14 +31,14 @@ public sealed class ListFileImageSource : FileImageSource
                 missingCount++;
                 continue;
             }
-            entries.Add(new ImageEntry(entries.Count, ImageSources.KeyOf(rel), rel, full));
+            entries.Add(rel, -1, full);
         }
         string what = $"list file {ListFile}";
         if (missingCount > 0)
             throw new ImageSourceException(
                 $"{missingCount} image(s) listed in {ListFile} not found: {string.Join("; ", missing)}{(missingCount > 5 ? "; …" : "")}");
         if (entries.Count == 0) throw new ImageSourceException($"no images in {what} (it lists no paths)");
-        SetEntries(entries.ToArray(), what, what);
+        SetEntries(entries.Build(), what, what);
     }
 
     public string ListFile { get; }}

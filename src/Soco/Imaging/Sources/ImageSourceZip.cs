@@ -18,7 +18,7 @@ namespace Soco.Imaging;
 public sealed class ZipImageSource : IImageSource
 {
     private readonly SafeFileHandle _file;
-    private readonly ImageEntry[] _entries;
+    private readonly ImageTable _entries; // the compact image list (docs/scale.md)
     private readonly ZipData[] _records; // parallel to _entries
     private readonly string _locationPrefix; // "<zip>@/", shared by every entry's Location
 
@@ -42,11 +42,10 @@ public sealed class ZipImageSource : IImageSource
         {
             var all = ReadCentralDirectory();
             _locationPrefix = $"{ZipPath}@/";
-            (_entries, var recs) = MapPath == null ? FromZip(all) : FromMap(all);
-            _records = Array.ConvertAll(recs, r => r.Data);
+            (_entries, _records) = MapPath == null ? FromZip(all) : FromMap(all);
             string what = MapPath == null ? $"zip {ZipPath}" : $"zip {ZipPath} with map {MapPath}";
             ImageSources.Validate(_entries, what);
-            Description = $"{what} ({_entries.Length:N0} images)";
+            Description = $"{what} ({_entries.Count:N0} images)";
         }
         catch
         {
@@ -223,7 +222,7 @@ public sealed class ZipImageSource : IImageSource
     }
 
 
-    private (ImageEntry[], ZipRecord[]) FromZip(List<ZipRecord> all)
+    private (ImageTable, ZipData[]) FromZip(List<ZipRecord> all)
     {
         var recs = all.Where(r => ImageSources.ImageExtensions.Contains(Path.GetExtension(r.Name)) &&
                                   !r.Name.Split('/').Any(c => c.StartsWith('.') || c == "__MACOSX"))
@@ -231,13 +230,12 @@ public sealed class ZipImageSource : IImageSource
         if (recs.Length == 0)
             throw new ImageSourceException(
                 $"no images in zip {ZipPath} (looked for {string.Join(", ", ImageSources.ImageExtensions)}; no map file {Path.GetFileNameWithoutExtension(ZipPath)}_map.txt beside it)");
-        var entries = new ImageEntry[recs.Length];
-        for (int i = 0; i < recs.Length; i++)
-            entries[i] = new ImageEntry(i, ImageSources.KeyOf(recs[i].Name), recs[i].Name, _locationPrefix, recs[i].Name, cls: -1);
-        return (entries, recs);
+        var entries = new ImageTable.Builder(_locationPrefix);
+        foreach (var r in recs) entries.Add(r.Name);
+        return (entries.Build(), Array.ConvertAll(recs, r => r.Data));
     }
 
-    private (ImageEntry[], ZipRecord[]) FromMap(List<ZipRecord> all)
+    private (ImageTable, ZipData[]) FromMap(List<ZipRecord> all)
     {
         var byName = new Dictionary<string, int>(all.Count, StringComparer.Ordinal);
         for (int i = 0; i < all.Count; i++) byName.TryAdd(all[i].Name, i);
@@ -249,8 +247,8 @@ public sealed class ZipImageSource : IImageSource
         string add = "";
         int drop = 0;
         bool fixChosen = false;
-        var entries = new List<ImageEntry>(lines.Count);
-        var recs = new List<ZipRecord>(lines.Count);
+        var entries = new ImageTable.Builder(_locationPrefix);
+        var recs = new List<ZipData>(lines.Count);
         var missing = new List<string>();
         int missingCount = 0;
         foreach (var (lineNo, path, cls) in lines)
@@ -268,13 +266,13 @@ public sealed class ZipImageSource : IImageSource
             }
             fixChosen = true;
             var r = all[idx];
-            recs.Add(r);
-            entries.Add(new ImageEntry(entries.Count, ImageSources.KeyOf(path), path, _locationPrefix, r.Name, cls));
+            recs.Add(r.Data);
+            entries.Add(path, cls, r.Name);
         }
         if (missingCount > 0)
             throw new ImageSourceException(
                 $"{missingCount} of {lines.Count} image(s) of map file {MapPath} not found in zip {ZipPath}: {string.Join("; ", missing)}{(missingCount > 5 ? "; …" : "")}");
-        return (entries.ToArray(), recs.ToArray());
+        return (entries.Build(), recs.ToArray());
     }
 
     private static string Fix(string path, string add, int drop)
