@@ -19,8 +19,9 @@ public sealed record RoiHeadsOptions
     public double MinSize { get; init; } = 1e-2;
     /// <summary>Smooth-L1 β of the box loss (torchvision 1/9; 0 = L1, Detectron2's default).</summary>
     public double BoxLossBeta { get; init; } = 1.0 / 9;
-    /// <summary>Training: mask targets thresholded at ≥ 0.5 (Detectron2's <c>BitMasks.crop_and_resize</c>) instead of
-    /// torchvision's soft RoIAlign values (the default; docs/mask-rcnn-results.md §The labelme overfit).</summary>
+    /// <summary>Training: mask targets thresholded at ≥ 0.5 (the rule of Detectron2's <c>BitMasks.crop_and_resize</c>,
+    /// applied to torchvision's unaligned RoIAlign, not Detectron2's aligned one) instead of the soft values (the
+    /// default; docs/mask-rcnn-results.md §The labelme overfit).</summary>
     public bool MaskBinaryTargets { get; init; }
 }
 
