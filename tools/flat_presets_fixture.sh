@@ -13,4 +13,7 @@ for f in $(git ls-tree --name-only "$old" configs/ configs/finetune/ | grep '\.j
 done
 # finetune_mask_demo's recipe changed on a flat branch merged with the nesting (mask3, e1155a9): its flat form is that one.
 git show e1155a9:configs/finetune/finetune_mask_demo.json > "$dst/finetune/finetune_mask_demo.json"
+# Since then (maskap) the nested preset turned on class-agnostic masks: the flat form of that one key is added.
+sed -i 's/"mask_on": true, "mask_head_conv_dim": 32,/"mask_on": true, "mask_head_conv_dim": 32, "mask_class_agnostic": true,/' "$dst/finetune/finetune_mask_demo.json"
+grep -q '"mask_class_agnostic": true' "$dst/finetune/finetune_mask_demo.json"
 ls -R "$dst"

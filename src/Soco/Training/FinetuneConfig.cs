@@ -37,6 +37,9 @@ public sealed record FinetuneConfig
     /// torchvision sum it unweighted: 1). metrics.jsonl logs the unweighted loss. docs/mask-rcnn-c4.md §Why says where
     /// the labelme overfit uses it.</summary>
     public double MaskLossWeight { get; init; } = 1;
+    /// <summary>Mask targets thresholded at ≥ 0.5 (Detectron2's binary targets) instead of torchvision's soft ones (the
+    /// default, false).</summary>
+    public bool MaskBinaryTargets { get; init; }
     /// <summary>Short sides drawn per image in training (one, seeded by seed, epoch and sample).</summary>
     public int[] MinSizes { get; init; } = [640, 672, 704, 736, 768, 800];
     public int MaxSize { get; init; } = 1333;
@@ -112,7 +115,7 @@ public sealed record FinetuneConfig
         MaskOn = MaskOn, MaskHeadConvDim = MaskHeadConvDim, MaskClassAgnostic = MaskClassAgnostic,
         MinSizes = training ? MinSizes : [TestSize], MaxSize = MaxSize,
         Rpn = new RpnOptions { PreNmsTopNTrain = RpnPreNmsTopkTrain, PostNmsTopNTrain = RpnPostNmsTopkTrain, PreNmsTopNTest = RpnPreNmsTopkTest, PostNmsTopNTest = RpnPostNmsTopkTest },
-        RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage }
+        RoiHeads = training ? new RoiHeadsOptions { BatchSizePerImage = RoiBatchSizePerImage, MaskBinaryTargets = MaskBinaryTargets }
             : new RoiHeadsOptions { ScoreThreshold = TestScoreThreshold, DetectionsPerImage = TestDetectionsPerImage },
     };
 }
@@ -151,7 +154,7 @@ public static class FinetuneConfigs
         ("box_head_conv_dim", "model.box_head_conv_dim"), ("box_head_fc_dim", "model.box_head_fc_dim"),
         ("roi_batch_size_per_image", "model.roi_batch_size_per_image"),
         ("mask_on", "model.mask_on"), ("mask_head_conv_dim", "model.mask_head_conv_dim"), ("mask_class_agnostic", "model.mask_class_agnostic"),
-        ("mask_loss_weight", "model.mask_loss_weight"),
+        ("mask_loss_weight", "model.mask_loss_weight"), ("mask_binary_targets", "model.mask_binary_targets"),
         ("min_sizes", "input.min_sizes"), ("max_size", "input.max_size"), ("test_size", "input.test_size"), ("flip", "input.flip"),
         ("sampler", "data.sampler"), ("repeat_threshold", "data.repeat_threshold"),
         ("images_per_step", "solver.images_per_step"), ("base_lr", "solver.base_lr"), ("max_iter", "solver.max_iter"),

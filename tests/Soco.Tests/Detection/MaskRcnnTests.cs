@@ -57,17 +57,17 @@ public class MaskRcnnTests(ITestOutputHelper log)
         Assert.Contains("image 0", Assert.Throws<ArgumentException>(() => t.Apply([zeros(3, 10, 12)], null, [zeros(1, 10, 11)], null)).Message);
     }
 
-    static RoiHeads Build(DetectionFixture f)
+    internal static RoiHeads Build(DetectionFixture f, RoiHeadsOptions? options = null)
     {
         var heads = new RoiHeads(new MultiScaleRoiAlign(), new ConvFcBoxHead(4, 4, 7, 16), new FastRcnnPredictor(16, 5),
-            new RoiHeadsOptions { DetectionsPerImage = 30 }, new MaskRcnnHead(4, 8, 5));
+            options ?? new RoiHeadsOptions { DetectionsPerImage = 30 }, new MaskRcnnHead(4, 8, 5));
         // torchvision's names → ours (the `soco import` mapping), without the detector's "roi_heads." prefix.
         var state = f.Prefixed("state").ToDictionary(kv => TorchvisionNames.FasterRcnnKey(kv.Key)!["roi_heads.".Length..], kv => kv.Value);
         RpnTests.LoadWeights(heads, state);
         return heads;
     }
 
-    static (Tensor[] Features, Tensor[] Proposals, (long, long)[] Sizes) Inputs(DetectionFixture f)
+    internal static (Tensor[] Features, Tensor[] Proposals, (long, long)[] Sizes) Inputs(DetectionFixture f)
     {
         var feats = Enumerable.Range(0, 4).Select(i => f[$"feat.{i}"]).ToArray();
         var sz = f["image_sizes"].data<long>().ToArray();

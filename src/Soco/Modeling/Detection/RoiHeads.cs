@@ -19,6 +19,10 @@ public sealed record RoiHeadsOptions
     public double MinSize { get; init; } = 1e-2;
     /// <summary>Smooth-L1 β of the box loss (torchvision 1/9; 0 = L1, Detectron2's default).</summary>
     public double BoxLossBeta { get; init; } = 1.0 / 9;
+    /// <summary>Training: mask targets thresholded at ≥ 0.5 (the rule of Detectron2's <c>BitMasks.crop_and_resize</c>,
+    /// applied to torchvision's unaligned RoIAlign, not Detectron2's aligned one) instead of the soft values (the
+    /// default; docs/mask-rcnn-results.md §The labelme overfit).</summary>
+    public bool MaskBinaryTargets { get; init; }
 }
 
 /// <summary>Detections of one image: boxes K×4 (resized-image pixels), scores K, labels K (int64, 1…, 0 is background)
@@ -181,7 +185,8 @@ public sealed class RoiHeads : nn.Module
             if (pos.shape[0] > 0 && gtMasks[i].shape[0] != gtLabels[i].shape[0])
                 throw new ArgumentException($"image {i}: {gtMasks[i].shape[0]} gt masks for {gtLabels[i].shape[0]} gt boxes.", nameof(gtMasks));
             labels.Add(samples.Labels[i].index_select(0, pos));
-            targets.Add(MaskOps.ProjectMasksOnBoxes(gtMasks[i], samples.Proposals[i].index_select(0, pos), matched, MaskSize));
+            var target = MaskOps.ProjectMasksOnBoxes(gtMasks[i], samples.Proposals[i].index_select(0, pos), matched, MaskSize);
+            targets.Add(Options.MaskBinaryTargets ? target.LtScalar(0.5).logical_not().to(target.dtype) : target);
             rows.Add(pos.Add(checked((int)offset)));
             offset += samples.Proposals[i].shape[0];
         }
