@@ -34,7 +34,7 @@ public sealed record FinetuneConfig
     /// <summary>One mask per RoI for every class (Detectron2's ROI_MASK_HEAD.CLS_AGNOSTIC_MASK; default false, per class).</summary>
     public bool MaskClassAgnostic { get; init; }
     /// <summary>Factor on <c>loss_mask</c> in the step's total (mmdetection's <c>loss_mask.loss_weight</c>; Detectron2 and
-    /// torchvision sum it unweighted: 1). metrics.jsonl logs the unweighted loss. docs/mask-rcnn-c4.md §Why says where
+    /// torchvision sum it unweighted: 1). metrics.jsonl logs the unweighted loss. docs/mask-rcnn-results.md says where
     /// the labelme overfit uses it.</summary>
     public double MaskLossWeight { get; init; } = 1;
     /// <summary>Mask targets thresholded at ≥ 0.5 (Detectron2's binary targets) instead of torchvision's soft ones (the
