@@ -59,10 +59,9 @@ public class FullSizeMaskRcnnParityTests
 
     /// <summary>
     /// Our detections of photo <paramref name="i"/> against torchvision's, paired in its order (scores within
-    /// <see cref="ScoreTie"/> as sets, <see cref="RankMatching"/>). Boxes and scores: the full-size box test's rule
-    /// (FasterRcnnTests.FullSizeFasterRcnnV2MatchesTorchvision): within 0.05 px / 5e-4 of torchvision's float32 result
-    /// on the leading detections where its float32 and float64 models agree on the labels, and there no farther from
-    /// the float64 result than twice torchvision's own float32 error (+1e-3 px / 1e-5). Masks, per detection:
+    /// <see cref="ScoreTie"/> as sets, <see cref="RankMatching"/>). Boxes and scores, per detection: within 0.05 px /
+    /// 5e-4 of torchvision's float32 result (the full-size box test's bounds), or else no farther from the float64
+    /// model's same detection than torchvision's float32 result is. Masks, per detection:
     /// (1) where both paste into the same integer rectangle (<see cref="MaskOps.PasteRectangles"/>), a pixel may
     /// differ from torchvision's binary mask only where its probability lies within <see cref="Undecided"/> of 0.5;
     /// (2) always: against torchvision's own 28×28 probabilities pasted into our box, likewise — which covers the
@@ -93,26 +92,38 @@ public class FullSizeMaskRcnnParityTests
             ourScores[k] = (float)ours[picks[k]].Score;
         }
         using var ob = tensor(ourBoxes, [n, 4]);
-        using var os = tensor(ourScores);
-        var l32 = labels;
+        var b64 = golden[$"boxes64.{i}"].data<double>().ToArray();
+        var s64 = golden[$"scores64.{i}"].data<double>().ToArray();
         var l64 = golden[$"labels64.{i}"].data<long>().ToArray();
-        int lead = 0;
-        while (lead < Math.Min(l32.Length, l64.Length) && l32[lead] == l64[lead]) lead++;
-        Assert.True(lead >= 10, $"{stem}: float32 and float64 torchvision agree on only {lead} leading detections");
-        using var tb = golden[$"boxes.{i}"].narrow(0, 0, lead);
-        using var ts = golden[$"scores.{i}"].narrow(0, 0, lead);
-        using var b64 = golden[$"boxes64.{i}"].narrow(0, 0, lead);
-        using var s64 = golden[$"scores64.{i}"].narrow(0, 0, lead);
-        using var obl = ob.narrow(0, 0, lead);
-        using var osl = os.narrow(0, 0, lead);
-        double bd = Parity.Error(obl, tb).MaxAbs, sd = Parity.Error(osl, ts).MaxAbs;
-        double oursB = Parity.Error(obl, b64).MaxAbs, torchB = Parity.Error(tb, b64).MaxAbs;
-        double oursS = Parity.Error(osl, s64).MaxAbs, torchS = Parity.Error(ts, s64).MaxAbs;
-        double bdAll = Parity.Error(ob, golden[$"boxes.{i}"]).MaxAbs, sdAll = Parity.Error(os, golden[$"scores.{i}"]).MaxAbs;
-        Assert.True(bd <= 0.05, $"{stem}: boxes of the first {lead} detections differ from torchvision's by {bd:E2} px");
-        Assert.True(sd <= 5e-4, $"{stem}: scores of the first {lead} detections differ from torchvision's by {sd:E2}");
-        Assert.True(oursB <= 2 * torchB + 1e-3, $"{stem}: boxes ours {oursB:E2} px from fp64, torchvision's fp32 {torchB:E2}");
-        Assert.True(oursS <= 2 * torchS + 1e-5, $"{stem}: scores ours {oursS:E2} from fp64, torchvision's fp32 {torchS:E2}");
+        double bd = 0, sd = 0;
+        int byFp64 = 0;
+        for (int k = 0; k < n; k++)
+        {
+            // The float64 model's twin of torchvision's detection k: same label, nearest box (its ranking drifts from
+            // float32's where scores lie a few 1e-4 apart, so not the same rank); within 1 px it is the same detection.
+            int twin = -1;
+            double twinD = double.MaxValue;
+            for (int m = 0; m < l64.Length; m++)
+            {
+                if (l64[m] != labels[k]) continue;
+                double dd = Enumerable.Range(0, 4).Max(j => Math.Abs(b64[4 * m + j] - boxes[4 * k + j]));
+                if (dd < twinD) { twinD = dd; twin = m; }
+            }
+            double db = Enumerable.Range(0, 4).Max(j => Math.Abs(ourBoxes[4 * k + j] - boxes[4 * k + j]));
+            double ds = Math.Abs(ourScores[k] - scores[k]);
+            bd = Math.Max(bd, db);
+            sd = Math.Max(sd, ds);
+            if (db <= 0.05 && ds <= 5e-4) continue;
+            // Farther from torchvision's float32 result than the bound: allowed only where ours is no farther from
+            // the float64 result than torchvision's own float32 result is (then torchvision, not we, carries the error).
+            Assert.True(twinD <= 1, $"{stem} detection {k}: boxes differ from torchvision's by {db:E2} px, scores by {ds:E2}, and its float64 model has no such detection");
+            double oursB = Enumerable.Range(0, 4).Max(j => Math.Abs(ourBoxes[4 * k + j] - b64[4 * twin + j]));
+            double torchB = Enumerable.Range(0, 4).Max(j => Math.Abs(boxes[4 * k + j] - b64[4 * twin + j]));
+            double oursS = Math.Abs(ourScores[k] - s64[twin]), torchS = Math.Abs(scores[k] - s64[twin]);
+            Assert.True(db <= 0.05 || oursB <= torchB, $"{stem} detection {k}: box {db:E2} px from torchvision's fp32; from fp64 ours {oursB:E2}, torchvision's {torchB:E2}");
+            Assert.True(ds <= 5e-4 || oursS <= torchS, $"{stem} detection {k}: score {ds:E2} from torchvision's fp32; from fp64 ours {oursS:E2}, torchvision's {torchS:E2}");
+            byFp64++;
+        }
 
         var ourRect = MaskOps.PasteRectangles(ob, 28);
         using var tvBoxes = golden[$"boxes.{i}"];
@@ -175,7 +186,7 @@ public class FullSizeMaskRcnnParityTests
         }
         Assert.True(unionAll > 1000, $"{stem}: the masks cover only {unionAll} pixels; the comparison would be empty");
         return $"{stem} ({w}×{h}): all {n} detections with torchvision's labels in its order ({groups} groups of scores within {ScoreTie:E0} compared as sets); " +
-            $"first {lead} (fp32 and fp64 labels agree): boxes max |diff| {bd:E2} px, scores {sd:E2}; vs fp64 boxes ours {oursB:E2} / torchvision {torchB:E2} px, scores ours {oursS:E2} / torchvision {torchS:E2}; all {n}: boxes {bdAll:E2} px, scores {sdAll:E2}. " +
+            $"boxes max |diff| {bd:E2} px, scores {sd:E2}; {byFp64} detections beyond 0.05 px / 5e-4, each closer to the float64 model than torchvision's float32. " +
             $"Masks: {differing} pixels differ from torchvision's over {unionAll} mask pixels ({undecided} of those within {Undecided} of 0.5); raw IoU worst {worstRaw:F4}, {below} masks of ≥ 100 px below 0.99; " +
             $"IoU over decided pixels (same paste rectangle) worst {worstDecided:F4}; {shifted} detections pasted one pixel apart:{(shifted == 0 ? " none" : shiftedList)}; " +
             $"against torchvision's 28×28 masks pasted into our boxes {differingRepasted} pixels differ, all undecided";
