@@ -177,25 +177,32 @@ def calibrate_mask_head_bn(model, photos):
     model.eval()
 
 
-def golden_detections(model, photos):
+def golden_detections(model, photos, near_eps=1e-3, with_m28=False):
     """model([image]) one image at a time (eval): boxes, scores, labels and each pasted mask thresholded at > 0.5
     (torchvision's COCO evaluator's rule), bit-packed row-major (numpy.packbits) with its shape and areas, and
-    likewise the pixels whose probability lies within 1e-3 of 0.5."""
+    likewise the pixels whose probability lies within near_eps of 0.5. with_m28: also each detection's 28×28
+    probabilities before the paste (m28.i, K×28×28 float32: the roi_heads' output, which transform.postprocess pastes)."""
     golden = {}
+    captured = {}
+    hook = model.roi_heads.register_forward_hook(lambda mod, inp, out: captured.__setitem__("m28", out[0][0]["masks"][:, 0].clone())) if with_m28 else None
     with torch.no_grad():
         for i, im in enumerate(photos):
             out = model([im])[0]
+            if with_m28:
+                golden[f"m28.{i}"] = captured["m28"].float().contiguous()
             binary = (out["masks"][:, 0] > 0.5).numpy().astype(np.uint8)
             golden[f"boxes.{i}"], golden[f"scores.{i}"], golden[f"labels.{i}"] = out["boxes"], out["scores"], out["labels"]
             golden[f"masks.{i}"] = torch.from_numpy(np.packbits(binary.reshape(binary.shape[0], -1), axis=1))
             golden[f"mask_shape.{i}"] = torch.tensor(binary.shape)
             golden[f"mask_area.{i}"] = torch.from_numpy(binary.reshape(binary.shape[0], -1).sum(1).astype(np.int64))
-            # Pixels whose probability is within 1e-3 of the threshold: float32 summation order may put them on
+            # Pixels whose probability is within near_eps of the threshold: float32 summation order may put them on
             # either side, so a difference there is rounding, not semantics.
-            near = ((out["masks"][:, 0] - 0.5).abs() < 1e-3).numpy().astype(np.uint8)
+            near = ((out["masks"][:, 0] - 0.5).abs() < near_eps).numpy().astype(np.uint8)
             golden[f"near.{i}"] = torch.from_numpy(np.packbits(near.reshape(near.shape[0], -1), axis=1))
             print(f"photo {i} {tuple(im.shape)}: {len(out['scores'])} detections, top score {out['scores'][0]:.4f}, "
                   f"mask pixels {int(binary.sum())}, empty masks {int((binary.reshape(len(binary), -1).sum(1) == 0).sum())}")
+    if hook is not None:
+        hook.remove()
     return golden
 
 

@@ -49,7 +49,7 @@ public class MaskDetectCliTests
         }).ToList();
 
     /// <summary>Golden mask k of an image: numpy.packbits of the row-major H×W mask (most significant bit first).</summary>
-    static byte[] GoldenMask(byte[] packed, int k, int h, int w)
+    internal static byte[] GoldenMask(byte[] packed, int k, int h, int w)
     {
         int rowBytes = (h * w + 7) / 8;
         var m = new byte[h * w];

@@ -155,14 +155,7 @@ public static class MaskOps
         var result = zeros(k, 1, imH, imW, dtype: masks.dtype, device: masks.device);
         if (k == 0) return result.MoveToOuterDisposeScope();
         var padded = functional.pad(masks, [padding, padding, padding, padding]);
-        // expand_boxes in the boxes' dtype (float32): half sizes · scale, centres, then int64 (truncation toward zero).
-        double scale = (double)(m + 2 * padding) / m;
-        var b = boxes.detach();
-        var wHalf = b.select(1, 2).sub(b.select(1, 0)).Mul(0.5).Mul(scale);
-        var hHalf = b.select(1, 3).sub(b.select(1, 1)).Mul(0.5).Mul(scale);
-        var xc = b.select(1, 2).Plus(b.select(1, 0)).Mul(0.5);
-        var yc = b.select(1, 3).Plus(b.select(1, 1)).Mul(0.5);
-        var exp = stack([xc.sub(wHalf), yc.sub(hHalf), xc.Plus(wHalf), yc.Plus(hHalf)], 1).to(int64).cpu().contiguous().data<long>().ToArray();
+        var exp = PasteRectangles(boxes, m, padding);
         for (long i = 0; i < k; i++)
         {
             long x1 = exp[4 * i], y1 = exp[4 * i + 1], x2 = exp[4 * i + 2], y2 = exp[4 * i + 3];
@@ -175,6 +168,25 @@ public static class MaskOps
             result[i].narrow(1, y0, ye - y0).narrow(2, x0, xe - x0).copy_(resized.narrow(1, y0 - y1, ye - y0).narrow(2, x0 - x1, xe - x0));
         }
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The integer rectangles <see cref="PasteMasksInImage"/> resizes each M×M mask into (x1, y1, x2, y2 per box,
+    /// inclusive): torchvision's <c>expand_boxes</c> in the boxes' dtype (float32: half sizes · (M+2·padding)/M,
+    /// centres) cast to int64 (truncation toward zero). A box coordinate that lands near an integer after the
+    /// widening can move its rectangle by a pixel for a float32 rounding of the box (docs/mask-rcnn-results.md
+    /// §Whole-model mask parity).
+    /// </summary>
+    public static long[] PasteRectangles(Tensor boxes, long m, int padding = 1)
+    {
+        using var scope = NewDisposeScope();
+        double scale = (double)(m + 2 * padding) / m;
+        var b = boxes.detach();
+        var wHalf = b.select(1, 2).sub(b.select(1, 0)).Mul(0.5).Mul(scale);
+        var hHalf = b.select(1, 3).sub(b.select(1, 1)).Mul(0.5).Mul(scale);
+        var xc = b.select(1, 2).Plus(b.select(1, 0)).Mul(0.5);
+        var yc = b.select(1, 3).Plus(b.select(1, 1)).Mul(0.5);
+        return stack([xc.sub(wHalf), yc.sub(hHalf), xc.Plus(wHalf), yc.Plus(hHalf)], 1).to(int64).cpu().contiguous().data<long>().ToArray();
     }
 
     /// <summary>
