@@ -12,8 +12,9 @@ public enum ConvPrecision
     Fp32,
 
     /// <summary>
-    /// Backbone, FPN and box-head convolutions compute in bfloat16; everything else stays float32 (see
-    /// <see cref="MixedConv2d"/>).
+    /// Backbone, FPN and box-head convolutions and the linear layers of the box head and MLPs compute in bfloat16, as
+    /// under PyTorch's CPU autocast; everything else stays float32 (see <see cref="MixedConv2d"/>,
+    /// <see cref="MixedLinear"/>).
     /// </summary>
     Bf16,
 }
@@ -102,6 +103,57 @@ public sealed class MixedConv2d : Module<Tensor, Tensor>
 }
 
 /// <summary>
+/// The model's linear layer (box head FC, projector and predictor MLPs): PyTorch's <c>Linear</c> parameters
+/// (<c>weight</c>, <c>bias</c>: same names, shapes and default initialisation, drawn in the same order) with the
+/// precision setting of <see cref="MixedConv2d"/>. In float32 the forward is <c>Linear.forward</c>'s call
+/// (bit-identical). In <see cref="ConvPrecision.Bf16"/> it does what PyTorch's CPU autocast does to <c>linear</c>: the
+/// input (cast when it is float32) and the cached bfloat16 copy of the float32 weight and bias go into one bfloat16 GEMM
+/// (oneDNN/MKL accumulate in float32), and the output stays bfloat16 for the BatchNorm1d → ReLU → Linear chain after it;
+/// the module that owns the layer hands float32 to its caller (docs/bf16.md §1).
+/// </summary>
+public sealed class MixedLinear : Module<Tensor, Tensor>
+{
+    // Field names are the state-dict keys (registered by RegisterComponents; Module.to replaces them by name).
+    Parameter weight;
+    Parameter? bias;
+
+    public MixedLinear(long inFeatures, long outFeatures, bool hasBias = true) : base("Linear")
+    {
+        // TorchSharp's Linear draws the default init (Kaiming-uniform a=√5, then the bias); taking its values keeps
+        // every seeded model identical to the one built from nn.Linear.
+        using (var l = nn.Linear(inFeatures, outFeatures, hasBias))
+        using (no_grad())
+        {
+            weight = new Parameter(l.weight.detach().clone());
+            bias = l.bias is null ? null : new Parameter(l.bias.detach().clone());
+        }
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        RegisterComponents();
+    }
+
+    public long InFeatures { get; }
+    public long OutFeatures { get; }
+
+    /// <summary>The float32 (master) weight, out × in.</summary>
+    public Parameter Weight => weight;
+    public Parameter? Bias => bias;
+
+    public ConvPrecision Precision { get; set; }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (Precision == ConvPrecision.Fp32)
+            return nn.functional.linear(x, weight, bias);
+        using var scope = NewDisposeScope();
+        var w = WeightCasts.Bf16(weight);
+        var b = bias is null ? null : WeightCasts.Bf16(bias);
+        var xb = x.dtype == ScalarType.BFloat16 ? x : x.to(ScalarType.BFloat16);
+        return nn.functional.linear(xb, w, b).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
 /// The bfloat16 copies of the float32 master weights within one training forward (<see cref="MixedPrecision.CacheWeightCasts"/>):
 /// PyTorch autocast's cast cache. The weights change only at the optimiser step and the EMA update (which runs before the
 /// target branch's first convolution), so inside one forward a parameter's bf16 copy is the same tensor for every view
@@ -155,8 +207,8 @@ public static class MixedPrecision
     /// (<see cref="WeightCasts"/>). Nested scopes share the outermost one. The float32 path never consults it.</summary>
     public static IDisposable CacheWeightCasts() => WeightCasts.Begin();
 
-    /// <summary>Sets the precision and layout of every <see cref="MixedConv2d"/> in <paramref name="root"/>'s tree;
-    /// returns how many layers it set.</summary>
+    /// <summary>Sets the precision and layout of every <see cref="MixedConv2d"/> (and the precision of every
+    /// <see cref="MixedLinear"/>) in <paramref name="root"/>'s tree; returns how many layers it set.</summary>
     public static int Apply(nn.Module root, ConvPrecision precision, bool channelsLast = false)
     {
         int n = 0;
@@ -165,6 +217,11 @@ public static class MixedPrecision
             {
                 c.Precision = precision;
                 c.ChannelsLast = channelsLast;
+                n++;
+            }
+            else if (m is MixedLinear l)
+            {
+                l.Precision = precision;
                 n++;
             }
         return n;
