@@ -232,6 +232,13 @@ public static class MixedPrecision
     /// path is unchanged and a float64 model (<c>precision=fp64</c>) stays float64.</summary>
     public static Tensor Float32(Tensor x) => x.dtype == ScalarType.BFloat16 ? x.to(ScalarType.Float32) : x;
 
+    /// <summary>A residual block's <paramref name="y"/> + <paramref name="shortcut"/>, in place on <paramref name="y"/>:
+    /// in bfloat16 when both are (PyTorch's autocast keeps the residual stream in bfloat16 from block to block, so the
+    /// next block's convolutions need no cast), otherwise in float32 (a bf16 branch meeting a float32 shortcut, e.g.
+    /// the first block after RoIAlign in SoCo_C4's res5, and every sum of the float32 path, unchanged).</summary>
+    public static Tensor ResidualSum(Tensor y, Tensor shortcut)
+        => y.dtype == shortcut.dtype ? y.PlusInPlace(shortcut) : Float32(y).PlusInPlace(Float32(shortcut));
+
     /// <summary>Whether a 4-D tensor has NHWC strides (PyTorch's <c>is_contiguous(memory_format=channels_last)</c>
     /// for the shapes that matter here).</summary>
     public static bool IsChannelsLast(Tensor x)
