@@ -92,10 +92,7 @@ public sealed class MixedConv2d : Module<Tensor, Tensor>
             y = nn.functional.conv2d(x, weight, bias, Stride, Padding, Dilation);
         else
         {
-            var w = WeightCasts.Bf16(weight);
-            var b = bias is null ? null : WeightCasts.Bf16(bias);
-            // .to keeps the input's strides (preserve_format), so a channels-last input stays channels-last.
-            var xb = x.dtype == ScalarType.BFloat16 ? x : x.to(ScalarType.BFloat16);
+            var (xb, w, b) = WeightCasts.Bf16Operands(x, weight, bias);
             y = nn.functional.conv2d(xb, w, b, Stride, Padding, Dilation);
         }
         return y.MoveToOuterDisposeScope();
@@ -146,9 +143,7 @@ public sealed class MixedLinear : Module<Tensor, Tensor>
         if (Precision == ConvPrecision.Fp32)
             return nn.functional.linear(x, weight, bias);
         using var scope = NewDisposeScope();
-        var w = WeightCasts.Bf16(weight);
-        var b = bias is null ? null : WeightCasts.Bf16(bias);
-        var xb = x.dtype == ScalarType.BFloat16 ? x : x.to(ScalarType.BFloat16);
+        var (xb, w, b) = WeightCasts.Bf16Operands(x, weight, bias);
         return nn.functional.linear(xb, w, b).MoveToOuterDisposeScope();
     }
 }
@@ -167,6 +162,11 @@ static class WeightCasts
 
     /// <summary><paramref name="p"/> as bfloat16: the cached copy inside a scope, a fresh cast outside.</summary>
     public static Tensor Bf16(Tensor p) => current is null ? p.to(ScalarType.BFloat16) : current.Get(p);
+
+    /// <summary>A bf16 layer's operands: the input as bfloat16 (cast when it is not; <c>.to</c> keeps its strides,
+    /// preserve_format, so a channels-last input stays channels-last) and the bfloat16 weight and bias.</summary>
+    public static (Tensor X, Tensor W, Tensor? B) Bf16Operands(Tensor x, Tensor weight, Tensor? bias)
+        => (x.dtype == ScalarType.BFloat16 ? x : x.to(ScalarType.BFloat16), Bf16(weight), bias is null ? null : Bf16(bias));
 
     public static IDisposable Begin() => current is null ? current = new Scope() : NoScope.Instance;
 
