@@ -43,11 +43,15 @@ var b = new SocoBatch(randn(batch, 3, 224, 224), [randn(batch, 3, 224, 224), ran
 var times = new List<double>();
 var cpuTimes = new List<double>();
 var proc = Process.GetCurrentProcess();
+// Minor page faults so far (/proc/self/stat field 10): each is a freshly mapped page the kernel zeroes, the cost of
+// memory the allocator gave back to the system and takes again (docs/bf16.md §4).
+static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
 for (int s = 0; s < steps + 1; s++)
 {
     using var scope = NewDisposeScope();
     proc.Refresh();
     var cpu0 = proc.TotalProcessorTime;
+    long faults0 = MinorFaults();
     var sw = Stopwatch.StartNew();
     opt.zero_grad();
     var loss = model.forward(b);
@@ -58,8 +62,9 @@ for (int s = 0; s < steps + 1; s++)
     sw.Stop();
     proc.Refresh();
     double cpu = (proc.TotalProcessorTime - cpu0).TotalSeconds;
+    long faults = MinorFaults() - faults0;
     if (s > 0) { times.Add(sw.Elapsed.TotalSeconds); cpuTimes.Add(cpu); } // first step is warm-up
-    Console.WriteLine($"step {s}: {sw.Elapsed.TotalSeconds:F2} s, CPU {cpu:F2} s (forward incl. EMA + target {fwd:F2}, backward {bwd:F2}), loss {loss.item<float>():F4}, " +
+    Console.WriteLine($"step {s}: {sw.Elapsed.TotalSeconds:F2} s, CPU {cpu:F2} s (forward incl. EMA + target {fwd:F2}, backward {bwd:F2}), loss {loss.item<float>():F4}, minor faults {faults}, " +
         $"RSS {Environment.WorkingSet / (1 << 20)} MB, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
 }
 Console.WriteLine($"EMA counter after the run: {model.EmaStep}");

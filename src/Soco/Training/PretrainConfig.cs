@@ -35,8 +35,9 @@ public sealed record PretrainConfig
     public int EmbeddingDim { get; init; } = 256;
     /// <summary>every_level (official) | assigned_levels (faster, different BN statistics).</summary>
     public string Pooling { get; init; } = "every_level";
-    /// <summary>fp32 (default) | bf16: backbone, FPN and box-head convolutions in bfloat16, float32 master weights and
-    /// everything else float32 (TorchSharp has no autocast; see <see cref="Soco.Modeling.MixedPrecision"/>) | fp64: the
+    /// <summary>fp32 (default) | bf16: convolutions, linear layers and the residual stream in bfloat16 as under PyTorch's
+    /// CPU autocast, float32 master weights, RoIAlign, normalisation and loss (TorchSharp has no autocast; see
+    /// <see cref="Soco.Modeling.MixedPrecision"/>) | fp64: the
     /// whole model and its views in float64, slow, for checking that two runs differ only by rounding (data-parallel
     /// equivalence, docs/distributed.md §Equivalence).</summary>
     public string Precision { get; init; } = "fp32";

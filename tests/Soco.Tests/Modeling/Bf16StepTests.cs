@@ -74,7 +74,7 @@ public class Bf16StepTests(ITestOutputHelper log)
         var probe = randn(24, 32);
         (Tensor Out, Tensor InputGrad, Dictionary<string, Tensor> Grads) Run(ConvPrecision p, bool cl)
         {
-            Assert.Equal(4, MixedPrecision.Apply(head, p, cl));
+            Assert.Equal(5, MixedPrecision.Apply(head, p, cl)); // 4 convolutions and the FC
             head.zero_grad();
             var xi = x.detach().clone().requires_grad_(true);
             var y = head.forward(xi);

@@ -5,7 +5,8 @@ using static TorchSharp.torch.nn;
 
 namespace Soco.Modeling;
 
-/// <summary>mmcv <c>ConvModule</c> with BN and no activation: conv (no bias) → BN. Names <c>conv</c>, <c>bn</c>.</summary>
+/// <summary>mmcv <c>ConvModule</c> with BN and no activation: conv (no bias) → BN. Names <c>conv</c>, <c>bn</c>. The
+/// output is in the convolution's working precision (bfloat16 in bf16); <see cref="Fpn"/> hands float32 on.</summary>
 public sealed class ConvNorm : Module<Tensor, Tensor>
 {
     readonly MixedConv2d conv;
@@ -31,7 +32,7 @@ public sealed class ConvNorm : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return MixedPrecision.Float32(bn.forward(conv.forward(x))).MoveToOuterDisposeScope();
+        return bn.forward(conv.forward(x)).MoveToOuterDisposeScope();
     }
 }
 
@@ -76,7 +77,9 @@ public sealed class Fpn : Module<Tensor[], Tensor[]>
             laterals[i - 1] = laterals[i - 1].Plus(nn.functional.interpolate(laterals[i], size: size, mode: InterpolationMode.Nearest));
         }
         var outs = new List<Tensor>(inputs.Length + 1);
-        for (int i = 0; i < inputs.Length; i++) outs.Add(fpn_convs[i].forward(laterals[i]));
+        // bf16: the laterals and the top-down sums stay bfloat16 (autocast's nearest upsampling and add); the levels
+        // leave in float32 for RoIAlign (torchvision's roi_align runs in float32 under autocast too).
+        for (int i = 0; i < inputs.Length; i++) outs.Add(MixedPrecision.Float32(fpn_convs[i].forward(laterals[i])));
         if (WithP6) outs.Add(nn.functional.max_pool2d(outs[^1], 1, 2));
         foreach (var t in outs) t.MoveToOuterDisposeScope();
         return outs.ToArray();

@@ -75,7 +75,7 @@ public sealed class BasicBlock : Module<Tensor, Tensor>
         var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
         y = bn2.forward(conv2.forward(y));
         var shortcut = downsample is null ? x : downsample.forward(x);
-        return nn.functional.relu(MixedPrecision.Float32(y).PlusInPlace(shortcut)).MoveToOuterDisposeScope();
+        return nn.functional.relu(MixedPrecision.ResidualSum(y, shortcut)).MoveToOuterDisposeScope();
     }
 }
 
@@ -112,7 +112,7 @@ public sealed class Bottleneck : Module<Tensor, Tensor>
         y = nn.functional.relu(bn2.forward(conv2.forward(y)));
         y = bn3.forward(conv3.forward(y));
         var shortcut = downsample is null ? x : downsample.forward(x);
-        return nn.functional.relu(MixedPrecision.Float32(y).PlusInPlace(shortcut)).MoveToOuterDisposeScope();
+        return nn.functional.relu(MixedPrecision.ResidualSum(y, shortcut)).MoveToOuterDisposeScope();
     }
 }
 
@@ -211,19 +211,38 @@ public sealed class ResNet : Module<Tensor, Tensor[]>
         }
     }
 
-    /// <summary>conv1 → bn1 → ReLU → max-pool 3×3/2 (stride-4 map before layer1).</summary>
+    /// <summary>conv1 → bn1 → ReLU → max-pool 3×3/2 (stride-4 map before layer1), in float32.</summary>
     public Tensor ForwardStem(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
-        return MixedPrecision.Float32(nn.functional.max_pool2d(y, 3, 2, 1)).MoveToOuterDisposeScope();
+        return MixedPrecision.Float32(Stem(x)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Returns [C2, C3, C4, C5] (strides 4, 8, 16, 32); [C2, C3, C4] for a 3-stage network.</summary>
+    /// <summary>The stem in the convolutions' working precision: bfloat16 in bf16, the start of the residual stream,
+    /// which stays bfloat16 through the blocks as under autocast (docs/bf16.md §1).</summary>
+    Tensor Stem(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        return nn.functional.max_pool2d(y, 3, 2, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Returns [C2, C3, C4, C5] (strides 4, 8, 16, 32); [C2, C3, C4] for a 3-stage network; float32.</summary>
     public override Tensor[] forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var c2 = layer1.forward(ForwardStem(x));
+        var outs = ForwardMixed(x).Select(MixedPrecision.Float32).ToArray();
+        foreach (var t in outs) t.MoveToOuterDisposeScope();
+        return outs;
+    }
+
+    /// <summary><see cref="forward"/>'s maps in the working precision (bfloat16 in bf16: the residual stream as the
+    /// blocks leave it), for a caller that feeds them to bf16 convolutions (the FPN's laterals) and so needs no
+    /// float32 copy.</summary>
+    public Tensor[] ForwardMixed(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var c2 = layer1.forward(Stem(x));
         var c3 = layer2.forward(c2);
         var c4 = layer3.forward(c3);
         Tensor[] outs = layer4 is null ? [c2, c3, c4] : [c2, c3, c4, layer4.forward(c4)];
@@ -231,10 +250,10 @@ public sealed class ResNet : Module<Tensor, Tensor[]>
         return outs;
     }
 
-    /// <summary>Stem → layer1..layer3: the stride-16 C4 map (SoCo_C4 pools here, docs/soco-reference.md §5.2).</summary>
+    /// <summary>Stem → layer1..layer3: the stride-16 C4 map (SoCo_C4 pools here, docs/soco-reference.md §5.2), float32.</summary>
     public Tensor ForwardToC4(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return layer3.forward(layer2.forward(layer1.forward(ForwardStem(x)))).MoveToOuterDisposeScope();
+        return MixedPrecision.Float32(layer3.forward(layer2.forward(layer1.forward(Stem(x))))).MoveToOuterDisposeScope();
     }
 }

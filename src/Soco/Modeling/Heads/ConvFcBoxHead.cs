@@ -21,7 +21,7 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
     readonly BatchNorm bn3;
     readonly MixedConv2d conv4;
     readonly BatchNorm bn4;
-    readonly Linear fc1;
+    readonly MixedLinear fc1;
 
     public ConvFcBoxHead(int inChannels = 256, int convDim = 256, int resolution = 7, int fcDim = 1024) : base(nameof(ConvFcBoxHead))
     {
@@ -36,7 +36,7 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
         bn3 = Norms.BatchNorm2d(convDim);
         conv4 = new MixedConv2d(convDim, convDim, 3, padding: 1, bias: false);
         bn4 = Norms.BatchNorm2d(convDim);
-        fc1 = nn.Linear((long)convDim * resolution * resolution, fcDim, hasBias: true);
+        fc1 = new MixedLinear((long)convDim * resolution * resolution, fcDim, hasBias: true);
         RegisterComponents();
     }
 
@@ -56,8 +56,9 @@ public sealed class ConvFcBoxHead : Module<Tensor, Tensor>
     /// <summary>The four conv → BN → ReLU blocks, in order (<see cref="forward"/> and <see cref="ForwardChunks"/>).</summary>
     (MixedConv2d Conv, BatchNorm Bn)[] ConvBlocks => [(conv1, bn1), (conv2, bn2), (conv3, bn3), (conv4, bn4)];
 
-    /// <summary>Flatten (channel-major) → FC → ReLU, in float32.</summary>
-    Tensor Fc(Tensor y) => nn.functional.relu(fc1.forward(MixedPrecision.Float32(y.flatten(1))));
+    /// <summary>Flatten (channel-major) → FC → ReLU, in the FC's precision (bfloat16 in bf16, as under autocast); the
+    /// head hands float32 to its caller.</summary>
+    Tensor Fc(Tensor y) => MixedPrecision.Float32(nn.functional.relu(fc1.forward(y.flatten(1))));
 
     /// <summary>Whether <see cref="ForwardChunks"/> runs each convolution once over all chunks: when the convolutions
     /// are not on the plain float32 path (bf16 or channels-last). In plain float32 each chunk keeps its own calls, so

@@ -12,17 +12,17 @@ namespace Soco.Modeling;
 /// </summary>
 public sealed class MlpHead : Module<Tensor, Tensor>
 {
-    readonly Linear linear1;
+    readonly MixedLinear linear1;
     readonly BatchNorm bn1;
-    readonly Linear linear2;
+    readonly MixedLinear linear2;
 
     public MlpHead(int inDim, int hiddenDim = 4096, int outDim = 256) : base(nameof(MlpHead))
     {
         InDim = inDim;
         OutDim = outDim;
-        linear1 = nn.Linear(inDim, hiddenDim, hasBias: true);
+        linear1 = new MixedLinear(inDim, hiddenDim, hasBias: true);
         bn1 = Norms.BatchNorm1d(hiddenDim);
-        linear2 = nn.Linear(hiddenDim, outDim, hasBias: true);
+        linear2 = new MixedLinear(hiddenDim, outDim, hasBias: true);
         RegisterComponents();
     }
 
@@ -32,7 +32,9 @@ public sealed class MlpHead : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        // In bf16 the chain runs on bfloat16 (BatchNorm1d: LibTorch's mixed-type kernel, float32 statistics) and the
+        // result is handed back as float32 for the normalisation and the loss (docs/bf16.md §1).
         var y = nn.functional.relu(bn1.forward(linear1.forward(x)));
-        return linear2.forward(y).MoveToOuterDisposeScope();
+        return MixedPrecision.Float32(linear2.forward(y)).MoveToOuterDisposeScope();
     }
 }

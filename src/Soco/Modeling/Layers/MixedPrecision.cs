@@ -12,8 +12,9 @@ public enum ConvPrecision
     Fp32,
 
     /// <summary>
-    /// Backbone, FPN and box-head convolutions compute in bfloat16; everything else stays float32 (see
-    /// <see cref="MixedConv2d"/>).
+    /// Backbone, FPN and box-head convolutions and the linear layers of the box head and MLPs compute in bfloat16, as
+    /// under PyTorch's CPU autocast; everything else stays float32 (see <see cref="MixedConv2d"/>,
+    /// <see cref="MixedLinear"/>).
     /// </summary>
     Bf16,
 }
@@ -91,13 +92,59 @@ public sealed class MixedConv2d : Module<Tensor, Tensor>
             y = nn.functional.conv2d(x, weight, bias, Stride, Padding, Dilation);
         else
         {
-            var w = WeightCasts.Bf16(weight);
-            var b = bias is null ? null : WeightCasts.Bf16(bias);
-            // .to keeps the input's strides (preserve_format), so a channels-last input stays channels-last.
-            var xb = x.dtype == ScalarType.BFloat16 ? x : x.to(ScalarType.BFloat16);
+            var (xb, w, b) = WeightCasts.Bf16Operands(x, weight, bias);
             y = nn.functional.conv2d(xb, w, b, Stride, Padding, Dilation);
         }
         return y.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// The model's linear layer (box head FC, projector and predictor MLPs): PyTorch's <c>Linear</c> parameters
+/// (<c>weight</c>, <c>bias</c>: same names, shapes and default initialisation, drawn in the same order) with the
+/// precision setting of <see cref="MixedConv2d"/>. In float32 the forward is <c>Linear.forward</c>'s call
+/// (bit-identical). In <see cref="ConvPrecision.Bf16"/> it does what PyTorch's CPU autocast does to <c>linear</c>: the
+/// input (cast when it is float32) and the cached bfloat16 copy of the float32 weight and bias go into one bfloat16 GEMM
+/// (oneDNN/MKL accumulate in float32), and the output stays bfloat16 for the BatchNorm1d → ReLU → Linear chain after it;
+/// the module that owns the layer hands float32 to its caller (docs/bf16.md §1).
+/// </summary>
+public sealed class MixedLinear : Module<Tensor, Tensor>
+{
+    // Field names are the state-dict keys (registered by RegisterComponents; Module.to replaces them by name).
+    Parameter weight;
+    Parameter? bias;
+
+    public MixedLinear(long inFeatures, long outFeatures, bool hasBias = true) : base("Linear")
+    {
+        // TorchSharp's Linear draws the default init (Kaiming-uniform a=√5, then the bias); taking its values keeps
+        // every seeded model identical to the one built from nn.Linear.
+        using (var l = nn.Linear(inFeatures, outFeatures, hasBias))
+        using (no_grad())
+        {
+            weight = new Parameter(l.weight.detach().clone());
+            bias = l.bias is null ? null : new Parameter(l.bias.detach().clone());
+        }
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        RegisterComponents();
+    }
+
+    public long InFeatures { get; }
+    public long OutFeatures { get; }
+
+    /// <summary>The float32 (master) weight, out × in.</summary>
+    public Parameter Weight => weight;
+    public Parameter? Bias => bias;
+
+    public ConvPrecision Precision { get; set; }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (Precision == ConvPrecision.Fp32)
+            return nn.functional.linear(x, weight, bias);
+        using var scope = NewDisposeScope();
+        var (xb, w, b) = WeightCasts.Bf16Operands(x, weight, bias);
+        return nn.functional.linear(xb, w, b).MoveToOuterDisposeScope();
     }
 }
 
@@ -115,6 +162,11 @@ static class WeightCasts
 
     /// <summary><paramref name="p"/> as bfloat16: the cached copy inside a scope, a fresh cast outside.</summary>
     public static Tensor Bf16(Tensor p) => current is null ? p.to(ScalarType.BFloat16) : current.Get(p);
+
+    /// <summary>A bf16 layer's operands: the input as bfloat16 (cast when it is not; <c>.to</c> keeps its strides,
+    /// preserve_format, so a channels-last input stays channels-last) and the bfloat16 weight and bias.</summary>
+    public static (Tensor X, Tensor W, Tensor? B) Bf16Operands(Tensor x, Tensor weight, Tensor? bias)
+        => (x.dtype == ScalarType.BFloat16 ? x : x.to(ScalarType.BFloat16), Bf16(weight), bias is null ? null : Bf16(bias));
 
     public static IDisposable Begin() => current is null ? current = new Scope() : NoScope.Instance;
 
@@ -155,8 +207,8 @@ public static class MixedPrecision
     /// (<see cref="WeightCasts"/>). Nested scopes share the outermost one. The float32 path never consults it.</summary>
     public static IDisposable CacheWeightCasts() => WeightCasts.Begin();
 
-    /// <summary>Sets the precision and layout of every <see cref="MixedConv2d"/> in <paramref name="root"/>'s tree;
-    /// returns how many layers it set.</summary>
+    /// <summary>Sets the precision and layout of every <see cref="MixedConv2d"/> (and the precision of every
+    /// <see cref="MixedLinear"/>) in <paramref name="root"/>'s tree; returns how many layers it set.</summary>
     public static int Apply(nn.Module root, ConvPrecision precision, bool channelsLast = false)
     {
         int n = 0;
@@ -167,6 +219,11 @@ public static class MixedPrecision
                 c.ChannelsLast = channelsLast;
                 n++;
             }
+            else if (m is MixedLinear l)
+            {
+                l.Precision = precision;
+                n++;
+            }
         return n;
     }
 
@@ -174,6 +231,13 @@ public static class MixedPrecision
     /// chain in bf16) is cast to float32 for the code after it; any other tensor is returned as it is, so the fp32
     /// path is unchanged and a float64 model (<c>precision=fp64</c>) stays float64.</summary>
     public static Tensor Float32(Tensor x) => x.dtype == ScalarType.BFloat16 ? x.to(ScalarType.Float32) : x;
+
+    /// <summary>A residual block's <paramref name="y"/> + <paramref name="shortcut"/>, in place on <paramref name="y"/>:
+    /// in bfloat16 when both are (PyTorch's autocast keeps the residual stream in bfloat16 from block to block, so the
+    /// next block's convolutions need no cast), otherwise in float32 (a bf16 branch meeting a float32 shortcut, e.g.
+    /// the first block after RoIAlign in SoCo_C4's res5, and every sum of the float32 path, unchanged).</summary>
+    public static Tensor ResidualSum(Tensor y, Tensor shortcut)
+        => y.dtype == shortcut.dtype ? y.PlusInPlace(shortcut) : Float32(y).PlusInPlace(Float32(shortcut));
 
     /// <summary>Whether a 4-D tensor has NHWC strides (PyTorch's <c>is_contiguous(memory_format=channels_last)</c>
     /// for the shapes that matter here).</summary>

@@ -37,7 +37,7 @@ public sealed class SocoC4 : SocoModel
     Tensor PoolC4(ResNet net, Tensor c4, Tensor boxes)
     {
         var rois = RoiPooling.PoolOneLevel(c4, boxes, RoiSize, aligned: true, samplingRatio: -1, hostBoxes: HostBoxes(boxes));
-        var c5 = net.Layer4.forward(rois);
+        var c5 = MixedPrecision.Float32(net.Layer4.forward(rois));
         return nn.functional.avg_pool2d(c5, [c5.shape[2], c5.shape[3]], [1, 1]).flatten(1);
     }
 

@@ -34,7 +34,7 @@ public class SocoFpn : SocoModel
     {
         using var scope = NewDisposeScope();
         var net = Branch(target);
-        var outs = net.Neck!.forward(net.Encoder.forward(image));
+        var outs = net.Neck!.forward(net.Encoder.ForwardMixed(image));
         foreach (var t in outs) t.MoveToOuterDisposeScope();
         return outs;
     }
