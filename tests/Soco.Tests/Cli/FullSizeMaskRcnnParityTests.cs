@@ -72,13 +72,8 @@ public class FullSizeMaskRcnnParityTests
     string Compare(List<MaskDetectCliTests.Result> all, DetectionFixture golden, int i, string stem)
     {
         var ours = all.Where(r => r.ImageId == stem).ToList();
-        var boxes = golden[$"boxes.{i}"].data<float>().ToArray();
-        var scores = golden[$"scores.{i}"].data<float>().ToArray();
-        var labels = golden[$"labels.{i}"].data<long>().ToArray();
-        var shape = golden[$"mask_shape.{i}"].data<long>().ToArray();
-        var packed = golden[$"masks.{i}"].data<byte>().ToArray();
-        var nearPacked = golden[$"near.{i}"].data<byte>().ToArray();
-        int h = (int)shape[1], w = (int)shape[2], n = scores.Length;
+        var (boxes, scores, labels, h, w, packed, nearPacked) = MaskDetectCliTests.GoldenPhoto(golden, i);
+        int n = scores.Length;
         var (picks, _, groups) = RankMatching.Match(scores, labels, boxes,
             ours.Select(r => (r.Category, Corners(r))).ToList(), ScoreTie, stem);
 

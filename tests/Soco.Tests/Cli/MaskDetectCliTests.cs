@@ -48,6 +48,17 @@ public class MaskDetectCliTests
                 e.GetProperty("bbox").EnumerateArray().Select(v => v.GetDouble()).ToArray(), e.GetProperty("score").GetDouble(), mask);
         }).ToList();
 
+    /// <summary>Torchvision's detections of photo <paramref name="i"/> in a golden fixture (tools/mask_rcnn_fixtures.py,
+    /// tools/torch_mask_rcnn_reference.py): boxes (x1, y1, x2, y2 each), scores, labels, the photo's size, and the
+    /// binary masks and near-threshold pixels packed per detection (<see cref="GoldenMask"/>).</summary>
+    internal static (float[] Boxes, float[] Scores, long[] Labels, int Height, int Width, byte[] Masks, byte[] Near) GoldenPhoto(DetectionFixture golden, int i)
+    {
+        var shape = golden[$"mask_shape.{i}"].data<long>().ToArray();
+        return (golden[$"boxes.{i}"].data<float>().ToArray(), golden[$"scores.{i}"].data<float>().ToArray(),
+            golden[$"labels.{i}"].data<long>().ToArray(), (int)shape[1], (int)shape[2],
+            golden[$"masks.{i}"].data<byte>().ToArray(), golden[$"near.{i}"].data<byte>().ToArray());
+    }
+
     /// <summary>Golden mask k of an image: numpy.packbits of the row-major H×W mask (most significant bit first).</summary>
     internal static byte[] GoldenMask(byte[] packed, int k, int h, int w)
     {
@@ -72,13 +83,7 @@ public class MaskDetectCliTests
     internal static MaskComparison CompareWithTorchvision(List<Result> all, DetectionFixture golden, int i, string stem, double scoreTie, bool onlyThresholdPixelsDiffer)
     {
         var ours = all.Where(r => r.ImageId == stem).ToList();
-        var boxes = golden[$"boxes.{i}"].data<float>().ToArray();
-        var scores = golden[$"scores.{i}"].data<float>().ToArray();
-        var labels = golden[$"labels.{i}"].data<long>().ToArray();
-        var shape = golden[$"mask_shape.{i}"].data<long>().ToArray();
-        var packed = golden[$"masks.{i}"].data<byte>().ToArray();
-        var nearPacked = golden[$"near.{i}"].data<byte>().ToArray();
-        int h = (int)shape[1], w = (int)shape[2];
+        var (boxes, scores, labels, h, w, packed, nearPacked) = GoldenPhoto(golden, i);
         // Detections compared in torchvision's order; where consecutive scores lie within the scores' float32
         // agreement (scoreTie, exact ties included) their order is rounding, and they are paired as a set.
         var (picks, bd, groups) = RankMatching.Match(scores, labels, boxes,

@@ -63,7 +63,7 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
             string path = Utf8.GetString(PathBytes(index));
             string? tail = TailBytes(index) is { Length: > 0 } t ? Utf8.GetString(t) : null;
-            return new ImageEntry(index, KeyOfPath(path), path, _prefix, tail ?? path, _classes?[index] ?? -1) { Owner = this };
+            return new ImageEntry(index, ImageSources.KeyOf(path), path, _prefix, tail ?? path, _classes?[index] ?? -1) { Owner = this };
         }
     }
 
@@ -120,10 +120,16 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    ReadOnlySpan<byte> PathBytes(int i) => _paths.AsSpan(i == 0 ? 0 : _pathEnd[i - 1], _pathEnd[i] - (i == 0 ? 0 : _pathEnd[i - 1]));
+    ReadOnlySpan<byte> PathBytes(int i) => Slice(_paths, _pathEnd, i);
 
-    ReadOnlySpan<byte> TailBytes(int i) =>
-        _tails is null ? default : _tails.AsSpan(i == 0 ? 0 : _tailEnd![i - 1], _tailEnd![i] - (i == 0 ? 0 : _tailEnd[i - 1]));
+    ReadOnlySpan<byte> TailBytes(int i) => _tails is null ? default : Slice(_tails, _tailEnd!, i);
+
+    // String i of a block of back-to-back byte strings whose end offsets are `ends` (the first starts at 0).
+    static ReadOnlySpan<byte> Slice(byte[] block, int[] ends, int i)
+    {
+        int start = i == 0 ? 0 : ends[i - 1];
+        return block.AsSpan(start, ends[i] - start);
+    }
 
     // The key's bytes: the path's file name up to its first '.', '\' counting as a separator too: KeyOf on the bytes
     // ('/', '\' and '.' are single bytes in UTF-8 and never part of a longer sequence).
@@ -134,8 +140,6 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         int dot = p.IndexOf((byte)'.');
         return dot >= 0 ? p[..dot] : p;
     }
-
-    static string KeyOfPath(string path) => ImageSources.KeyOf(path);
 
     static int Hash(ReadOnlySpan<byte> key)
     {

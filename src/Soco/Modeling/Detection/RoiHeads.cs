@@ -186,7 +186,7 @@ public sealed class RoiHeads : nn.Module
                 throw new ArgumentException($"image {i}: {gtMasks[i].shape[0]} gt masks for {gtLabels[i].shape[0]} gt boxes.", nameof(gtMasks));
             labels.Add(samples.Labels[i].index_select(0, pos));
             var target = MaskOps.ProjectMasksOnBoxes(gtMasks[i], samples.Proposals[i].index_select(0, pos), matched, MaskSize);
-            targets.Add(Options.MaskBinaryTargets ? target.LtScalar(0.5).logical_not().to(target.dtype) : target);
+            targets.Add(Options.MaskBinaryTargets ? target.Ge(0.5).to(target.dtype) : target);
             rows.Add(pos.Add(checked((int)offset)));
             offset += samples.Proposals[i].shape[0];
         }

@@ -23,10 +23,17 @@ internal sealed class PerThreadArrays
     public T[] Get<T>(string use, int length)
     {
         if (_arrays.TryGetValue((typeof(T), use), out var a) && a.Length >= length) return (T[])a;
-        // 1.25× what is asked: images of a data set differ in size, and growing to each new largest one exactly made
-        // large-object garbage (and gen-2 collections, which stop every worker) over the first hundreds of images.
-        var fresh = GC.AllocateUninitializedArray<T>(length <= RetainMaxPixels * 16 ? length + length / 4 : length);
+        var fresh = Grown<T>(length);
         _arrays[(typeof(T), use)] = fresh;
         return fresh;
     }
+
+    /// <summary>
+    /// A new per-thread buffer for <paramref name="length"/> elements, with 1.25× headroom (none above 16 ×
+    /// <see cref="RetainMaxPixels"/>): images of a data set differ in size, and growing to each new largest one exactly
+    /// replaced a thread's buffers (large-object garbage, and gen-2 collections, which stop every worker) again and
+    /// again over the first hundreds of images. Shared with the `soco` search's workspace.
+    /// </summary>
+    internal static T[] Grown<T>(int length) =>
+        GC.AllocateUninitializedArray<T>(length <= RetainMaxPixels * 16 ? length + length / 4 : length);
 }

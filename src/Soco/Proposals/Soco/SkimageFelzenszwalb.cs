@@ -131,12 +131,10 @@ public static class SkimageFelzenszwalb
         private byte[] _small = [], _codes0 = [], _codes1 = [], _codes2 = [];
         private double[] _padded = [];
 
-        // A buffer grows to 1.25× what the image needs: images of a data set differ in size, and growing to each new
-        // largest one exactly replaced the thread's buffers (large-object-heap garbage, gen-2 collections) again and
-        // again over the first hundreds of images.
+        // A buffer grows with the OpenCV port's headroom (PerThreadArrays.Grown).
         private static T[] Ensure<T>(ref T[] a, int n)
         {
-            if (a.Length < n) a = GC.AllocateUninitializedArray<T>(n <= RetainMaxPixels * 16 ? n + n / 4 : n);
+            if (a.Length < n) a = PerThreadArrays.Grown<T>(n);
             return a;
         }
 
