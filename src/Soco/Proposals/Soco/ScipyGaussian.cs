@@ -79,41 +79,41 @@ internal static class ScipyGaussian
     }
 
     /// <summary>
-    /// Smooths <paramref name="src"/> (3 planes of H×W float64, plane c at c·W·H) into <paramref name="dst"/>;
-    /// <paramref name="tmp"/> holds one plane. Spatial axes only, channels are independent; per output value the
-    /// same operations in the same order as the interleaved scalar loop (<c>o = x0·w0; o += (x[−j] + x[+j])·w[j]</c>
-    /// for j = r…1, each a separate IEEE add and multiply), so the same doubles.
+    /// Smooths the interleaved 8-bit RGB <paramref name="pixels"/>, mapped through <paramref name="lut"/> (256
+    /// doubles), into <paramref name="dst"/>: three planes of H×W float64, plane c at c·W·H. Spatial axes only,
+    /// channels independent, axis 0 then axis 1, and per output value the same operations in the same order as
+    /// scipy's loop (<c>o = x0·w0; o += (x[−j] + x[+j])·w[j]</c> for j = r…1, each a separate IEEE add and
+    /// multiply), so the same doubles. One channel at a time goes through <paramref name="plane"/> (W·H doubles);
+    /// each row's axis-0 result goes straight into a padded line for axis 1, so there is no full-size intermediate.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void FilterPlanar(double[] src, double[] dst, double[] tmp, int width, int height, double[] half)
+    public static unsafe void FilterRgb(byte[] pixels, ReadOnlySpan<double> lut, double[] dst, double[] plane, int width,
+        int height, double[] half)
     {
         int r = half.Length - 1, n = width * height;
-        if (src.Length < 3 * n || dst.Length < 3 * n || tmp.Length < n) throw new ArgumentException("buffer too short");
+        if (pixels.Length < 3 * n || dst.Length < 3 * n || plane.Length < n || lut.Length < 256)
+            throw new ArgumentException("buffer too short");
         var line = new double[width + 2 * r];
-        int* rowOff = stackalloc int[2 * r + 1];
-        fixed (double* ps = src, pd = dst, pt = tmp, pl = line, pw = half)
+        int* vOff = stackalloc int[2 * r + 1], hOff = stackalloc int[2 * r + 1];
+        for (int j = -r; j <= r; j++) hOff[j + r] = j;
+        fixed (byte* px = pixels)
+        fixed (double* pd = dst, pp = plane, pl = line, pw = half, pLut = lut)
         {
             for (int c = 0; c < 3; c++)
             {
-                double* plane = ps + (long)c * n, outPlane = pd + (long)c * n;
-                // axis 0 (vertical): plane -> tmp
+                for (int p = 0, i = c; p < n; p++, i += 3) pp[p] = pLut[px[i]];
+                double* outPlane = pd + (long)c * n, mid = pl + r;
                 for (int y = 0; y < height; y++)
                 {
-                    for (int j = -r; j <= r; j++) rowOff[j + r] = Reflect(y + j, height) * width;
-                    Correlate(plane, rowOff, r, width, pw, pt + (long)y * width, 0);
-                }
-                // axis 1 (horizontal): tmp -> out, through a padded line
-                for (int j = -r; j <= r; j++) rowOff[j + r] = j;
-                for (int y = 0; y < height; y++)
-                {
-                    double* row = pt + (long)y * width;
-                    Buffer.MemoryCopy(row, pl + r, (long)width * 8, (long)width * 8);
+                    // axis 0 (vertical) into the line's middle, then its 'reflect' padding, then axis 1
+                    for (int j = -r; j <= r; j++) vOff[j + r] = Reflect(y + j, height) * width;
+                    Correlate(pp, vOff, r, width, pw, mid, 0);
                     for (int j = 1; j <= r; j++)
                     {
-                        pl[r - j] = row[Reflect(-j, width)];
-                        pl[r + width - 1 + j] = row[Reflect(width - 1 + j, width)];
+                        mid[-j] = mid[Reflect(-j, width)];
+                        mid[width - 1 + j] = mid[Reflect(width - 1 + j, width)];
                     }
-                    Correlate(pl + r, rowOff, r, width, pw, outPlane + (long)y * width, 0);
+                    Correlate(mid, hOff, r, width, pw, outPlane + (long)y * width, 0);
                 }
             }
         }
