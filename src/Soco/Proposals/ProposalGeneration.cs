@@ -64,22 +64,40 @@ public sealed record GenerateProfile(
 /// </summary>
 public static class ProposalGeneration
 {
-    /// <summary>Images of this shard that the store does not hold yet, in source order.</summary>
-    public static (List<ImageEntry> Todo, int InShard, int Skipped) Plan(IReadOnlyList<ImageEntry> items, ProposalStore store, GenerateOptions options)
+    /// <summary>
+    /// Images of this shard that the store does not hold yet, in source order: a view by index that makes each entry
+    /// when it is read, so that a plan holds 4 bytes per image, not an entry and its strings (docs/scale.md).
+    /// </summary>
+    public static (IReadOnlyList<ImageEntry> Todo, int InShard, int Skipped) Plan(IReadOnlyList<ImageEntry> items, ProposalStore store, GenerateOptions options)
     {
         options.Validate();
         var done = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in store.ReadAll())
             if (!r.IsFailure || !options.RetryFailed)
                 done.Add(r.Key);
-        var todo = new List<ImageEntry>();
+        var table = items as ImageTable;
+        var todo = new List<int>();
         int inShard = 0;
         for (int i = options.ShardIndex; i < items.Count; i += options.ShardCount)
         {
             inShard++;
-            if (!done.Contains(items[i].Key)) todo.Add(items[i]);
+            if (done.Count == 0 || !done.Contains(table?.KeyAt(i) ?? items[i].Key)) todo.Add(i);
         }
-        return (todo, inShard, inShard - todo.Count);
+        return (new EntrySubset(items, todo.ToArray()), inShard, inShard - todo.Count);
+    }
+
+    /// <summary>The images <paramref name="indices"/> of <paramref name="items"/>, each made when read.</summary>
+    private sealed class EntrySubset(IReadOnlyList<ImageEntry> items, int[] indices) : IReadOnlyList<ImageEntry>
+    {
+        public int Count => indices.Length;
+        public ImageEntry this[int index] => items[indices[index]];
+
+        public IEnumerator<ImageEntry> GetEnumerator()
+        {
+            foreach (int i in indices) yield return items[i];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     /// <summary>

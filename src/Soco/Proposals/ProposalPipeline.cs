@@ -20,7 +20,7 @@ public static class ProposalPipeline
     /// <summary>An opened source and store with the images still to do; <see cref="Run"/> does them.</summary>
     public sealed class Plan : IDisposable
     {
-        internal Plan(Request request, IImageSource source, ProposalStore store, List<ImageEntry> todo, int inShard, int skipped,
+        internal Plan(Request request, IImageSource source, ProposalStore store, IReadOnlyList<ImageEntry> todo, int inShard, int skipped,
             IReadOnlyList<ProposalRecord> sourceFailures, IDisposable? storeLock)
         {
             SourceFailures = sourceFailures;

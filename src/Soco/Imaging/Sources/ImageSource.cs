@@ -136,13 +136,26 @@ public static class ImageSources
     internal static void Validate(IReadOnlyList<ImageEntry> entries, string what)
     {
         if (entries.Count == 0) throw new ImageSourceException($"no images in {what}");
-        var first = new Dictionary<string, ImageEntry>(StringComparer.Ordinal);
         var dups = new List<(ImageEntry A, ImageEntry B)>();
         int emptyKeys = 0;
-        foreach (var e in entries)
+        if (entries is ImageTable table)
         {
-            if (e.Key.Length == 0) emptyKeys++;
-            if (!first.TryAdd(e.Key, e)) dups.Add((first[e.Key], e));
+            // on the table's own key index: no entry or key string per image (a 1.28 M-image source stays compact)
+            for (int i = 0; i < table.Count; i++)
+            {
+                int f = table.FirstWithKeyOf(i, out bool empty);
+                if (empty) emptyKeys++;
+                if (f != i) dups.Add((table[f], table[i]));
+            }
+        }
+        else
+        {
+            var first = new Dictionary<string, ImageEntry>(StringComparer.Ordinal);
+            foreach (var e in entries)
+            {
+                if (e.Key.Length == 0) emptyKeys++;
+                if (!first.TryAdd(e.Key, e)) dups.Add((first[e.Key], e));
+            }
         }
         if (emptyKeys > 0)
         {

@@ -240,19 +240,18 @@ public sealed class ZipImageSource : IImageSource
         var byName = new Dictionary<string, int>(all.Count, StringComparer.Ordinal);
         for (int i = 0; i < all.Count; i++) byName.TryAdd(all[i].Name, i);
 
-        var lines = ParseMap(MapPath!);
-        if (lines.Count == 0) throw new ImageSourceException($"no images in map file {MapPath} (it has no lines)");
-
+        // The map is read line by line (not held: at 1.28 M lines its strings would double the opening's peak memory).
         // a consistent prefix fix: add `add` in front, or drop the first `drop` path components
         string add = "";
         int drop = 0;
         bool fixChosen = false;
         var entries = new ImageTable.Builder(_locationPrefix);
-        var recs = new List<ZipData>(lines.Count);
+        var recs = new List<ZipData>(all.Count);
         var missing = new List<string>();
-        int missingCount = 0;
-        foreach (var (lineNo, path, cls) in lines)
+        int missingCount = 0, lineCount = 0;
+        foreach (var (lineNo, path, cls) in ParseMap(MapPath!))
         {
+            lineCount++;
             int idx;
             if (!byName.TryGetValue(Fix(path, add, drop), out idx))
             {
@@ -269,9 +268,10 @@ public sealed class ZipImageSource : IImageSource
             recs.Add(r.Data);
             entries.Add(path, cls, r.Name);
         }
+        if (lineCount == 0) throw new ImageSourceException($"no images in map file {MapPath} (it has no lines)");
         if (missingCount > 0)
             throw new ImageSourceException(
-                $"{missingCount} of {lines.Count} image(s) of map file {MapPath} not found in zip {ZipPath}: {string.Join("; ", missing)}{(missingCount > 5 ? "; …" : "")}");
+                $"{missingCount} of {lineCount} image(s) of map file {MapPath} not found in zip {ZipPath}: {string.Join("; ", missing)}{(missingCount > 5 ? "; …" : "")}");
         return (entries.Build(), recs.ToArray());
     }
 
@@ -317,9 +317,8 @@ public sealed class ZipImageSource : IImageSource
         return true;
     }
 
-    private static List<(int Line, string Path, int Class)> ParseMap(string mapPath)
+    private static IEnumerable<(int Line, string Path, int Class)> ParseMap(string mapPath)
     {
-        var result = new List<(int, string, int)>();
         int lineNo = 0;
         foreach (var raw in File.ReadLines(mapPath))
         {
@@ -347,9 +346,8 @@ public sealed class ZipImageSource : IImageSource
                     $"map file {mapPath}, line {lineNo}: expected '<path in zip><TAB><class index>', got '{Short(line)}'");
             path = path.Replace('\\', '/').TrimStart('/');
             if (path.StartsWith("./", StringComparison.Ordinal)) path = path[2..];
-            result.Add((lineNo, path, c));
+            yield return (lineNo, path, c);
         }
-        return result;
     }
 
     private static string Short(string s) => s.Length <= 80 ? s : s[..80] + "…";

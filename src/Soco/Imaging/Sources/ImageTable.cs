@@ -113,6 +113,24 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         return -1;
     }
 
+    /// <summary>
+    /// The first image whose key is image <paramref name="index"/>'s (<paramref name="index"/> itself unless its key
+    /// is a duplicate), and whether that key is empty: the duplicate check of <c>ImageSources.Validate</c> without a
+    /// string or an entry per image.
+    /// </summary>
+    internal int FirstWithKeyOf(int index, out bool emptyKey)
+    {
+        var key = KeyBytes(index);
+        emptyKey = key.IsEmpty;
+        int s = Hash(key) & (_slots.Length - 1);
+        while (_slots[s] != 0)
+        {
+            if (KeyBytes(_slots[s] - 1).SequenceEqual(key)) return _slots[s] - 1;
+            s = (s + 1) & (_slots.Length - 1);
+        }
+        throw new InvalidOperationException("image key missing from its table"); // every key is in the slots
+    }
+
     public IEnumerator<ImageEntry> GetEnumerator()
     {
         for (int i = 0; i < Count; i++) yield return this[i];
@@ -168,9 +186,9 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         public void Add(string relativePath, int classIndex = -1, string? locationTail = null)
         {
             ArgumentException.ThrowIfNullOrEmpty(relativePath);
-            _paths.Append(Encode(relativePath));
+            _paths.AppendUtf8(relativePath);
             _pathEnd.Add(_paths.Length);
-            if (locationTail is not null && locationTail != relativePath) _tails.Append(Encode(locationTail));
+            if (locationTail is not null && locationTail != relativePath) _tails.AppendUtf8(locationTail);
             _tailEnd.Add(_tails.Length);
             _classes.Add(classIndex);
             _anyClass |= classIndex != -1;
@@ -180,18 +198,6 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         public ImageTable Build() => new(locationPrefix, _paths.ToArray(), [.. _pathEnd], _tails.Length == 0 ? null : _tails.ToArray(),
             _tails.Length == 0 ? null : [.. _tailEnd], _anyClass ? [.. _classes] : null);
 
-        static byte[] Encode(string s)
-        {
-            try
-            {
-                return Utf8.GetBytes(s);
-            }
-            catch (EncoderFallbackException e)
-            {
-                // Names decoded from disk, a zip or a map file are valid UTF-16; one that is not could not be stored exactly.
-                throw new ImageSourceException($"image path '{s}' is not valid Unicode (a lone surrogate); it cannot be listed", e);
-            }
-        }
 
         /// <summary>A growable byte block whose total stays below 2 GiB (checked).</summary>
         sealed class Blob
@@ -199,14 +205,23 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
             byte[] _buf = new byte[4096];
             public int Length { get; private set; }
 
-            public void Append(ReadOnlySpan<byte> bytes)
+            /// <summary>Appends <paramref name="s"/> as UTF-8, encoded in place (no array per path).</summary>
+            public void AppendUtf8(string s)
             {
-                if ((long)Length + bytes.Length > Array.MaxLength)
-                    throw new ImageSourceException($"the image paths of this source take more than {Array.MaxLength:N0} bytes: too many images for one source");
-                if (Length + bytes.Length > _buf.Length)
-                    Array.Resize(ref _buf, (int)Math.Min(Array.MaxLength, Math.Max(2L * _buf.Length, Length + bytes.Length)));
-                bytes.CopyTo(_buf.AsSpan(Length));
-                Length += bytes.Length;
+                try
+                {
+                    int count = Utf8.GetByteCount(s);
+                    if ((long)Length + count > Array.MaxLength)
+                        throw new ImageSourceException($"the image paths of this source take more than {Array.MaxLength:N0} bytes: too many images for one source");
+                    if (Length + count > _buf.Length)
+                        Array.Resize(ref _buf, (int)Math.Min(Array.MaxLength, Math.Max(2L * _buf.Length, Length + count)));
+                    Length += Utf8.GetBytes(s, _buf.AsSpan(Length));
+                }
+                catch (EncoderFallbackException e)
+                {
+                    // Names decoded from disk, a zip or a map file are valid UTF-16; one that is not could not be stored exactly.
+                    throw new ImageSourceException($"image path '{s}' is not valid Unicode (a lone surrogate); it cannot be listed", e);
+                }
             }
 
             public byte[] ToArray() => _buf.AsSpan(0, Length).ToArray();
