@@ -571,22 +571,7 @@ public static class GraphSegmentation
             ulong* src = pa, dst = pt;
             for (int d = 0; d < 3; d++)
             {
-                int* c = counts + d * Buckets;
-                int shift = 32 + d * Bits;
-                uint first = (uint)(src[0] >> shift) & (Buckets - 1);
-                if (c[first] == n) continue; // every key has this digit
-                int sum = 0;
-                for (int b = 0; b < Buckets; b++)
-                {
-                    int t = c[b];
-                    c[b] = sum;
-                    sum += t;
-                }
-                for (int i = 0; i < n; i++)
-                {
-                    ulong v = src[i];
-                    dst[c[(int)(v >> shift) & (Buckets - 1)]++] = v;
-                }
+                if (!RadixPass(src, dst, n, counts + d * Buckets, Buckets, new BitsDigit(32 + d * Bits, Buckets - 1))) continue;
                 ulong* t2 = src;
                 src = dst;
                 dst = t2;
@@ -594,6 +579,44 @@ public static class GraphSegmentation
             }
         }
         return swapped;
+    }
+
+    /// <summary>How <see cref="RadixPass"/> reads a key's digit (a struct, so each digit gets its own code).</summary>
+    internal interface IRadixDigit
+    {
+        uint Of(ulong key);
+    }
+
+    /// <summary>The digit <c>(key &gt;&gt; shift) &amp; mask</c>.</summary>
+    private readonly struct BitsDigit(int shift, uint mask) : IRadixDigit
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public uint Of(ulong key) => (uint)(key >> shift) & mask;
+    }
+
+    /// <summary>
+    /// One stable LSD radix pass: <paramref name="src"/>[0..n) scattered into <paramref name="dst"/> by digit, given
+    /// the digit counts in <paramref name="counts"/>[0..buckets) (turned into offsets). Returns false, moving nothing,
+    /// when every key has the same digit.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe bool RadixPass<TDigit>(ulong* src, ulong* dst, int n, int* counts, int buckets, TDigit digit)
+        where TDigit : struct, IRadixDigit
+    {
+        if (counts[digit.Of(src[0])] == n) return false;
+        int sum = 0;
+        for (int b = 0; b < buckets; b++)
+        {
+            int t = counts[b];
+            counts[b] = sum;
+            sum += t;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            ulong v = src[i];
+            dst[counts[digit.Of(v)]++] = v;
+        }
+        return true;
     }
 
     private static ulong[] BuildEdges(float[] img, int w, int h, int cn)

@@ -668,21 +668,7 @@ public static class SkimageFelzenszwalb
             ulong* src = pa, dst = pt;
             for (int pass = 0; pass < 3; pass++)
             {
-                int* c = counts + pass * Buckets;
-                int shift = pass * Bits;
-                if (c[(int)((Digit(src[0]) >> shift) & Mask)] == n) continue; // every key has this digit
-                int sum = 0;
-                for (int b = 0; b < Buckets; b++)
-                {
-                    int t = c[b];
-                    c[b] = sum;
-                    sum += t;
-                }
-                for (int i = 0; i < n; i++)
-                {
-                    ulong v = src[i];
-                    dst[c[(int)((Digit(v) >> shift) & Mask)]++] = v;
-                }
+                if (!GraphSegmentation.RadixPass(src, dst, n, counts + pass * Buckets, Buckets, new KeyDigit(pass * Bits))) continue;
                 ulong* t2 = src;
                 src = dst;
                 dst = t2;
@@ -691,6 +677,13 @@ public static class SkimageFelzenszwalb
             while (prefix < n && Digit(src[prefix]) == 0) prefix++;
         }
         return swapped ? 1 : 0;
+    }
+
+    /// <summary>9 bits of the 27-bit sort digit, from bit <paramref name="shift"/>.</summary>
+    private readonly struct KeyDigit(int shift) : GraphSegmentation.IRadixDigit
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public uint Of(ulong key) => (Digit(key) >> shift) & 511;
     }
 
     /// <summary>The 27-bit sort digit of a key (see <see cref="RadixSortKeys"/>).</summary>
