@@ -56,6 +56,15 @@ public sealed record GenerateProfile(
     public double OtherSeconds => Workers * WallSeconds - DecodeSeconds - SearchSeconds - QueueFullSeconds - TailSeconds;
 
     public double CpuMsPerImage => Images > 0 ? 1000 * ProcessCpuSeconds / Images : 0;
+
+    /// <summary>The process's peak resident memory so far (MB): with the next two, whether a growing peak is the managed heap.</summary>
+    public double PeakRssMb { get; init; }
+
+    /// <summary>Memory the GC had committed at its last collection in the run (MB; 0 before any).</summary>
+    public double GcCommittedMb { get; init; }
+
+    /// <summary>The GC heap's size at its last collection (MB), live objects and the fragmentation between them.</summary>
+    public double GcHeapMb { get; init; }
 }
 
 /// <summary>
@@ -225,13 +234,19 @@ public static class ProposalGeneration
         }
         for (int w = 0; w < ticks.GetLength(0); w++) tail += lastEnd - ticks[w, 3];
         int images = done + failed;
+        var gcInfo = GC.GetGCMemoryInfo(); // as of the last collection
         var profile = new GenerateProfile(ticks.GetLength(0), images, elapsed.TotalSeconds,
             (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds,
             Sec(decode), Sec(search), Sec(queueFull), Sec(tail), Sec(writerWait), Sec(writerBusy),
             (GC.GetTotalPauseDuration() - pause0).TotalSeconds,
             GC.CollectionCount(0) - gc0, GC.CollectionCount(1) - gc1, GC.CollectionCount(2) - gc2,
             images > 0 ? (GC.GetTotalAllocatedBytes(precise: false) - alloc0) / 1e6 / images : 0,
-            Monitor.LockContentionCount - locks0);
+            Monitor.LockContentionCount - locks0)
+        {
+            PeakRssMb = Process.GetCurrentProcess().PeakWorkingSet64 / 1e6,
+            GcCommittedMb = gcInfo.TotalCommittedBytes / 1e6,
+            GcHeapMb = gcInfo.HeapSizeBytes / 1e6,
+        };
         return new GenerateSummary(inShard, done, skipped, failed, proposals, elapsed) { Profile = profile };
     }
 

@@ -42,6 +42,8 @@ public class ProposalWorkerScalingTests
         Assert.True(p.WriterWaitSeconds + p.WriterBusySeconds <= p.WallSeconds * 1.001, JsonSerializer.Serialize(p));
         Assert.True(p.AllocatedMbPerImage > 0 && p.ProcessCpuSeconds > 0, JsonSerializer.Serialize(p));
         Assert.True(p.Gen0 >= p.Gen1 && p.Gen1 >= p.Gen2 && p.Gen2 >= 0, JsonSerializer.Serialize(p));
+        // memory: the GC heap lies inside what the GC committed, which lies inside the process's peak
+        Assert.True(p.PeakRssMb > 0 && p.GcHeapMb <= p.GcCommittedMb * 1.001 && p.GcCommittedMb < p.PeakRssMb, JsonSerializer.Serialize(p));
     }
 
     [Fact]
