@@ -107,13 +107,13 @@ internal static class ScipyGaussian
                 {
                     // axis 0 (vertical) into the line's middle, then its 'reflect' padding, then axis 1
                     for (int j = -r; j <= r; j++) vOff[j + r] = Reflect(y + j, height) * width;
-                    Correlate(pp, vOff, r, width, pw, mid, 0);
+                    Correlate(pp, vOff, r, width, pw, mid);
                     for (int j = 1; j <= r; j++)
                     {
                         mid[-j] = mid[Reflect(-j, width)];
                         mid[width - 1 + j] = mid[Reflect(width - 1 + j, width)];
                     }
-                    Correlate(mid, hOff, r, width, pw, outPlane + (long)y * width, 0);
+                    Correlate(mid, hOff, r, width, pw, outPlane + (long)y * width);
                 }
             }
         }
@@ -121,9 +121,9 @@ internal static class ScipyGaussian
 
     /// <summary>o[x] = b[off[r]+x]·w0, then o[x] += (b[off[r−j]+x] + b[off[r+j]+x])·w[j] for j = r…1, x &lt; len.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Correlate(double* b, int* off, int r, int len, double* w, double* o, int start)
+    private static unsafe void Correlate(double* b, int* off, int r, int len, double* w, double* o)
     {
-        int x = start;
+        int x = 0;
         double* c = b + off[r];
         if (r == 4 && Vector256.IsHardwareAccelerated)
         {
