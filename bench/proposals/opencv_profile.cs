@@ -42,6 +42,7 @@ if (mode == "golden-soco")
         lines.Add($"{Path.GetFileNameWithoutExtension(path)} soco {socoBoxes.Length} {HashBoxes(socoBoxes)} {socoSeg.Count} {HashInts(socoSeg.Labels)}");
     }
     File.WriteAllLines(args[1], lines);
+    Console.Error.WriteLine($"exact-order fallbacks: {Soco.Proposals.SocoSearch.SkimageFelzenszwalb.ExactSortFallbacks}");
     return;
 }
 if (mode == "golden")

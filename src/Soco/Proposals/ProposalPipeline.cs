@@ -17,6 +17,9 @@ public static class ProposalPipeline
 
     public static readonly DecodeOptions DefaultDecode = new() { MinSide = 2 };
 
+    /// <summary>Bytes allocated while opening the source and planning above which the heap is compacted before the run.</summary>
+    internal const long LoadingGarbageToCompact = 32L << 20;
+
     /// <summary>An opened source and store with the images still to do; <see cref="Run"/> does them.</summary>
     public sealed class Plan : IDisposable
     {
@@ -63,6 +66,7 @@ public static class ProposalPipeline
         request.Options.Validate();
         request.Decode.Validate();
         var info = ProposalModes.Describe(request.Mode, request.Switches, request.Options.MaxSide);
+        long allocated0 = GC.GetTotalAllocatedBytes();
         var source = ImageSources.Open(request.Images);
         IDisposable? storeLock = null;
         try
@@ -78,6 +82,9 @@ public static class ProposalPipeline
                 foreach (var pr in source.Problems)
                     if (!have.Contains(pr.Key)) failures.Add(ProposalRecord.Failure(pr.Key, pr.Location, pr.Reason));
             }
+            // Opening a large source leaves its garbage (~60 MB for a 100k-entry zip): hand it back before the workers
+            // size their buffers, or the run's peak holds both (docs/scale.md, "Peak memory of selective search").
+            if (GC.GetTotalAllocatedBytes() - allocated0 > LoadingGarbageToCompact) Soco.Runtime.ManagedHeap.CompactAfterLoading();
             return new Plan(request, source, store, todo, inShard, skipped, failures, storeLock);
         }
         catch

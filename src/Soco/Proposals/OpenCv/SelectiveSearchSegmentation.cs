@@ -57,6 +57,7 @@ public sealed class SelectiveSearchSegmentation
     public ProposalRect[] Process(OcvImage bgr)
     {
         if (bgr.Channels != 3) throw new ArgumentException("expected a 3-channel BGR image");
+        PerThreadArrays.StartImage(bgr.Width * bgr.Height);
         var images = new List<OcvImage>();
         var hsv = OpenCvColor.BgrToHsv(bgr);
         images.Add(hsv);

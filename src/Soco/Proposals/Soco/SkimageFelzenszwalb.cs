@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Soco.Imaging;
 using Soco.Proposals.OpenCv;
@@ -111,10 +112,13 @@ public static class SkimageFelzenszwalb
         else exact = true;
         if (exact)
         {
-            var edges = ws.Items(m);
-            BuildEdges(smooth, w, h, edges);
-            NumpyArgsort.Sort(edges.AsSpan(0, m));
-            Run(new ItemEdges(edges), m, n, forest, size, thr, ws, w, k, minSize, checkTies: false);
+            // the keys' two buffers hold the weights and the payloads: the fall-back needs no memory of its own
+            var (weights, payloads) = (ws.Keys(m), ws.KeysB(m));
+            var v = MemoryMarshal.Cast<ulong, double>(weights.AsSpan(0, m));
+            var id = MemoryMarshal.Cast<ulong, int>(payloads.AsSpan())[..m];
+            BuildEdges(smooth, w, h, v, id);
+            NumpyArgsort.Sort(v, id);
+            Run(new ExactEdges(weights, payloads), m, n, forest, size, thr, ws, w, k, minSize, checkTies: false);
         }
         // size[] is free after Run: it holds the label of each root while relabelling
         return Relabel(forest, w, h, pooledLabels ? ws.Labels(n) : new int[n], size);
@@ -124,8 +128,9 @@ public static class SkimageFelzenszwalb
 
     /// <summary>
     /// Per-thread reusable buffers (one image per thread; large arrays are not re-faulted per image). About 140 bytes
-    /// a pixel (64 more after a fall-back to the exact order); images above <see cref="RetainMaxPixels"/> get
-    /// throwaway buffers so that a thread does not keep hundreds of MB after one huge photo.
+    /// a pixel of the largest image so far, with 1.25× headroom (the fall-back to the exact order writes over the keys'
+    /// buffers); images above <see cref="RetainMaxPixels"/> get throwaway buffers of their own size, so that a thread
+    /// does not keep hundreds of MB after one huge photo.
     /// </summary>
     internal sealed class Workspace
     {
@@ -133,40 +138,76 @@ public static class SkimageFelzenszwalb
 
         [ThreadStatic] private static Workspace? _current;
 
-        public static Workspace Get(int pixels = 0) =>
-            pixels > RetainMaxPixels ? new Workspace() : _current ??= new Workspace();
+        /// <summary>
+        /// The calling thread's workspace for an image of <paramref name="pixels"/> pixels (0: as it is). An image larger
+        /// than the buffers were last sized for (with <see cref="PerThreadArrays.Grown{T}"/>'s headroom) drops them all
+        /// before any is grown again, and the dropped memory is handed back first
+        /// (<see cref="PerThreadArrays.ReleaseDropped"/>); otherwise each larger buffer would be allocated while the
+        /// smaller one still held its memory, until a full collection long after (docs/scale.md, "Peak memory of
+        /// selective search").
+        /// </summary>
+        public static Workspace Get(int pixels = 0)
+        {
+            if (pixels > RetainMaxPixels) return new Workspace { _pixels = pixels }; // buffers of exactly this image's size
+            var ws = _current ??= new Workspace();
+            if (pixels > ws._pixels) ws.Resize(pixels);
+            return ws;
+        }
+
+        private int _pixels; // the largest image the buffers are meant for (0: none yet)
+
+        private void Resize(int pixels)
+        {
+            long dropped = Drop(ref _src) + Drop(ref _tmp) + Drop(ref _dst) + Drop(ref _tieW) + Drop(ref _thr) + Drop(ref _keys) +
+                           Drop(ref _keysB) + Drop(ref _marks) + Drop(ref _forest) + Drop(ref _size) +
+                           Drop(ref _cand) + Drop(ref _labels) + Drop(ref _small) + Drop(ref _codes0) + Drop(ref _codes1) +
+                           Drop(ref _codes2) + Drop(ref _padded);
+            _pixels = pixels + pixels / 4;
+            PerThreadArrays.ReleaseDropped(dropped);
+        }
+
+        private static unsafe long Drop<T>(ref T[] a) where T : unmanaged
+        {
+            long bytes = (long)a.Length * sizeof(T);
+            a = [];
+            return bytes;
+        }
 
         private double[] _src = [], _tmp = [], _dst = [], _tieW = [];
         private float[] _thr = [];
         private ulong[] _keys = [], _keysB = [], _marks = [];
-        private NumpyArgsort.Item[] _items = [];
         private int[] _forest = [], _size = [], _cand = [], _labels = [];
         private byte[] _small = [], _codes0 = [], _codes1 = [], _codes2 = [];
         private double[] _padded = [];
 
-        // A buffer grows with the OpenCV port's headroom (PerThreadArrays.Grown).
-        private static T[] Ensure<T>(ref T[] a, int n)
+        // A buffer is allocated for the largest image the workspace is sized for (perPixel elements a pixel, >> shift):
+        // the buffers a later, smaller image needs first do not grow again. An
+        // image whose needs exceed that (a very thin one) grows it with the OpenCV port's headroom.
+        private T[] Ensure<T>(ref T[] a, int n, int perPixel, int shift = 0)
         {
-            if (a.Length < n) a = PerThreadArrays.Grown<T>(n);
+            if (a.Length < n)
+            {
+                long forSize = ((long)perPixel * _pixels >> shift) + 1;
+                a = n <= forSize ? GC.AllocateUninitializedArray<T>((int)forSize) : PerThreadArrays.Grown<T>(n);
+            }
             return a;
         }
 
-        public double[] Src(int n) => Ensure(ref _src, n);
-        public double[] Tmp(int n) => Ensure(ref _tmp, n);
-        public double[] Dst(int n) => Ensure(ref _dst, n);
-        public float[] Thr(int n) => Ensure(ref _thr, n);
-        public ulong[] Keys(int n) => Ensure(ref _keys, n);
-        public double[] TieWeights(int n) => Ensure(ref _tieW, n);
-        public ulong[] KeysB(int n) => Ensure(ref _keysB, n);
-        public NumpyArgsort.Item[] Items(int n) => Ensure(ref _items, n);
-        public int[] Forest(int n) => Ensure(ref _forest, n);
-        public int[] Size(int n) => Ensure(ref _size, n);
-        public int[] Candidates(int n) => Ensure(ref _cand, n);
-        public ulong[] Marks(int n) => Ensure(ref _marks, n);
-        public byte[] Small(int n) => Ensure(ref _small, n);
-        public int[] Labels(int n) => Ensure(ref _labels, n);
-        public double[] Padded(int n) => Ensure(ref _padded, n);
-        public byte[][] Codes(int n) => [Ensure(ref _codes0, n), Ensure(ref _codes1, n), Ensure(ref _codes2, n)];
+        public double[] Src(int n) => Ensure(ref _src, n, 3);
+        public double[] Tmp(int n) => Ensure(ref _tmp, n, 1);
+        public double[] Dst(int n) => Ensure(ref _dst, n, 3);
+        public float[] Thr(int n) => Ensure(ref _thr, n, 1);
+        public ulong[] Keys(int n) => Ensure(ref _keys, n, 4);
+        public double[] TieWeights(int n) => Ensure(ref _tieW, n, 0); // a run of tied keys: short
+        public ulong[] KeysB(int n) => Ensure(ref _keysB, n, 4);
+        public int[] Forest(int n) => Ensure(ref _forest, n, 1);
+        public int[] Size(int n) => Ensure(ref _size, n, 1);
+        public int[] Candidates(int n) => Ensure(ref _cand, n, 4);
+        public ulong[] Marks(int n) => Ensure(ref _marks, n, 4, 6);
+        public byte[] Small(int n) => Ensure(ref _small, n, 1);
+        public int[] Labels(int n) => Ensure(ref _labels, n, 1);
+        public double[] Padded(int n) => Ensure(ref _padded, n, 1);
+        public byte[][] Codes(int n) => [Ensure(ref _codes0, n, 1), Ensure(ref _codes1, n, 1), Ensure(ref _codes2, n, 1)];
     }
 
     /// <summary>
@@ -201,33 +242,37 @@ public static class SkimageFelzenszwalb
     // Edge payload: p·4 + type; type 0 right (p+1, p), 1 down (p+W, p), 2 down-right (p+W+1, p),
     // 3 up-right (p+1, p+W). The array order is skimage's hstack order: all right, all down, all dright, all uright.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    internal static void BuildEdges(Planes img, int w, int h, NumpyArgsort.Item[] e)
+    internal static void BuildEdges(Planes img, int w, int h, Span<double> v, Span<int> payload)
     {
         int k = 0;
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w - 1; x++)
             {
                 int p = y * w + x;
-                e[k++] = new NumpyArgsort.Item { V = img.Dist(p + 1, p), I = p * 4 };
+                v[k] = img.Dist(p + 1, p);
+                payload[k++] = p * 4;
             }
         for (int y = 0; y < h - 1; y++)
             for (int x = 0; x < w; x++)
             {
                 int p = y * w + x;
-                e[k++] = new NumpyArgsort.Item { V = img.Dist(p + w, p), I = p * 4 + 1 };
+                v[k] = img.Dist(p + w, p);
+                payload[k++] = p * 4 + 1;
             }
         for (int y = 0; y < h - 1; y++)
             for (int x = 0; x < w - 1; x++)
             {
                 int p = y * w + x;
-                e[k++] = new NumpyArgsort.Item { V = img.Dist(p + w + 1, p), I = p * 4 + 2 };
+                v[k] = img.Dist(p + w + 1, p);
+                payload[k++] = p * 4 + 2;
             }
         for (int y = 0; y < h - 1; y++)
             for (int x = 0; x < w - 1; x++)
             {
                 int p = y * w + x;
                 // image[1:, :w-1] - image[:h-1, 1:]
-                e[k++] = new NumpyArgsort.Item { V = img.Dist(p + w, p + 1), I = p * 4 + 3 };
+                v[k] = img.Dist(p + w, p + 1);
+                payload[k++] = p * 4 + 3;
             }
     }
 
@@ -302,13 +347,17 @@ public static class SkimageFelzenszwalb
         bool SameWeight(int e, int f);
     }
 
-    /// <summary>Items holding the float64 weight (the exact NumPy order).</summary>
-    private readonly struct ItemEdges(NumpyArgsort.Item[] items) : IEdges
+    /// <summary>
+    /// The float64 weights (as bits) and the payloads (int32, two to a ulong) in the exact NumPy order: the fall-back
+    /// order, written over the keys' two buffers.
+    /// </summary>
+    private readonly struct ExactEdges(ulong[] weightBits, ulong[] payloads) : IEdges
     {
-        public int Payload(int e) => items[e].I;
-        public bool Below(int e, float mn) => items[e].V < mn;
-        public float Threshold(int e, double c) => (float)(items[e].V + c);
-        public bool SameWeight(int e, int f) => items[e].V == items[f].V;
+        private double W(int e) => BitConverter.UInt64BitsToDouble(weightBits[e]);
+        public int Payload(int e) => MemoryMarshal.Cast<ulong, int>(payloads.AsSpan())[e];
+        public bool Below(int e, float mn) => W(e) < mn;
+        public float Threshold(int e, double c) => (float)(W(e) + c);
+        public bool SameWeight(int e, int f) => W(e) == W(f);
     }
 
     /// <summary>
