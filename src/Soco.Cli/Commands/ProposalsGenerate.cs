@@ -122,7 +122,7 @@ public static partial class ProposalsCommands
     /// <summary>Failed images the store records (this run's and earlier ones'), printed as the last line so scripts can read it.</summary>
     static int StoreFailures(string store)
     {
-        int n = ProposalStore.Open(store).ReadAll().Count(r => r.IsFailure);
+        int n = ProposalStore.Open(store).CountFailures();
         Console.Out.WriteLine($"failed images in {store}: {n}" + (n > 0 ? " (soco proposals info lists them; --retry-failed retries them)" : ""));
         return n;
     }

@@ -151,6 +151,27 @@ public sealed class ProposalStore
                     yield return r;
     }
 
+    /// <summary>
+    /// The images whose record (the one <see cref="ReadAll"/> keeps: the first read) is a failure. Streams the parts
+    /// without their boxes and holds only the failed keys (the end of every `proposals generate`: reading the whole
+    /// store through <see cref="ReadAll"/> held a key set of the whole store, +8 MB of peak RSS at 100k images).
+    /// </summary>
+    public int CountFailures()
+    {
+        var failed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var part in PartFiles())
+            foreach (var r in StreamPart(part, withRects: false))
+                if (r.IsFailure) failed.Add(r.Key);
+        if (failed.Count == 0) return 0;
+        // A failed key read earlier as a success (parts of two runs merged by hand) is not a failure: the first wins.
+        var decided = new HashSet<string>(StringComparer.Ordinal);
+        int n = 0;
+        foreach (var part in PartFiles())
+            foreach (var r in StreamPart(part, withRects: false))
+                if (failed.Contains(r.Key) && decided.Add(r.Key) && r.IsFailure) n++;
+        return n;
+    }
+
     /// <summary>Keys present in the store (successes, and failures too when <paramref name="includeFailures"/>).</summary>
     public HashSet<string> ReadKeys(bool includeFailures = true)
     {
@@ -240,9 +261,12 @@ public sealed class ProposalStore
     /// Streams one part file's records without holding the part (a merge over many parts, <see cref="ProposalJson.Export"/>).
     /// A damaged part throws, naming the file, when the damage is reached; records before it have been yielded.
     /// </summary>
-    internal static IEnumerable<ProposalRecord> StreamPart(string path)
+    internal static IEnumerable<ProposalRecord> StreamPart(string path) => StreamPart(path, withRects: true);
+
+    /// <summary><see cref="StreamPart(string)"/>; without <paramref name="withRects"/>, records carry no boxes (read and skipped).</summary>
+    internal static IEnumerable<ProposalRecord> StreamPart(string path, bool withRects)
     {
-        using var e = DecodePart(path).GetEnumerator();
+        using var e = DecodePart(path, withRects).GetEnumerator();
         while (true)
         {
             try
@@ -257,7 +281,7 @@ public sealed class ProposalStore
         }
     }
 
-    static IEnumerable<ProposalRecord> DecodePart(string path)
+    static IEnumerable<ProposalRecord> DecodePart(string path, bool withRects = true)
     {
         using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         var magic = new byte[8];
@@ -285,6 +309,12 @@ public sealed class ProposalStore
                 continue;
             }
             int n = r.Read7BitEncodedInt();
+            if (!withRects)
+            {
+                for (int i = 0; i < 4 * n; i++) ReadSigned(r);
+                yield return new ProposalRecord(key, location, width, height, []);
+                continue;
+            }
             var rects = new ProposalRect[n];
             for (int i = 0; i < n; i++)
                 rects[i] = new ProposalRect(ReadSigned(r), ReadSigned(r), ReadSigned(r), ReadSigned(r));

@@ -52,6 +52,20 @@ public class ProposalStoreTests
     }
 
     [Fact]
+    public void CountsFailuresAsReadAllKeepsThem()
+    {
+        // The count `proposals generate` prints at its end, streamed without the boxes: a key's first record decides.
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        Assert.Equal(0, store.CountFailures());
+        using (var w = store.OpenWriter("a")) { w.Add(Rec("ok-then-failed", 3)); w.Add(ProposalRecord.Failure("failed-then-ok", "/x/f.jpg", "truncated")); }
+        using (var w = store.OpenWriter("b")) { w.Add(Rec("failed-then-ok", 2)); w.Add(ProposalRecord.Failure("failed", "/x/g.jpg", "not an image")); w.Add(Rec("plain", 4)); }
+        using (var w = store.OpenWriter("c")) w.Add(ProposalRecord.Failure("ok-then-failed", "/x/h.jpg", "cannot read"));
+        Assert.Equal(store.ReadAll().Count(r => r.IsFailure), store.CountFailures());
+        Assert.Equal(2, store.CountFailures());
+    }
+
+    [Fact]
     public void RefusesAStoreMadeWithOtherSettings()
     {
         using var tmp = new TestPaths.TempDir();
@@ -72,6 +86,8 @@ public class ProposalStoreTests
         var e = Assert.Throws<ProposalStoreException>(() => store.ReadAll().ToList());
         Assert.Contains(Path.GetFileName(part), e.Message);
         Assert.Contains("damaged", e.Message);
+        e = Assert.Throws<ProposalStoreException>(() => store.CountFailures());
+        Assert.Contains(Path.GetFileName(part), e.Message);
     }
 
     [Fact]
