@@ -204,28 +204,51 @@ public sealed class ProposalStore
     /// <summary>Opens a writer whose part names start with <paramref name="partPrefix"/> (made unique per run).</summary>
     public ProposalStoreWriter OpenWriter(string partPrefix = "") => new(this, partPrefix);
 
-    internal void WritePart(string name, IReadOnlyList<ProposalRecord> records)
+    /// <summary>Writes a part encoded into <paramref name="encoded"/> (<see cref="PartEncoder"/>) atomically.</summary>
+    internal void WritePart(string name, MemoryStream encoded)
     {
         System.IO.Directory.CreateDirectory(PartsPath);
-        AtomicFile.Write(Path.Combine(PartsPath, name), s => WritePartTo(s, records));
+        AtomicFile.Write(Path.Combine(PartsPath, name), s => s.Write(encoded.GetBuffer(), 0, (int)encoded.Length));
     }
 
     internal static void WritePartTo(Stream stream, IReadOnlyList<ProposalRecord> records)
     {
-        stream.Write(Magic);
-        using var z = new DeflateStream(stream, CompressionLevel.Fastest, leaveOpen: true);
-        using var w = new BinaryWriter(z, Encoding.UTF8, leaveOpen: true);
-        foreach (var r in records)
+        using var part = new PartEncoder(stream);
+        foreach (var r in records) part.Add(r);
+        part.Finish();
+    }
+
+    /// <summary>
+    /// One part's encoding, a record at a time: the magic number, then deflate(records, end tag, record count). A
+    /// writer that encodes each record as it comes holds bytes, not the records (see <see cref="ProposalStoreWriter"/>).
+    /// </summary>
+    internal sealed class PartEncoder : IDisposable
+    {
+        readonly DeflateStream _z;
+        readonly BinaryWriter _w;
+
+        public PartEncoder(Stream stream)
         {
+            stream.Write(Magic);
+            _z = new DeflateStream(stream, CompressionLevel.Fastest, leaveOpen: true);
+            _w = new BinaryWriter(_z, Encoding.UTF8, leaveOpen: true);
+        }
+
+        public int Count { get; private set; }
+
+        public void Add(ProposalRecord r)
+        {
+            var w = _w;
             w.Write(r.IsFailure ? TagFailed : TagOk);
             w.Write(r.Key);
             w.Write(r.Location);
             w.Write7BitEncodedInt(r.Width);
             w.Write7BitEncodedInt(r.Height);
+            Count++;
             if (r.IsFailure)
             {
                 w.Write(r.FailureReason!);
-                continue;
+                return;
             }
             w.Write7BitEncodedInt(r.Rects.Length);
             foreach (var b in r.Rects)
@@ -236,8 +259,24 @@ public sealed class ProposalStore
                 WriteSigned(w, b.H);
             }
         }
-        w.Write(TagEnd);
-        w.Write(records.Count);
+
+        /// <summary>Writes the end tag and the count and completes the compressed stream.</summary>
+        public void Finish()
+        {
+            _w.Write(TagEnd);
+            _w.Write(Count);
+            Dispose();
+        }
+
+        bool _disposed;
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _w.Dispose();
+            _z.Dispose();
+        }
     }
 
     /// <summary>Reads one part file; a damaged part is an error naming the file, never silently half-read.</summary>
@@ -332,14 +371,18 @@ public sealed class ProposalStore
 }
 
 /// <summary>
-/// Buffers records and writes them as whole parts. Not thread-safe: one writer thread owns it.
-/// Dispose flushes what is buffered.
+/// Encodes records as they come and writes them as whole parts. Not thread-safe: one writer thread owns it. Dispose
+/// flushes what is buffered. A record is compressed into the pending part when it is added, so the writer holds a part's
+/// bytes (~50 KB for 64 ImageNet-sized images), not its records: held until the flush, the records outlived the GC's
+/// young generations and piled up in gen 2 between full collections, by ~1 MB per 1,000 images (docs/scale.md, "Peak
+/// memory of selective search").
 /// </summary>
 public sealed class ProposalStoreWriter : IDisposable
 {
     readonly ProposalStore _store;
     readonly string _prefix;
-    readonly List<ProposalRecord> _buffer = new();
+    readonly MemoryStream _pending = new();
+    ProposalStore.PartEncoder? _part;
     int _sequence;
 
     internal ProposalStoreWriter(ProposalStore store, string partPrefix)
@@ -350,18 +393,20 @@ public sealed class ProposalStoreWriter : IDisposable
         _prefix = (string.IsNullOrEmpty(partPrefix) ? "" : partPrefix + "-") + run;
     }
 
-    public int Buffered => _buffer.Count;
+    public int Buffered => _part?.Count ?? 0;
     public int PartsWritten => _sequence;
 
-    public void Add(ProposalRecord record) => _buffer.Add(record);
+    public void Add(ProposalRecord record) => (_part ??= new ProposalStore.PartEncoder(_pending)).Add(record);
 
     /// <summary>Writes the buffered records as one part (atomically). No-op when empty.</summary>
     public void Flush()
     {
-        if (_buffer.Count == 0) return;
+        if (_part is null) return;
         try
         {
-            _store.WritePart($"part-{_prefix}-{_sequence:D6}.bin", _buffer);
+            _part.Finish();
+            _part = null;
+            _store.WritePart($"part-{_prefix}-{_sequence:D6}.bin", _pending);
         }
         catch
         {
@@ -369,7 +414,7 @@ public sealed class ProposalStoreWriter : IDisposable
             throw;
         }
         _sequence++;
-        _buffer.Clear();
+        _pending.SetLength(0);
     }
 
     bool _failed;
@@ -379,6 +424,7 @@ public sealed class ProposalStoreWriter : IDisposable
     public void Dispose()
     {
         if (!_failed) Flush();
+        _part?.Dispose();
     }
 }
 
