@@ -80,10 +80,7 @@ public static class ProposalGeneration
     public static (IReadOnlyList<ImageEntry> Todo, int InShard, int Skipped) Plan(IReadOnlyList<ImageEntry> items, ProposalStore store, GenerateOptions options)
     {
         options.Validate();
-        var done = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var r in store.ReadAll())
-            if (!r.IsFailure || !options.RetryFailed)
-                done.Add(r.Key);
+        var done = store.ReadKeys(includeFailures: !options.RetryFailed);
         var table = items as ImageTable;
         var todo = new List<int>();
         int inShard = 0;

@@ -78,7 +78,7 @@ public static class ProposalPipeline
             var failures = new List<ProposalRecord>();
             if (source.Problems.Count > 0 && request.Options.ShardIndex == 0)
             {
-                var have = new HashSet<string>(store.ReadAll().Where(r => !r.IsFailure || !request.Options.RetryFailed).Select(r => r.Key), StringComparer.Ordinal);
+                var have = store.ReadKeys(includeFailures: !request.Options.RetryFailed);
                 foreach (var pr in source.Problems)
                     if (!have.Contains(pr.Key)) failures.Add(ProposalRecord.Failure(pr.Key, pr.Location, pr.Reason));
             }

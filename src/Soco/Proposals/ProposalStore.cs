@@ -142,11 +142,14 @@ public sealed class ProposalStore
     /// Streams every record once, part by part. When a key occurs in several parts (two overlapping runs merged by
     /// hand), the first one read wins and later ones are skipped.
     /// </summary>
-    public IEnumerable<ProposalRecord> ReadAll()
+    public IEnumerable<ProposalRecord> ReadAll() => ReadAll(withRects: true);
+
+    /// <summary><see cref="ReadAll()"/>; without <paramref name="withRects"/>, records carry no boxes (read and skipped).</summary>
+    IEnumerable<ProposalRecord> ReadAll(bool withRects)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var part in PartFiles())
-            foreach (var r in ReadPart(part))
+            foreach (var r in ReadPart(part, withRects))
                 if (seen.Add(r.Key))
                     yield return r;
     }
@@ -172,11 +175,14 @@ public sealed class ProposalStore
         return n;
     }
 
-    /// <summary>Keys present in the store (successes, and failures too when <paramref name="includeFailures"/>).</summary>
+    /// <summary>
+    /// Keys present in the store (successes, and failures too when <paramref name="includeFailures"/>), as
+    /// <see cref="ReadAll()"/> keeps them (the first record of a key decides); the boxes are skipped, not decoded.
+    /// </summary>
     public HashSet<string> ReadKeys(bool includeFailures = true)
     {
         var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var r in ReadAll())
+        foreach (var r in ReadAll(withRects: false))
             if (includeFailures || !r.IsFailure)
                 keys.Add(r.Key);
         return keys;
@@ -280,12 +286,14 @@ public sealed class ProposalStore
     }
 
     /// <summary>Reads one part file; a damaged part is an error naming the file, never silently half-read.</summary>
-    public static IEnumerable<ProposalRecord> ReadPart(string path)
+    public static IEnumerable<ProposalRecord> ReadPart(string path) => ReadPart(path, withRects: true);
+
+    static IEnumerable<ProposalRecord> ReadPart(string path, bool withRects)
     {
         List<ProposalRecord> records;
         try
         {
-            records = ReadPartFully(path);
+            records = DecodePart(path, withRects).ToList();
         }
         catch (Exception e) when (e is EndOfStreamException or InvalidDataException or FormatException or IOException)
         {
@@ -294,7 +302,6 @@ public sealed class ProposalStore
         return records;
     }
 
-    static List<ProposalRecord> ReadPartFully(string path) => DecodePart(path).ToList();
 
     /// <summary>
     /// Streams one part file's records without holding the part (a merge over many parts, <see cref="ProposalJson.Export"/>).
