@@ -56,6 +56,7 @@ public static class ScaleBench
         cmd.Add(Open());
         cmd.Add(Loader());
         cmd.Add(Replicate());
+        cmd.Add(Repeat());
         cmd.Add(Report());
         return cmd;
     }
@@ -195,6 +196,38 @@ public static class ScaleBench
                 }
             }
             Out.Ok($"{source.Entries.Count:N0} records ({rects:N0} proposals) from {records.Count:N0} generated ones → {p.GetValue(output)}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static Command Repeat()
+    {
+        var from = new Option<string>("--from") { Description = "A proposal store", Required = true };
+        var output = new Option<string>("--out") { Description = "New store folder", Required = true };
+        var copies = new Option<int>("--copies") { Description = "How many times to write the records (keys get _0, _1, ... when more than once)", DefaultValueFactory = _ => 1 };
+        var limit = new Option<int>("--limit") { Description = "Take only the first N records of --from", DefaultValueFactory = _ => int.MaxValue };
+        var cmd = new Command("repeat",
+            "Make a store of --copies × the first --limit records of --from, in parts of 64 as `proposals generate` writes them: stores of 10k or 1M " +
+            "images for the filter and export stages without their images (bench/scale/stores)")
+            { from, output, copies, limit };
+        cmd.SetAction(p => SocoCli.Guard(() =>
+        {
+            var src = ProposalStore.Open(p.GetValue(from)!);
+            int k = p.GetValue(copies), n = p.GetValue(limit);
+            if (k < 1 || n < 1) throw new ArgumentException("--copies and --limit must be at least 1");
+            var store = ProposalStore.OpenOrCreate(p.GetValue(output)!, src.Info with { CreatedBy = "soco bench scale repeat" });
+            if (store.PartFiles().Length > 0) throw new ArgumentException($"{p.GetValue(output)} already holds proposals; use an empty folder");
+            long written = 0;
+            using (var writer = store.OpenWriter())
+                for (int c = 0; c < k; c++)
+                    foreach (var r in src.ReadAll().Take(n))
+                    {
+                        writer.Add(k == 1 ? r : r with { Key = $"{r.Key}_{c}" });
+                        written++;
+                        if (writer.Buffered >= new GenerateOptions().FlushEvery) writer.Flush();
+                    }
+            Out.Ok($"{written:N0} records → {p.GetValue(output)}");
             return 0;
         }));
         return cmd;

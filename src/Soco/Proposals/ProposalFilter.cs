@@ -58,20 +58,34 @@ public sealed partial class ProposalFilter
     /// <summary>Applies the filter (and the post step) to one image's rects. W, H: image size (needed by size rules).</summary>
     public ProposalRect[] Apply(ReadOnlySpan<ProposalRect> rects, int imageWidth, int imageHeight)
     {
-        if (NeedsImageSize && (imageWidth <= 0 || imageHeight <= 0))
-            throw new ArgumentException($"filter '{Name}' needs the image size, which this record lacks (proposals imported from JSON carry no size)");
-        var kept = Keep(rects, Ratio, MinSizeRatio, MaxSizeRatio, imageWidth, imageHeight);
-        if (kept.Length == 0 && Post)
-        {
-            kept = Keep(rects, 3.0, null, null, imageWidth, imageHeight);
-            if (kept.Length == 0) kept = Keep(rects, null, null, null, imageWidth, imageHeight);
-        }
-        return kept;
+        var kept = new ProposalRect[rects.Length];
+        int n = Apply(rects, imageWidth, imageHeight, kept, out _);
+        return kept.AsSpan(0, n).ToArray();
     }
 
-    static ProposalRect[] Keep(ReadOnlySpan<ProposalRect> rects, double? ratio, double? min, double? max, int iw, int ih)
+    /// <summary>
+    /// <see cref="Apply(ReadOnlySpan{ProposalRect}, int, int)"/> into <paramref name="kept"/> (at least as long as
+    /// <paramref name="rects"/>): returns how many were kept; <paramref name="strategyLeftNone"/> says whether the
+    /// strategy itself, before the post step, kept none.
+    /// </summary>
+    public int Apply(ReadOnlySpan<ProposalRect> rects, int imageWidth, int imageHeight, Span<ProposalRect> kept, out bool strategyLeftNone)
     {
-        var list = new List<ProposalRect>();
+        if (NeedsImageSize && (imageWidth <= 0 || imageHeight <= 0))
+            throw new ArgumentException($"filter '{Name}' needs the image size, which this record lacks (proposals imported from JSON carry no size)");
+        if (kept.Length < rects.Length) throw new ArgumentException("the output span is shorter than the input", nameof(kept));
+        int n = Keep(rects, Ratio, MinSizeRatio, MaxSizeRatio, imageWidth, imageHeight, kept);
+        strategyLeftNone = n == 0;
+        if (n == 0 && Post)
+        {
+            n = Keep(rects, 3.0, null, null, imageWidth, imageHeight, kept);
+            if (n == 0) n = Keep(rects, null, null, null, imageWidth, imageHeight, kept);
+        }
+        return n;
+    }
+
+    static int Keep(ReadOnlySpan<ProposalRect> rects, double? ratio, double? min, double? max, int iw, int ih, Span<ProposalRect> kept)
+    {
+        int n = 0;
         double imgSqrt = Math.Sqrt((double)iw * ih);
         foreach (var r in rects)
         {
@@ -86,8 +100,8 @@ public sealed partial class ProposalFilter
                 double s = Math.Sqrt((double)r.W * r.H) / imgSqrt;
                 if (!(lo <= s && s <= max!.Value)) continue;
             }
-            list.Add(r);
+            kept[n++] = r;
         }
-        return list.ToArray();
+        return n;
     }
 }

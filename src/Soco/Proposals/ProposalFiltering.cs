@@ -31,18 +31,21 @@ public static class ProposalFiltering
             var store = ProposalStore.OpenOrCreate(building, info);
             using (var writer = store.OpenWriter("filtered"))
             {
-                var noPost = filter.Post ? ProposalFilter.Parse(filter.Name[..^"post".Length]) : filter;
-                foreach (var r in source.ReadAll())
+                // One reader and one output array for the whole pass: no object per record or per box, so that memory
+                // does not grow with the store (docs/scale.md, "Filter and export at scale").
+                var kept = new ProposalRect[256];
+                foreach (var r in source.StreamDistinct())
                 {
                     if (r.IsFailure) { failures++; continue; }
                     images++;
-                    boxesIn += r.Rects.Length;
-                    var kept = filter.Apply(r.Rects, r.Width, r.Height);
-                    if (filter.Post && noPost.Apply(r.Rects, r.Width, r.Height).Length == 0) emptyBefore++;
-                    else if (!filter.Post && kept.Length == 0) emptyBefore++;
-                    if (kept.Length == 0) stillEmpty.Add(r.Key);
-                    boxesOut += kept.Length;
-                    writer.Add(r with { Rects = kept });
+                    var rects = r.Rects;
+                    boxesIn += rects.Length;
+                    if (kept.Length < rects.Length) kept = new ProposalRect[Math.Max(rects.Length, 2 * kept.Length)];
+                    int n = filter.Apply(rects, r.Width, r.Height, kept, out bool strategyLeftNone);
+                    if (strategyLeftNone) emptyBefore++;
+                    if (n == 0) stillEmpty.Add(r.KeyString);
+                    boxesOut += n;
+                    writer.Add(r, kept.AsSpan(0, n));
                     if (writer.Buffered >= 4096) writer.Flush();
                 }
             }

@@ -53,8 +53,8 @@ public sealed class ProposalStore
     public const string FormatName = "soco-proposals";
     const string InfoFile = "store.json";
     const string PartsDir = "parts";
-    static readonly byte[] Magic = "SOCOPRP1"u8.ToArray();
-    const byte TagOk = 0, TagFailed = 1, TagEnd = 0xFF;
+    internal static ReadOnlySpan<byte> MagicBytes => "SOCOPRP1"u8;
+    internal const byte TagOk = 0, TagFailed = 1, TagEnd = 0xFF;
 
     static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -139,52 +139,107 @@ public sealed class ProposalStore
     }
 
     /// <summary>
-    /// Streams every record once, part by part. When a key occurs in several parts (two overlapping runs merged by
-    /// hand), the first one read wins and later ones are skipped.
+    /// Streams every image's record once, part by part. When a key has several records (two runs merged by hand, or a
+    /// `--retry-failed` run that redid an image that had failed), the first success is the image's record (later ones
+    /// are skipped); a key with no success keeps its first failure.
     /// </summary>
     public IEnumerable<ProposalRecord> ReadAll() => ReadAll(withRects: true);
 
     /// <summary><see cref="ReadAll()"/>; without <paramref name="withRects"/>, records carry no boxes (read and skipped).</summary>
     IEnumerable<ProposalRecord> ReadAll(bool withRects)
     {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var part in PartFiles())
-            foreach (var r in ReadPart(part, withRects))
-                if (seen.Add(r.Key))
-                    yield return r;
+        foreach (var r in StreamDistinct(withRects))
+            yield return r.ToRecord();
     }
 
     /// <summary>
-    /// The images whose record (the one <see cref="ReadAll"/> keeps: the first read) is a failure. Streams the parts
-    /// without their boxes and holds only the failed keys (the end of every `proposals generate`: reading the whole
-    /// store through <see cref="ReadAll"/> held a key set of the whole store, +8 MB of peak RSS at 100k images).
+    /// The records <see cref="ReadAll()"/> keeps, in part order, through one reader whose buffers are reused: the
+    /// record is valid until the next one. Memory does not grow with the store (docs/scale.md, "Filter and export at
+    /// scale"): which records lose to another of their key is found first by sorting the keys in bounded memory
+    /// (<see cref="Losers"/>), so the pass holds the positions of duplicates only, not a set of every key.
+    /// </summary>
+    internal IEnumerable<ProposalPartReader> StreamDistinct(bool withRects = true)
+    {
+        var parts = PartFiles();
+        var losers = Losers(parts);
+        using var reader = new ProposalPartReader { WithRects = withRects };
+        for (int p = 0; p < parts.Length; p++)
+        {
+            reader.Open(parts[p]);
+            for (long i = (long)p << 32; reader.Next(); i++)
+                if (losers.Count == 0 || !losers.Contains(i))
+                    yield return reader;
+        }
+    }
+
+    /// <summary>Sort block of the duplicate check: ~40,000 keys a run.</summary>
+    internal const long KeySortBytes = 1 << 20;
+
+    /// <summary>
+    /// Positions (part index × 2³² + record index in the part) of the records that are not their key's record: the
+    /// keys, failure flags and positions of a keys-only pass are sorted (<see cref="ProposalSort"/>, spilling to the
+    /// temporary folder past <see cref="KeySortBytes"/>) and every record after the first of its key is a loser. Empty
+    /// for a store without duplicate keys, the usual case.
+    /// </summary>
+    internal static HashSet<long> Losers(string[] parts)
+    {
+        var losers = new HashSet<long>();
+        if (parts.Length == 0) return losers;
+        string spill = Path.Combine(Path.GetTempPath(), $"soco-keys-{Guid.NewGuid():N}");
+        try
+        {
+            using var sort = new ProposalSort(spill, KeySortBytes);
+            using (var reader = new ProposalPartReader { WithRects = false })
+                for (int p = 0; p < parts.Length; p++)
+                {
+                    reader.Open(parts[p]);
+                    for (long i = (long)p << 32; reader.Next(); i++) sort.Add(reader.Key, reader.IsFailure, i, []);
+                }
+            var last = new byte[64];
+            int lastLength = -1;
+            foreach (var r in sort.Sorted())
+            {
+                var key = r.Key;
+                if (lastLength >= 0 && key.SequenceEqual(last.AsSpan(0, lastLength)))
+                {
+                    losers.Add(r.Tag);
+                    continue;
+                }
+                if (key.Length > last.Length) last = new byte[Math.Max(key.Length, 2 * last.Length)];
+                key.CopyTo(last);
+                lastLength = key.Length;
+            }
+            return losers;
+        }
+        finally
+        {
+            if (System.IO.Directory.Exists(spill)) System.IO.Directory.Delete(spill, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// The images whose record (the one <see cref="ReadAll()"/> keeps) is a failure, streamed without their boxes (the
+    /// end of every `proposals generate`: reading the whole store through <see cref="ReadAll()"/> held a key set of the
+    /// whole store, +8 MB of peak RSS at 100k images).
     /// </summary>
     public int CountFailures()
     {
-        var failed = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var part in PartFiles())
-            foreach (var r in StreamPart(part, withRects: false))
-                if (r.IsFailure) failed.Add(r.Key);
-        if (failed.Count == 0) return 0;
-        // A failed key read earlier as a success (parts of two runs merged by hand) is not a failure: the first wins.
-        var decided = new HashSet<string>(StringComparer.Ordinal);
         int n = 0;
-        foreach (var part in PartFiles())
-            foreach (var r in StreamPart(part, withRects: false))
-                if (failed.Contains(r.Key) && decided.Add(r.Key) && r.IsFailure) n++;
+        foreach (var r in StreamDistinct(withRects: false))
+            if (r.IsFailure) n++;
         return n;
     }
 
     /// <summary>
     /// Keys present in the store (successes, and failures too when <paramref name="includeFailures"/>), as
-    /// <see cref="ReadAll()"/> keeps them (the first record of a key decides); the boxes are skipped, not decoded.
+    /// <see cref="ReadAll()"/> keeps them (a key's first success, else its first failure); the boxes are skipped.
     /// </summary>
     public HashSet<string> ReadKeys(bool includeFailures = true)
     {
         var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var r in ReadAll(withRects: false))
+        foreach (var r in StreamDistinct(withRects: false))
             if (includeFailures || !r.IsFailure)
-                keys.Add(r.Key);
+                keys.Add(r.KeyString);
         return keys;
     }
 
@@ -227,50 +282,121 @@ public sealed class ProposalStore
     /// <summary>
     /// One part's encoding, a record at a time: the magic number, then deflate(records, end tag, record count). A
     /// writer that encodes each record as it comes holds bytes, not the records (see <see cref="ProposalStoreWriter"/>).
+    /// A record is laid out in a reused buffer (the layout of <c>BinaryWriter</c>: strings as a 7-bit UTF-8 byte count
+    /// and the bytes, sizes and zig-zag box numbers as 7-bit integers) and handed to the compressor in one write.
     /// </summary>
     internal sealed class PartEncoder : IDisposable
     {
+        static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
         readonly DeflateStream _z;
-        readonly BinaryWriter _w;
+        byte[] _record = new byte[4096];
+        int _at;
 
         public PartEncoder(Stream stream)
         {
-            stream.Write(Magic);
+            stream.Write(MagicBytes);
             _z = new DeflateStream(stream, CompressionLevel.Fastest, leaveOpen: true);
-            _w = new BinaryWriter(_z, Encoding.UTF8, leaveOpen: true);
         }
 
         public int Count { get; private set; }
 
         public void Add(ProposalRecord r)
         {
-            var w = _w;
-            w.Write(r.IsFailure ? TagFailed : TagOk);
-            w.Write(r.Key);
-            w.Write(r.Location);
-            w.Write7BitEncodedInt(r.Width);
-            w.Write7BitEncodedInt(r.Height);
+            _at = 0;
+            Byte(r.IsFailure ? TagFailed : TagOk);
+            String(r.Key);
+            String(r.Location);
+            Header(r.Width, r.Height);
+            if (r.IsFailure) String(r.FailureReason!);
+            else Boxes(r.Rects);
+            Emit();
+        }
+
+        /// <summary>Adds the record <paramref name="source"/> holds, with <paramref name="rects"/> for its boxes (a
+        /// failure keeps its reason and has none): the bytes <see cref="Add(ProposalRecord)"/> writes for the same record.</summary>
+        public void Add(ProposalPartReader source, ReadOnlySpan<ProposalRect> rects)
+        {
+            _at = 0;
+            Byte(source.IsFailure ? TagFailed : TagOk);
+            Bytes(source.Key);
+            Bytes(source.Location);
+            Header(source.Width, source.Height);
+            if (source.IsFailure) Bytes(source.FailureReason);
+            else Boxes(rects);
+            Emit();
+        }
+
+        void Header(int width, int height)
+        {
+            Varint((uint)width);
+            Varint((uint)height);
             Count++;
-            if (r.IsFailure)
+        }
+
+        void Boxes(ReadOnlySpan<ProposalRect> rects)
+        {
+            Varint((uint)rects.Length);
+            Room(20L * rects.Length); // 4 numbers of at most 5 bytes
+            foreach (var b in rects)
             {
-                w.Write(r.FailureReason!);
-                return;
+                Signed(b.X);
+                Signed(b.Y);
+                Signed(b.W);
+                Signed(b.H);
             }
-            w.Write7BitEncodedInt(r.Rects.Length);
-            foreach (var b in r.Rects)
+        }
+
+        void Emit() => _z.Write(_record, 0, _at);
+
+        void Room(long more)
+        {
+            if (_at + more <= _record.Length) return;
+            if (_at + more > Array.MaxLength) throw new InvalidOperationException("a proposal record larger than 2 GB");
+            Array.Resize(ref _record, (int)Math.Min(Array.MaxLength, Math.Max(2L * _record.Length, _at + more)));
+        }
+
+        void Byte(byte b)
+        {
+            Room(1);
+            _record[_at++] = b;
+        }
+
+        void Varint(uint v)
+        {
+            Room(5);
+            while (v >= 0x80)
             {
-                WriteSigned(w, b.X);
-                WriteSigned(w, b.Y);
-                WriteSigned(w, b.W);
-                WriteSigned(w, b.H);
+                _record[_at++] = (byte)(v | 0x80);
+                v >>= 7;
             }
+            _record[_at++] = (byte)v;
+        }
+
+        void Signed(int v) => Varint((uint)((v << 1) ^ (v >> 31)));
+
+        void String(string s)
+        {
+            int n = Utf8.GetByteCount(s);
+            Varint((uint)n);
+            Room(n);
+            _at += Utf8.GetBytes(s, _record.AsSpan(_at));
+        }
+
+        void Bytes(ReadOnlySpan<byte> b)
+        {
+            Varint((uint)b.Length);
+            Room(b.Length);
+            b.CopyTo(_record.AsSpan(_at));
+            _at += b.Length;
         }
 
         /// <summary>Writes the end tag and the count and completes the compressed stream.</summary>
         public void Finish()
         {
-            _w.Write(TagEnd);
-            _w.Write(Count);
+            Span<byte> trailer = stackalloc byte[5];
+            trailer[0] = TagEnd;
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(trailer[1..], Count);
+            _z.Write(trailer);
             Dispose();
         }
 
@@ -280,100 +406,18 @@ public sealed class ProposalStore
         {
             if (_disposed) return;
             _disposed = true;
-            _w.Dispose();
             _z.Dispose();
         }
     }
 
     /// <summary>Reads one part file; a damaged part is an error naming the file, never silently half-read.</summary>
-    public static IEnumerable<ProposalRecord> ReadPart(string path) => ReadPart(path, withRects: true);
-
-    static IEnumerable<ProposalRecord> ReadPart(string path, bool withRects)
+    public static IEnumerable<ProposalRecord> ReadPart(string path)
     {
-        List<ProposalRecord> records;
-        try
-        {
-            records = DecodePart(path, withRects).ToList();
-        }
-        catch (Exception e) when (e is EndOfStreamException or InvalidDataException or FormatException or IOException)
-        {
-            throw new ProposalStoreException($"{path}: damaged proposal part ({e.Message}); delete it and re-run `soco proposals generate` to redo its images");
-        }
+        var records = new List<ProposalRecord>();
+        using var reader = new ProposalPartReader();
+        reader.Open(path);
+        while (reader.Next()) records.Add(reader.ToRecord());
         return records;
-    }
-
-
-    /// <summary>
-    /// Streams one part file's records without holding the part (a merge over many parts, <see cref="ProposalJson.Export"/>).
-    /// A damaged part throws, naming the file, when the damage is reached; records before it have been yielded.
-    /// </summary>
-    internal static IEnumerable<ProposalRecord> StreamPart(string path) => StreamPart(path, withRects: true);
-
-    /// <summary><see cref="StreamPart(string)"/>; without <paramref name="withRects"/>, records carry no boxes (read and skipped).</summary>
-    internal static IEnumerable<ProposalRecord> StreamPart(string path, bool withRects)
-    {
-        using var e = DecodePart(path, withRects).GetEnumerator();
-        while (true)
-        {
-            try
-            {
-                if (!e.MoveNext()) yield break;
-            }
-            catch (Exception ex) when (ex is EndOfStreamException or InvalidDataException or FormatException or IOException)
-            {
-                throw new ProposalStoreException($"{path}: damaged proposal part ({ex.Message}); delete it and re-run `soco proposals generate` to redo its images");
-            }
-            yield return e.Current;
-        }
-    }
-
-    static IEnumerable<ProposalRecord> DecodePart(string path, bool withRects = true)
-    {
-        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        var magic = new byte[8];
-        fs.ReadExactly(magic);
-        if (!magic.AsSpan().SequenceEqual(Magic)) throw new InvalidDataException("wrong magic number");
-        using var z = new DeflateStream(fs, CompressionMode.Decompress);
-        using var r = new BinaryReader(z, Encoding.UTF8);
-        int read = 0;
-        while (true)
-        {
-            byte tag = r.ReadByte();
-            if (tag == TagEnd)
-            {
-                int count = r.ReadInt32();
-                if (count != read) throw new InvalidDataException($"trailer says {count} records, found {read}");
-                yield break;
-            }
-            if (tag != TagOk && tag != TagFailed) throw new InvalidDataException($"unknown record tag {tag}");
-            string key = r.ReadString(), location = r.ReadString();
-            int width = r.Read7BitEncodedInt(), height = r.Read7BitEncodedInt();
-            read++;
-            if (tag == TagFailed)
-            {
-                yield return new ProposalRecord(key, location, width, height, [], r.ReadString());
-                continue;
-            }
-            int n = r.Read7BitEncodedInt();
-            if (!withRects)
-            {
-                for (int i = 0; i < 4 * n; i++) ReadSigned(r);
-                yield return new ProposalRecord(key, location, width, height, []);
-                continue;
-            }
-            var rects = new ProposalRect[n];
-            for (int i = 0; i < n; i++)
-                rects[i] = new ProposalRect(ReadSigned(r), ReadSigned(r), ReadSigned(r), ReadSigned(r));
-            yield return new ProposalRecord(key, location, width, height, rects);
-        }
-    }
-
-    static void WriteSigned(BinaryWriter w, int v) => w.Write7BitEncodedInt((v << 1) ^ (v >> 31));
-
-    static int ReadSigned(BinaryReader r)
-    {
-        uint u = (uint)r.Read7BitEncodedInt();
-        return (int)(u >> 1) ^ -(int)(u & 1);
     }
 }
 
@@ -404,6 +448,11 @@ public sealed class ProposalStoreWriter : IDisposable
     public int PartsWritten => _sequence;
 
     public void Add(ProposalRecord record) => (_part ??= new ProposalStore.PartEncoder(_pending)).Add(record);
+
+    /// <summary>Adds the record <paramref name="source"/> holds with <paramref name="rects"/> as its boxes, straight from
+    /// the reader's bytes (no record object).</summary>
+    internal void Add(ProposalPartReader source, ReadOnlySpan<ProposalRect> rects) =>
+        (_part ??= new ProposalStore.PartEncoder(_pending)).Add(source, rects);
 
     /// <summary>Writes the buffered records as one part (atomically). No-op when empty.</summary>
     public void Flush()

@@ -76,6 +76,17 @@ public class ProposalGenerationTests
         var failure = ProposalStore.Open(tmp["store"]).ReadAll().Single(r => r.IsFailure);
         Assert.Equal("camera", failure.Key);
         Assert.Contains("--max-pixels", failure.FailureReason);
+
+        // Raising the limit and retrying the failures: the image's success is its record now (it was left a failure
+        // when a key's first record decided), and a plain re-run has nothing left to do.
+        var retry = ProposalPipeline.Generate(Request(dir, tmp["store"]) with { Options = new GenerateOptions { RetryFailed = true, Workers = 2 } });
+        Assert.Equal((1, 0), (retry.Done, retry.Failed));
+        var store = ProposalStore.Open(tmp["store"]);
+        Assert.All(store.ReadAll(), r => Assert.False(r.IsFailure));
+        Assert.Equal(0, store.CountFailures());
+        Assert.Contains("camera", store.LoadIndex().Keys);
+        var again = ProposalPipeline.Generate(Request(dir, tmp["store"]) with { Options = new GenerateOptions { RetryFailed = true, Workers = 2 } });
+        Assert.Equal((0, 0, 2), (again.Done, again.Failed, again.Skipped));
     }
 
     [Fact]

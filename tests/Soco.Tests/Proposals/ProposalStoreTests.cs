@@ -54,15 +54,57 @@ public class ProposalStoreTests
     [Fact]
     public void CountsFailuresAsReadAllKeepsThem()
     {
-        // The count `proposals generate` prints at its end, streamed without the boxes: a key's first record decides.
+        // The count `proposals generate` prints at its end, streamed without the boxes: a key's record is its first
+        // success, else its first failure (a failure redone by --retry-failed, or merged parts, is no failure).
         using var tmp = new TestPaths.TempDir();
         var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
         Assert.Equal(0, store.CountFailures());
         using (var w = store.OpenWriter("a")) { w.Add(Rec("ok-then-failed", 3)); w.Add(ProposalRecord.Failure("failed-then-ok", "/x/f.jpg", "truncated")); }
         using (var w = store.OpenWriter("b")) { w.Add(Rec("failed-then-ok", 2)); w.Add(ProposalRecord.Failure("failed", "/x/g.jpg", "not an image")); w.Add(Rec("plain", 4)); }
-        using (var w = store.OpenWriter("c")) w.Add(ProposalRecord.Failure("ok-then-failed", "/x/h.jpg", "cannot read"));
-        Assert.Equal(store.ReadAll().Count(r => r.IsFailure), store.CountFailures());
-        Assert.Equal(2, store.CountFailures());
+        using (var w = store.OpenWriter("c")) { w.Add(ProposalRecord.Failure("ok-then-failed", "/x/h.jpg", "cannot read")); w.Add(ProposalRecord.Failure("failed", "/x/g2.jpg", "second")); }
+        var all = store.ReadAll().ToDictionary(r => r.Key);
+        Assert.Equal(["failed", "failed-then-ok", "ok-then-failed", "plain"], all.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(2, all["failed-then-ok"].Rects.Length);
+        Assert.Equal(3, all["ok-then-failed"].Rects.Length);
+        Assert.Equal("not an image", all["failed"].FailureReason);
+        Assert.Equal(1, store.CountFailures());
+        Assert.Equal(["failed-then-ok", "ok-then-failed", "plain"], store.ReadKeys(includeFailures: false).Order(StringComparer.Ordinal));
+        Assert.Equal(4, store.ReadKeys().Count);
+    }
+
+    [Fact]
+    public void DuplicatesWithinAPartAndAcrossManyPartsKeepTheFirstSuccess()
+    {
+        // More keys than one sort block holds (the duplicate check spills and merges), repeats inside parts and across
+        // them: ReadAll keeps what a dictionary model of the rule keeps, in part order.
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        var rnd = new Random(11);
+        var model = new Dictionary<string, ProposalRecord>(StringComparer.Ordinal);
+        var order = new List<(string Key, int Rects)>();
+        using (var w = store.OpenWriter())
+        {
+            for (int i = 0; i < 90_000; i++)
+            {
+                string key = $"n{rnd.Next(50_000):D8}_{rnd.Next(3)}";
+                var r = rnd.Next(8) == 0 ? ProposalRecord.Failure(key, "x", "bad") : Rec(key, rnd.Next(1, 4));
+                if (!model.TryGetValue(key, out var kept) || (kept.IsFailure && !r.IsFailure)) model[key] = r;
+                order.Add((key, r.Rects.Length));
+                w.Add(r);
+                if (i % 9_000 == 8_999) w.Flush();
+            }
+        }
+        Assert.True(ProposalStore.KeySortBytes < 90_000L * 16, "the keys must not fit one sort block");
+        var all = store.ReadAll().ToList();
+        Assert.Equal(model.Count, all.Count);
+        Assert.Equal(all.Count, all.Select(r => r.Key).Distinct().Count());
+        foreach (var r in all)
+        {
+            var m = model[r.Key];
+            Assert.Equal(m.IsFailure, r.IsFailure);
+            Assert.Equal(m.Rects.Length, r.Rects.Length);
+        }
+        Assert.Equal(model.Values.Count(r => r.IsFailure), store.CountFailures());
     }
 
     [Fact]

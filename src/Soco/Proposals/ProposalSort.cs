@@ -1,0 +1,328 @@
+namespace Soco.Proposals;
+
+/// <summary>
+/// Sorts proposal records in bounded memory by (key, failure, order added): among the records of a key, successes
+/// first, each kind in the order added, so the first of a key is the one a store read keeps (<see
+/// cref="ProposalStore.ReadAll()"/>). Used by the JSON export and by the duplicate check of a store read. Records are
+/// packed into one byte block (key, failure flag, a caller's tag, boxes as 7-bit zig-zag numbers; no object per record),
+/// the block is sorted through an index array when it holds <c>runBytes</c>, written out as a run file, and the runs
+/// are merged (at most <see cref="MaxFanIn"/> at a time, so that a merge of a very large store holds a bounded number
+/// of read buffers). Memory is the block (≤ <c>runBytes</c>, or one record larger than that), an int per record of the
+/// block, and 16 KB per merged run (docs/scale.md, "Filter and export at scale").
+/// </summary>
+internal sealed class ProposalSort(string spillDirectory, long runBytes, long expectedBytes = 0) : IDisposable
+{
+    const int MaxFanIn = 64;
+    const int RunBuffer = 1 << 14;
+
+    // Sized once from the caller's estimate when it has one: grown by doubling, the block's old copies stay in the young
+    // generation until a collection, which a short pass may never reach (they would add to its peak memory).
+    byte[] _block = new byte[(int)Math.Clamp(expectedBytes, 1 << 16, Math.Max(runBytes, 1 << 16))];
+    int _used;
+    int[] _starts = new int[1024]; // record i (in the order added) starts at _starts[i]
+    int _count;
+    readonly List<string> _runs = [];
+    int _runNames;
+
+    /// <summary>How many run files were written (0: everything was sorted in memory).</summary>
+    public int RunsWritten => _runNames;
+
+    public void Add(ReadOnlySpan<byte> key, bool failure, long tag, ReadOnlySpan<ProposalRect> rects)
+    {
+        long bound = 5 + key.Length + 1 + 10 + (failure ? 0 : 5 + 20L * rects.Length);
+        if (_count > 0 && _used + bound > runBytes) Spill();
+        if (_used + bound > Array.MaxLength) throw new InvalidOperationException("a proposal record larger than 2 GB");
+        if (_used + bound > _block.Length)
+            Array.Resize(ref _block, (int)Math.Min(Array.MaxLength, Math.Max(_used + bound, Math.Min(2L * _block.Length, runBytes))));
+        if (_count == _starts.Length) Array.Resize(ref _starts, 2 * _count);
+        _starts[_count++] = _used;
+        _used = Encode(_block, _used, key, failure, tag, rects);
+    }
+
+    /// <summary>The records in key order, each in turn as the current record of the reader yielded (valid until the
+    /// next). Call once, after the last <see cref="Add"/>.</summary>
+    public IEnumerable<RunReader> Sorted()
+    {
+        if (_runs.Count == 0)
+        {
+            var order = SortBlock();
+            var reader = new RunReader(_block, _used);
+            foreach (int i in order)
+            {
+                reader.DecodeAt(_starts[i]);
+                yield return reader;
+            }
+            yield break;
+        }
+        if (_count > 0) Spill();
+        _block = [];
+        _starts = [];
+        while (_runs.Count > MaxFanIn)
+        {
+            // Merge the first runs into one that takes their place: it holds records added before those of every
+            // run after it, so run order still says which of two equal keys was added first.
+            var group = _runs.GetRange(0, MaxFanIn);
+            string merged = NextRunPath();
+            using (var fs = new FileStream(merged, FileMode.CreateNew, FileAccess.Write, FileShare.None, RunBuffer))
+            {
+                var buffer = new byte[64];
+                foreach (var r in Merge(group))
+                {
+                    int need = 26 + r.Key.Length + 20 * r.Rects.Length;
+                    if (need > buffer.Length) buffer = new byte[Math.Max(need, 2 * buffer.Length)];
+                    int n = Encode(buffer, 0, r.Key, r.IsFailure, r.Tag, r.Rects);
+                    fs.Write(buffer, 0, n);
+                }
+            }
+            foreach (var g in group) File.Delete(g);
+            _runs.RemoveRange(0, MaxFanIn);
+            _runs.Insert(0, merged);
+        }
+        foreach (var r in Merge(_runs))
+            yield return r;
+    }
+
+    int[] SortBlock()
+    {
+        var order = new int[_count];
+        for (int i = 0; i < _count; i++) order[i] = i;
+        Array.Sort(order, new BlockOrder(this));
+        return order;
+    }
+
+    sealed class BlockOrder(ProposalSort sort) : IComparer<int>
+    {
+        public int Compare(int a, int b)
+        {
+            var ka = sort.KeyAt(a, out bool fa);
+            var kb = sort.KeyAt(b, out bool fb);
+            int c = CompareKeys(ka, kb);
+            if (c == 0) c = fa.CompareTo(fb);
+            return c != 0 ? c : a.CompareTo(b);
+        }
+    }
+
+    ReadOnlySpan<byte> KeyAt(int record, out bool failure)
+    {
+        int at = _starts[record];
+        int length = (int)RunReader.ReadVarint(_block, ref at);
+        failure = _block[at + length] != 0;
+        return _block.AsSpan(at, length);
+    }
+
+    void Spill()
+    {
+        var order = SortBlock();
+        Directory.CreateDirectory(spillDirectory);
+        string path = NextRunPath();
+        using (var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, RunBuffer))
+            foreach (int i in order)
+            {
+                int end = i + 1 < _count ? _starts[i + 1] : _used;
+                fs.Write(_block, _starts[i], end - _starts[i]);
+            }
+        _runs.Add(path);
+        _count = 0;
+        _used = 0;
+    }
+
+    string NextRunPath() => Path.Combine(spillDirectory, $"run-{_runNames++:D6}.bin");
+
+    /// <summary>K-way merge by (key, failure, run position): the runs are in the order their records were added.</summary>
+    static IEnumerable<RunReader> Merge(List<string> runs)
+    {
+        var readers = new List<RunReader>(runs.Count);
+        try
+        {
+            foreach (var run in runs)
+                readers.Add(new RunReader(new FileStream(run, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0), RunBuffer));
+            var queue = new PriorityQueue<int, int>(Comparer<int>.Create((a, b) =>
+            {
+                int c = CompareKeys(readers[a].Key, readers[b].Key);
+                if (c == 0) c = readers[a].IsFailure.CompareTo(readers[b].IsFailure);
+                return c != 0 ? c : a.CompareTo(b);
+            }));
+            for (int i = 0; i < readers.Count; i++)
+                if (readers[i].Next()) queue.Enqueue(i, i);
+            while (queue.TryDequeue(out int i, out _))
+            {
+                yield return readers[i];
+                if (readers[i].Next()) queue.Enqueue(i, i);
+            }
+        }
+        finally
+        {
+            foreach (var r in readers) r.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Orders UTF-8 keys as <see cref="string.CompareOrdinal(string, string)"/> orders the strings (UTF-16 code units):
+    /// byte order is code-point order, which differs from UTF-16 order only between a character above U+FFFF (lead byte
+    /// F0–F4, a surrogate pair in UTF-16) and one in U+E000–U+FFFF (lead byte EE or EF), which UTF-16 sorts after it.
+    /// </summary>
+    internal static int CompareKeys(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
+    {
+        int i = a.CommonPrefixLength(b);
+        if (i == a.Length || i == b.Length) return a.Length.CompareTo(b.Length);
+        int x = a[i], y = b[i];
+        if (x >= 0xEE && y >= 0xEE)
+        {
+            // Bytes this high are lead bytes: a byte that differs after equal lead bytes is a continuation byte (< 0xC0).
+            if (x >= 0xF0) x -= 0x10;
+            if (y >= 0xF0) y -= 0x10;
+        }
+        return x.CompareTo(y);
+    }
+
+    /// <summary>Packs one record at <paramref name="at"/>; returns the end. The caller makes room (the bound in <see cref="Add"/>).</summary>
+    static int Encode(byte[] into, int at, ReadOnlySpan<byte> key, bool failure, long tag, ReadOnlySpan<ProposalRect> rects)
+    {
+        RunReader.WriteVarint(into, ref at, (uint)key.Length);
+        key.CopyTo(into.AsSpan(at));
+        at += key.Length;
+        into[at++] = failure ? (byte)1 : (byte)0;
+        RunReader.WriteVarint(into, ref at, (ulong)tag);
+        if (failure) return at;
+        RunReader.WriteVarint(into, ref at, (uint)rects.Length);
+        foreach (var r in rects)
+        {
+            RunReader.WriteVarint(into, ref at, ZigZag(r.X));
+            RunReader.WriteVarint(into, ref at, ZigZag(r.Y));
+            RunReader.WriteVarint(into, ref at, ZigZag(r.W));
+            RunReader.WriteVarint(into, ref at, ZigZag(r.H));
+        }
+        return at;
+    }
+
+    static uint ZigZag(int v) => (uint)((v << 1) ^ (v >> 31));
+
+    public void Dispose()
+    {
+        foreach (var run in _runs)
+            try { File.Delete(run); } catch (IOException) { }
+        _runs.Clear();
+    }
+
+    /// <summary>Decodes packed records from a block in memory (at given offsets) or from a run file (in turn).</summary>
+    internal sealed class RunReader : IDisposable
+    {
+        byte[] _buf;
+        int _pos, _len;
+        readonly Stream? _source;
+        byte[] _key = new byte[64];
+        int _keyLength;
+        ProposalRect[] _rects = new ProposalRect[256];
+        int _rectCount;
+
+        public RunReader(byte[] block, int length)
+        {
+            _buf = block;
+            _len = length;
+        }
+
+        public RunReader(Stream source, int bufferSize)
+        {
+            _source = source;
+            _buf = new byte[bufferSize];
+        }
+
+        public ReadOnlySpan<byte> Key => _key.AsSpan(0, _keyLength);
+        public bool IsFailure { get; private set; }
+        /// <summary>The number the record was added with (<see cref="Add"/>).</summary>
+        public long Tag { get; private set; }
+        public ReadOnlySpan<ProposalRect> Rects => _rects.AsSpan(0, _rectCount);
+
+        public void DecodeAt(int offset)
+        {
+            _pos = offset;
+            Decode();
+        }
+
+        /// <summary>The next record of the run file; false at its end.</summary>
+        public bool Next()
+        {
+            if (_pos == _len && !Fill()) return false;
+            Decode();
+            return true;
+        }
+
+        void Decode()
+        {
+            int n = (int)Varint();
+            if (n > _key.Length) _key = new byte[Math.Max(n, 2 * _key.Length)];
+            for (int done = 0; done < n;)
+            {
+                if (_pos == _len && !Fill()) throw new EndOfStreamException("a sort run ends inside a record");
+                int take = Math.Min(n - done, _len - _pos);
+                _buf.AsSpan(_pos, take).CopyTo(_key.AsSpan(done));
+                _pos += take;
+                done += take;
+            }
+            _keyLength = n;
+            IsFailure = Byte() != 0;
+            Tag = (long)Varint();
+            _rectCount = 0;
+            if (IsFailure) return;
+            int count = (int)Varint();
+            if (count > _rects.Length) _rects = new ProposalRect[Math.Max(count, 2 * _rects.Length)];
+            for (int i = 0; i < count; i++)
+                _rects[i] = new ProposalRect(Signed(), Signed(), Signed(), Signed());
+            _rectCount = count;
+        }
+
+        bool Fill()
+        {
+            if (_source is null) return false;
+            _len = _source.Read(_buf, 0, _buf.Length);
+            _pos = 0;
+            return _len > 0;
+        }
+
+        byte Byte()
+        {
+            if (_pos == _len && !Fill()) throw new EndOfStreamException("a sort run ends inside a record");
+            return _buf[_pos++];
+        }
+
+        ulong Varint()
+        {
+            ulong v = 0;
+            for (int shift = 0; ; shift += 7)
+            {
+                byte b = Byte();
+                v |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80) return v;
+            }
+        }
+
+        int Signed()
+        {
+            uint u = (uint)Varint();
+            return (int)(u >> 1) ^ -(int)(u & 1);
+        }
+
+        internal static ulong ReadVarint(byte[] block, ref int at)
+        {
+            ulong v = 0;
+            for (int shift = 0; ; shift += 7)
+            {
+                byte b = block[at++];
+                v |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80) return v;
+            }
+        }
+
+        internal static void WriteVarint(byte[] into, ref int at, ulong v)
+        {
+            while (v >= 0x80)
+            {
+                into[at++] = (byte)(v | 0x80);
+                v >>= 7;
+            }
+            into[at++] = (byte)v;
+        }
+
+        public void Dispose() => _source?.Dispose();
+    }
+}
