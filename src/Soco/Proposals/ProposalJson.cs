@@ -24,14 +24,15 @@ public static class ProposalJson
         string spill = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.runs-{Guid.NewGuid():N}");
         try
         {
-            var parts = store.PartFiles();
+            var parts = store.Parts();
             // The packed records take about 1.5 times the compressed parts (the same 7-bit numbers, without deflate).
-            long expected = parts.Sum(p => new FileInfo(p).Length) * 2;
+            long expected = 0;
+            for (int p = 0; p < parts.Count && expected < runBytes; p++) expected += 2 * new FileInfo(parts[p]).Length;
             using var sort = new ProposalSort(spill, runBytes, expected);
             using (var reader = new ProposalPartReader())
-                foreach (var part in parts)
+                for (int p = 0; p < parts.Count; p++)
                 {
-                    reader.Open(part);
+                    reader.Open(parts[p]);
                     while (reader.Next()) sort.Add(reader.Key, reader.IsFailure, 0, reader.Rects);
                 }
             int count = 0;

@@ -139,6 +139,56 @@ public sealed class ProposalStore
     }
 
     /// <summary>
+    /// <see cref="PartFiles"/> held compactly for a pass over the whole store: the file names' UTF-8 bytes in one block,
+    /// each path made when asked for. A 10M-image store has 156,000 parts of 64 images, whose path strings alone
+    /// took ~30 MB (docs/scale.md, "Filter and export at scale").
+    /// </summary>
+    internal PartList Parts() => new(PartsPath);
+
+    /// <summary>The part files of a store in name order (ordinal, as <see cref="PartFiles"/>), a path made per access.</summary>
+    internal sealed class PartList
+    {
+        const int ChunkBytes = 1 << 16;
+        static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+        readonly string _directory;
+        // File names as UTF-8 in 64 KB chunks (no block that doubles as it grows); per part, in name order:
+        // chunk << 32 | offset << 16 | length.
+        readonly List<byte[]> _chunks = [];
+        readonly long[] _entries = [];
+
+        public PartList(string directory)
+        {
+            _directory = directory;
+            if (!System.IO.Directory.Exists(directory)) return;
+            var entries = new List<long>();
+            int used = ChunkBytes;
+            Span<byte> name = stackalloc byte[1024];
+            foreach (var path in System.IO.Directory.EnumerateFiles(directory, "part-*.bin"))
+            {
+                int n = Utf8.GetBytes(Path.GetFileName(path.AsSpan()), name);
+                if (used + n > ChunkBytes)
+                {
+                    _chunks.Add(new byte[ChunkBytes]);
+                    used = 0;
+                }
+                name[..n].CopyTo(_chunks[^1].AsSpan(used));
+                entries.Add((long)(_chunks.Count - 1) << 32 | (long)used << 16 | (uint)n);
+                used += n;
+            }
+            _entries = [.. entries];
+            // UTF-8 compared in the order string.CompareOrdinal gives, as PartFiles sorts.
+            Array.Sort(_entries, (x, y) => ProposalSort.CompareKeys(Name(x), Name(y)));
+        }
+
+        public int Count => _entries.Length;
+
+        /// <summary>The path of the <paramref name="index"/>-th part in name order.</summary>
+        public string this[int index] => Path.Combine(_directory, Utf8.GetString(Name(_entries[index])));
+
+        ReadOnlySpan<byte> Name(long e) => _chunks[(int)(e >> 32)].AsSpan((int)(e >> 16) & 0xFFFF, (int)(e & 0xFFFF));
+    }
+
+    /// <summary>
     /// Streams every image's record once, part by part. When a key has several records (two runs merged by hand, or a
     /// `--retry-failed` run that redid an image that had failed), the first success is the image's record (later ones
     /// are skipped); a key with no success keeps its first failure.
@@ -160,10 +210,10 @@ public sealed class ProposalStore
     /// </summary>
     internal IEnumerable<ProposalPartReader> StreamDistinct(bool withRects = true)
     {
-        var parts = PartFiles();
+        var parts = Parts();
         var losers = Losers(parts);
         using var reader = new ProposalPartReader { WithRects = withRects };
-        for (int p = 0; p < parts.Length; p++)
+        for (int p = 0; p < parts.Count; p++)
         {
             reader.Open(parts[p]);
             for (long i = (long)p << 32; reader.Next(); i++)
@@ -181,16 +231,16 @@ public sealed class ProposalStore
     /// temporary folder past <see cref="KeySortBytes"/>) and every record after the first of its key is a loser. Empty
     /// for a store without duplicate keys, the usual case.
     /// </summary>
-    internal static HashSet<long> Losers(string[] parts)
+    internal static HashSet<long> Losers(PartList parts)
     {
         var losers = new HashSet<long>();
-        if (parts.Length == 0) return losers;
+        if (parts.Count == 0) return losers;
         string spill = Path.Combine(Path.GetTempPath(), $"soco-keys-{Guid.NewGuid():N}");
         try
         {
             using var sort = new ProposalSort(spill, KeySortBytes);
             using (var reader = new ProposalPartReader { WithRects = false })
-                for (int p = 0; p < parts.Length; p++)
+                for (int p = 0; p < parts.Count; p++)
                 {
                     reader.Open(parts[p]);
                     for (long i = (long)p << 32; reader.Next(); i++) sort.Add(reader.Key, reader.IsFailure, i, []);

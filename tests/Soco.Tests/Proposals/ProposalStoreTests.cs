@@ -73,6 +73,26 @@ public class ProposalStoreTests
     }
 
     [Fact]
+    public void ThePassesReadThePartsInTheOrderOfPartFiles()
+    {
+        // Parts of several runs and prefixes (a filter's, an import's, shards'): the compact part list the whole-store
+        // passes use gives the same paths in the same (ordinal) order as PartFiles.
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        foreach (var prefix in new[] { "", "b", "B", "filtered", "import", "a-1", "a_1", "\u00e9", "z" })
+            using (var w = store.OpenWriter(prefix))
+                for (int i = 0; i < 3; i++)
+                {
+                    w.Add(Rec(prefix + i, 1));
+                    w.Flush();
+                }
+        var list = store.Parts();
+        Assert.Equal(store.PartFiles(), Enumerable.Range(0, list.Count).Select(i => list[i]));
+        Assert.Equal(27, list.Count);
+        Assert.Equal(0, ProposalStore.OpenOrCreate(tmp["empty"], Info()).Parts().Count);
+    }
+
+    [Fact]
     public void DuplicatesWithinAPartAndAcrossManyPartsKeepTheFirstSuccess()
     {
         // More keys than one sort block holds (the duplicate check spills and merges), repeats inside parts and across
