@@ -15,8 +15,8 @@ public static class ProposalJson
     /// Writes every successful record of the store, keys in ordinal order, atomically. Returns the count. When a key has
     /// several records, the one <see cref="ProposalStore.ReadAll()"/> keeps is written (its first success in part-file
     /// order; none when it has only failures). Memory does not grow with the store (docs/scale.md, "Filter and export at scale"): records are packed and
-    /// sorted in runs of at most <paramref name="runBytes"/> (<see cref="ProposalSort"/>), runs beyond the first are
-    /// spilled to temporary files beside <paramref name="path"/> and merged, and the JSON writer is flushed as it goes.
+    /// sorted in runs of at most <paramref name="runBytes"/> (<see cref="ProposalSort"/>); when there is more than one
+    /// run, every run is spilled to a temporary file beside <paramref name="path"/> and they are merged, and the JSON writer is flushed as it goes.
     /// </summary>
     public static int Export(ProposalStore store, string path, long runBytes = DefaultRunBytes)
     {
@@ -25,7 +25,8 @@ public static class ProposalJson
         try
         {
             var parts = store.Parts();
-            // The packed records take about 1.5 times the compressed parts (the same 7-bit numbers, without deflate).
+            // The packed records take about 1.5 times the compressed parts (the same 7-bit numbers, without deflate):
+            // twice is a hint with room.
             long expected = 0;
             for (int p = 0; p < parts.Count && expected < runBytes; p++) expected += 2 * new FileInfo(parts[p]).Length;
             using var sort = new ProposalSort(spill, runBytes, expected);

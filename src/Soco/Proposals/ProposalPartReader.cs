@@ -112,12 +112,16 @@ internal sealed class ProposalPartReader : IDisposable
         if (n < 0) throw new InvalidDataException($"negative box count {n}");
         if (!WithRects)
         {
-            for (int i = 0; i < 4 * (long)n; i++) Read7BitInt();
+            for (long i = 0; i < 4L * n; i++) Read7BitInt();
             return true;
         }
-        if (n > _rects.Length) _rects = new ProposalRect[Math.Max(n, 2 * _rects.Length)];
+        // Grown as boxes arrive, not from the count: deflate has no checksum, and a damaged count must end in "damaged
+        // part" at the end of the data, not in an allocation of gigabytes.
         for (int i = 0; i < n; i++)
+        {
+            if (i == _rects.Length) Array.Resize(ref _rects, (int)Math.Min(Array.MaxLength, Math.Min(n, 2L * _rects.Length)));
             _rects[i] = new ProposalRect(ReadSigned(), ReadSigned(), ReadSigned(), ReadSigned());
+        }
         _rectCount = n;
         return true;
     }
@@ -166,12 +170,13 @@ internal sealed class ProposalPartReader : IDisposable
     {
         int n = Read7BitInt();
         if (n < 0) throw new FormatException($"negative string length {n}");
-        if (n > into.Length) into = new byte[Math.Max(n, 2 * into.Length)];
         int done = 0;
         while (done < n)
         {
             if (_pos == _len) Fill();
             int take = Math.Min(n - done, _len - _pos);
+            // Grown as bytes arrive (a damaged length must not allocate what the part cannot hold).
+            if (done + take > into.Length) Array.Resize(ref into, (int)Math.Min(n, Math.Max(done + take, 2L * into.Length)));
             _buf.AsSpan(_pos, take).CopyTo(into.AsSpan(done));
             _pos += take;
             done += take;

@@ -7,8 +7,9 @@ namespace Soco.Proposals;
 /// packed into one byte block (key, failure flag, a caller's tag, boxes as 7-bit zig-zag numbers; no object per record),
 /// the block is sorted through an index array when it holds <c>runBytes</c>, written out as a run file, and the runs
 /// are merged (at most <see cref="MaxFanIn"/> at a time, so that a merge of a very large store holds a bounded number
-/// of read buffers). Memory is the block (≤ <c>runBytes</c>, or one record larger than that), an int per record of the
-/// block, and 16 KB per merged run (docs/scale.md, "Filter and export at scale").
+/// of read buffers). Memory is the block (≤ <c>runBytes</c>, or one record larger than that: the block keeps that
+/// size), two ints per record of the block, a 64 KB write buffer and 16 KB per merged run (docs/scale.md, "Filter and
+/// export at scale").
 /// </summary>
 internal sealed class ProposalSort(string spillDirectory, long runBytes, long expectedBytes = 0) : IDisposable
 {
@@ -17,7 +18,7 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
 
     // Sized once from the caller's estimate when it has one: grown by doubling, the block's old copies stay in the young
     // generation until a collection, which a short pass may never reach (they would add to its peak memory).
-    byte[] _block = new byte[(int)Math.Clamp(expectedBytes, 1 << 16, Math.Max(runBytes, 1 << 16))];
+    byte[] _block = new byte[(int)Math.Clamp(expectedBytes, 1 << 16, Math.Clamp(runBytes, 1 << 16, Array.MaxLength))];
     int _used;
     int[] _starts = new int[1024]; // record i (in the order added) starts at _starts[i]
     int[] _order = [];             // the block's records in sorted order (kept: a run's sort allocates nothing)

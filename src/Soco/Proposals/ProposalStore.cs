@@ -139,8 +139,8 @@ public sealed class ProposalStore
     }
 
     /// <summary>
-    /// <see cref="PartFiles"/> held compactly for a pass over the whole store: the file names' UTF-8 bytes in one block,
-    /// each path made when asked for. A 10M-image store has 156,000 parts of 64 images, whose path strings alone
+    /// <see cref="PartFiles"/> held compactly for a pass over the whole store: the file names' UTF-8 bytes in 64 KB
+    /// chunks, each path made when asked for. A 10M-image store has 156,000 parts of 64 images, whose path strings alone
     /// took ~30 MB (docs/scale.md, "Filter and export at scale").
     /// </summary>
     internal PartList Parts() => new(PartsPath);
@@ -204,9 +204,10 @@ public sealed class ProposalStore
 
     /// <summary>
     /// The records <see cref="ReadAll()"/> keeps, in part order, through one reader whose buffers are reused: the
-    /// record is valid until the next one. Memory does not grow with the store (docs/scale.md, "Filter and export at
-    /// scale"): which records lose to another of their key is found first by sorting the keys in bounded memory
-    /// (<see cref="Losers"/>), so the pass holds the positions of duplicates only, not a set of every key.
+    /// record is valid until the next one. Which records lose to another of their key is found first by sorting the keys
+    /// in bounded memory (<see cref="Losers"/>, spilling to the temporary folder), so the pass holds the positions of
+    /// duplicates only (none in the usual store; 16–24 B each), not a set of every key (docs/scale.md, "Filter and
+    /// export at scale").
     /// </summary>
     internal IEnumerable<ProposalPartReader> StreamDistinct(bool withRects = true)
     {
@@ -268,28 +269,56 @@ public sealed class ProposalStore
     }
 
     /// <summary>
-    /// The images whose record (the one <see cref="ReadAll()"/> keeps) is a failure, streamed without their boxes (the
-    /// end of every `proposals generate`: reading the whole store through <see cref="ReadAll()"/> held a key set of the
-    /// whole store, +8 MB of peak RSS at 100k images).
+    /// The images whose record (the one <see cref="ReadAll()"/> keeps) is a failure: keys with a failure and no success.
+    /// Streams the parts without their boxes and holds only the failed keys (the end of every `proposals generate`:
+    /// reading the whole store through <see cref="ReadAll()"/> held a key set of the whole store, +8 MB of peak RSS at
+    /// 100k images); a second pass, only when there are failures, drops the keys that also have a success.
     /// </summary>
     public int CountFailures()
     {
-        int n = 0;
-        foreach (var r in StreamDistinct(withRects: false))
-            if (r.IsFailure) n++;
-        return n;
+        var failed = new HashSet<string>(StringComparer.Ordinal);
+        var parts = Parts();
+        using var reader = new ProposalPartReader { WithRects = false };
+        for (int p = 0; p < parts.Count; p++)
+        {
+            reader.Open(parts[p]);
+            while (reader.Next())
+                if (reader.IsFailure) failed.Add(reader.KeyString);
+        }
+        if (failed.Count == 0) return 0;
+        // Looked up as characters, not as a new string per record read.
+        var lookup = failed.GetAlternateLookup<ReadOnlySpan<char>>();
+        var chars = new char[256];
+        for (int p = 0; p < parts.Count && failed.Count > 0; p++)
+        {
+            reader.Open(parts[p]);
+            while (reader.Next())
+            {
+                if (reader.IsFailure) continue;
+                var key = reader.Key;
+                if (chars.Length < key.Length) chars = new char[key.Length];
+                lookup.Remove(chars.AsSpan(0, Encoding.UTF8.GetChars(key, chars)));
+            }
+        }
+        return failed.Count;
     }
 
     /// <summary>
     /// Keys present in the store (successes, and failures too when <paramref name="includeFailures"/>), as
-    /// <see cref="ReadAll()"/> keeps them (a key's first success, else its first failure); the boxes are skipped.
+    /// <see cref="ReadAll()"/> keeps them (a key with any success is a success); one pass, the boxes skipped.
     /// </summary>
     public HashSet<string> ReadKeys(bool includeFailures = true)
     {
         var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var r in StreamDistinct(withRects: false))
-            if (includeFailures || !r.IsFailure)
-                keys.Add(r.KeyString);
+        var parts = Parts();
+        using var reader = new ProposalPartReader { WithRects = false };
+        for (int p = 0; p < parts.Count; p++)
+        {
+            reader.Open(parts[p]);
+            while (reader.Next())
+                if (includeFailures || !reader.IsFailure)
+                    keys.Add(reader.KeyString);
+        }
         return keys;
     }
 

@@ -111,14 +111,16 @@ public sealed class ProposalStoreScaleTests
     [Fact]
     public void Many_runs_merge_in_passes_into_the_order_of_one_sort()
     {
-        // 300 records in runs of a few records: more runs than one merge takes (64), so runs are merged in passes.
+        // 3,000 records in runs of ~15: more runs than one merge takes (64), so runs are merged in levels; equal keys
+        // and failures inside runs and across them; one record larger than a run and than the 64 KB write buffer.
         using var tmp = new TestPaths.TempDir();
         var rnd = new Random(5);
         var added = new List<(string Key, bool Failure, long Tag, ProposalRect[] Rects)>();
-        for (int i = 0; i < 300; i++)
-            added.Add(($"k{rnd.Next(120)}", rnd.Next(4) == 0, i, Enumerable.Range(0, rnd.Next(3)).Select(j => new ProposalRect(i, -j, j, 7)).ToArray()));
+        for (int i = 0; i < 3_000; i++)
+            added.Add(($"k{rnd.Next(400)}", rnd.Next(4) == 0, i,
+                Enumerable.Range(0, i == 1_234 ? 30_000 : rnd.Next(3)).Select(j => new ProposalRect(i, -j, j, 7)).ToArray()));
         var expected = added.OrderBy(a => a.Key, StringComparer.Ordinal).ThenBy(a => a.Failure).ThenBy(a => a.Tag).ToList();
-        using var sort = new ProposalSort(tmp["runs"], runBytes: 40);
+        using var sort = new ProposalSort(tmp["runs"], runBytes: 300);
         foreach (var a in added) sort.Add(System.Text.Encoding.UTF8.GetBytes(a.Key), a.Failure, a.Tag, a.Failure ? [] : a.Rects);
         var got = new List<(string, bool, long, ProposalRect[])>();
         foreach (var r in sort.Sorted()) got.Add((System.Text.Encoding.UTF8.GetString(r.Key), r.IsFailure, r.Tag, r.Rects.ToArray()));
@@ -145,6 +147,25 @@ public sealed class ProposalStoreScaleTests
             foreach (var b in keys.Take(60))
                 Assert.Equal(Math.Sign(string.CompareOrdinal(a, b)),
                     Math.Sign(ProposalSort.CompareKeys(System.Text.Encoding.UTF8.GetBytes(a), System.Text.Encoding.UTF8.GetBytes(b))));
+    }
+
+    [Fact]
+    public void A_damaged_part_stops_a_filter_naming_the_part_and_leaves_nothing()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["store"], new ProposalStoreInfo { Generator = "soco" });
+        for (int part = 0; part < 3; part++)
+            using (var w = store.OpenWriter($"p{part}"))
+                for (int i = 0; i < 20; i++) w.Add(new ProposalRecord($"k{part}_{i}", "x", 100, 100, [new ProposalRect(1, 1, 50, 50)]));
+        string victim = store.PartFiles()[2];
+        var bytes = File.ReadAllBytes(victim);
+        File.WriteAllBytes(victim, bytes[..(bytes.Length - 6)]);
+        int keyFolders = Directory.GetDirectories(Path.GetTempPath(), "soco-keys-*").Length;
+        var e = Assert.Throws<ProposalStoreException>(() => ProposalFiltering.Run(store, tmp["filtered"], ProposalFilter.Released));
+        Assert.Contains(Path.GetFileName(victim), e.Message);
+        Assert.Contains("damaged proposal part", e.Message);
+        Assert.Equal(["store"], Directory.EnumerateFileSystemEntries(tmp.Path).Select(Path.GetFileName));
+        Assert.True(Directory.GetDirectories(Path.GetTempPath(), "soco-keys-*").Length <= keyFolders);
     }
 
     [Fact]

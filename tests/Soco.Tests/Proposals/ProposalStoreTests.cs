@@ -86,9 +86,13 @@ public class ProposalStoreTests
                     w.Add(Rec(prefix + i, 1));
                     w.Flush();
                 }
+        // Long names, enough of them to fill several of the list's 64 KB chunks.
+        string first = store.PartFiles()[0];
+        for (int i = 0; i < 1_400; i++)
+            File.Copy(first, Path.Combine(Path.GetDirectoryName(first)!, $"part-{new string((char)('a' + i % 26), 40)}-{i * 7919 % 1400:D5}.bin"));
         var list = store.Parts();
         Assert.Equal(store.PartFiles(), Enumerable.Range(0, list.Count).Select(i => list[i]));
-        Assert.Equal(27, list.Count);
+        Assert.Equal(27 + 1_400, list.Count);
         Assert.Equal(0, ProposalStore.OpenOrCreate(tmp["empty"], Info()).Parts().Count);
     }
 
@@ -101,30 +105,30 @@ public class ProposalStoreTests
         var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
         var rnd = new Random(11);
         var model = new Dictionary<string, ProposalRecord>(StringComparer.Ordinal);
-        var order = new List<(string Key, int Rects)>();
         using (var w = store.OpenWriter())
         {
             for (int i = 0; i < 90_000; i++)
             {
-                string key = $"n{rnd.Next(50_000):D8}_{rnd.Next(3)}";
-                var r = rnd.Next(8) == 0 ? ProposalRecord.Failure(key, "x", "bad") : Rec(key, rnd.Next(1, 4));
+                // The location names the record's position: which of a key's records was kept, and in what order.
+                string key = $"n{rnd.Next(50_000):D8}_{rnd.Next(3)}", at = $"r{i:D6}";
+                var r = rnd.Next(8) == 0 ? ProposalRecord.Failure(key, at, "bad") : Rec(key, rnd.Next(1, 4)) with { Location = at };
                 if (!model.TryGetValue(key, out var kept) || (kept.IsFailure && !r.IsFailure)) model[key] = r;
-                order.Add((key, r.Rects.Length));
                 w.Add(r);
                 if (i % 9_000 == 8_999) w.Flush();
             }
         }
         Assert.True(ProposalStore.KeySortBytes < 90_000L * 16, "the keys must not fit one sort block");
         var all = store.ReadAll().ToList();
-        Assert.Equal(model.Count, all.Count);
-        Assert.Equal(all.Count, all.Select(r => r.Key).Distinct().Count());
+        Assert.Equal(model.Values.Select(r => r.Location).Order(StringComparer.Ordinal), all.Select(r => r.Location));
         foreach (var r in all)
         {
             var m = model[r.Key];
-            Assert.Equal(m.IsFailure, r.IsFailure);
-            Assert.Equal(m.Rects.Length, r.Rects.Length);
+            Assert.Equal((m.Location, m.IsFailure, m.Rects.Length), (r.Location, r.IsFailure, r.Rects.Length));
         }
         Assert.Equal(model.Values.Count(r => r.IsFailure), store.CountFailures());
+        Assert.Equal(model.Keys.Order(StringComparer.Ordinal), store.ReadKeys().Order(StringComparer.Ordinal));
+        Assert.Equal(model.Where(kv => !kv.Value.IsFailure).Select(kv => kv.Key).Order(StringComparer.Ordinal),
+            store.ReadKeys(includeFailures: false).Order(StringComparer.Ordinal));
     }
 
     [Fact]
