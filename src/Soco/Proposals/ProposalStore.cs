@@ -212,14 +212,27 @@ public sealed class ProposalStore
     internal IEnumerable<ProposalPartReader> StreamDistinct(bool withRects = true)
     {
         var parts = Parts();
-        var losers = Losers(parts);
+        foreach (var r in Stream(parts, withRects, Losers(parts), check: null))
+            yield return r;
+    }
+
+    /// <summary>
+    /// Every record of <paramref name="parts"/> in order through one reused reader, skipping the positions in
+    /// <paramref name="skip"/> (part index × 2³² + record index in the part) and telling <paramref name="check"/> of
+    /// every record read: a caller that does not know the losers yet can make its pass and learn them at its end.
+    /// </summary>
+    internal static IEnumerable<ProposalPartReader> Stream(PartList parts, bool withRects, HashSet<long>? skip, DuplicateCheck? check)
+    {
         using var reader = new ProposalPartReader { WithRects = withRects };
         for (int p = 0; p < parts.Count; p++)
         {
             reader.Open(parts[p]);
             for (long i = (long)p << 32; reader.Next(); i++)
-                if (losers.Count == 0 || !losers.Contains(i))
+            {
+                check?.Add(reader, i);
+                if (skip is null || skip.Count == 0 || !skip.Contains(i))
                     yield return reader;
+            }
         }
     }
 
@@ -227,28 +240,38 @@ public sealed class ProposalStore
     internal const long KeySortBytes = 1 << 20;
 
     /// <summary>
-    /// Positions (part index × 2³² + record index in the part) of the records that are not their key's record: the
-    /// keys, failure flags and positions of a keys-only pass are sorted (<see cref="ProposalSort"/>, spilling to the
-    /// temporary folder past <see cref="KeySortBytes"/>) and every record after the first of its key is a loser. Empty
-    /// for a store without duplicate keys, the usual case.
+    /// Positions of the records that are not their key's record (<see cref="DuplicateCheck"/> over a keys-only pass).
+    /// Empty for a store without duplicate keys, the usual case.
     /// </summary>
     internal static HashSet<long> Losers(PartList parts)
     {
-        var losers = new HashSet<long>();
-        if (parts.Count == 0) return losers;
-        string spill = Path.Combine(Path.GetTempPath(), $"soco-keys-{Guid.NewGuid():N}");
-        try
+        if (parts.Count == 0) return [];
+        using var check = new DuplicateCheck();
+        foreach (var _ in Stream(parts, withRects: false, skip: null, check)) { }
+        return check.Losers();
+    }
+
+    /// <summary>
+    /// Which records lose to another of their key: the keys, failure flags and positions of the records read are sorted
+    /// (<see cref="ProposalSort"/>, spilling to the temporary folder past <see cref="KeySortBytes"/>, removed on
+    /// dispose) and every record after the first of its key (successes first, then in read order) is a loser.
+    /// </summary>
+    internal sealed class DuplicateCheck : IDisposable
+    {
+        readonly string _spill = Path.Combine(Path.GetTempPath(), $"soco-keys-{Guid.NewGuid():N}");
+        readonly ProposalSort _sort;
+
+        public DuplicateCheck() => _sort = new ProposalSort(_spill, KeySortBytes);
+
+        public void Add(ProposalPartReader record, long position) => _sort.Add(record.Key, record.IsFailure, position, []);
+
+        /// <summary>The losers' positions; call once, after the last <see cref="Add"/>.</summary>
+        public HashSet<long> Losers()
         {
-            using var sort = new ProposalSort(spill, KeySortBytes);
-            using (var reader = new ProposalPartReader { WithRects = false })
-                for (int p = 0; p < parts.Count; p++)
-                {
-                    reader.Open(parts[p]);
-                    for (long i = (long)p << 32; reader.Next(); i++) sort.Add(reader.Key, reader.IsFailure, i, []);
-                }
+            var losers = new HashSet<long>();
             var last = new byte[64];
             int lastLength = -1;
-            foreach (var r in sort.Sorted())
+            foreach (var r in _sort.Sorted())
             {
                 var key = r.Key;
                 if (lastLength >= 0 && key.SequenceEqual(last.AsSpan(0, lastLength)))
@@ -262,9 +285,11 @@ public sealed class ProposalStore
             }
             return losers;
         }
-        finally
+
+        public void Dispose()
         {
-            if (System.IO.Directory.Exists(spill)) System.IO.Directory.Delete(spill, recursive: true);
+            _sort.Dispose();
+            if (System.IO.Directory.Exists(_spill)) System.IO.Directory.Delete(_spill, recursive: true);
         }
     }
 
