@@ -30,31 +30,20 @@ public static class ProposalJson
             long expected = 0;
             for (int p = 0; p < parts.Count && expected < runBytes; p++) expected += 2 * new FileInfo(parts[p]).Length;
             using var sort = new ProposalSort(spill, runBytes, expected);
-            using (var reader = new ProposalPartReader())
-                for (int p = 0; p < parts.Count; p++)
-                {
-                    reader.Open(parts[p]);
-                    while (reader.Next()) sort.Add(reader.Key, reader.IsFailure, 0, reader.Rects);
-                }
+            foreach (var r in ProposalStore.Stream(parts, withRects: true, skip: null, check: null))
+                sort.Add(r.Key, r.IsFailure, 0, r.Rects);
             int count = 0;
             AtomicFile.Write(path, s =>
             {
                 using var w = new Utf8JsonWriter(s, new JsonWriterOptions { SkipValidation = true });
                 w.WriteStartObject();
-                var last = new byte[64];
-                int lastLength = -1;
                 foreach (var r in sort.Sorted())
                 {
                     // Equal keys are adjacent, successes first, each in the order read: the first is the key's record (as
                     // ReadAll keeps it), later ones are skipped, and a key whose first is a failure has no success.
-                    var key = r.Key;
-                    if (lastLength >= 0 && key.SequenceEqual(last.AsSpan(0, lastLength))) continue;
-                    if (key.Length > last.Length) last = new byte[Math.Max(key.Length, 2 * last.Length)];
-                    key.CopyTo(last);
-                    lastLength = key.Length;
-                    if (r.IsFailure) continue;
+                    if (!r.FirstOfKey || r.IsFailure) continue;
                     count++;
-                    w.WriteStartArray(key);
+                    w.WriteStartArray(r.Key);
                     foreach (var b in r.Rects)
                     {
                         w.WriteStartArray();

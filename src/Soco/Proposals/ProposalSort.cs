@@ -44,8 +44,27 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
     }
 
     /// <summary>The records in key order, each in turn as the current record of the reader yielded (valid until the
-    /// next). Call once, after the last <see cref="Add"/>.</summary>
+    /// next), with <see cref="RunReader.FirstOfKey"/> set on the first of each key: the record a store read keeps. Call
+    /// once, after the last <see cref="Add"/>.</summary>
     public IEnumerable<RunReader> Sorted()
+    {
+        var last = new byte[64];
+        int lastLength = -1;
+        foreach (var r in Ordered())
+        {
+            var key = r.Key;
+            r.FirstOfKey = lastLength < 0 || !key.SequenceEqual(last.AsSpan(0, lastLength));
+            if (r.FirstOfKey)
+            {
+                if (key.Length > last.Length) last = new byte[Math.Max(key.Length, 2 * last.Length)];
+                key.CopyTo(last);
+                lastLength = key.Length;
+            }
+            yield return r;
+        }
+    }
+
+    IEnumerable<RunReader> Ordered()
     {
         if (_runs.Count == 0)
         {
@@ -276,6 +295,8 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
         public bool IsFailure { get; private set; }
         /// <summary>The number the record was added with (<see cref="Add"/>).</summary>
         public long Tag { get; private set; }
+        /// <summary>Whether no record before this one in the sorted order has its key (set by <see cref="Sorted"/>).</summary>
+        public bool FirstOfKey { get; set; }
         public ReadOnlySpan<ProposalRect> Rects => _rects.AsSpan(0, _rectCount);
 
         public void DecodeAt(int offset)

@@ -193,12 +193,9 @@ public sealed class ProposalStore
     /// `--retry-failed` run that redid an image that had failed), the first success is the image's record (later ones
     /// are skipped); a key with no success keeps its first failure.
     /// </summary>
-    public IEnumerable<ProposalRecord> ReadAll() => ReadAll(withRects: true);
-
-    /// <summary><see cref="ReadAll()"/>; without <paramref name="withRects"/>, records carry no boxes (read and skipped).</summary>
-    IEnumerable<ProposalRecord> ReadAll(bool withRects)
+    public IEnumerable<ProposalRecord> ReadAll()
     {
-        foreach (var r in StreamDistinct(withRects))
+        foreach (var r in StreamDistinct())
             yield return r.ToRecord();
     }
 
@@ -269,20 +266,8 @@ public sealed class ProposalStore
         public HashSet<long> Losers()
         {
             var losers = new HashSet<long>();
-            var last = new byte[64];
-            int lastLength = -1;
             foreach (var r in _sort.Sorted())
-            {
-                var key = r.Key;
-                if (lastLength >= 0 && key.SequenceEqual(last.AsSpan(0, lastLength)))
-                {
-                    losers.Add(r.Tag);
-                    continue;
-                }
-                if (key.Length > last.Length) last = new byte[Math.Max(key.Length, 2 * last.Length)];
-                key.CopyTo(last);
-                lastLength = key.Length;
-            }
+                if (!r.FirstOfKey) losers.Add(r.Tag);
             return losers;
         }
 
@@ -303,27 +288,19 @@ public sealed class ProposalStore
     {
         var failed = new HashSet<string>(StringComparer.Ordinal);
         var parts = Parts();
-        using var reader = new ProposalPartReader { WithRects = false };
-        for (int p = 0; p < parts.Count; p++)
-        {
-            reader.Open(parts[p]);
-            while (reader.Next())
-                if (reader.IsFailure) failed.Add(reader.KeyString);
-        }
+        foreach (var r in Stream(parts, withRects: false, skip: null, check: null))
+            if (r.IsFailure) failed.Add(r.KeyString);
         if (failed.Count == 0) return 0;
         // Looked up as characters, not as a new string per record read.
         var lookup = failed.GetAlternateLookup<ReadOnlySpan<char>>();
         var chars = new char[256];
-        for (int p = 0; p < parts.Count && failed.Count > 0; p++)
+        foreach (var r in Stream(parts, withRects: false, skip: null, check: null))
         {
-            reader.Open(parts[p]);
-            while (reader.Next())
-            {
-                if (reader.IsFailure) continue;
-                var key = reader.Key;
-                if (chars.Length < key.Length) chars = new char[key.Length];
-                lookup.Remove(chars.AsSpan(0, Encoding.UTF8.GetChars(key, chars)));
-            }
+            if (r.IsFailure) continue;
+            var key = r.Key;
+            if (chars.Length < key.Length) chars = new char[key.Length];
+            lookup.Remove(chars.AsSpan(0, Encoding.UTF8.GetChars(key, chars)));
+            if (failed.Count == 0) break;
         }
         return failed.Count;
     }
@@ -335,15 +312,9 @@ public sealed class ProposalStore
     public HashSet<string> ReadKeys(bool includeFailures = true)
     {
         var keys = new HashSet<string>(StringComparer.Ordinal);
-        var parts = Parts();
-        using var reader = new ProposalPartReader { WithRects = false };
-        for (int p = 0; p < parts.Count; p++)
-        {
-            reader.Open(parts[p]);
-            while (reader.Next())
-                if (includeFailures || !reader.IsFailure)
-                    keys.Add(reader.KeyString);
-        }
+        foreach (var r in Stream(Parts(), withRects: false, skip: null, check: null))
+            if (includeFailures || !r.IsFailure)
+                keys.Add(r.KeyString);
         return keys;
     }
 
