@@ -21,29 +21,86 @@ public static class AtomicFile
     /// <summary>Writes through <paramref name="write"/> into a temporary file, fsyncs it and renames it to <paramref name="path"/>.</summary>
     public static void Write(string path, Action<Stream> write)
     {
-        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}");
+        using var pending = Create(path);
         try
         {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                var target = _wrap.Value?.Invoke(path, fs) ?? fs;
-                write(target);
-                target.Flush();
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, path, overwrite: true);
+            write(pending.Stream);
+            pending.Commit();
         }
         catch (IOException e) when (IsDiskFull(e))
         {
-            TryDelete(tmp);
-            throw new IOException($"no space left on the device while writing {path}; the previous version (if any) is intact", e);
+            throw Explain(path, e);
+        }
+    }
+
+    /// <summary>
+    /// A temporary file beside <paramref name="path"/> to be written over time (a proposal part of thousands of images
+    /// streamed through its compressor instead of held in memory) and renamed to <paramref name="path"/> by
+    /// <see cref="Pending.Commit"/>; disposed before that, it is deleted. <paramref name="bufferSize"/> 0 for callers
+    /// that write in blocks of their own.
+    /// </summary>
+    public static Pending Create(string path, int bufferSize = 1 << 16)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        string tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}");
+        var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize);
+        try
+        {
+            return new Pending(path, tmp, fs, _wrap.Value?.Invoke(path, fs) ?? fs);
         }
         catch
         {
+            fs.Dispose();
             TryDelete(tmp);
             throw;
+        }
+    }
+
+    /// <summary>The error to report for <paramref name="e"/> met while writing <paramref name="path"/>: a full disk is
+    /// said in words naming the file; any other error is returned as it is.</summary>
+    public static IOException Explain(string path, IOException e) =>
+        IsDiskFull(e) ? new IOException($"no space left on the device while writing {path}; the previous version (if any) is intact", e) : e;
+
+    /// <summary>An open temporary file of <see cref="Create"/>.</summary>
+    public sealed class Pending : IDisposable
+    {
+        readonly FileStream _file;
+        readonly string _temp;
+        bool _closed;
+
+        internal Pending(string path, string temp, FileStream file, Stream stream)
+        {
+            Path = path;
+            _temp = temp;
+            _file = file;
+            Stream = stream;
+        }
+
+        /// <summary>The target path.</summary>
+        public string Path { get; }
+
+        /// <summary>Where to write (the temporary file, or the test hook's wrapper of it).</summary>
+        public Stream Stream { get; }
+
+        /// <summary>Flushes to disk and renames the temporary file to <see cref="Path"/>, replacing what was there.</summary>
+        public void Commit()
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            Stream.Flush();
+            _file.Flush(flushToDisk: true);
+            _file.Dispose();
+            File.Move(_temp, Path, overwrite: true);
+            _closed = true;
+        }
+
+        /// <summary>Before <see cref="Commit"/>: closes and deletes the temporary file (the target is untouched).</summary>
+        public void Dispose()
+        {
+            if (_closed) return;
+            _closed = true;
+            _file.Dispose();
+            TryDelete(_temp);
         }
     }
 

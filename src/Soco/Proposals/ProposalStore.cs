@@ -1,7 +1,8 @@
 using System.IO.Compression;
-using System.Text;
-using System.Text.Json;
+using System.IO.Enumeration;
 using System.Text.Json.Serialization;
+using System.Text.Json;
+using System.Text;
 using Soco.IO;
 
 namespace Soco.Proposals;
@@ -158,23 +159,32 @@ public sealed class ProposalStore
 
         public PartList(string directory)
         {
-            _directory = directory;
+            // Full once: a relative path would be made full again by every open.
+            _directory = Path.GetFullPath(directory);
             if (!System.IO.Directory.Exists(directory)) return;
             var entries = new List<long>();
             int used = ChunkBytes;
-            Span<byte> name = stackalloc byte[1024];
-            foreach (var path in System.IO.Directory.EnumerateFiles(directory, "part-*.bin"))
+            // Each name goes from its directory entry into the chunks: no path string per part.
+            var names = new FileSystemEnumerable<bool>(directory, (ref FileSystemEntry e) =>
             {
-                int n = Utf8.GetBytes(Path.GetFileName(path.AsSpan()), name);
+                int n = Utf8.GetByteCount(e.FileName);
+                if (n >= ChunkBytes) throw new PathTooLongException($"part file name too long in {directory}");
                 if (used + n > ChunkBytes)
                 {
                     _chunks.Add(new byte[ChunkBytes]);
                     used = 0;
                 }
-                name[..n].CopyTo(_chunks[^1].AsSpan(used));
+                Utf8.GetBytes(e.FileName, _chunks[^1].AsSpan(used));
                 entries.Add((long)(_chunks.Count - 1) << 32 | (long)used << 16 | (uint)n);
                 used += n;
-            }
+                return true;
+            })
+            {
+                // What Directory.GetFiles(dir, "part-*.bin") in PartFiles matches (case as the platform's default).
+                ShouldIncludePredicate = static (ref FileSystemEntry e) => !e.IsDirectory &&
+                    FileSystemName.MatchesWin32Expression("part-*.bin", e.FileName, ignoreCase: OperatingSystem.IsWindows() || OperatingSystem.IsMacOS()),
+            };
+            foreach (var _ in names) { }
             _entries = [.. entries];
             // UTF-8 compared in the order string.CompareOrdinal gives, as PartFiles sorts.
             Array.Sort(_entries, (x, y) => ProposalSort.CompareKeys(Name(x), Name(y)));
@@ -182,8 +192,22 @@ public sealed class ProposalStore
 
         public int Count => _entries.Length;
 
-        /// <summary>The path of the <paramref name="index"/>-th part in name order.</summary>
-        public string this[int index] => Path.Combine(_directory, Utf8.GetString(Name(_entries[index])));
+        /// <summary>The path of the <paramref name="index"/>-th part in name order (one string: no name string first).</summary>
+        public string this[int index]
+        {
+            get
+            {
+                var name = Name(_entries[index]);
+                bool slash = !_directory.EndsWith('/');
+                return string.Create(_directory.Length + (slash ? 1 : 0) + Utf8.GetCharCount(name), (this, index, slash), static (chars, s) =>
+                {
+                    var (list, i, slash) = s;
+                    list._directory.CopyTo(chars);
+                    if (slash) chars[list._directory.Length] = '/';
+                    Utf8.GetChars(list.Name(list._entries[i]), chars[(list._directory.Length + (slash ? 1 : 0))..]);
+                });
+            }
+        }
 
         ReadOnlySpan<byte> Name(long e) => _chunks[(int)(e >> 32)].AsSpan((int)(e >> 16) & 0xFFFF, (int)(e & 0xFFFF));
     }
@@ -233,8 +257,10 @@ public sealed class ProposalStore
         }
     }
 
-    /// <summary>Sort block of the duplicate check: ~40,000 keys a run.</summary>
-    internal const long KeySortBytes = 1 << 20;
+    /// <summary>Sort block of the duplicate check: ~8,000 ImageNet keys a run (a 10M-image store: ~1,300 runs, merged in
+    /// two levels). A 1 MiB block took 2 MB of allocations to grow into and +1.5 MB of peak RSS at 100k images
+    /// (docs/scale.md, "Filter and export at scale").</summary>
+    internal const long KeySortBytes = 1 << 18;
 
     /// <summary>
     /// Positions of the records that are not their key's record (<see cref="DuplicateCheck"/> over a keys-only pass).
@@ -341,11 +367,9 @@ public sealed class ProposalStore
     public ProposalStoreWriter OpenWriter(string partPrefix = "") => new(this, partPrefix);
 
     /// <summary>Writes a part encoded into <paramref name="encoded"/> (<see cref="PartEncoder"/>) atomically.</summary>
-    internal void WritePart(string name, MemoryStream encoded)
-    {
-        System.IO.Directory.CreateDirectory(PartsPath);
-        AtomicFile.Write(Path.Combine(PartsPath, name), s => s.Write(encoded.GetBuffer(), 0, (int)encoded.Length));
-    }
+    /// <summary>A new part's temporary file. Buffered: the compressor hands over what it has after every record (~100
+    /// bytes), and a write call each cost a 100k-image filter 6 % of its time.</summary>
+    internal AtomicFile.Pending CreatePart(string name) => AtomicFile.Create(Path.Combine(PartsPath, name), bufferSize: 1 << 14);
 
     internal static void WritePartTo(Stream stream, IReadOnlyList<ProposalRecord> records)
     {
@@ -364,14 +388,19 @@ public sealed class ProposalStore
     {
         static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
         readonly DeflateStream _z;
-        byte[] _record = new byte[4096];
+        byte[] _record;
         int _at;
 
-        public PartEncoder(Stream stream)
+        /// <param name="buffer">The record buffer to start with (a writer hands the last part's on); grown as needed.</param>
+        public PartEncoder(Stream stream, byte[]? buffer = null)
         {
+            _record = buffer ?? new byte[4096];
             stream.Write(MagicBytes);
             _z = new DeflateStream(stream, CompressionLevel.Fastest, leaveOpen: true);
         }
+
+        /// <summary>The record buffer, for the next part.</summary>
+        public byte[] Buffer => _record;
 
         public int Count { get; private set; }
 
@@ -498,18 +527,21 @@ public sealed class ProposalStore
 
 /// <summary>
 /// Encodes records as they come and writes them as whole parts. Not thread-safe: one writer thread owns it. Dispose
-/// flushes what is buffered. A record is compressed into the pending part when it is added, so the writer holds a part's
-/// bytes (~50 KB for 64 ImageNet-sized images), not its records: held until the flush, the records outlived the GC's
-/// young generations and piled up in gen 2 between full collections, by ~1 MB per 1,000 images (docs/scale.md, "Peak
-/// memory of selective search").
+/// flushes what is buffered. A record is compressed into the pending part when it is added, and the compressed bytes go
+/// straight to the part's temporary file (renamed into place at <see cref="Flush"/>), so the writer holds neither the
+/// records nor the part's bytes: held until the flush, the records outlived the GC's young generations and piled up in
+/// gen 2 between full collections, by ~1 MB per 1,000 images (docs/scale.md, "Peak memory of selective search"), and a
+/// filter's part of 4,096 images buffered in memory grew to a few MB (docs/scale.md, "Filter and export at scale").
 /// </summary>
 public sealed class ProposalStoreWriter : IDisposable
 {
     readonly ProposalStore _store;
     readonly string _prefix;
-    readonly MemoryStream _pending = new();
+    AtomicFile.Pending? _file;
     ProposalStore.PartEncoder? _part;
+    byte[] _record = new byte[4096]; // the encoder's record buffer, kept from part to part
     int _sequence;
+    bool _failed;
 
     internal ProposalStoreWriter(ProposalStore store, string partPrefix)
     {
@@ -522,40 +554,90 @@ public sealed class ProposalStoreWriter : IDisposable
     public int Buffered => _part?.Count ?? 0;
     public int PartsWritten => _sequence;
 
-    public void Add(ProposalRecord record) => (_part ??= new ProposalStore.PartEncoder(_pending)).Add(record);
+    public void Add(ProposalRecord record)
+    {
+        try
+        {
+            Part().Add(record);
+        }
+        catch (IOException e)
+        {
+            throw Failed(e);
+        }
+    }
 
     /// <summary>Adds the record <paramref name="source"/> holds with <paramref name="rects"/> as its boxes, straight from
     /// the reader's bytes (no record object).</summary>
-    internal void Add(ProposalPartReader source, ReadOnlySpan<ProposalRect> rects) =>
-        (_part ??= new ProposalStore.PartEncoder(_pending)).Add(source, rects);
+    internal void Add(ProposalPartReader source, ReadOnlySpan<ProposalRect> rects)
+    {
+        try
+        {
+            Part().Add(source, rects);
+        }
+        catch (IOException e)
+        {
+            throw Failed(e);
+        }
+    }
 
-    /// <summary>Writes the buffered records as one part (atomically). No-op when empty.</summary>
+    ProposalStore.PartEncoder Part()
+    {
+        if (_part is not null) return _part;
+        ObjectDisposedException.ThrowIf(_failed, this); // a write failed: the run stops with that error
+        _file = _store.CreatePart($"part-{_prefix}-{_sequence:D6}.bin");
+        return _part = new ProposalStore.PartEncoder(_file.Stream, _record);
+    }
+
+    /// <summary>Completes the pending part and renames it into place (atomically). No-op when empty.</summary>
     public void Flush()
     {
         if (_part is null) return;
         try
         {
             _part.Finish();
+            _record = _part.Buffer;
             _part = null;
-            _store.WritePart($"part-{_prefix}-{_sequence:D6}.bin", _pending);
+            _file!.Commit();
+            _file = null;
         }
-        catch
+        catch (IOException e)
         {
-            _failed = true;
-            throw;
+            throw Failed(e);
         }
         _sequence++;
-        _pending.SetLength(0);
     }
 
-    bool _failed;
+    /// <summary>The pending part is dropped (its temporary file removed) and the writer writes no more; a rerun redoes
+    /// its images.</summary>
+    IOException Failed(IOException e)
+    {
+        _failed = true;
+        string path = _file?.Path ?? _store.Directory;
+        Abandon();
+        return AtomicFile.Explain(path, e);
+    }
+
+    void Abandon()
+    {
+        try
+        {
+            _part?.Dispose();
+        }
+        catch (IOException)
+        {
+            // the compressor's last bytes could not be written either: the part is dropped anyway
+        }
+        _part = null;
+        _file?.Dispose();
+        _file = null;
+    }
 
     /// <summary>Writes what is buffered, unless a write already failed (a full disk): then the error that stopped the
     /// run stands, and a rerun redoes those images.</summary>
     public void Dispose()
     {
-        if (!_failed) Flush();
-        _part?.Dispose();
+        if (_failed) Abandon();
+        else Flush();
     }
 }
 

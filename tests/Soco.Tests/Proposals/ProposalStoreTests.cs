@@ -170,6 +170,70 @@ public class ProposalStoreTests
     }
 
     [Fact]
+    public void AWriterStreamsItsPartToATemporaryFileThatAppearsWhole()
+    {
+        // A filter writes parts of 4,096 images: the writer must not hold a part's bytes in memory (they grew to a few
+        // MB) but stream them to the part's temporary file, which becomes the part only at Flush.
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        string parts = Path.Combine(tmp["s"], "parts");
+        var rnd = new Random(3);
+        ProposalRecord Noisy(int i) => Rec($"k{i:D4}", 0) with
+        {
+            Rects = Enumerable.Range(0, 300).Select(_ => new ProposalRect(rnd.Next(100_000), rnd.Next(100_000), rnd.Next(100_000), rnd.Next(100_000))).ToArray(),
+        };
+        using (var w = store.OpenWriter())
+        {
+            for (int i = 0; i < 200; i++) w.Add(Noisy(i)); // ~1 MB of boxes that deflate cannot shrink much
+            Assert.Empty(store.PartFiles());
+            var pending = Assert.Single(Directory.GetFiles(parts));
+            Assert.True(Soco.IO.AtomicFile.IsTemp(pending), pending);
+            Assert.True(new FileInfo(pending).Length > 256 * 1024, $"only {new FileInfo(pending).Length} bytes written before the flush");
+            w.Flush();
+            Assert.Single(store.PartFiles());
+            Assert.DoesNotContain(Directory.GetFiles(parts), Soco.IO.AtomicFile.IsTemp);
+            w.Add(Noisy(200));
+        }
+        Assert.Equal(2, store.PartFiles().Length);
+        Assert.DoesNotContain(Directory.GetFiles(parts), Soco.IO.AtomicFile.IsTemp);
+        var all = store.ReadAll().ToList();
+        Assert.Equal(201, all.Count);
+        Assert.All(all, r => Assert.Equal(300, r.Rects.Length));
+    }
+
+    [Fact]
+    public void AWriterThatFailsDropsItsPendingPartAndWritesNoMore()
+    {
+        using var tmp = new TestPaths.TempDir();
+        var store = ProposalStore.OpenOrCreate(tmp["s"], Info());
+        string parts = Path.Combine(tmp["s"], "parts");
+        using (var w = store.OpenWriter())
+        {
+            w.Add(Rec("a", 3));
+            w.Flush();
+            int opened = 0;
+            Soco.IO.AtomicFile.WrapForTesting = (path, s) => ++opened == 1 ? new FullDiskStream(s, 16) : s;
+            try
+            {
+                var e = Assert.ThrowsAny<IOException>(() =>
+                {
+                    for (int i = 0; i < 100; i++) w.Add(Rec($"b{i}", 2000)); // the full disk is met while adding
+                    w.Flush();
+                });
+                Assert.Contains("no space left", e.Message, StringComparison.OrdinalIgnoreCase);
+                Assert.Contains("/parts/part-", e.Message);
+            }
+            finally
+            {
+                Soco.IO.AtomicFile.WrapForTesting = null;
+            }
+            Assert.DoesNotContain(Directory.GetFiles(parts), Soco.IO.AtomicFile.IsTemp);
+            Assert.Throws<ObjectDisposedException>(() => w.Add(Rec("c", 1)));
+        } // Dispose after the failure: nothing more written, no error of its own
+        Assert.Equal(["a"], store.ReadAll().Select(r => r.Key));
+    }
+
+    [Fact]
     public void NotAStoreGivesAClearMessage()
     {
         using var tmp = new TestPaths.TempDir();
