@@ -226,6 +226,84 @@ public class ZipImageSourceTests
         Assert.Contains("not a zip file", Assert.Throws<ImageSourceException>(() => new ZipImageSource(t.Sub("fake.zip"))).Message);
     }
 
+    [Theory]
+    [InlineData("\n", "utf-8")]
+    [InlineData("\r\n", "utf-8-bom")]
+    [InlineData("\r", "utf-8")]
+    [InlineData("\r\n", "utf-16")]
+    public void MapLinesAreReadAsFileReadLinesReadsThem(string newline, string encoding)
+    {
+        // The map is read as bytes, a line at a time; its lines must be those File.ReadLines gives: any line end, a
+        // byte order mark skipped (UTF-16 decoded), blank lines skipped, no end on the last line, "./", "/" and '\' fixed.
+        using var t = new TempDir();
+        string zip = MakeZip(t);
+        var lines = Enumerable.Range(0, Photos.Length).Reverse()
+            .Select(i => (i % 3 == 0 ? "./" : i % 3 == 1 ? "/" : "") + $"n0{i}\\{Photos[i]}\t{i * 10}").ToList();
+        lines.Insert(2, "   ");
+        string text = string.Join(newline, lines); // no line end after the last line
+        string map = t.Sub("m.txt");
+        File.WriteAllBytes(map, encoding switch
+        {
+            "utf-8" => Encoding.UTF8.GetBytes(text),
+            "utf-8-bom" => [.. Encoding.UTF8.GetPreamble(), .. Encoding.UTF8.GetBytes(text)],
+            _ => [.. Encoding.Unicode.GetPreamble(), .. Encoding.Unicode.GetBytes(text)],
+        });
+        using var src = new ZipImageSource(zip, map);
+        AssertMapOrder(src);
+
+        // A line longer than the read buffer, and the line numbers after it.
+        File.WriteAllText(map, $"n00/dog.jpg\t0\n{new string('x', 200_000)}.jpg\t1\r\nn01/eagle.jpg\t1\r\nn09/missing.jpg\t2\n");
+        var e = Assert.Throws<ImageSourceException>(() => new ZipImageSource(zip, map));
+        Assert.Contains("2 of 4 image(s)", e.Message);
+        Assert.Contains("line 2: xxx", e.Message);
+        Assert.Contains("; line 4: n09/missing.jpg", e.Message);
+    }
+
+    [Fact]
+    public void EntryNamesAreLookedUpAsTheirDecodedForms()
+    {
+        // The central directory is indexed as UTF-8 bytes: a non-ASCII name, a name written with '\', a name that is
+        // not valid UTF-8 (decoded with U+FFFD, as Python and .NET decode it), a name twice (the first entry wins) and
+        // folders must be found, read and left out as the per-entry strings did.
+        using var t = new TempDir();
+        string zip = t.Sub("train.zip");
+        using (var z = ZipFile.Open(zip, ZipArchiveMode.Create))
+        {
+            void Put(string name, string photo)
+            {
+                using var s = z.CreateEntry(name).Open();
+                s.Write(Photo(photo));
+            }
+            Put("n01/caf\u00e9 \u00fcber.jpg", "dog.jpg");
+            Put("n02\\back.jpg", "eagle.jpg");
+            Put("n03/twice.png", "camera.png");
+            Put("n03/twice.png", "coffee.png");
+            Put("n04/bad\u00ff.jpg", "rocket.jpg");
+            z.CreateEntry("n05/");
+        }
+        // Make the last name's "\u00ff" (UTF-8 C3 BF) two invalid bytes (FF FF) in both of its headers.
+        var bytes = File.ReadAllBytes(zip);
+        var from = System.Text.Encoding.UTF8.GetBytes("bad\u00ff.jpg");
+        byte[] to = [.. from[..3], 0xFF, 0xFF, .. from[5..]];
+        for (int at; (at = bytes.AsSpan().IndexOf(from)) >= 0;) to.CopyTo(bytes.AsSpan(at));
+        File.WriteAllBytes(zip, bytes);
+        string map = t.Sub("train_map.txt");
+        File.WriteAllText(map, "n03/twice.png\t3\nn02/back.jpg\t2\nn04/bad\ufffd\ufffd.jpg\t4\nn01/caf\u00e9 \u00fcber.jpg\t1\n");
+        using (var src = new ZipImageSource(zip, map))
+        {
+            Assert.Equal(["n03/twice.png", "n02/back.jpg", "n04/bad\ufffd\ufffd.jpg", "n01/caf\u00e9 \u00fcber.jpg"], src.Entries.Select(e => e.RelativePath));
+            Assert.Equal([3, 2, 4, 1], src.Entries.Select(e => e.ClassIndex));
+            Assert.Equal(Photo("camera.png"), src.ReadBytes(src.Entries[0])); // the first of the two
+            Assert.Equal(Photo("eagle.jpg"), src.ReadBytes(src.Entries[1]));
+            Assert.Equal(Photo("rocket.jpg"), src.ReadBytes(src.Entries[2]));
+            Assert.Equal(Photo("dog.jpg"), src.ReadBytes(src.Entries[3]));
+            Assert.Equal($"{zip}@/n01/caf\u00e9 \u00fcber.jpg", src.Entries[3].Location);
+        }
+        File.Delete(map);
+        // No map: every image entry, so the name there twice is a duplicate key.
+        Assert.Contains("duplicate image key(s)", Assert.Throws<ImageSourceException>(() => new ZipImageSource(zip)).Message);
+    }
+
     [Fact]
     public void CorruptEntryIsAPerImageError()
     {

@@ -25,7 +25,6 @@ public sealed class ZipImageSource : IImageSource
     // Kept per entry for reading: no name (the entry's RelativePath and Location say it), so a 1.28 M-entry zip keeps
     // only what reading needs (docs/scale.md).
     private readonly record struct ZipData(long LocalHeaderOffset, long CompressedSize, long Size, ushort Method, ushort Flags, uint Crc);
-    private readonly record struct ZipRecord(string Name, ZipData Data);
 
     public ZipImageSource(string zipPath, string? mapPath = null)
     {
@@ -128,7 +127,7 @@ public sealed class ZipImageSource : IImageSource
 
     private ImageSourceException Bad(string why) => new($"cannot read zip {ZipPath}: {why}");
 
-    private List<ZipRecord> ReadCentralDirectory()
+    private CentralDirectory ReadCentralDirectory()
     {
         long len = RandomAccess.GetLength(_file);
         int tailLen = (int)Math.Min(len, 22 + 65535 + 20);
@@ -163,7 +162,8 @@ public sealed class ZipImageSource : IImageSource
         }
         if (cdOffset < 0 || cdSize < 0 || cdOffset + cdSize > len) throw Bad("the central directory lies outside the file (truncated zip?)");
 
-        var list = new List<ZipRecord>((int)Math.Min(count, 10_000_000));
+        // Every record takes at least 46 bytes: a damaged count cannot size the arrays past what the directory holds.
+        var list = new CentralDirectory((int)Math.Min(Math.Min(count, cdSize / 46), Array.MaxLength));
         using var fs = new FileStream(ZipPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         fs.Position = cdOffset;
         var fixedPart = new byte[46];
@@ -199,7 +199,6 @@ public sealed class ZipImageSource : IImageSource
             {
                 throw Bad("the central directory is truncated");
             }
-            string name = Encoding.UTF8.GetString(varPart, 0, nameLen);
             // zip64 extra field: the 0xFFFFFFFF fields, in order usize, csize, offset
             var extra = varPart.AsSpan(nameLen, extraLen);
             while (extra.Length >= 4)
@@ -215,48 +214,62 @@ public sealed class ZipImageSource : IImageSource
                 }
                 extra = extra[(4 + sz)..];
             }
-            if (name.EndsWith('/')) continue; // folder
-            list.Add(new ZipRecord(name.Replace('\\', '/'), new ZipData(offset, csize, usize, method, flags, crc)));
+            list.Add(varPart.AsSpan(0, nameLen), new ZipData(offset, csize, usize, method, flags, crc));
         }
         return list;
     }
 
 
-    private (ImageTable, ZipData[]) FromZip(List<ZipRecord> all)
+    private (ImageTable, ZipData[]) FromZip(CentralDirectory all)
     {
-        var recs = all.Where(r => ImageSources.ImageExtensions.Contains(Path.GetExtension(r.Name)) &&
-                                  !r.Name.Split('/').Any(c => c.StartsWith('.') || c == "__MACOSX"))
-            .OrderBy(r => r.Name, StringComparer.Ordinal).ToArray();
-        if (recs.Length == 0)
+        var images = new List<int>();
+        for (int i = 0; i < all.Count; i++)
+        {
+            string name = all.NameString(i);
+            if (ImageSources.ImageExtensions.Contains(Path.GetExtension(name)) && !name.Split('/').Any(c => c.StartsWith('.') || c == "__MACOSX"))
+                images.Add(i);
+        }
+        if (images.Count == 0)
             throw new ImageSourceException(
                 $"no images in zip {ZipPath} (looked for {string.Join(", ", ImageSources.ImageExtensions)}; no map file {Path.GetFileNameWithoutExtension(ZipPath)}_map.txt beside it)");
-        var entries = new ImageTable.Builder(_locationPrefix);
-        foreach (var r in recs) entries.Add(r.Name);
-        return (entries.Build(), Array.ConvertAll(recs, r => r.Data));
+        // Name order (ordinal, as the UTF-16 strings compare), then directory order: a stable sort by name.
+        images.Sort((x, y) => Proposals.ProposalSort.CompareKeys(all.Name(x), all.Name(y)) is var c && c != 0 ? c : x.CompareTo(y));
+        var entries = new ImageTable.Builder(_locationPrefix, images.Count, all.NameBytes);
+        var data = new ZipData[images.Count];
+        for (int k = 0; k < images.Count; k++)
+        {
+            entries.Add(all.NameString(images[k]));
+            data[k] = all.Data(images[k]);
+        }
+        return (entries.Build(), data);
     }
 
-    private (ImageTable, ZipData[]) FromMap(List<ZipRecord> all)
+    private (ImageTable, ZipData[]) FromMap(CentralDirectory all)
     {
-        var byName = new Dictionary<string, int>(all.Count, StringComparer.Ordinal);
-        for (int i = 0; i < all.Count; i++) byName.TryAdd(all[i].Name, i);
-
-        // The map is read line by line (not held: at 1.28 M lines its strings would double the opening's peak memory).
+        // The map is read a line at a time into one character buffer, each path looked up in the directory's name
+        // table as UTF-8: no string per line or per zip entry (docs/scale.md, "Opening a zip of a million images").
         // a consistent prefix fix: add `add` in front, or drop the first `drop` path components
         string add = "";
         int drop = 0;
         bool fixChosen = false;
-        var entries = new ImageTable.Builder(_locationPrefix);
-        var recs = new List<ZipData>(all.Count);
+        var entries = new ImageTable.Builder(_locationPrefix, all.Count, all.NameBytes);
+        var recs = new ZipData[all.Count];
+        int kept = 0;
         var missing = new List<string>();
         int missingCount = 0, lineCount = 0;
-        foreach (var (lineNo, path, cls) in ParseMap(MapPath!))
+        var fixBuffer = new char[256];
+        using var lines = new MapLines(MapPath!);
+        while (lines.Next(out var raw))
         {
+            int lineNo = lines.LineNumber;
+            if (!ParseMapLine(raw, MapPath!, lineNo, out var path, out int cls)) continue;
             lineCount++;
-            int idx;
-            if (!byName.TryGetValue(Fix(path, add, drop), out idx))
+            int idx = all.IndexOf(Fix(path, add, drop, ref fixBuffer));
+            if (idx < 0)
             {
-                if (!fixChosen && FindFix(path, all, byName, out add, out drop)) fixChosen = true;
-                if (!byName.TryGetValue(Fix(path, add, drop), out idx))
+                if (!fixChosen && FindFix(path, all, out add, out drop)) fixChosen = true;
+                idx = all.IndexOf(Fix(path, add, drop, ref fixBuffer));
+                if (idx < 0)
                 {
                     if (missing.Count < 5) missing.Add($"line {lineNo}: {path}");
                     missingCount++;
@@ -264,89 +277,282 @@ public sealed class ZipImageSource : IImageSource
                 }
             }
             fixChosen = true;
-            var r = all[idx];
-            recs.Add(r.Data);
-            entries.Add(path, cls, r.Name);
+            if (kept == recs.Length) Array.Resize(ref recs, Math.Max(16, 2 * kept)); // more lines than entries: duplicates
+            recs[kept++] = all.Data(idx);
+            entries.Add(path, cls, all.Name(idx));
         }
         if (lineCount == 0) throw new ImageSourceException($"no images in map file {MapPath} (it has no lines)");
         if (missingCount > 0)
             throw new ImageSourceException(
                 $"{missingCount} of {lineCount} image(s) of map file {MapPath} not found in zip {ZipPath}: {string.Join("; ", missing)}{(missingCount > 5 ? "; …" : "")}");
-        return (entries.Build(), recs.ToArray());
+        if (kept < recs.Length) Array.Resize(ref recs, kept);
+        return (entries.Build(), recs);
     }
 
-    private static string Fix(string path, string add, int drop)
+    // The path with the prefix fix applied: `drop` leading components taken off, or `add` put in front (in `buffer`).
+    private static ReadOnlySpan<char> Fix(ReadOnlySpan<char> path, string add, int drop, ref char[] buffer)
     {
-        if (drop > 0)
+        for (int k = 0; k < drop; k++)
         {
-            for (int k = 0; k < drop; k++)
-            {
-                int s = path.IndexOf('/');
-                if (s < 0) return path;
-                path = path[(s + 1)..];
-            }
+            int s = path.IndexOf('/');
+            if (s < 0) return path;
+            path = path[(s + 1)..];
         }
-        return add + path;
+        if (add.Length == 0) return path;
+        if (buffer.Length < add.Length + path.Length) buffer = new char[add.Length + path.Length];
+        add.CopyTo(buffer);
+        path.CopyTo(buffer.AsSpan(add.Length));
+        return buffer.AsSpan(0, add.Length + path.Length);
     }
 
-    private static bool FindFix(string path, List<ZipRecord> all, Dictionary<string, int> byName, out string add, out int drop)
+    private static bool FindFix(ReadOnlySpan<char> path, CentralDirectory all, out string add, out int drop)
     {
         add = "";
         drop = 0;
+        var buffer = Array.Empty<char>();
         // drop leading components of the map path ("train/n01/x.JPEG" → "n01/x.JPEG")
-        int comps = path.Count(c => c == '/');
+        int comps = path.Count('/');
         for (int d = 1; d <= comps; d++)
         {
-            if (byName.ContainsKey(Fix(path, "", d)))
+            if (all.IndexOf(Fix(path, "", d, ref buffer)) >= 0)
             {
                 drop = d;
                 return true;
             }
         }
         // add the zip's prefix ("n01/x.JPEG" → "train/n01/x.JPEG"): the one entry ending with "/" + path
-        string suffix = "/" + path;
-        string? found = null;
-        foreach (var r in all)
+        byte[] suffix = Encoding.UTF8.GetBytes("/" + path.ToString());
+        int found = -1;
+        for (int i = 0; i < all.Count; i++)
         {
-            if (!r.Name.EndsWith(suffix, StringComparison.Ordinal)) continue;
-            if (found != null) return false; // ambiguous
-            found = r.Name;
+            if (!all.Name(i).EndsWith(suffix)) continue;
+            if (found >= 0) return false; // ambiguous
+            found = i;
         }
-        if (found == null) return false;
-        add = found[..^path.Length];
+        if (found < 0) return false;
+        add = all.NameString(found)[..^path.Length];
         return true;
     }
 
-    private static IEnumerable<(int Line, string Path, int Class)> ParseMap(string mapPath)
+    // One map line: false for a blank line; else the path ('\\' made '/', leading '/' and "./" taken off: a slice of
+    // `line`, which is changed in place) and the class index.
+    private static bool ParseMapLine(Span<char> line, string mapPath, int lineNo, out ReadOnlySpan<char> path, out int cls)
     {
-        int lineNo = 0;
-        foreach (var raw in File.ReadLines(mapPath))
+        line = line.TrimEnd();
+        path = default;
+        cls = 0;
+        if (line.Trim().Length == 0) return false;
+        Span<char> p;
+        ReadOnlySpan<char> c;
+        int tab = line.IndexOf('\t');
+        if (tab >= 0)
         {
-            lineNo++;
-            string line = raw.TrimEnd();
-            if (line.Trim().Length == 0) continue;
-            string path, cls;
-            int tab = line.IndexOf('\t');
-            if (tab >= 0)
-            {
-                path = line[..tab].Trim();
-                cls = line[(tab + 1)..].Trim();
-            }
-            else
-            {
-                int sp = line.LastIndexOfAny([' ', '\t']);
-                if (sp < 0)
-                    throw new ImageSourceException(
-                        $"map file {mapPath}, line {lineNo}: expected '<path in zip><TAB><class index>', got '{Short(line)}'");
-                path = line[..sp].Trim();
-                cls = line[(sp + 1)..];
-            }
-            if (path.Length == 0 || !int.TryParse(cls, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int c))
+            p = line[..tab].Trim();
+            c = line[(tab + 1)..].Trim();
+        }
+        else
+        {
+            int sp = line.LastIndexOfAny(' ', '\t');
+            if (sp < 0)
                 throw new ImageSourceException(
-                    $"map file {mapPath}, line {lineNo}: expected '<path in zip><TAB><class index>', got '{Short(line)}'");
-            path = path.Replace('\\', '/').TrimStart('/');
-            if (path.StartsWith("./", StringComparison.Ordinal)) path = path[2..];
-            yield return (lineNo, path, c);
+                    $"map file {mapPath}, line {lineNo}: expected '<path in zip><TAB><class index>', got '{Short(line.ToString())}'");
+            p = line[..sp].Trim();
+            c = line[(sp + 1)..];
+        }
+        if (p.Length == 0 || !int.TryParse(c, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out cls))
+            throw new ImageSourceException(
+                $"map file {mapPath}, line {lineNo}: expected '<path in zip><TAB><class index>', got '{Short(line.ToString())}'");
+        p.Replace('\\', '/');
+        p = p.TrimStart('/');
+        if (p.StartsWith("./")) p = p[2..];
+        path = p;
+        return true;
+    }
+
+    /// <summary>
+    /// The lines of a map file as <see cref="File.ReadLines(string)"/> gives them (UTF-8, its byte order mark skipped;
+    /// a line ends at "\n", "\r\n" or "\r"), each in turn in one character buffer: no string per line. A file that
+    /// starts with a UTF-16 or UTF-32 byte order mark is read through <see cref="File.ReadLines(string)"/> itself.
+    /// </summary>
+    private sealed class MapLines : IDisposable
+    {
+        readonly FileStream _file;
+        readonly IEnumerator<string>? _decoded; // a UTF-16/32 file
+        byte[] _bytes = new byte[1 << 16];
+        int _pos, _len;
+        bool _end;
+        char[] _chars = new char[256];
+
+        public MapLines(string path)
+        {
+            _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+            Fill();
+            var head = _bytes.AsSpan(0, _len);
+            if (head.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) _pos = 3;
+            else if (head.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF]) || head.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) ||
+                     head.StartsWith((ReadOnlySpan<byte>)[0x00, 0x00, 0xFE, 0xFF]))
+                _decoded = File.ReadLines(path).GetEnumerator();
+        }
+
+        /// <summary>The number (from 1) of the line <see cref="Next"/> gave last.</summary>
+        public int LineNumber { get; private set; }
+
+        public bool Next(out Span<char> line)
+        {
+            line = default;
+            if (_decoded is not null)
+            {
+                if (!_decoded.MoveNext()) return false;
+                LineNumber++;
+                line = Chars(_decoded.Current.Length);
+                _decoded.Current.CopyTo(line);
+                return true;
+            }
+            int end;
+            while (true)
+            {
+                end = _bytes.AsSpan(_pos, _len - _pos).IndexOfAny((byte)'\n', (byte)'\r');
+                // A line ends in the buffer (a "\r" at its end waits for the next byte: "\r\n" is one end).
+                if (end >= 0 && (_pos + end + 1 < _len || _end || _bytes[_pos + end] == '\n')) break;
+                if (_end)
+                {
+                    if (_pos == _len) return false;
+                    end = _len - _pos; // the last line, without an end
+                    break;
+                }
+                Fill();
+            }
+            var bytes = _bytes.AsSpan(_pos, end);
+            line = Chars(Encoding.UTF8.GetMaxCharCount(bytes.Length));
+            line = line[..Encoding.UTF8.GetChars(bytes, line)];
+            _pos += end;
+            if (_pos < _len)
+            {
+                byte b = _bytes[_pos++];
+                if (b == '\r' && _pos < _len && _bytes[_pos] == '\n') _pos++;
+            }
+            LineNumber++;
+            return true;
+        }
+
+        Span<char> Chars(int n)
+        {
+            if (_chars.Length < n) _chars = new char[Math.Max(n, 2 * _chars.Length)];
+            return _chars.AsSpan(0, n);
+        }
+
+        // Moves what is left to the front and reads more (a line longer than the buffer grows it).
+        void Fill()
+        {
+            if (_pos > 0)
+            {
+                _bytes.AsSpan(_pos, _len - _pos).CopyTo(_bytes);
+                _len -= _pos;
+                _pos = 0;
+            }
+            if (_len == _bytes.Length) Array.Resize(ref _bytes, 2 * _bytes.Length);
+            int n = _file.Read(_bytes, _len, _bytes.Length - _len);
+            if (n == 0) _end = true;
+            _len += n;
+        }
+
+        public void Dispose()
+        {
+            _decoded?.Dispose();
+            _file.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The central directory as read: the entries' names (UTF-8, '\\' made '/', folders left out) back to back in 1 MiB
+    /// chunks, what reading each entry needs, and an open-addressing table from name to entry (the first of a name
+    /// wins). A <c>List</c> of a string and a record per entry and a dictionary over the names took ~200 bytes an
+    /// entry while a zip opened (docs/scale.md, "Opening a zip of a million images").
+    /// </summary>
+    private sealed class CentralDirectory(int capacity)
+    {
+        const int ChunkBytes = 1 << 20;
+        readonly List<byte[]> _chunks = [];
+        int _used = ChunkBytes;
+        long[] _names = new long[capacity]; // chunk << 36 | offset << 16 | length
+        ZipData[] _data = new ZipData[capacity];
+        int[]? _slots;
+        byte[] _key = new byte[256];
+
+        public int Count { get; private set; }
+
+        /// <summary>Bytes of all the names: what the image list's path block will need.</summary>
+        public int NameBytes { get; private set; }
+
+        public void Add(ReadOnlySpan<byte> raw, ZipData data)
+        {
+            // As Encoding.UTF8.GetString(raw) then Replace('\\', '/') would give, in UTF-8; a name ending in '/' is a folder.
+            byte[]? decoded = System.Text.Ascii.IsValid(raw) ? null : Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(raw));
+            var name = decoded ?? raw;
+            if (name.Length > 0 && name[^1] == (byte)'/') return;
+            if (Count == _names.Length)
+            {
+                Array.Resize(ref _names, Math.Max(16, 2 * Count));
+                Array.Resize(ref _data, _names.Length);
+            }
+            if (_used + name.Length > ChunkBytes)
+            {
+                _chunks.Add(new byte[Math.Max(ChunkBytes, name.Length)]);
+                _used = 0;
+            }
+            var into = _chunks[^1].AsSpan(_used, name.Length);
+            name.CopyTo(into);
+            into.Replace((byte)'\\', (byte)'/');
+            _names[Count] = (long)(_chunks.Count - 1) << 36 | (long)_used << 16 | (uint)name.Length;
+            _data[Count++] = data;
+            _used += name.Length;
+            NameBytes = (int)Math.Min(Array.MaxLength, (long)NameBytes + name.Length);
+        }
+
+        public ReadOnlySpan<byte> Name(int i)
+        {
+            long e = _names[i];
+            return _chunks[(int)(e >> 36)].AsSpan((int)(e >> 16) & 0xFFFFF, (int)(e & 0xFFFF));
+        }
+
+        public string NameString(int i) => Encoding.UTF8.GetString(Name(i));
+
+        public ZipData Data(int i) => _data[i];
+
+        /// <summary>The first entry named <paramref name="name"/>, or -1.</summary>
+        public int IndexOf(ReadOnlySpan<char> name)
+        {
+            int max = Encoding.UTF8.GetMaxByteCount(name.Length);
+            if (max > _key.Length) _key = new byte[max];
+            var key = _key.AsSpan(0, Encoding.UTF8.GetBytes(name, _key));
+            var slots = _slots ??= Slots();
+            int s = ImageTable.Hash(key) & (slots.Length - 1);
+            while (slots[s] != 0)
+            {
+                if (Name(slots[s] - 1).SequenceEqual(key)) return slots[s] - 1;
+                s = (s + 1) & (slots.Length - 1);
+            }
+            return -1;
+        }
+
+        int[] Slots()
+        {
+            int cap = 16;
+            while (cap < 2L * Count) cap <<= 1;
+            var slots = new int[cap];
+            for (int i = 0; i < Count; i++)
+            {
+                var name = Name(i);
+                int s = ImageTable.Hash(name) & (cap - 1);
+                while (slots[s] != 0)
+                {
+                    if (Name(slots[s] - 1).SequenceEqual(name)) goto next; // the first of a name keeps it
+                    s = (s + 1) & (cap - 1);
+                }
+                slots[s] = i + 1;
+            next:;
+            }
+            return slots;
         }
     }
 

@@ -159,7 +159,7 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         return dot >= 0 ? p[..dot] : p;
     }
 
-    static int Hash(ReadOnlySpan<byte> key)
+    internal static int Hash(ReadOnlySpan<byte> key)
     {
         uint h = 2166136261; // FNV-1a, then a final mix so linear probing sees spread low bits
         foreach (byte b in key) h = (h ^ b) * 16777619;
@@ -173,10 +173,12 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
     /// Collects the images of a source in order. <paramref name="locationPrefix"/> is the start of every entry's
     /// <see cref="ImageEntry.Location"/>.
     /// </summary>
-    public sealed class Builder(string locationPrefix)
+    public sealed class Builder(string locationPrefix, int expectedCount = 0, int expectedPathBytes = 0)
     {
-        readonly Blob _paths = new(), _tails = new();
-        readonly List<int> _pathEnd = [], _tailEnd = [], _classes = [];
+        // Sized from the caller's estimate when it has one (a zip knows its entry count): grown by doubling, the old
+        // copies are garbage the size of the list (docs/scale.md, "Opening a zip of a million images").
+        readonly Blob _paths = new(expectedPathBytes), _tails = new(0);
+        readonly List<int> _pathEnd = new(expectedCount), _tailEnd = new(expectedCount), _classes = new(expectedCount);
         bool _anyClass;
 
         public int Count => _pathEnd.Count;
@@ -194,34 +196,59 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
             _anyClass |= classIndex != -1;
         }
 
+        /// <summary><see cref="Add(string, int, string?)"/> with the path as characters and the location tail as UTF-8
+        /// bytes (a zip entry's name as the central directory index holds it): no string per image.</summary>
+        public void Add(ReadOnlySpan<char> relativePath, int classIndex, ReadOnlySpan<byte> locationTailUtf8)
+        {
+            if (relativePath.IsEmpty) throw new ArgumentException("an image path is empty", nameof(relativePath));
+            int start = _paths.Length;
+            _paths.AppendUtf8(relativePath);
+            _pathEnd.Add(_paths.Length);
+            if (!_paths.Span(start, _paths.Length - start).SequenceEqual(locationTailUtf8)) _tails.Append(locationTailUtf8);
+            _tailEnd.Add(_tails.Length);
+            _classes.Add(classIndex);
+            _anyClass |= classIndex != -1;
+        }
+
         /// <summary>The table; the builder is spent.</summary>
         public ImageTable Build() => new(locationPrefix, _paths.ToArray(), [.. _pathEnd], _tails.Length == 0 ? null : _tails.ToArray(),
             _tails.Length == 0 ? null : [.. _tailEnd], _anyClass ? [.. _classes] : null);
 
-
         /// <summary>A growable byte block whose total stays below 2 GiB (checked).</summary>
-        sealed class Blob
+        sealed class Blob(int capacity)
         {
-            byte[] _buf = new byte[4096];
+            byte[] _buf = new byte[Math.Clamp(capacity, 4096, Array.MaxLength)];
             public int Length { get; private set; }
 
             /// <summary>Appends <paramref name="s"/> as UTF-8, encoded in place (no array per path).</summary>
-            public void AppendUtf8(string s)
+            public void AppendUtf8(ReadOnlySpan<char> s)
             {
                 try
                 {
-                    int count = Utf8.GetByteCount(s);
-                    if ((long)Length + count > Array.MaxLength)
-                        throw new ImageSourceException($"the image paths of this source take more than {Array.MaxLength:N0} bytes: too many images for one source");
-                    if (Length + count > _buf.Length)
-                        Array.Resize(ref _buf, (int)Math.Min(Array.MaxLength, Math.Max(2L * _buf.Length, Length + count)));
-                    Length += Utf8.GetBytes(s, _buf.AsSpan(Length));
+                    Length += Utf8.GetBytes(s, Room(Utf8.GetByteCount(s)));
                 }
                 catch (EncoderFallbackException e)
                 {
                     // Names decoded from disk, a zip or a map file are valid UTF-16; one that is not could not be stored exactly.
                     throw new ImageSourceException($"image path '{s}' is not valid Unicode (a lone surrogate); it cannot be listed", e);
                 }
+            }
+
+            public void Append(ReadOnlySpan<byte> bytes)
+            {
+                bytes.CopyTo(Room(bytes.Length));
+                Length += bytes.Length;
+            }
+
+            public ReadOnlySpan<byte> Span(int start, int length) => _buf.AsSpan(start, length);
+
+            Span<byte> Room(int count)
+            {
+                if ((long)Length + count > Array.MaxLength)
+                    throw new ImageSourceException($"the image paths of this source take more than {Array.MaxLength:N0} bytes: too many images for one source");
+                if (Length + count > _buf.Length)
+                    Array.Resize(ref _buf, (int)Math.Min(Array.MaxLength, Math.Max(2L * _buf.Length, Length + count)));
+                return _buf.AsSpan(Length);
             }
 
             public byte[] ToArray() => _buf.AsSpan(0, Length).ToArray();
