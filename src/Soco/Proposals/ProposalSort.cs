@@ -1,3 +1,5 @@
+using Soco.IO;
+
 namespace Soco.Proposals;
 
 /// <summary>
@@ -133,7 +135,7 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
         {
             var ka = sort.KeyAt(a, out bool fa);
             var kb = sort.KeyAt(b, out bool fb);
-            int c = CompareKeys(ka, kb);
+            int c = Utf8Ordinal.Compare(ka, kb);
             if (c == 0) c = fa.CompareTo(fb);
             return c != 0 ? c : a.CompareTo(b);
         }
@@ -200,7 +202,7 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
                 readers.Add(new RunReader(new FileStream(run, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0)));
             var queue = new PriorityQueue<int, int>(Comparer<int>.Create((a, b) =>
             {
-                int c = CompareKeys(readers[a].Key, readers[b].Key);
+                int c = Utf8Ordinal.Compare(readers[a].Key, readers[b].Key);
                 if (c == 0) c = readers[a].IsFailure.CompareTo(readers[b].IsFailure);
                 return c != 0 ? c : a.CompareTo(b);
             }));
@@ -216,25 +218,6 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
         {
             foreach (var r in readers) r.Dispose();
         }
-    }
-
-    /// <summary>
-    /// Orders UTF-8 keys as <see cref="string.CompareOrdinal(string, string)"/> orders the strings (UTF-16 code units):
-    /// byte order is code-point order, which differs from UTF-16 order only between a character above U+FFFF (lead byte
-    /// F0–F4, a surrogate pair in UTF-16) and one in U+E000–U+FFFF (lead byte EE or EF), which UTF-16 sorts after it.
-    /// </summary>
-    internal static int CompareKeys(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
-    {
-        int i = a.CommonPrefixLength(b);
-        if (i == a.Length || i == b.Length) return a.Length.CompareTo(b.Length);
-        int x = a[i], y = b[i];
-        if (x >= 0xEE && y >= 0xEE)
-        {
-            // Bytes this high are lead bytes: a byte that differs after equal lead bytes is a continuation byte (< 0xC0).
-            if (x >= 0xF0) x -= 0x10;
-            if (y >= 0xF0) y -= 0x10;
-        }
-        return x.CompareTo(y);
     }
 
     /// <summary>Packs one record at <paramref name="at"/>; returns the end. The caller makes room (the bound in <see cref="Add"/>).</summary>

@@ -187,7 +187,7 @@ public sealed class ProposalStore
             foreach (var _ in names) { }
             _entries = [.. entries];
             // UTF-8 compared in the order string.CompareOrdinal gives, as PartFiles sorts.
-            Array.Sort(_entries, (x, y) => ProposalSort.CompareKeys(Name(x), Name(y)));
+            Array.Sort(_entries, (x, y) => Utf8Ordinal.Compare(Name(x), Name(y)));
         }
 
         public int Count => _entries.Length;

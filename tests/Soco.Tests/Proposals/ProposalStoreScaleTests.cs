@@ -146,7 +146,7 @@ public sealed class ProposalStoreScaleTests
         foreach (var a in keys)
             foreach (var b in keys.Take(60))
                 Assert.Equal(Math.Sign(string.CompareOrdinal(a, b)),
-                    Math.Sign(ProposalSort.CompareKeys(System.Text.Encoding.UTF8.GetBytes(a), System.Text.Encoding.UTF8.GetBytes(b))));
+                    Math.Sign(Soco.IO.Utf8Ordinal.Compare(System.Text.Encoding.UTF8.GetBytes(a), System.Text.Encoding.UTF8.GetBytes(b))));
     }
 
     [Fact]

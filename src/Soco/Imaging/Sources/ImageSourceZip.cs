@@ -233,7 +233,7 @@ public sealed class ZipImageSource : IImageSource
             throw new ImageSourceException(
                 $"no images in zip {ZipPath} (looked for {string.Join(", ", ImageSources.ImageExtensions)}; no map file {Path.GetFileNameWithoutExtension(ZipPath)}_map.txt beside it)");
         // Name order (ordinal, as the UTF-16 strings compare), then directory order: a stable sort by name.
-        images.Sort((x, y) => Proposals.ProposalSort.CompareKeys(all.Name(x), all.Name(y)) is var c && c != 0 ? c : x.CompareTo(y));
+        images.Sort((x, y) => Soco.IO.Utf8Ordinal.Compare(all.Name(x), all.Name(y)) is var c && c != 0 ? c : x.CompareTo(y));
         var entries = new ImageTable.Builder(_locationPrefix, images.Count, all.NameBytes);
         var data = new ZipData[images.Count];
         for (int k = 0; k < images.Count; k++)
