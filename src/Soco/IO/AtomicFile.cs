@@ -21,9 +21,9 @@ public static class AtomicFile
     /// <summary>Writes through <paramref name="write"/> into a temporary file, fsyncs it and renames it to <paramref name="path"/>.</summary>
     public static void Write(string path, Action<Stream> write)
     {
-        using var pending = Create(path);
         try
         {
+            using var pending = Create(path); // disposed (the temporary file deleted) before the catch below runs
             write(pending.Stream);
             pending.Commit();
         }
@@ -94,13 +94,25 @@ public static class AtomicFile
             _closed = true;
         }
 
-        /// <summary>Before <see cref="Commit"/>: closes and deletes the temporary file (the target is untouched).</summary>
+        /// <summary>Before <see cref="Commit"/> (or after it failed): closes and deletes the temporary file (the
+        /// target is untouched). Never throws: closing writes the file's buffer out again, which fails again on a full
+        /// disk, and the error that stopped the write is the one to report.</summary>
         public void Dispose()
         {
             if (_closed) return;
             _closed = true;
-            _file.Dispose();
-            TryDelete(_temp);
+            try
+            {
+                _file.Dispose();
+            }
+            catch (IOException)
+            {
+                // the buffered bytes could not be written either: the file is dropped anyway
+            }
+            finally
+            {
+                TryDelete(_temp);
+            }
         }
     }
 

@@ -165,6 +165,8 @@ public sealed class ProposalStore
             var entries = new List<long>();
             int used = ChunkBytes;
             // Each name goes from its directory entry into the chunks: no path string per part.
+            // The options of Directory.GetFiles (PartFiles): no attribute skipped, an unreadable folder an error.
+            var options = new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false };
             var names = new FileSystemEnumerable<bool>(directory, (ref FileSystemEntry e) =>
             {
                 int n = Utf8.GetByteCount(e.FileName);
@@ -178,7 +180,7 @@ public sealed class ProposalStore
                 entries.Add((long)(_chunks.Count - 1) << 32 | (long)used << 16 | (uint)n);
                 used += n;
                 return true;
-            })
+            }, options)
             {
                 // What Directory.GetFiles(dir, "part-*.bin") in PartFiles matches (case as the platform's default).
                 ShouldIncludePredicate = static (ref FileSystemEntry e) => !e.IsDirectory &&
@@ -198,12 +200,12 @@ public sealed class ProposalStore
             get
             {
                 var name = Name(_entries[index]);
-                bool slash = !_directory.EndsWith('/');
+                bool slash = !Path.EndsInDirectorySeparator(_directory);
                 return string.Create(_directory.Length + (slash ? 1 : 0) + Utf8.GetCharCount(name), (this, index, slash), static (chars, s) =>
                 {
                     var (list, i, slash) = s;
                     list._directory.CopyTo(chars);
-                    if (slash) chars[list._directory.Length] = '/';
+                    if (slash) chars[list._directory.Length] = Path.DirectorySeparatorChar;
                     Utf8.GetChars(list.Name(list._entries[i]), chars[(list._directory.Length + (slash ? 1 : 0))..]);
                 });
             }
@@ -562,7 +564,11 @@ public sealed class ProposalStoreWriter : IDisposable
         }
         catch (IOException e)
         {
-            throw Failed(e);
+            // A write failed: the pending part is broken. (Any other error comes before a record's bytes are handed
+            // over, the part stays whole.)
+            var reported = Failed(e);
+            if (ReferenceEquals(reported, e)) throw;
+            throw reported;
         }
     }
 
@@ -576,7 +582,9 @@ public sealed class ProposalStoreWriter : IDisposable
         }
         catch (IOException e)
         {
-            throw Failed(e);
+            var reported = Failed(e);
+            if (ReferenceEquals(reported, e)) throw;
+            throw reported;
         }
     }
 
@@ -600,21 +608,23 @@ public sealed class ProposalStoreWriter : IDisposable
             _file!.Commit();
             _file = null;
         }
-        catch (IOException e)
+        catch (Exception e) // any error here (a full disk, a rename refused) leaves no part
         {
-            throw Failed(e);
+            var reported = Failed(e);
+            if (ReferenceEquals(reported, e)) throw;
+            throw reported;
         }
         _sequence++;
     }
 
     /// <summary>The pending part is dropped (its temporary file removed) and the writer writes no more; a rerun redoes
-    /// its images.</summary>
-    IOException Failed(IOException e)
+    /// its images. Returns what to report: a full disk said in words naming the part, else <paramref name="e"/>.</summary>
+    Exception Failed(Exception e)
     {
         _failed = true;
         string path = _file?.Path ?? _store.Directory;
         Abandon();
-        return AtomicFile.Explain(path, e);
+        return e is IOException io ? AtomicFile.Explain(path, io) : e;
     }
 
     void Abandon()

@@ -251,12 +251,39 @@ public class ZipImageSourceTests
         using var src = new ZipImageSource(zip, map);
         AssertMapOrder(src);
 
+        // A "\r\n" split by the first 64 KiB read (the '\r' its last byte) is one line end: the bad line is line 3.
+        File.WriteAllText(map, new string(' ', 65_535) + "\r\nn00/dog.jpg\t0\nbad\n");
+        Assert.Contains("line 3: expected", Assert.Throws<ImageSourceException>(() => new ZipImageSource(zip, map)).Message);
+
         // A line longer than the read buffer, and the line numbers after it.
         File.WriteAllText(map, $"n00/dog.jpg\t0\n{new string('x', 200_000)}.jpg\t1\r\nn01/eagle.jpg\t1\r\nn09/missing.jpg\t2\n");
         var e = Assert.Throws<ImageSourceException>(() => new ZipImageSource(zip, map));
         Assert.Contains("2 of 4 image(s)", e.Message);
         Assert.Contains("line 2: xxx", e.Message);
         Assert.Contains("; line 4: n09/missing.jpg", e.Message);
+    }
+
+    [Fact]
+    public void AZipWhoseNamesFillSeveralOfTheIndexsBlocks()
+    {
+        // 20,000 names of ~70 bytes: the directory's names span two of its 1 MiB blocks.
+        using var t = new TempDir();
+        string zip = t.Sub("train.zip");
+        var names = Enumerable.Range(0, 20_000).Select(i => $"n{i % 100:D8}/{new string('x', 40)}_{i:D8}.JPEG").ToArray();
+        using (var z = ZipFile.Open(zip, ZipArchiveMode.Create))
+            foreach (var (name, i) in names.Select((n, i) => (n, i)))
+            {
+                using var s = z.CreateEntry(name, CompressionLevel.NoCompression).Open();
+                if (i % 997 == 0) s.Write(Photo("dog.jpg"));
+            }
+        string map = t.Sub("train_map.txt");
+        File.WriteAllLines(map, Enumerable.Reverse(names).Select((n, k) => $"{n}\t{k % 1000}"));
+        using var src = new ZipImageSource(zip, map);
+        Assert.Equal(Enumerable.Reverse(names), src.Entries.Select(e => e.RelativePath));
+        for (int i = 0; i < names.Length; i += 997)
+            Assert.Equal(Photo("dog.jpg"), src.ReadBytes(src.Entries[names.Length - 1 - i]));
+        Assert.Empty(src.ReadBytes(src.Entries[0]));
+        Assert.Equal($"{zip}@/{names[^1]}", src.Entries[0].Location);
     }
 
     [Fact]

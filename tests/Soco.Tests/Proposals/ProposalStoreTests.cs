@@ -90,6 +90,11 @@ public class ProposalStoreTests
         string first = store.PartFiles()[0];
         for (int i = 0; i < 1_400; i++)
             File.Copy(first, Path.Combine(Path.GetDirectoryName(first)!, $"part-{new string((char)('a' + i % 26), 40)}-{i * 7919 % 1400:D5}.bin"));
+        // Files a part listing must pass over: a killed writer's temporary file, other names, a folder.
+        string dir = Path.GetDirectoryName(first)!;
+        foreach (var other in new[] { ".part-x.bin.1.abc.tmp", "part-y.bin.tmp", "x-part-1.bin", "part-z.BIN", "notes.txt" })
+            File.WriteAllBytes(Path.Combine(dir, other), [1]);
+        Directory.CreateDirectory(Path.Combine(dir, "part-folder.bin"));
         var list = store.Parts();
         Assert.Equal(store.PartFiles(), Enumerable.Range(0, list.Count).Select(i => list[i]));
         Assert.Equal(27 + 1_400, list.Count);

@@ -163,7 +163,7 @@ public sealed class ZipImageSource : IImageSource
         if (cdOffset < 0 || cdSize < 0 || cdOffset + cdSize > len) throw Bad("the central directory lies outside the file (truncated zip?)");
 
         // Every record takes at least 46 bytes: a damaged count cannot size the arrays past what the directory holds.
-        var list = new CentralDirectory((int)Math.Min(Math.Min(count, cdSize / 46), Array.MaxLength));
+        var list = new CentralDirectory((int)Math.Min(Math.Min(count, cdSize / 46), 10_000_000)); // grown past that if need be
         using var fs = new FileStream(ZipPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         fs.Position = cdOffset;
         var fixedPart = new byte[46];
@@ -474,7 +474,9 @@ public sealed class ZipImageSource : IImageSource
         const int ChunkBytes = 1 << 20;
         readonly List<byte[]> _chunks = [];
         int _used = ChunkBytes;
-        long[] _names = new long[capacity]; // chunk << 36 | offset << 16 | length
+        // Per entry: chunk << 41 | offset << 20 | length (an offset up to 2^20 itself, a name up to 2^20 - 1 bytes: a
+        // zip name is at most 65,535 bytes, 196,605 once invalid bytes are decoded to U+FFFD and encoded again).
+        long[] _names = new long[capacity];
         ZipData[] _data = new ZipData[capacity];
         int[]? _slots;
         byte[] _key = new byte[256];
@@ -495,15 +497,16 @@ public sealed class ZipImageSource : IImageSource
                 Array.Resize(ref _names, Math.Max(16, 2 * Count));
                 Array.Resize(ref _data, _names.Length);
             }
-            if (_used + name.Length > ChunkBytes)
+            if (name.Length >= ChunkBytes) throw new InvalidDataException("a zip entry name longer than 1 MiB");
+            if (_chunks.Count == 0 || _used + name.Length > ChunkBytes)
             {
-                _chunks.Add(new byte[Math.Max(ChunkBytes, name.Length)]);
+                _chunks.Add(new byte[ChunkBytes]);
                 _used = 0;
             }
             var into = _chunks[^1].AsSpan(_used, name.Length);
             name.CopyTo(into);
             into.Replace((byte)'\\', (byte)'/');
-            _names[Count] = (long)(_chunks.Count - 1) << 36 | (long)_used << 16 | (uint)name.Length;
+            _names[Count] = (long)(_chunks.Count - 1) << 41 | (long)_used << 20 | (uint)name.Length;
             _data[Count++] = data;
             _used += name.Length;
             NameBytes = (int)Math.Min(Array.MaxLength, (long)NameBytes + name.Length);
@@ -512,7 +515,7 @@ public sealed class ZipImageSource : IImageSource
         public ReadOnlySpan<byte> Name(int i)
         {
             long e = _names[i];
-            return _chunks[(int)(e >> 36)].AsSpan((int)(e >> 16) & 0xFFFFF, (int)(e & 0xFFFF));
+            return _chunks[(int)(e >> 41)].AsSpan((int)(e >> 20) & 0x1FFFFF, (int)(e & 0xFFFFF));
         }
 
         public string NameString(int i) => Encoding.UTF8.GetString(Name(i));
