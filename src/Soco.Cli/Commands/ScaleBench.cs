@@ -182,6 +182,7 @@ public static class ScaleBench
             var store = ProposalStore.OpenOrCreate(p.GetValue(output)!, src.Info with { CreatedBy = "soco bench scale replicate" });
             if (store.PartFiles().Length > 0) throw new ArgumentException($"{p.GetValue(output)} already holds proposals; use an empty folder");
             long rects = 0;
+            int flushEvery = new GenerateOptions().FlushEvery;
             using (var writer = store.OpenWriter())
             {
                 foreach (var e in source.Entries)
@@ -192,7 +193,7 @@ public static class ScaleBench
                     writer.Add(new ProposalRecord(e.Key, e.Location, w, h, mapped));
                     rects += mapped.Length;
                     // Parts of 64 images, as `proposals generate` writes them.
-                    if (writer.Buffered >= new GenerateOptions().FlushEvery) writer.Flush();
+                    if (writer.Buffered >= flushEvery) writer.Flush();
                 }
             }
             Out.Ok($"{source.Entries.Count:N0} records ({rects:N0} proposals) from {records.Count:N0} generated ones → {p.GetValue(output)}");
@@ -219,13 +220,14 @@ public static class ScaleBench
             var store = ProposalStore.OpenOrCreate(p.GetValue(output)!, src.Info with { CreatedBy = "soco bench scale repeat" });
             if (store.PartFiles().Length > 0) throw new ArgumentException($"{p.GetValue(output)} already holds proposals; use an empty folder");
             long written = 0;
+            int flushEvery = new GenerateOptions().FlushEvery;
             using (var writer = store.OpenWriter())
                 for (int c = 0; c < k; c++)
                     foreach (var r in src.ReadAll().Take(n))
                     {
                         writer.Add(k == 1 ? r : r with { Key = $"{r.Key}_{c}" });
                         written++;
-                        if (writer.Buffered >= new GenerateOptions().FlushEvery) writer.Flush();
+                        if (writer.Buffered >= flushEvery) writer.Flush();
                     }
             Out.Ok($"{written:N0} records → {p.GetValue(output)}");
             return 0;

@@ -158,11 +158,7 @@ internal sealed class ProposalPartReader : IDisposable
         throw new FormatException("too many bytes in what should have been a 7-bit encoded integer");
     }
 
-    int ReadSigned()
-    {
-        uint u = (uint)Read7BitInt();
-        return (int)(u >> 1) ^ -(int)(u & 1);
-    }
+    int ReadSigned() => Leb128.UnZigZag((uint)Read7BitInt());
 
     // BinaryWriter.Write(string): the UTF-8 byte count (7-bit encoded), then the bytes.
     void ReadString(ref byte[] into, out int length)

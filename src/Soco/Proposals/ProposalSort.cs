@@ -144,7 +144,7 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
     ReadOnlySpan<byte> KeyAt(int record, out bool failure)
     {
         int at = _starts[record];
-        int length = (int)RunReader.ReadVarint(_block, ref at);
+        int length = (int)Leb128.Read(_block, ref at);
         failure = _block[at + length] != 0;
         return _block.AsSpan(at, length);
     }
@@ -223,24 +223,22 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
     /// <summary>Packs one record at <paramref name="at"/>; returns the end. The caller makes room (the bound in <see cref="Add"/>).</summary>
     static int Encode(byte[] into, int at, ReadOnlySpan<byte> key, bool failure, long tag, ReadOnlySpan<ProposalRect> rects)
     {
-        RunReader.WriteVarint(into, ref at, (uint)key.Length);
+        Leb128.Write(into, ref at, (uint)key.Length);
         key.CopyTo(into.AsSpan(at));
         at += key.Length;
         into[at++] = failure ? (byte)1 : (byte)0;
-        RunReader.WriteVarint(into, ref at, (ulong)tag);
+        Leb128.Write(into, ref at, (ulong)tag);
         if (failure) return at;
-        RunReader.WriteVarint(into, ref at, (uint)rects.Length);
+        Leb128.Write(into, ref at, (uint)rects.Length);
         foreach (var r in rects)
         {
-            RunReader.WriteVarint(into, ref at, ZigZag(r.X));
-            RunReader.WriteVarint(into, ref at, ZigZag(r.Y));
-            RunReader.WriteVarint(into, ref at, ZigZag(r.W));
-            RunReader.WriteVarint(into, ref at, ZigZag(r.H));
+            Leb128.Write(into, ref at, Leb128.ZigZag(r.X));
+            Leb128.Write(into, ref at, Leb128.ZigZag(r.Y));
+            Leb128.Write(into, ref at, Leb128.ZigZag(r.W));
+            Leb128.Write(into, ref at, Leb128.ZigZag(r.H));
         }
         return at;
     }
-
-    static uint ZigZag(int v) => (uint)((v << 1) ^ (v >> 31));
 
     public void Dispose()
     {
@@ -345,32 +343,7 @@ internal sealed class ProposalSort(string spillDirectory, long runBytes, long ex
             }
         }
 
-        int Signed()
-        {
-            uint u = (uint)Varint();
-            return (int)(u >> 1) ^ -(int)(u & 1);
-        }
-
-        internal static ulong ReadVarint(byte[] block, ref int at)
-        {
-            ulong v = 0;
-            for (int shift = 0; ; shift += 7)
-            {
-                byte b = block[at++];
-                v |= (ulong)(b & 0x7F) << shift;
-                if (b < 0x80) return v;
-            }
-        }
-
-        internal static void WriteVarint(byte[] into, ref int at, ulong v)
-        {
-            while (v >= 0x80)
-            {
-                into[at++] = (byte)(v | 0x80);
-                v >>= 7;
-            }
-            into[at++] = (byte)v;
-        }
+        int Signed() => Leb128.UnZigZag((uint)Varint());
 
         bool _disposed;
 

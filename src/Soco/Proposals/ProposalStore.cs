@@ -149,36 +149,22 @@ public sealed class ProposalStore
     /// <summary>The part files of a store in name order (ordinal, as <see cref="PartFiles"/>), a path made per access.</summary>
     internal sealed class PartList
     {
-        const int ChunkBytes = 1 << 16;
         static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
         readonly string _directory;
-        // File names as UTF-8 in 64 KB chunks (no block that doubles as it grows); per part, in name order:
-        // chunk << 32 | offset << 16 | length.
-        readonly List<byte[]> _chunks = [];
-        readonly long[] _entries = [];
+        readonly ByteStrings _names = new(1 << 16); // the file names as UTF-8, in directory order
+        readonly int[] _order = [];                 // name order: the parts' indexes in _names
 
         public PartList(string directory)
         {
             // Full once: a relative path would be made full again by every open.
             _directory = Path.GetFullPath(directory);
             if (!System.IO.Directory.Exists(directory)) return;
-            var entries = new List<long>();
-            int used = ChunkBytes;
             // Each name goes from its directory entry into the chunks: no path string per part.
             // The options of Directory.GetFiles (PartFiles): no attribute skipped, an unreadable folder an error.
             var options = new EnumerationOptions { AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false };
             var names = new FileSystemEnumerable<bool>(directory, (ref FileSystemEntry e) =>
             {
-                int n = Utf8.GetByteCount(e.FileName);
-                if (n >= ChunkBytes) throw new PathTooLongException($"part file name too long in {directory}");
-                if (used + n > ChunkBytes)
-                {
-                    _chunks.Add(new byte[ChunkBytes]);
-                    used = 0;
-                }
-                Utf8.GetBytes(e.FileName, _chunks[^1].AsSpan(used));
-                entries.Add((long)(_chunks.Count - 1) << 32 | (long)used << 16 | (uint)n);
-                used += n;
+                Utf8.GetBytes(e.FileName, _names.Add(Utf8.GetByteCount(e.FileName)));
                 return true;
             }, options)
             {
@@ -187,31 +173,29 @@ public sealed class ProposalStore
                     FileSystemName.MatchesWin32Expression("part-*.bin", e.FileName, ignoreCase: OperatingSystem.IsWindows() || OperatingSystem.IsMacOS()),
             };
             foreach (var _ in names) { }
-            _entries = [.. entries];
+            _order = [.. Enumerable.Range(0, _names.Count)];
             // UTF-8 compared in the order string.CompareOrdinal gives, as PartFiles sorts.
-            Array.Sort(_entries, (x, y) => Utf8Ordinal.Compare(Name(x), Name(y)));
+            Array.Sort(_order, (x, y) => Utf8Ordinal.Compare(_names[x], _names[y]));
         }
 
-        public int Count => _entries.Length;
+        public int Count => _order.Length;
 
         /// <summary>The path of the <paramref name="index"/>-th part in name order (one string: no name string first).</summary>
         public string this[int index]
         {
             get
             {
-                var name = Name(_entries[index]);
+                var name = _names[_order[index]];
                 bool slash = !Path.EndsInDirectorySeparator(_directory);
                 return string.Create(_directory.Length + (slash ? 1 : 0) + Utf8.GetCharCount(name), (this, index, slash), static (chars, s) =>
                 {
                     var (list, i, slash) = s;
                     list._directory.CopyTo(chars);
                     if (slash) chars[list._directory.Length] = Path.DirectorySeparatorChar;
-                    Utf8.GetChars(list.Name(list._entries[i]), chars[(list._directory.Length + (slash ? 1 : 0))..]);
+                    Utf8.GetChars(list._names[list._order[i]], chars[(list._directory.Length + (slash ? 1 : 0))..]);
                 });
             }
         }
-
-        ReadOnlySpan<byte> Name(long e) => _chunks[(int)(e >> 32)].AsSpan((int)(e >> 16) & 0xFFFF, (int)(e & 0xFFFF));
     }
 
     /// <summary>
@@ -470,15 +454,10 @@ public sealed class ProposalStore
         void Varint(uint v)
         {
             Room(5);
-            while (v >= 0x80)
-            {
-                _record[_at++] = (byte)(v | 0x80);
-                v >>= 7;
-            }
-            _record[_at++] = (byte)v;
+            Leb128.Write(_record, ref _at, v);
         }
 
-        void Signed(int v) => Varint((uint)((v << 1) ^ (v >> 31)));
+        void Signed(int v) => Varint(Leb128.ZigZag(v));
 
         void String(string s)
         {

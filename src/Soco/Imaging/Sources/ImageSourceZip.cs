@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
+using Soco.IO;
 
 namespace Soco.Imaging;
 
@@ -233,7 +234,7 @@ public sealed class ZipImageSource : IImageSource
             throw new ImageSourceException(
                 $"no images in zip {ZipPath} (looked for {string.Join(", ", ImageSources.ImageExtensions)}; no map file {Path.GetFileNameWithoutExtension(ZipPath)}_map.txt beside it)");
         // Name order (ordinal, as the UTF-16 strings compare), then directory order: a stable sort by name.
-        images.Sort((x, y) => Soco.IO.Utf8Ordinal.Compare(all.Name(x), all.Name(y)) is var c && c != 0 ? c : x.CompareTo(y));
+        images.Sort((x, y) => Utf8Ordinal.Compare(all.Name(x), all.Name(y)) is var c && c != 0 ? c : x.CompareTo(y));
         var entries = new ImageTable.Builder(_locationPrefix, images.Count, all.NameBytes);
         var data = new ZipData[images.Count];
         for (int k = 0; k < images.Count; k++)
@@ -471,20 +472,16 @@ public sealed class ZipImageSource : IImageSource
     /// </summary>
     private sealed class CentralDirectory(int capacity)
     {
-        const int ChunkBytes = 1 << 20;
-        readonly List<byte[]> _chunks = [];
-        int _used = ChunkBytes;
-        // Per entry: chunk << 41 | offset << 20 | length (an offset up to 2^20 itself, a name up to 2^20 - 1 bytes: a
-        // zip name is at most 65,535 bytes, 196,605 once invalid bytes are decoded to U+FFFD and encoded again).
-        long[] _names = new long[capacity];
+        readonly ByteStrings _names = new(1 << 20, capacity);
         ZipData[] _data = new ZipData[capacity];
-        int[]? _slots;
+        int[]? _slots; // the name table (Utf8KeySlots), made at the first lookup
+        Func<int, ReadOnlySpan<byte>>? _nameOf;
         byte[] _key = new byte[256];
 
-        public int Count { get; private set; }
+        public int Count => _names.Count;
 
         /// <summary>Bytes of all the names: what the image list's path block will need.</summary>
-        public int NameBytes { get; private set; }
+        public int NameBytes => (int)Math.Min(Array.MaxLength, _names.TotalBytes);
 
         public void Add(ReadOnlySpan<byte> raw, ZipData data)
         {
@@ -492,31 +489,14 @@ public sealed class ZipImageSource : IImageSource
             byte[]? decoded = System.Text.Ascii.IsValid(raw) ? null : Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(raw));
             var name = decoded ?? raw;
             if (name.Length > 0 && name[^1] == (byte)'/') return;
-            if (Count == _names.Length)
-            {
-                Array.Resize(ref _names, Math.Max(16, 2 * Count));
-                Array.Resize(ref _data, _names.Length);
-            }
-            if (name.Length >= ChunkBytes) throw new InvalidDataException("a zip entry name longer than 1 MiB");
-            if (_chunks.Count == 0 || _used + name.Length > ChunkBytes)
-            {
-                _chunks.Add(new byte[ChunkBytes]);
-                _used = 0;
-            }
-            var into = _chunks[^1].AsSpan(_used, name.Length);
+            if (Count == _data.Length) Array.Resize(ref _data, Math.Max(16, 2 * Count));
+            _data[Count] = data;
+            var into = _names.Add(name.Length);
             name.CopyTo(into);
             into.Replace((byte)'\\', (byte)'/');
-            _names[Count] = (long)(_chunks.Count - 1) << 41 | (long)_used << 20 | (uint)name.Length;
-            _data[Count++] = data;
-            _used += name.Length;
-            NameBytes = (int)Math.Min(Array.MaxLength, (long)NameBytes + name.Length);
         }
 
-        public ReadOnlySpan<byte> Name(int i)
-        {
-            long e = _names[i];
-            return _chunks[(int)(e >> 41)].AsSpan((int)(e >> 20) & 0x1FFFFF, (int)(e & 0xFFFFF));
-        }
+        public ReadOnlySpan<byte> Name(int i) => _names[i];
 
         public string NameString(int i) => Encoding.UTF8.GetString(Name(i));
 
@@ -527,35 +507,9 @@ public sealed class ZipImageSource : IImageSource
         {
             int max = Encoding.UTF8.GetMaxByteCount(name.Length);
             if (max > _key.Length) _key = new byte[max];
-            var key = _key.AsSpan(0, Encoding.UTF8.GetBytes(name, _key));
-            var slots = _slots ??= Slots();
-            int s = ImageTable.Hash(key) & (slots.Length - 1);
-            while (slots[s] != 0)
-            {
-                if (Name(slots[s] - 1).SequenceEqual(key)) return slots[s] - 1;
-                s = (s + 1) & (slots.Length - 1);
-            }
-            return -1;
-        }
-
-        int[] Slots()
-        {
-            int cap = 16;
-            while (cap < 2L * Count) cap <<= 1;
-            var slots = new int[cap];
-            for (int i = 0; i < Count; i++)
-            {
-                var name = Name(i);
-                int s = ImageTable.Hash(name) & (cap - 1);
-                while (slots[s] != 0)
-                {
-                    if (Name(slots[s] - 1).SequenceEqual(name)) goto next; // the first of a name keeps it
-                    s = (s + 1) & (cap - 1);
-                }
-                slots[s] = i + 1;
-            next:;
-            }
-            return slots;
+            _nameOf ??= Name;
+            _slots ??= Utf8KeySlots.Build(Count, _nameOf);
+            return Utf8KeySlots.Find(_slots, _key.AsSpan(0, Encoding.UTF8.GetBytes(name, _key)), _nameOf);
         }
     }
 

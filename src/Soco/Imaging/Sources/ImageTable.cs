@@ -21,7 +21,8 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
     readonly byte[]? _tails;     // location tails that are not the path (null when there is none)
     readonly int[]? _tailEnd;    // like _pathEnd; an empty tail = the path
     readonly int[]? _classes;    // null when every class is -1
-    readonly int[] _slots;       // key hash table: image index + 1, 0 = free; the first image of a key wins
+    readonly int[] _slots;       // key table (Utf8KeySlots): the first image of a key wins
+    readonly Func<int, ReadOnlySpan<byte>> _keyOf; // KeyBytes, made once
     readonly string _prefix;
 
     ImageTable(string prefix, byte[] paths, int[] pathEnd, byte[]? tails, int[]? tailEnd, int[]? classes)
@@ -32,21 +33,8 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         _tails = tails;
         _tailEnd = tailEnd;
         _classes = classes;
-        int cap = 16;
-        while (cap < 2L * pathEnd.Length) cap <<= 1;
-        _slots = new int[cap];
-        for (int i = 0; i < pathEnd.Length; i++)
-        {
-            var key = KeyBytes(i);
-            int s = Hash(key) & (cap - 1);
-            while (_slots[s] != 0)
-            {
-                if (KeyBytes(_slots[s] - 1).SequenceEqual(key)) goto next; // a duplicate key: the first keeps it
-                s = (s + 1) & (cap - 1);
-            }
-            _slots[s] = i + 1;
-        next:;
-        }
+        _keyOf = KeyBytes;
+        _slots = Utf8KeySlots.Build(pathEnd.Length, _keyOf);
     }
 
     public int Count => _pathEnd.Length;
@@ -103,14 +91,7 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         {
             return -1; // a string that is not valid UTF-16 (a lone surrogate) is no key of the table (its keys are)
         }
-        var k = buf[..n];
-        int s = Hash(k) & (_slots.Length - 1);
-        while (_slots[s] != 0)
-        {
-            if (KeyBytes(_slots[s] - 1).SequenceEqual(k)) return _slots[s] - 1;
-            s = (s + 1) & (_slots.Length - 1);
-        }
-        return -1;
+        return Utf8KeySlots.Find(_slots, buf[..n], _keyOf);
     }
 
     /// <summary>
@@ -122,13 +103,8 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
     {
         var key = KeyBytes(index);
         emptyKey = key.IsEmpty;
-        int s = Hash(key) & (_slots.Length - 1);
-        while (_slots[s] != 0)
-        {
-            if (KeyBytes(_slots[s] - 1).SequenceEqual(key)) return _slots[s] - 1;
-            s = (s + 1) & (_slots.Length - 1);
-        }
-        throw new InvalidOperationException("image key missing from its table"); // every key is in the slots
+        int first = Utf8KeySlots.Find(_slots, key, _keyOf);
+        return first >= 0 ? first : throw new InvalidOperationException("image key missing from its table"); // every key is in the slots
     }
 
     public IEnumerator<ImageEntry> GetEnumerator()
@@ -157,16 +133,6 @@ public sealed class ImageTable : IReadOnlyList<ImageEntry>
         p = p[(p.LastIndexOfAny((byte)'/', (byte)'\\') + 1)..];
         int dot = p.IndexOf((byte)'.');
         return dot >= 0 ? p[..dot] : p;
-    }
-
-    internal static int Hash(ReadOnlySpan<byte> key)
-    {
-        uint h = 2166136261; // FNV-1a, then a final mix so linear probing sees spread low bits
-        foreach (byte b in key) h = (h ^ b) * 16777619;
-        h ^= h >> 15;
-        h *= 0x2c1b3c6d;
-        h ^= h >> 12;
-        return (int)(h & 0x7fffffff);
     }
 
     /// <summary>
